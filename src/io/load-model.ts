@@ -1,0 +1,64 @@
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { getBackend, type BackendName } from '../backend/registry.js';
+import type { Ops } from '../backend/ops.js';
+import { FormatError } from '../core/errors.js';
+import { validateConfig, type LlamaConfig } from '../model/config.js';
+import type { LlamaModel } from '../model/llama.js';
+import { ropeInverseFrequencies } from '../model/rope.js';
+import { uploadWeights } from '../model/weights.js';
+import type { HostTensor } from '../tensor/tensor.js';
+import { readGgufModel } from './gguf-model.js';
+import { readHfFolder } from './hf-model.js';
+import { readLlama2cCheckpoint } from './llama2c.js';
+
+export type ModelFormat = 'llama2c' | 'gguf' | 'hf';
+
+export interface LoadModelOptions {
+  /** A backend name or instance; default the reference CPU backend. */
+  backend?: BackendName | Ops;
+}
+
+/** Which format a path holds: a folder is a Hugging Face model, a file starting with "GGUF" a GGUF, else a `.bin`. */
+export function detectFormat(path: string): ModelFormat {
+  let stat;
+  try {
+    stat = statSync(path);
+  } catch {
+    throw new FormatError(path, 'path', 'a .bin file, a .gguf file or a Hugging Face folder', 'nothing at this path');
+  }
+  if (stat.isDirectory()) return 'hf';
+  const magic = Buffer.alloc(4);
+  const fd = openSync(path, 'r');
+  try {
+    readSync(fd, magic, 0, 4, 0);
+  } finally {
+    closeSync(fd);
+  }
+  if (magic.toString('latin1') === 'GGUF') return 'gguf';
+  if (path.endsWith('.bin')) return 'llama2c';
+  throw new FormatError(path, 'format', 'a llama2.c .bin, a GGUF (magic "GGUF") or a Hugging Face folder',
+    `a file starting with bytes ${[...magic].map((b) => b.toString(16).padStart(2, '0')).join(' ')}`);
+}
+
+/** Read a model's config and host tensors (our names, interleaved RoPE layout) from any supported format. */
+export function readModelWeights(path: string): { config: LlamaConfig; tensors: Map<string, HostTensor>; format: ModelFormat } {
+  const format = detectFormat(path);
+  if (format === 'hf') return { ...readHfFolder(path), format };
+  if (format === 'gguf') return { ...readGgufModel(path), format };
+  const { header, tensors } = readLlama2cCheckpoint(path);
+  const config = validateConfig({
+    dim: header.dim, nLayers: header.nLayers, nHeads: header.nHeads, nKvHeads: header.nKvHeads,
+    hiddenDim: header.hiddenDim, vocabSize: header.vocabSize, maxSeqLen: header.seqLen,
+    normEps: 1e-5, ropeTheta: 10000, ropeScaling: null, tieEmbeddings: header.sharedClassifier,
+  }, path);
+  return { config, tensors, format };
+}
+
+/** Load a LLaMA from a llama2.c `.bin`, a GGUF or a Hugging Face folder onto a backend. */
+export async function loadModel(path: string, options: LoadModelOptions = {}): Promise<LlamaModel> {
+  const ops = typeof options.backend === 'object' ? options.backend : getBackend(options.backend);
+  const { config, tensors } = readModelWeights(path);
+  const weights = uploadWeights(ops, config, tensors, path);
+  const inv = ropeInverseFrequencies(config);
+  return { config, ops, weights, invFreq: ops.fromHost(inv, [inv.length]) };
+}

@@ -1,0 +1,61 @@
+/**
+ * The one place where other projects' tensor names and layouts meet ours (Meta's names, see model/weights.ts).
+ *
+ * RoPE layouts: Meta's checkpoints, llama2.c and GGUF rotate interleaved pairs (2i, 2i+1) of each head, and so do
+ * we. Hugging Face checkpoints rotate (i, i + Dh/2) ("rotate_half"); their conversion script permuted the rows of
+ * wq and wk so that the same model computes the same function. Loading an HF checkpoint undoes that permutation.
+ */
+import type { HostTensor } from '../tensor/tensor.js';
+
+const hfLayer: Record<string, string> = {
+  'self_attn.q_proj': 'wq', 'self_attn.k_proj': 'wk', 'self_attn.v_proj': 'wv', 'self_attn.o_proj': 'wo',
+  'mlp.gate_proj': 'w1', 'mlp.down_proj': 'w2', 'mlp.up_proj': 'w3',
+  input_layernorm: 'attnNorm', post_attention_layernorm: 'ffnNorm',
+};
+
+const ggufLayer: Record<string, string> = {
+  attn_q: 'wq', attn_k: 'wk', attn_v: 'wv', attn_output: 'wo',
+  ffn_gate: 'w1', ffn_down: 'w2', ffn_up: 'w3', attn_norm: 'attnNorm', ffn_norm: 'ffnNorm',
+};
+
+/** `model.layers.3.mlp.up_proj.weight` -> `layers.3.w3`; null for names we do not use (e.g. rotary buffers). */
+export function metaNameFromHf(name: string): string | null {
+  if (name === 'model.embed_tokens.weight') return 'tokEmbeddings';
+  if (name === 'model.norm.weight') return 'norm';
+  if (name === 'lm_head.weight') return 'output';
+  const m = /^model\.layers\.(\d+)\.(.+)\.weight$/.exec(name);
+  const ours = m && hfLayer[m[2]!];
+  return ours ? `layers.${m[1]}.${ours}` : null;
+}
+
+/** `blk.3.ffn_up.weight` -> `layers.3.w3`; null for names we do not use (e.g. `rope_freqs.weight`). */
+export function metaNameFromGguf(name: string): string | null {
+  if (name === 'token_embd.weight') return 'tokEmbeddings';
+  if (name === 'output_norm.weight') return 'norm';
+  if (name === 'output.weight') return 'output';
+  const m = /^blk\.(\d+)\.(\w+)\.weight$/.exec(name);
+  const ours = m && ggufLayer[m[2]!];
+  return ours ? `layers.${m[1]}.${ours}` : null;
+}
+
+/**
+ * Reorder the rows of a q or k weight (heads*Dh, D) from HF's rotate_half layout to interleaved pairs:
+ * interleaved row h*Dh + 2j + c comes from HF row h*Dh + c*Dh/2 + j (c in {0, 1}, j < Dh/2).
+ * `toHf` applies the inverse, for writing HF checkpoints.
+ */
+export function permuteRopeRows(t: HostTensor, heads: number, toHf = false): HostTensor {
+  const [rows, cols] = t.shape as [number, number];
+  const dh = rows / heads;
+  const out = new Float32Array(t.data.length);
+  for (let h = 0; h < heads; h++) {
+    for (let j = 0; j < dh / 2; j++) {
+      for (let c = 0; c < 2; c++) {
+        const interleaved = h * dh + 2 * j + c;
+        const rotateHalf = h * dh + c * (dh / 2) + j;
+        const [dst, src] = toHf ? [rotateHalf, interleaved] : [interleaved, rotateHalf];
+        out.set(t.data.subarray(src * cols, (src + 1) * cols), dst * cols);
+      }
+    }
+  }
+  return { shape: t.shape, data: out };
+}

@@ -1,0 +1,80 @@
+/**
+ * The LLaMA forward pass (Touvron et al. 2023, and the grouped-query attention of LLaMA 2), written once against
+ * the Ops contract. x is (B, T, D) throughout; letters as in backend/ops.ts.
+ *
+ *   h   = x + Attention(RMSNorm(x))          pre-normalisation, no biases
+ *   out = h + SwiGLU-FFN(RMSNorm(h))
+ *   logits = RMSNorm(x_L) W_out^T
+ */
+import type { Ops } from '../backend/ops.js';
+import { ArgumentError } from '../core/errors.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { headDim, type LlamaConfig } from './config.js';
+import type { KvCache } from './kv-cache.js';
+import type { LayerWeights, LlamaWeights } from './weights.js';
+
+/** A LLaMA whose weights live on a backend. */
+export interface LlamaModel {
+  readonly config: LlamaConfig;
+  readonly ops: Ops;
+  readonly weights: LlamaWeights;
+  /** RoPE inverse frequencies (Dh/2), see model/rope.ts. */
+  readonly invFreq: Tensor;
+}
+
+export interface ForwardOptions {
+  /** Keys/values of earlier positions; the new tokens sit at positions cache.length.. and are appended to it. */
+  cache?: KvCache;
+  /** Return logits of the last position only, (B, 1, V): all that sampling needs. */
+  lastOnly?: boolean;
+}
+
+/** tokens (B, T) i32 -> logits (B, T, V), or (B, 1, V) with `lastOnly`. */
+export function forward(model: LlamaModel, tokens: Tensor, options: ForwardOptions = {}): Tensor {
+  const { ops, weights: w, config: c } = model;
+  const { cache, lastOnly = false } = options;
+  const [, time] = tokens.shape as [number, number];
+  const startPos = cache?.length ?? 0;
+  if (cache && startPos + time > cache.capacity) {
+    throw new ArgumentError('sequence length', `at most ${cache.capacity} positions (the KV cache)`, `${startPos + time}`);
+  }
+  let x = ops.embedding(w.tokEmbeddings, tokens);
+  w.layers.forEach((layer, l) => {
+    x = block(model, x, layer, startPos, cache?.layers[l]);
+  });
+  if (cache) cache.length += time;
+  if (lastOnly) x = ops.sliceTime(x, time - 1, 1);
+  return ops.linear(ops.rmsnorm(x, w.norm, c.normEps), w.output);
+}
+
+/** One pre-norm transformer block: two residual lines. */
+function block(model: LlamaModel, x: Tensor, w: LayerWeights, startPos: number, cache?: { k: Tensor; v: Tensor }): Tensor {
+  const { ops, config: c } = model;
+  const h = ops.add(x, attention(model, ops.rmsnorm(x, w.attnNorm, c.normEps), w, startPos, cache));
+  return ops.add(h, feedForward(ops, ops.rmsnorm(h, w.ffnNorm, c.normEps), w));
+}
+
+/** Causal self-attention with RoPE on q and k, grouped-query heads, and an optional KV cache. */
+function attention(model: LlamaModel, x: Tensor, w: LayerWeights, startPos: number, cache?: { k: Tensor; v: Tensor }): Tensor {
+  const { ops, config: c, invFreq } = model;
+  const [batch, time] = x.shape as [number, number];
+  const dh = headDim(c);
+  const q = ops.rope(ops.reshape(ops.linear(x, w.wq), [batch, time, c.nHeads, dh]), invFreq, startPos);
+  const k = ops.rope(ops.reshape(ops.linear(x, w.wk), [batch, time, c.nKvHeads, dh]), invFreq, startPos);
+  const v = ops.reshape(ops.linear(x, w.wv), [batch, time, c.nKvHeads, dh]);
+  let keys = k;
+  let values = v;
+  if (cache) {
+    ops.writeAt(cache.k, k, startPos);
+    ops.writeAt(cache.v, v, startPos);
+    keys = cache.k;
+    values = cache.v;
+  }
+  const out = ops.attention(q, keys, values, startPos); // (B, T, H, Dh)
+  return ops.linear(ops.reshape(out, [batch, time, c.dim]), w.wo);
+}
+
+/** SwiGLU feed-forward: w2(silu(w1 x) * w3 x). */
+function feedForward(ops: Ops, x: Tensor, w: LayerWeights): Tensor {
+  return ops.linear(ops.swiglu(ops.linear(x, w.w1), ops.linear(x, w.w3)), w.w2);
+}

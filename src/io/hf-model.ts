@@ -58,10 +58,11 @@ export function hfConfigToLlama(c: JsonObject, file: string): LlamaConfig {
     ropeScaling: ropeScaling(rope ?? (c['rope_scaling'] == null ? null : asObject(c['rope_scaling'], file, 'rope_scaling')), file),
     tieEmbeddings: booleanField(c, 'tie_word_embeddings', file, false),
   };
+  validateConfig(config, file);
   if (c['head_dim'] != null && numberField(c, 'head_dim', file) * nHeads !== dim) {
     throw new UnsupportedError(file, 'head_dim', `head_dim ${describe(c['head_dim'])} != hidden_size / num_attention_heads`);
   }
-  return validateConfig(config, file);
+  return config;
 }
 
 function ropeScaling(r: JsonObject | null, file: string): RopeScaling | null {

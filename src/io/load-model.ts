@@ -49,7 +49,7 @@ export function readModelWeights(path: string): { config: LlamaConfig; tensors: 
   const config = validateConfig({
     dim: header.dim, nLayers: header.nLayers, nHeads: header.nHeads, nKvHeads: header.nKvHeads,
     hiddenDim: header.hiddenDim, vocabSize: header.vocabSize, maxSeqLen: header.seqLen,
-    normEps: 1e-5, ropeTheta: 10000, ropeScaling: null, tieEmbeddings: header.sharedClassifier,
+    normEps: Math.fround(1e-5) /* run.c adds 1e-5f */, ropeTheta: 10000, ropeScaling: null, tieEmbeddings: header.sharedClassifier,
   }, path);
   return { config, tensors, format };
 }

@@ -19,8 +19,8 @@ async function run(prompt: string | number[], options: GenerateOptions): Promise
   return { ids, text };
 }
 
-// llama2.c's test_all.py: `run stories260K.bin -z tok512.bin -t 0.0 -n 200` with no prompt prints exactly this
-// (200 positions: BOS and 199 generated tokens).
+// llama2.c's test_all.py: `run stories260K.bin -z tok512.bin -t 0.0 -n 200` with no prompt prints exactly this:
+// 200 forward passes at positions 0..199 (BOS, then each new token), each printing the token it predicts.
 const LLAMA2C_GREEDY =
   'Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball. She wanted to play with it, but it was too high.\n' +
   "Lily's mom said, \"Lily, let's go to the park.\" Lily was sad and didn't know what to do. She said, \"I want to play with your ball, but I can't find it.\"\n" +
@@ -28,8 +28,8 @@ const LLAMA2C_GREEDY =
   "Lily didn't want to help her mom, so she";
 
 test("stories260K greedy from an empty prompt equals llama2.c's published output", async () => {
-  const { ids, text } = await run('', { temperature: 0, maxTokens: 199 });
-  assert.equal(ids.length, 199);
+  const { ids, text } = await run('', { temperature: 0, maxTokens: 200 });
+  assert.equal(ids.length, 200);
   assert.equal(text, LLAMA2C_GREEDY);
 });
 
@@ -59,7 +59,9 @@ test('generation stops at the context length and on abort', async () => {
   let r = await it.next();
   while (!r.done) (n++, (r = await it.next()));
   assert.equal(r.value.stopReason, 'contextFull');
-  assert.equal(n + r.value.prefillTokens, model.config.maxSeqLen);
+  // Every position 0..maxSeqLen-1 was run; the last one's prediction is the final token.
+  assert.equal(r.value.prefillTokens + r.value.decodeTokens, model.config.maxSeqLen);
+  assert.equal(n, model.config.maxSeqLen - r.value.prefillTokens + 1);
   const controller = new AbortController();
   controller.abort();
   const aborted = await generate(model, tokenizer, 'Once', { signal: controller.signal }).next();

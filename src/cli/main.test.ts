@@ -1,0 +1,82 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { fixturePath } from '../io/package-paths.js';
+import { readSafetensorsHeader, readSafetensorsTensor } from '../io/safetensors.js';
+
+// Run the CLI as a user does: the built main.js, or main.ts through tsx when the tests run from source.
+const fromSource = import.meta.url.endsWith('.ts');
+const main = fileURLToPath(new URL(fromSource ? './main.ts' : './main.js', import.meta.url));
+
+function llamats(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [...(fromSource ? ['--import', 'tsx'] : []), main, ...args], { encoding: 'utf8' });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const tmp = mkdtempSync(join(tmpdir(), 'llamats-cli-'));
+const gguf = fixturePath('stories260K', 'stories260K.gguf');
+
+test('generate with no arguments tells a story with the built-in model', () => {
+  const r = llamats('--max-tokens', '20', '--seed', '1');
+  assert.equal(r.status, 0, r.stderr);
+  assert.ok(r.stdout.length > 20, r.stdout);
+  assert.match(r.stderr, /prefill: 1 tokens, [\d.]+ tokens\/s; decode: 19 tokens/);
+});
+
+test('generate streams prompt + greedy continuation and writes --json-stats', () => {
+  const stats = join(tmp, 'stats.json');
+  const args = ['generate', '--model', gguf, '--prompt', 'Once upon a time', '--temperature', '0', '--max-tokens', '12'];
+  const r = llamats(...args, '--json-stats', stats);
+  assert.equal(r.status, 0, r.stderr);
+  assert.ok(r.stdout.startsWith('Once upon a time, there was a little girl named Lily.'), r.stdout);
+  const s = JSON.parse(readFileSync(stats, 'utf8'));
+  assert.equal(s.prefillTokens, 5); // BOS + 4 prompt tokens
+  assert.equal(s.decodeTokens, 11); // the first of 12 tokens comes from the prefill pass
+  assert.ok(s.prefillTokensPerSecond > 0 && s.decodeTokensPerSecond > 0);
+  assert.equal(llamats(...args).stdout, r.stdout, 'greedy is deterministic');
+});
+
+test('perplexity on ids saves [B, T, V] logits and prints the perplexity last', () => {
+  const ids = join(tmp, 'ids.json');
+  writeFileSync(ids, JSON.stringify([[1, 403, 407, 261, 378], [1, 5, 6, 7, 8]]));
+  const out = join(tmp, 'logits.safetensors');
+  const r = llamats('perplexity', '--model', gguf, '--ids-file', ids, '--save-logits', out);
+  assert.equal(r.status, 0, r.stderr);
+  const last = r.stdout.trim().split('\n').pop()!;
+  assert.match(last, /^perplexity: \d+\.\d+$/);
+  const logits = readSafetensorsTensor(readSafetensorsHeader(out).get('logits')!);
+  assert.deepEqual(logits.shape, [2, 5, 512]);
+  // Recompute the perplexity from the saved logits: mean NLL of the 2 x 4 next tokens.
+  const rows = [[1, 403, 407, 261, 378], [1, 5, 6, 7, 8]];
+  let nll = 0;
+  rows.forEach((row, b) => row.slice(1).forEach((target, t) => {
+    const l = logits.data.subarray((b * 5 + t) * 512, (b * 5 + t + 1) * 512);
+    const max = Math.max(...l);
+    nll -= l[target]! - max - Math.log(l.reduce((s, v) => s + Math.exp(v - max), 0));
+  }));
+  assert.ok(Math.abs(Number(last.split(' ')[1]) - Math.exp(nll / 8)) < 1e-4 * Math.exp(nll / 8));
+});
+
+test('bad flags and bad files give one clear line and a non-zero status, no stack trace', () => {
+  const cases: [string[], number, RegExp][] = [
+    [['generate', '--bogus'], 2, /Unknown option '--bogus'/],
+    [['generate', '--top-k', 'many'], 1, /--top-k: expected an integer, found "many"/],
+    [['generate', '--model', join(tmp, 'missing.gguf')], 1, /missing\.gguf: path: expected .* found nothing at this path/],
+    [['perplexity', '--model', gguf], 1, /--text-file \/ --ids-file: expected exactly one of them, found neither/],
+    [['frobnicate'], 2, /unknown command "frobnicate"/],
+  ];
+  for (const [args, status, message] of cases) {
+    const r = llamats(...args);
+    assert.equal(r.status, status, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, message);
+    assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+  }
+  const badIds = join(tmp, 'bad-ids.json');
+  writeFileSync(badIds, '[[1, 2], [3, 99999]]');
+  const r = llamats('perplexity', '--model', gguf, '--ids-file', badIds);
+  assert.match(r.stderr, /bad-ids\.json: \[1\]\[1\]: expected a token id in \[0, 512\), found 99999/);
+});

@@ -1,0 +1,376 @@
+/**
+ * SentencePiece BPE as LLaMA 1/2 use it: '▁' for space, a dummy-prefix '▁', byte fallback for characters that are
+ * not pieces, and greedy merging of the adjacent pair whose concatenation is the highest-scoring piece.
+ */
+import { ArgumentError } from '../core/errors.js';
+import type { EncodeOptions, StreamDecoder, Tokenizer } from './tokenizer.js';
+import { createUtf8Stream, utf8Decode, utf8Encode } from './utf8-stream.js';
+
+/** SentencePiece's piece types (ModelProto.SentencePiece.Type), as GGUF's `tokenizer.ggml.token_type` stores them. */
+export const spmTokenType = { normal: 1, unknown: 2, control: 3, userDefined: 4, unused: 5, byte: 6 } as const;
+
+export interface SpmVocab {
+  /** Pieces by id, spelling a space as '▁' (U+2581); byte-fallback pieces are `<0xHH>`. */
+  pieces: string[];
+  /** Merge priority: of the pairs that form a piece, the one with the highest score merges first. */
+  scores: Float32Array | number[];
+  /** One of `spmTokenType` per piece. */
+  types: number[];
+  /** -1 where the vocabulary has no such token. */
+  bosId: number;
+  eosId: number;
+  unkId: number;
+  /** Prepend '▁' to non-empty text (SentencePiece's add_dummy_prefix; true for LLaMA). */
+  addSpacePrefix: boolean;
+}
+
+const spaceSymbol = '\u2581';
+/** SentencePiece's rendering of an unknown token. */
+const unknownSurface = ' \u2047 ';
+
+/** Lookup tables built once per vocabulary. */
+interface Tables {
+  vocab: SpmVocab;
+  /** Normal and user-defined pieces: the only ones a code point or a merge may become. */
+  mergeable: Map<string, number>;
+  /** See buildPairs. */
+  pairs: Map<number, number>;
+  /** See wordsAreIndependent. */
+  wordsAreIndependent: boolean;
+  scratch: Scratch;
+  /** Byte value to its `<0xHH>` id, -1 where the vocabulary lacks it. */
+  byteIds: Int32Array;
+  /** What each id decodes to, as UTF-8. */
+  surfaces: Uint8Array[];
+  /** Ids whose piece starts with the dummy-prefix space that decoding drops at the start of the text. */
+  dummyPrefixed: Uint8Array;
+}
+
+export function createSentencePieceBpe(vocab: SpmVocab): Tokenizer {
+  validateVocab(vocab);
+  const t = buildTables(vocab);
+  const vocabSize = vocab.pieces.length;
+  return {
+    vocabSize,
+    bosId: vocab.bosId,
+    eosId: vocab.eosId,
+    encode: (text, options) => encode(t, text, options),
+    decode: (ids) => decode(t, ids),
+    piece: (id) => vocab.pieces[checkId(id, vocabSize)]!,
+    createDecoder: () => createStreamDecoder(t),
+  };
+}
+
+function validateVocab(v: SpmVocab): void {
+  const n = v.pieces.length;
+  if (v.scores.length !== n) throw new ArgumentError('vocab.scores', `${n} scores (one per piece)`, `${v.scores.length}`);
+  if (v.types.length !== n) throw new ArgumentError('vocab.types', `${n} types (one per piece)`, `${v.types.length}`);
+  const badType = v.types.findIndex((type) => !Number.isInteger(type) || type < 1 || type > 6);
+  if (badType >= 0) throw new ArgumentError(`vocab.types[${badType}]`, 'a piece type 1..6', String(v.types[badType]));
+  for (const name of ['bosId', 'eosId', 'unkId'] as const) {
+    const id = v[name];
+    if (!Number.isInteger(id) || id < -1 || id >= n) throw new ArgumentError(`vocab.${name}`, `-1 or an id in [0, ${n})`, String(id));
+  }
+}
+
+function buildTables(vocab: SpmVocab): Tables {
+  const n = vocab.pieces.length;
+  const mergeable = new Map<string, number>();
+  const byteIds = new Int32Array(256).fill(-1);
+  const surfaces = new Array<Uint8Array>(n);
+  const dummyPrefixed = new Uint8Array(n);
+  const empty = new Uint8Array(0);
+  vocab.pieces.forEach((piece, id) => {
+    const type = vocab.types[id];
+    const byte = type === spmTokenType.byte ? /^<0x([0-9A-Fa-f]{2})>$/.exec(piece) : null;
+    if (byte) byteIds[parseInt(byte[1]!, 16)] = id;
+    // The first of duplicate pieces wins, as a lookup by piece in SentencePiece would.
+    if ((type === spmTokenType.normal || type === spmTokenType.userDefined) && !mergeable.has(piece)) mergeable.set(piece, id);
+    if (type === spmTokenType.control) surfaces[id] = empty;
+    else if (type === spmTokenType.unknown) surfaces[id] = utf8Encode(unknownSurface);
+    else if (byte) surfaces[id] = Uint8Array.of(parseInt(byte[1]!, 16));
+    else surfaces[id] = utf8Encode(piece.replaceAll(spaceSymbol, ' '));
+    dummyPrefixed[id] = Number(vocab.addSpacePrefix && !byte && type !== spmTokenType.unknown && piece.startsWith(spaceSymbol));
+  });
+  return {
+    vocab, mergeable, byteIds, surfaces, dummyPrefixed,
+    pairs: buildPairs(mergeable, n),
+    wordsAreIndependent: wordsAreIndependent(mergeable),
+    scratch: createScratch(0),
+  };
+}
+
+function checkId(id: number, vocabSize: number): number {
+  if (!Number.isInteger(id) || id < 0 || id >= vocabSize) {
+    throw new ArgumentError('token id', `an integer in [0, ${vocabSize}) (the vocabulary size is ${vocabSize})`, String(id));
+  }
+  return id;
+}
+
+// ---- Encoding ----
+
+function encode(t: Tables, text: string, options: EncodeOptions = {}): number[] {
+  const { bosId, eosId, addSpacePrefix } = t.vocab;
+  if (options.bos && bosId < 0) throw new ArgumentError('options.bos', 'a vocabulary with a BOS token', 'none');
+  if (options.eos && eosId < 0) throw new ArgumentError('options.eos', 'a vocabulary with an EOS token', 'none');
+  const ids: number[] = options.bos ? [bosId] : [];
+  if (text !== '') {
+    const normalized = (addSpacePrefix ? spaceSymbol : '') + text.replaceAll(' ', spaceSymbol);
+    const words = t.wordsAreIndependent ? normalized.match(wordPattern)! : [normalized];
+    const seen = new Map<string, number[]>();
+    for (const word of words) {
+      let wordIds = seen.get(word);
+      if (!wordIds) seen.set(word, (wordIds = encodeWord(t, word)));
+      for (const id of wordIds) ids.push(id);
+    }
+  }
+  if (options.eos) ids.push(eosId);
+  return ids;
+}
+
+/** A run of '▁' and the non-'▁' text after it (or a final run of '▁'): the unit of `wordsAreIndependent`. */
+const wordPattern = /\u2581*[^\u2581]+|\u2581+/g;
+
+/**
+ * Whether no mergeable piece has a '▁' right after a character other than '▁' (true of LLaMA's vocabulary).
+ * Then no merge can span the start of a word of `wordPattern`, BPE on the whole text equals BPE on each word,
+ * and a word that repeats is encoded once.
+ */
+function wordsAreIndependent(mergeable: Map<string, number>): boolean {
+  for (const piece of mergeable.keys()) if (/[^\u2581]\u2581/.test(piece)) return false;
+  return true;
+}
+
+function encodeWord(t: Tables, word: string): number[] {
+  if (t.scratch.symbols.id.length < word.length) t.scratch = createScratch(2 * word.length);
+  const { symbols, heap } = t.scratch;
+  splitCodePoints(t, word, symbols);
+  mergeSymbols(t, symbols, heap);
+  return emitIds(t, word, symbols);
+}
+
+/**
+ * Working arrays for encodeWord, reused from word to word because allocating them per word dominated the time.
+ * Sharing one per tokenizer is safe: encoding is synchronous.
+ */
+interface Scratch {
+  symbols: Symbols;
+  heap: PairHeap;
+}
+
+function createScratch(capacity: number): Scratch {
+  const n = Math.max(capacity, 64);
+  const symbols = { start: new Int32Array(n), id: new Int32Array(n), prev: new Int32Array(n), next: new Int32Array(n) };
+  return { symbols, heap: createPairHeap(n) };
+}
+
+/**
+ * Every way to write a mergeable piece as two mergeable pieces: key `left * vocabSize + right` to the piece's id.
+ * Two adjacent symbols merge exactly when their ids form a key, so merging never builds or hashes strings.
+ */
+function buildPairs(mergeable: Map<string, number>, vocabSize: number): Map<number, number> {
+  const pairs = new Map<number, number>();
+  for (const [piece, id] of mergeable) {
+    for (let k = 1; k < piece.length; k++) {
+      const left = mergeable.get(piece.slice(0, k));
+      const right = mergeable.get(piece.slice(k));
+      if (left !== undefined && right !== undefined) pairs.set(left * vocabSize + right, id);
+    }
+  }
+  return pairs;
+}
+
+/**
+ * The symbols of a text as a doubly linked list over parallel arrays, in text order; a symbol merged into its
+ * left neighbour is unlinked. `id` -1 marks a code point that is no piece: it never merges and is written out as
+ * byte-fallback tokens. `start` is the UTF-16 offset of a symbol's first code point.
+ */
+interface Symbols {
+  start: Int32Array;
+  id: Int32Array;
+  prev: Int32Array;
+  next: Int32Array;
+}
+
+/** Fill `s` with the code points of `text` (which `s` has room for). */
+function splitCodePoints(t: Tables, text: string, s: Symbols): void {
+  let n = 0;
+  for (let i = 0; i < text.length; n++) {
+    const width = text.codePointAt(i)! > 0xffff ? 2 : 1;
+    s.start[n] = i;
+    s.id[n] = t.mergeable.get(text.slice(i, i + width)) ?? -1;
+    s.prev[n] = n - 1;
+    s.next[n] = n + 1;
+    i += width;
+  }
+  s.next[n - 1] = -1;
+}
+
+/**
+ * Merge until no adjacent pair forms a piece, best pair first (highest score, then leftmost), as SentencePiece's
+ * BPE does. Each symbol waits in a heap keyed by the merge with its right neighbour, re-keyed when a neighbour
+ * changes, so the work is O(n log n) rather than a rescan of every pair after each merge. The heap is left empty.
+ */
+function mergeSymbols(t: Tables, s: Symbols, heap: PairHeap): void {
+  const vocabSize = t.vocab.pieces.length;
+  const update = (left: number): void => {
+    const right = s.next[left]!;
+    const merged = right >= 0 && s.id[left]! >= 0 && s.id[right]! >= 0 ? t.pairs.get(s.id[left]! * vocabSize + s.id[right]!) : undefined;
+    if (merged === undefined) removePair(heap, left);
+    else setPair(heap, left, t.vocab.scores[merged]!, merged);
+  };
+  for (let i = 0; i >= 0; i = s.next[i]!) update(i);
+  for (let left = popBest(heap); left >= 0; left = popBest(heap)) {
+    const right = s.next[left]!;
+    s.id[left] = heap.merged[left]!;
+    removePair(heap, right);
+    const after = s.next[right]!;
+    s.next[left] = after;
+    if (after >= 0) s.prev[after] = left;
+    update(left);
+    if (s.prev[left]! >= 0) update(s.prev[left]!);
+  }
+}
+
+/** The ids of the surviving symbols; a code point that is no piece becomes its UTF-8 bytes' tokens, else unk. */
+function emitIds(t: Tables, text: string, s: Symbols): number[] {
+  const out: number[] = [];
+  for (let i = 0; i >= 0; i = s.next[i]!) {
+    if (s.id[i]! >= 0) {
+      out.push(s.id[i]!);
+      continue;
+    }
+    const codePoint = text.codePointAt(s.start[i]!)!;
+    const byteIds = Array.from(utf8Encode(String.fromCodePoint(codePoint)), (b) => t.byteIds[b]!);
+    if (byteIds.every((id) => id >= 0)) out.push(...byteIds);
+    else if (t.vocab.unkId >= 0) out.push(t.vocab.unkId);
+    else throw unspellable(codePoint);
+  }
+  return out;
+}
+
+function unspellable(codePoint: number): ArgumentError {
+  const found = `U+${codePoint.toString(16).toUpperCase().padStart(4, '0')}`;
+  return new ArgumentError('text', 'characters that the vocabulary can spell (it has no byte pieces and no unk)', found);
+}
+
+/**
+ * An indexed binary max-heap of symbols, keyed by the score of merging each symbol with its right neighbour
+ * (ties: the leftmost symbol first). `pos` finds a symbol in the heap so that its key can change in place.
+ */
+interface PairHeap {
+  heap: Int32Array;
+  size: number;
+  /** Heap position of each symbol, -1 when it has no merge waiting. */
+  pos: Int32Array;
+  score: Float64Array;
+  /** The piece id that the waiting merge would make. */
+  merged: Int32Array;
+}
+
+function createPairHeap(n: number): PairHeap {
+  return { heap: new Int32Array(n), size: 0, pos: new Int32Array(n).fill(-1), score: new Float64Array(n), merged: new Int32Array(n) };
+}
+
+function before(h: PairHeap, a: number, b: number): boolean {
+  return h.score[a]! > h.score[b]! || (h.score[a] === h.score[b] && a < b);
+}
+
+function setPair(h: PairHeap, sym: number, score: number, merged: number): void {
+  h.score[sym] = score;
+  h.merged[sym] = merged;
+  if (h.pos[sym]! < 0) {
+    h.pos[sym] = h.size;
+    h.heap[h.size++] = sym;
+  }
+  sift(h, h.pos[sym]!);
+}
+
+function removePair(h: PairHeap, sym: number): void {
+  const i = h.pos[sym]!;
+  if (i < 0) return;
+  h.pos[sym] = -1;
+  const last = h.heap[--h.size]!;
+  if (last === sym) return;
+  h.heap[i] = last;
+  h.pos[last] = i;
+  sift(h, i);
+}
+
+/** The symbol with the best waiting merge, taken out of the heap; -1 when none is left. */
+function popBest(h: PairHeap): number {
+  if (h.size === 0) return -1;
+  const best = h.heap[0]!;
+  removePair(h, best);
+  return best;
+}
+
+/** Restore heap order around position i after its key changed: move it up, else down. */
+function sift(h: PairHeap, i: number): void {
+  const sym = h.heap[i]!;
+  while (i > 0 && before(h, sym, h.heap[(i - 1) >> 1]!)) i = moveInto(h, i, (i - 1) >> 1);
+  for (;;) {
+    let child = 2 * i + 1;
+    if (child >= h.size) break;
+    if (child + 1 < h.size && before(h, h.heap[child + 1]!, h.heap[child]!)) child++;
+    if (!before(h, h.heap[child]!, sym)) break;
+    i = moveInto(h, i, child);
+  }
+  h.heap[i] = sym;
+  h.pos[sym] = i;
+}
+
+/** Move the symbol at heap position `from` into position `to`; returns `from`, the hole left behind. */
+function moveInto(h: PairHeap, to: number, from: number): number {
+  const sym = h.heap[from]!;
+  h.heap[to] = sym;
+  h.pos[sym] = to;
+  return from;
+}
+
+// ---- Decoding ----
+
+/**
+ * The bytes that `id` contributes. `atStart` is true while only control tokens came before: there SentencePiece
+ * drops the space of a leading '▁', the dummy prefix that encoding added.
+ */
+function surface(t: Tables, id: number, atStart: boolean): Uint8Array {
+  const bytes = t.surfaces[checkId(id, t.surfaces.length)]!;
+  return atStart && t.dummyPrefixed[id] ? bytes.subarray(1) : bytes;
+}
+
+function stillAtStart(t: Tables, id: number, atStart: boolean): boolean {
+  return atStart && t.vocab.types[id] === spmTokenType.control;
+}
+
+function decode(t: Tables, ids: readonly number[]): string {
+  const parts: Uint8Array[] = [];
+  let atStart = true;
+  let total = 0;
+  for (const id of ids) {
+    const bytes = surface(t, id, atStart);
+    atStart = stillAtStart(t, id, atStart);
+    parts.push(bytes);
+    total += bytes.length;
+  }
+  const all = new Uint8Array(total);
+  let offset = 0;
+  for (const p of parts) {
+    all.set(p, offset);
+    offset += p.length;
+  }
+  return utf8Decode(all);
+}
+
+function createStreamDecoder(t: Tables): StreamDecoder {
+  const stream = createUtf8Stream();
+  let atStart = true;
+  return {
+    push(id) {
+      const bytes = surface(t, id, atStart);
+      atStart = stillAtStart(t, id, atStart);
+      return stream.write(bytes);
+    },
+    flush: () => stream.end(),
+  };
+}

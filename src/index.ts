@@ -8,7 +8,9 @@ export { forward, type LlamaModel, type ForwardOptions } from './model/llama.js'
 export { KvCache } from './model/kv-cache.js';
 export { validateConfig, headDim, type LlamaConfig, type RopeScaling } from './model/config.js';
 export type { LlamaWeights, LayerWeights } from './model/weights.js';
-export type { Tokenizer, StreamDecoder } from './tokenizer/tokenizer.js';
+export type { Tokenizer, StreamDecoder, EncodeOptions } from './tokenizer/tokenizer.js';
+export { createSentencePieceBpe, type SpmVocab } from './tokenizer/sentencepiece-bpe.js';
+export { parseLlama2cTokenizer, readLlama2cTokenizer } from './tokenizer/llama2c-tokenizer.js';
 export type { Ops } from './backend/ops.js';
 export { getBackend, type BackendName } from './backend/registry.js';
 export type { Tensor, HostTensor } from './tensor/tensor.js';

@@ -9,7 +9,7 @@ const littleEndianHost = endianness() === 'LE';
 
 /**
  * An open file read by byte ranges. Files may exceed 2 GiB, so nothing here reads a whole file at once;
- * offsets are plain numbers, checked to be safe integers. Owns its descriptor: call `close()`.
+ * offsets are plain numbers, checked to be safe integers. Owns its descriptor: call `dispose()`.
  */
 export class ByteSource {
   readonly size: number;
@@ -41,7 +41,7 @@ export class ByteSource {
     }
   }
 
-  close(): void {
+  dispose(): void {
     if (this.fd !== null) closeSync(this.fd);
     this.fd = null;
   }

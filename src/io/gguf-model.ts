@@ -1,7 +1,7 @@
 import { UnsupportedError } from '../core/errors.js';
 import { headDim, validateConfig, type LlamaConfig, type RopeScaling } from '../model/config.js';
 import type { HostTensor } from '../tensor/tensor.js';
-import { ggufNumber, ggufString, openGguf, readGgufTensor, type GgufFile } from './gguf.js';
+import { closeGguf, ggufNumber, ggufString, openGguf, readGgufTensor, type GgufFile } from './gguf.js';
 import { metaNameFromGguf } from './tensor-names.js';
 
 /** Read a GGUF LLaMA: config from the `llama.*` metadata, tensors by our names (GGUF q/k are already interleaved). */
@@ -16,7 +16,7 @@ export function readGgufModel(path: string): { config: LlamaConfig; tensors: Map
     }
     return { config, tensors };
   } finally {
-    file.source.close();
+    closeGguf(file);
   }
 }
 

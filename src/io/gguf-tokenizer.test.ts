@@ -6,7 +6,7 @@ import { FormatError, UnsupportedError } from '../core/errors.js';
 import { Rng } from '../core/rng.js';
 import { parseLlama2cTokenizer } from '../tokenizer/llama2c-tokenizer.js';
 import { createSentencePieceBpe, type SpmVocab } from '../tokenizer/sentencepiece-bpe.js';
-import { openGguf } from './gguf.js';
+import { closeGguf, openGguf } from './gguf.js';
 import { spmVocabFromGguf } from './gguf-tokenizer.js';
 
 const fixture = (path: string) => fileURLToPath(new URL(`../../${path}`, import.meta.url));
@@ -17,7 +17,7 @@ function vocabFromGguf(path: string): SpmVocab {
   try {
     return spmVocabFromGguf(file.metadata, path);
   } finally {
-    file.source.close();
+    closeGguf(file);
   }
 }
 

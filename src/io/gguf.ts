@@ -72,13 +72,13 @@ export function openGguf(path: string): GgufFile {
   try {
     return parseGguf(source);
   } catch (e) {
-    source.close();
+    source.dispose();
     throw e;
   }
 }
 
 export function closeGguf(file: GgufFile): void {
-  file.source.close();
+  file.source.dispose();
 }
 
 /** An F32, F16 or BF16 tensor as f32. Quantized types throw UnsupportedError until their decoders exist. */

@@ -48,7 +48,7 @@ export function readLlama2cCheckpoint(path: string): { header: Llama2cHeader; te
     checkSize(src, segments);
     return { header, tensors: readTensors(src, segments, header.nLayers) };
   } finally {
-    src.close();
+    src.dispose();
   }
 }
 

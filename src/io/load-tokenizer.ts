@@ -2,7 +2,7 @@ import { ArgumentError, UnsupportedError } from '../core/errors.js';
 import { readLlama2cTokenizer } from '../tokenizer/llama2c-tokenizer.js';
 import { createSentencePieceBpe } from '../tokenizer/sentencepiece-bpe.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
-import { openGguf } from './gguf.js';
+import { closeGguf, openGguf } from './gguf.js';
 import { spmVocabFromGguf } from './gguf-tokenizer.js';
 import { detectFormat } from './load-model.js';
 
@@ -19,7 +19,7 @@ export function loadTokenizer(path: string, options: LoadTokenizerOptions = {}):
     try {
       return createSentencePieceBpe(spmVocabFromGguf(file.metadata, path));
     } finally {
-      file.source.close();
+      closeGguf(file);
     }
   }
   if (format === 'hf') throw new UnsupportedError(path, 'tokenizer', 'a Hugging Face tokenizer.json');

@@ -116,7 +116,7 @@ function withSource<T>(path: string, fn: (src: ByteSource) => T): T {
   try {
     return fn(src);
   } finally {
-    src.close();
+    src.dispose();
   }
 }
 

@@ -67,3 +67,13 @@ test('generation stops at the context length and on abort', async () => {
   const aborted = await generate(model, tokenizer, 'Once', { signal: controller.signal }).next();
   assert.deepEqual([aborted.done, aborted.done && aborted.value.stopReason], [true, 'aborted']);
 });
+
+test('a generated BOS (a new story) or EOS ends the generation', async () => {
+  // With this seed stories260K finishes its story and emits BOS within 256 tokens.
+  const it = generate(model, tokenizer, '', { seed: 167640501, temperature: 1, topP: 0.9, maxTokens: 256 });
+  const ids: number[] = [];
+  let r = await it.next();
+  while (!r.done) (ids.push(r.value.id), (r = await it.next()));
+  assert.equal(r.value.stopReason, 'eos');
+  assert.ok(ids.length < 256 && !ids.includes(tokenizer.bosId) && !ids.includes(tokenizer.eosId));
+});

@@ -12,7 +12,7 @@ export interface GenerateOptions extends SamplerOptions {
   seed?: number;
   /** Prepend BOS to a text prompt (default true). A prompt given as ids is used as it is. */
   bos?: boolean;
-  /** Stop when the model emits EOS (default true). */
+  /** Stop when the model emits EOS, or BOS (which starts a new document, as llama2.c treats it). Default true. */
   stopAtEos?: boolean;
   signal?: AbortSignal;
 }
@@ -67,7 +67,7 @@ export async function* generate(
       if (n === 0) stats.prefillSeconds = seconds;
       else (stats.decodeSeconds += seconds), stats.decodeTokens++;
       const id = sampleToken(logits, options, rng, ids);
-      if (stopAtEos && id === tokenizer.eosId) return { ...stats, stopReason: 'eos' };
+      if (stopAtEos && (id === tokenizer.eosId || id === tokenizer.bosId)) return { ...stats, stopReason: 'eos' };
       ids.push(id);
       yield { id, text: decoder.push(id) };
       input = [id];

@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, test } from 'node:test';
+import { readFileSync } from 'node:fs';
+import { test } from 'node:test';
 import { f32ToBf16, f32ToF16 } from '../core/dtype.js';
 import { FormatError, UnsupportedError } from '../core/errors.js';
 import {
@@ -10,11 +8,11 @@ import {
   type GgufFile,
 } from './gguf.js';
 import { fixturePath } from './package-paths.js';
+import { expectError, scratch } from '../testing/bad-input.js';
 
 const stories = fixturePath('stories260K', 'stories260K.gguf');
 const vocab = fixturePath('llama.cpp-vocab', 'ggml-vocab-llama-spm.gguf');
-const dir = mkdtempSync(join(tmpdir(), 'llamats-gguf-'));
-after(() => rmSync(dir, { recursive: true, force: true }));
+const { writeCase: writeTemp } = scratch('gguf', 'gguf');
 
 /** Open, run `fn`, close. */
 function withGguf<T>(path: string, fn: (f: GgufFile) => T): T {
@@ -27,25 +25,7 @@ function withGguf<T>(path: string, fn: (f: GgufFile) => T): T {
 }
 
 /** Assert `fn` throws `cls` whose message names `file` and contains `field`. */
-function expectError(fn: () => unknown, cls: typeof FormatError | typeof UnsupportedError, file: string, field: string): Error {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (e) {
-    caught = e;
-  }
-  assert.ok(caught instanceof cls, `expected ${cls.name}, got ${String(caught)}`);
-  assert.ok(caught.message.includes(file), `message names the file: ${caught.message}`);
-  assert.ok(caught.message.includes(field), `message names "${field}": ${caught.message}`);
-  return caught;
-}
 
-let copies = 0;
-function writeTemp(bytes: Uint8Array): string {
-  const path = join(dir, `case-${copies++}.gguf`);
-  writeFileSync(path, bytes);
-  return path;
-}
 
 /** A copy of `src` with `patch` applied to its bytes. */
 function patched(src: string, patch: (b: Buffer) => void): string {

@@ -1,36 +1,16 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, test } from 'node:test';
+import { readFileSync } from 'node:fs';
+import { test } from 'node:test';
 import { FormatError, UnsupportedError } from '../core/errors.js';
 import { closeGguf, openGguf, readGgufTensor } from './gguf.js';
 import { readLlama2cCheckpoint } from './llama2c.js';
 import { assetPath, fixturePath } from './package-paths.js';
+import { expectError, scratch } from '../testing/bad-input.js';
 
 const bin = assetPath('stories260K', 'stories260K.bin');
-const dir = mkdtempSync(join(tmpdir(), 'llamats-llama2c-'));
-after(() => rmSync(dir, { recursive: true, force: true }));
+const { writeCase: writeTemp } = scratch('llama2c', 'bin');
 
-function expectError(fn: () => unknown, cls: typeof FormatError | typeof UnsupportedError, file: string, field: string): Error {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (e) {
-    caught = e;
-  }
-  assert.ok(caught instanceof cls, `expected ${cls.name}, got ${String(caught)}`);
-  assert.ok(caught.message.includes(file), `message names the file: ${caught.message}`);
-  assert.ok(caught.message.includes(field), `message names "${field}": ${caught.message}`);
-  return caught;
-}
 
-let cases = 0;
-function writeTemp(bytes: Uint8Array): string {
-  const path = join(dir, `case-${cases++}.bin`);
-  writeFileSync(path, bytes);
-  return path;
-}
 
 /** A copy of stories260K.bin with header int32 #i set to `value`. */
 function withHeader(i: number, value: number): string {
@@ -76,7 +56,8 @@ test('negative vocab_size: an unshared classifier read from the end', () => {
   assert.equal(header.vocabSize, 512);
   assert.equal(header.sharedClassifier, false);
   assert.deepEqual(tensors.get('output'), { shape: [512, 64], data: wcls });
-  expectError(() => readLlama2cCheckpoint(writeTemp(b)), FormatError, dir, 'array wcls');
+  const withoutWcls = writeTemp(b);
+  expectError(() => readLlama2cCheckpoint(withoutWcls), FormatError, withoutWcls, 'array wcls');
 });
 
 test('truncated or padded files name the array that is cut, with byte counts', () => {

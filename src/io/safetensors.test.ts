@@ -1,40 +1,23 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { FormatError, UnsupportedError } from '../core/errors.js';
 import { fixturePath } from './package-paths.js';
+import { expectError, scratch } from '../testing/bad-input.js';
 import {
   readSafetensorsHeader, readSafetensorsIndex, readSafetensorsInts, readSafetensorsTensor, writeSafetensors,
 } from './safetensors.js';
 
 const model = fixturePath('hf', 'tiny-gqa', 'model.safetensors');
 const io = fixturePath('hf', 'tiny-gqa', 'inputs_outputs.safetensors');
-const dir = mkdtempSync(join(tmpdir(), 'llamats-safetensors-'));
-after(() => rmSync(dir, { recursive: true, force: true }));
+const { dir, writeCase } = scratch('safetensors', 'safetensors');
 
-function expectError(fn: () => unknown, cls: typeof FormatError | typeof UnsupportedError, file: string, field: string): Error {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (e) {
-    caught = e;
-  }
-  assert.ok(caught instanceof cls, `expected ${cls.name}, got ${String(caught)}`);
-  assert.ok(caught.message.includes(file), `message names the file: ${caught.message}`);
-  assert.ok(caught.message.includes(field), `message names "${field}": ${caught.message}`);
-  return caught;
-}
-
-let cases = 0;
 /** A file of a u64 header length, the header text and `data` bytes. */
 function rawFile(header: string, data = Buffer.alloc(0), length = Buffer.byteLength(header)): string {
-  const path = join(dir, `case-${cases++}.safetensors`);
   const len = Buffer.alloc(8);
   len.writeBigUInt64LE(BigInt(length));
-  writeFileSync(path, Buffer.concat([len, Buffer.from(header), data]));
-  return path;
+  return writeCase(Buffer.concat([len, Buffer.from(header), data]));
 }
 
 test('tiny-gqa model.safetensors: header and an f32 tensor', () => {
@@ -143,8 +126,9 @@ test('sharded index: tensors from their shards; missing shard, tensor or weight_
   const t = (x: number) => ({ shape: [2], data: new Float32Array([x, x + 1]) });
   writeSafetensors(join(shardDir, 'model-00001-of-00002.safetensors'), { a: t(1) });
   writeSafetensors(join(shardDir, 'model-00002-of-00002.safetensors'), { b: t(3) });
+  let indexes = 0;
   const index = (weightMap: unknown) => {
-    const path = join(shardDir, `index-${cases++}.json`);
+    const path = join(shardDir, `index-${indexes++}.json`);
     writeFileSync(path, JSON.stringify({ metadata: { total_size: 16 }, weight_map: weightMap }));
     return path;
   };

@@ -1,94 +1,80 @@
-// `npm run bench`: decode and prefill tokens/s of llamats and, in the same run on the same GGUF, of llama.cpp
-// through node-llama-cpp (its prebuilt CPU binaries). Medians of several runs after a warm-up; the ratio per row.
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+// `npm run bench [-- FILTER]`: CPU decode and prefill tokens/s of llamats against llama.cpp (node-llama-cpp's
+// prebuilt CPU binaries) on the same GGUF files, same prompt, same threads, in the same run; medians of several
+// runs after a warm-up; the ratio per row; and the weight bandwidth each decode implies against the machine's
+// read bandwidth measured here. Each engine runs in its own process (its peak memory is its own).
+// Results: bench/results/cpu.json. FILTER keeps rows whose name contains it (e.g. `smollm`).
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { KvCache, argmax, forward, loadModel, loadTokenizer } from '../dist/index.js';
+import { closeGguf, openGguf } from '../dist/io/gguf.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const modelPath = join(root, 'test/fixtures/stories260K/stories260K.gguf');
+const models = join(root, 'bench/models');
+const filter = process.argv[2] ?? '';
 const PREFILL = 128;
-const DECODE = 128;
-const RUNS = 5;
-const THREADS = 1; // our reference kernels are single-threaded; the peer gets the same
+const RUNS = 3;
+const THREADS = [1, 2].filter((t) => t <= availableParallelism());
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const rows = [
+  { name: 'stories260K', dtype: 'f32', file: join(root, 'test/fixtures/stories260K/stories260K.gguf'), decode: 128 },
+  ...['f32', 'q8_0', 'q4_0'].map((dtype) => ({ name: 'smollm-135m', dtype, decode: 64 })),
+  ...['f16', 'q8_0', 'q4_0'].map((dtype) => ({ name: 'tinyllama-1.1b', dtype, decode: 32 })),
+].filter((r) => `${r.name} ${r.dtype}`.includes(filter));
 
-/** A prompt of exactly PREFILL tokens (with BOS) from a fixed story text. */
-function promptIds(tokenizer) {
-  const story = 'Once upon a time, there was a little girl named Lily. She loved to play outside in the sun. ';
-  const ids = tokenizer.encode(story.repeat(20), { bos: true });
-  return ids.slice(0, PREFILL);
+function node(script, args) {
+  const out = execFileSync(process.execPath, [join(root, script), ...args.map(String)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 26 });
+  return JSON.parse(out.trim().split('\n').pop());
 }
 
-async function benchLlamats(prompt) {
-  const model = await loadModel(modelPath);
-  const { ops } = model;
-  const run = async () => {
-    const cache = new KvCache(ops, model.config, 1, PREFILL + DECODE);
-    let t = performance.now();
-    let logits = await ops.read(forward(model, ops.fromHost(Int32Array.from(prompt), [1, PREFILL]), { cache, lastOnly: true }));
-    const prefill = (performance.now() - t) / 1000;
-    t = performance.now();
-    for (let i = 0; i < DECODE; i++) {
-      const next = argmax(logits);
-      logits = await ops.read(forward(model, ops.fromHost(Int32Array.of(next), [1, 1]), { cache, lastOnly: true }));
-    }
-    return { prefill: PREFILL / prefill, decode: DECODE / ((performance.now() - t) / 1000) };
-  };
-  return measure(run);
+/** A preset's random-weight GGUF, made once with `llamats init` and kept in bench/models (not in git). */
+function modelFile(row) {
+  if (row.file) return row.file;
+  const file = join(models, `${row.name}-${row.dtype}.gguf`);
+  if (!existsSync(file)) {
+    mkdirSync(models, { recursive: true });
+    execFileSync(process.execPath, [join(root, 'dist/cli/main.js'), 'init', '--preset', row.name, '--dtype', row.dtype, '--out', file], { stdio: 'inherit' });
+  }
+  return file;
 }
 
-async function benchLlamaCpp(prompt) {
-  process.env.OMP_WAIT_POLICY ??= 'passive'; // llama.cpp's default OpenMP spinning collapses on a shared VM
-  const { getLlama, LlamaLogLevel } = await import('node-llama-cpp');
-  const llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error });
-  const model = await llama.loadModel({ modelPath });
-  const context = await model.createContext({ contextSize: PREFILL + DECODE + 8, threads: THREADS, batchSize: PREFILL });
-  const sequence = context.getSequence();
-  const run = async () => {
-    await sequence.clearHistory();
-    let t = performance.now();
-    await sequence.evaluateWithoutGeneratingNewTokens(prompt);
-    const prefill = (performance.now() - t) / 1000;
-    t = performance.now();
-    let n = 0;
-    for await (const _ of sequence.evaluate([prompt[prompt.length - 1]], { temperature: 0 })) if (++n >= DECODE) break;
-    return { prefill: PREFILL / prefill, decode: n / ((performance.now() - t) / 1000) };
-  };
+/** Bytes of weights one decoded token reads: every tensor but the embedding table, unless it doubles as output. */
+function weightBytesPerToken(file) {
+  const gguf = openGguf(file);
   try {
-    return await measure(run);
+    let bytes = 0;
+    for (const t of gguf.tensors.values()) if (t.name !== 'token_embd.weight' || !gguf.tensors.has('output.weight')) bytes += t.byteLength;
+    return { bytes, vocab: gguf.tensors.get('token_embd.weight').shape[0] };
   } finally {
-    await context.dispose();
-    await model.dispose();
+    closeGguf(gguf);
   }
 }
 
-async function measure(run) {
-  await run(); // warm-up
-  const rows = [];
-  for (let i = 0; i < RUNS; i++) rows.push(await run());
-  return { prefill: median(rows.map((r) => r.prefill)), decode: median(rows.map((r) => r.decode)) };
+const bandwidth = Object.fromEntries(THREADS.map((t) => [t, node('bench/bandwidth.js', [t]).gbPerSecond]));
+console.log(`machine: ${cpus()[0]?.model ?? 'unknown CPU'}, ${availableParallelism()} threads; read bandwidth ${THREADS.map((t) => `${t}T ${bandwidth[t].toFixed(1)} GB/s`).join(', ')}`);
+const results = [];
+for (const row of rows) {
+  const file = modelFile(row);
+  const { bytes, vocab } = weightBytesPerToken(file);
+  for (const threads of THREADS) {
+    const args = [file, threads, PREFILL, row.decode, RUNS];
+    const ours = node('bench/llamats-row.js', args);
+    const peer = node('bench/llamacpp-row.js', [...args, vocab]);
+    const r = {
+      model: row.name, dtype: row.dtype, threads,
+      decode: +ours.decode.toFixed(1), decodePeer: +peer.decode.toFixed(1), decodeRatio: +(ours.decode / peer.decode).toFixed(2),
+      prefill: +ours.prefill.toFixed(1), prefillPeer: +peer.prefill.toFixed(1), prefillRatio: +(ours.prefill / peer.prefill).toFixed(2),
+      weightGBps: +((bytes * ours.decode) / 1e9).toFixed(1),
+      ofReadBandwidth: +((bytes * ours.decode) / 1e9 / bandwidth[threads]).toFixed(2),
+      rssMB: Math.round(ours.maxRssMB), rssPeerMB: Math.round(peer.maxRssMB), fileMB: Math.round(bytes / 1e6),
+    };
+    results.push(r);
+    console.log(JSON.stringify(r));
+  }
 }
-
-const tokenizer = loadTokenizer(modelPath);
-const prompt = promptIds(tokenizer);
-const ours = await benchLlamats(prompt);
-let peer = null;
-try {
-  peer = await benchLlamaCpp(prompt);
-} catch (e) {
-  console.error(`node-llama-cpp unavailable (${e.message}); reporting llamats alone`);
-}
-const rows = ['prefill', 'decode'].map((k) => ({
-  metric: `${k} tokens/s (stories260K F32, ${k === 'prefill' ? PREFILL + ' tokens' : DECODE + ' tokens'}, ${THREADS} thread)`,
-  llamats: +ours[k].toFixed(1),
-  llamaCpp: peer ? +peer[k].toFixed(1) : null,
-  ratio: peer ? +(ours[k] / peer[k]).toFixed(3) : null,
-}));
-console.table(rows);
+console.table(results);
 mkdirSync(join(root, 'bench/results'), { recursive: true });
-const out = join(root, 'bench/results/core-stories260K.json');
-writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), cpus: availableParallelism(), runs: RUNS, rows }, null, 2) + '\n');
+const out = join(root, 'bench/results/cpu.json');
+writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), cpu: cpus()[0]?.model, prefillTokens: PREFILL, runs: RUNS, bandwidth, rows: results }, null, 2) + '\n');
 console.log(`written ${out}`);

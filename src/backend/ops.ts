@@ -1,5 +1,5 @@
 import type { Shape } from '../core/shape.js';
-import type { Tensor } from '../tensor/tensor.js';
+import type { EncodedTensor, Tensor } from '../tensor/tensor.js';
 
 /**
  * The contract every compute backend implements; the model is written once against it.
@@ -13,12 +13,21 @@ export interface Ops {
 
   /** Copy host data into a new tensor of `shape` (f32 for Float32Array, i32 for Int32Array). */
   fromHost(data: Float32Array | Int32Array, shape: Shape): Tensor;
+  /** A weight as a file stores it (f16, bf16 or quantized blocks); the backend keeps or decodes it. */
+  fromEncoded(t: EncodedTensor): Tensor;
   /** A new f32 tensor of zeros. */
   zeros(shape: Shape): Tensor;
   /** Copy a tensor's data back to the host. */
   read(t: Tensor): Promise<Float32Array | Int32Array>;
   /** Release a tensor's storage now rather than at garbage collection. */
-  dispose(t: Tensor): void;
+  release(t: Tensor): void;
+  /** Release the backend itself (threads, device); its tensors become invalid. */
+  dispose(): void;
+  /**
+   * Run `fn` and release every tensor it created except those it returns (like TensorFlow.js's tidy): a forward
+   * pass makes many intermediates, and device backends must free them deterministically.
+   */
+  tidy<T extends Tensor | Tensor[]>(fn: () => T): T;
   /** The same data seen with another shape of equal element count (no copy). */
   reshape(x: Tensor, shape: Shape): Tensor;
   /** Rows [start, start + length) along axis 1 of x (B, T, ...): (B, length, ...). */
@@ -32,6 +41,8 @@ export interface Ops {
   rmsnorm(x: Tensor, weight: Tensor, eps: number): Tensor;
   /** x (..., in), w (out, in) -> (..., out) = x w^T. */
   linear(x: Tensor, w: Tensor): Tensor;
+  /** Several linear maps of the same x (Q/K/V, gate/up), which a threaded backend runs as one dispatch. */
+  linears(x: Tensor, ws: Tensor[]): Tensor[];
   /**
    * Rotary embedding of x (B, T, H, Dh), rotating interleaved pairs (x[2i], x[2i+1]) by angle
    * (startPos + t) * invFreq[i]; invFreq is (Dh/2).

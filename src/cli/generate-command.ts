@@ -2,10 +2,11 @@ import { writeFileAtomic } from '../io/atomic-write.js';
 import { loadModel } from '../io/load-model.js';
 import { assetPath } from '../io/package-paths.js';
 import { generate, type GenerationStats } from '../infer/generate.js';
-import { numberFlag } from './flags.js';
+import { backendFlags, numberFlag } from './flags.js';
 import { resolveTokenizer } from './resolve-tokenizer.js';
 
 export interface GenerateFlags {
+  backend?: string; threads?: string;
   model?: string; tokenizer?: string; prompt?: string; 'max-tokens'?: string; temperature?: string; 'top-k'?: string;
   'top-p'?: string; 'min-p'?: string; 'repetition-penalty'?: string; seed?: string; 'json-stats'?: string;
 }
@@ -15,7 +16,7 @@ export async function runGenerate(f: GenerateFlags): Promise<number> {
   const builtIn = f.model === undefined;
   const modelPath = f.model ?? assetPath('stories260K', 'stories260K.bin');
   const tokenizerPath = f.tokenizer ?? (builtIn ? assetPath('stories260K', 'tok512.bin') : undefined);
-  const model = await loadModel(modelPath);
+  const model = await loadModel(modelPath, backendFlags(f));
   const tokenizer = resolveTokenizer(modelPath, tokenizerPath, model.config.vocabSize);
   const prompt = f.prompt ?? '';
   const run = generate(model, tokenizer, prompt, {
@@ -34,6 +35,7 @@ export async function runGenerate(f: GenerateFlags): Promise<number> {
     result = await run.next();
   }
   process.stdout.write('\n');
+  model.ops.dispose();
   reportStats(result.value, f['json-stats']);
   return 0;
 }

@@ -3,20 +3,34 @@
 import { parseArgs } from 'node:util';
 import { LlamatsError } from '../core/errors.js';
 import { runGenerate } from './generate-command.js';
+import { runInit } from './init-command.js';
 import { runPerplexity } from './perplexity-command.js';
+import { runQuantize } from './quantize-command.js';
 
 const usage = `llamats: the LLaMA system in TypeScript
 
 Usage:
   llamats [generate] [--model PATH] [--tokenizer PATH] [--prompt TEXT] [--max-tokens N]
                      [--temperature T] [--top-k K] [--top-p P] [--min-p P] [--repetition-penalty R]
-                     [--seed S] [--json-stats FILE]
+                     [--seed S] [--json-stats FILE] [--backend cpu|reference] [--threads N]
       Streams the prompt and its continuation to stdout, timing to stderr. With no --model, the built-in
       stories260K model (llama2.c, TinyStories) tells a story. PATH: a llama2.c .bin, a .gguf or a Hugging Face
       folder. --temperature 0 is greedy. Defaults: --temperature 1 --top-p 0.9 --max-tokens 256.
+      --backend cpu (default) runs the WASM SIMD kernels on --threads threads (default: all cores);
+      --backend reference runs the plain TypeScript reference kernels.
   llamats perplexity --model PATH [--tokenizer PATH] (--text-file F | --ids-file F.json)
-                     [--save-logits OUT.safetensors]
-      Prints "perplexity: X" last. --ids-file holds token ids (an array, or an array of arrays), fed as they are.
+                     [--save-logits OUT.safetensors] [--kl-divergence-base BASE.safetensors] [--context N]
+                     [--backend cpu|reference] [--threads N]
+      Prints "perplexity: X" last. --ids-file holds token ids (an array, or an array of arrays), fed as they are;
+      a text is cut into windows of --context tokens (default the model's context). --kl-divergence-base takes the
+      logits a base model saved with --save-logits on the same input and reports the KL divergence from it.
+  llamats init --preset NAME --out FILE.gguf [--dtype f32|f16|q8_0|q4_0|q4_k|q6_k] [--seed S]
+      Writes a GGUF of a preset's shape (smollm-135m, tinyllama-1.1b, stories260k, test-tiny) with seeded random
+      weights N(0, 0.02) and a synthetic vocabulary, which llama.cpp also loads. Default --dtype f32 --seed 0.
+  llamats quantize IN OUT --type q8_0|q4_0|q4_k|q6_k|f16|f32 [--tokenizer PATH]
+      Rewrites any model PATH as a GGUF of that type (norms stay f32; the output matrix is q6_k in q4/q6 files).
+      The vocabulary comes from IN's GGUF, or --tokenizer (a .gguf or llama2.c tokenizer.bin), or tokenizer.bin
+      beside a .bin.
   llamats --help
 `;
 
@@ -30,6 +44,11 @@ async function main(argv: string[]): Promise<number> {
   const rest = command === first ? argv.slice(1) : argv;
   if (command === 'generate') return runGenerate(parse(rest, generateFlags));
   if (command === 'perplexity') return runPerplexity(parse(rest, perplexityFlags));
+  if (command === 'init') return runInit(parse(rest, initFlags));
+  if (command === 'quantize') {
+    const { values, positionals } = parseArgs({ args: rest, options: quantizeFlags, strict: true, allowPositionals: true });
+    return runQuantize(positionals, values);
+  }
   process.stderr.write(`llamats: unknown command "${command}"\n\n${usage}`);
   return 2;
 }
@@ -37,9 +56,14 @@ async function main(argv: string[]): Promise<number> {
 const str = { type: 'string' } as const;
 const generateFlags = {
   model: str, tokenizer: str, prompt: str, 'max-tokens': str, temperature: str, 'top-k': str, 'top-p': str,
-  'min-p': str, 'repetition-penalty': str, seed: str, 'json-stats': str,
+  'min-p': str, 'repetition-penalty': str, seed: str, 'json-stats': str, backend: str, threads: str,
 };
-const perplexityFlags = { model: str, tokenizer: str, 'text-file': str, 'ids-file': str, 'save-logits': str };
+const perplexityFlags = {
+  model: str, tokenizer: str, 'text-file': str, 'ids-file': str, 'save-logits': str, backend: str, threads: str,
+  'kl-divergence-base': str, context: str,
+};
+const initFlags = { preset: str, out: str, dtype: str, seed: str };
+const quantizeFlags = { type: str, tokenizer: str };
 
 function parse<T extends Record<string, typeof str>>(args: string[], options: T): Partial<Record<keyof T, string>> {
   return parseArgs({ args, options, strict: true, allowPositionals: false }).values as Partial<Record<keyof T, string>>;

@@ -1,8 +1,12 @@
-/** Element types a tensor may hold. Weights on disk may also be f16/bf16; the reference backend computes in f32. */
-export type DType = 'f32' | 'f16' | 'bf16' | 'i32';
+/** Floating-point element types; activations are always f32, weights may be any. */
+export type FloatDType = 'f32' | 'f16' | 'bf16';
+/** GGUF block-quantized weight types (see core/quant): blocks of 32 or 256 elements along each row. */
+export type QuantDType = 'q8_0' | 'q4_0' | 'q4_k' | 'q6_k';
+/** Element types a tensor may hold: i32 for token ids. */
+export type DType = FloatDType | QuantDType | 'i32';
 
-/** Bytes per element. */
-export const dtypeBytes: Record<DType, number> = { f32: 4, f16: 2, bf16: 2, i32: 4 };
+/** Bytes per element of the element-wise types. */
+export const dtypeBytes: Record<FloatDType | 'i32', number> = { f32: 4, f16: 2, bf16: 2, i32: 4 };
 
 const f32Scratch = new Float32Array(1);
 const u32Scratch = new Uint32Array(f32Scratch.buffer);
@@ -58,7 +62,7 @@ export function f32ToBf16(value: number): number {
 }
 
 /** Decode little-endian f16/bf16/f32 bytes into a fresh Float32Array. */
-export function decodeFloats(bytes: Uint8Array, dtype: 'f32' | 'f16' | 'bf16'): Float32Array {
+export function decodeFloats(bytes: Uint8Array, dtype: FloatDType): Float32Array {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const n = bytes.byteLength / dtypeBytes[dtype];
   const out = new Float32Array(n);

@@ -62,7 +62,7 @@ export async function* generate(
       const start = performance.now();
       const logitsTensor = forward(model, ops.fromHost(Int32Array.from(input), [1, input.length]), { cache, lastOnly: true });
       const logits = (await ops.read(logitsTensor)) as Float32Array;
-      ops.dispose(logitsTensor);
+      ops.release(logitsTensor);
       const seconds = (performance.now() - start) / 1000;
       if (n === 0) stats.prefillSeconds = seconds;
       else (stats.decodeSeconds += seconds), stats.decodeTokens++;

@@ -1,6 +1,7 @@
-/** The SentencePiece vocabulary embedded in a GGUF's `tokenizer.ggml.*` metadata (llama.cpp's keys). */
+/** The SentencePiece vocabulary embedded in a GGUF's `tokenizer.ggml.*` metadata (llama.cpp's keys), read and written. */
 import { FormatError, UnsupportedError } from '../core/errors.js';
 import type { SpmVocab } from '../tokenizer/sentencepiece-bpe.js';
+import { gv, type GgufTypedValue } from './gguf-writer.js';
 
 /** llama.cpp writes this id (u32 -1) for "no such token". */
 const noToken = 0xffffffff;
@@ -60,4 +61,26 @@ function describe(v: unknown): string {
   if (Array.isArray(v)) return `an array of ${v.length}`;
   if (typeof v === 'string') return JSON.stringify(v.length > 40 ? `${v.slice(0, 37)}...` : v);
   return `${typeof v} ${String(v)}`;
+}
+
+/**
+ * The `tokenizer.ggml.*` metadata of an SPM vocabulary, typed as llama.cpp writes it (the inverse of
+ * spmVocabFromGguf): model "llama", pre-tokenizer "default", pieces, f32 scores, i32 token types, u32 special ids
+ * (0xFFFFFFFF for none), BOS added to each prompt and EOS not, as LLaMA 1/2 do.
+ */
+export function spmVocabToGgufMetadata(vocab: SpmVocab): [string, GgufTypedValue][] {
+  const id = (n: number) => gv.u32(n < 0 ? noToken : n);
+  return [
+    ['tokenizer.ggml.model', gv.string('llama')],
+    ['tokenizer.ggml.pre', gv.string('default')],
+    ['tokenizer.ggml.tokens', gv.array('string', vocab.pieces)],
+    ['tokenizer.ggml.scores', gv.array('f32', vocab.scores)],
+    ['tokenizer.ggml.token_type', gv.array('i32', vocab.types)],
+    ['tokenizer.ggml.bos_token_id', id(vocab.bosId)],
+    ['tokenizer.ggml.eos_token_id', id(vocab.eosId)],
+    ['tokenizer.ggml.unknown_token_id', id(vocab.unkId)],
+    ['tokenizer.ggml.add_bos_token', gv.bool(true)],
+    ['tokenizer.ggml.add_eos_token', gv.bool(false)],
+    ['tokenizer.ggml.add_space_prefix', gv.bool(vocab.addSpacePrefix)],
+  ];
 }

@@ -2,13 +2,13 @@ import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { FormatError, UnsupportedError } from '../core/errors.js';
 import { validateConfig, type LlamaConfig, type RopeScaling } from '../model/config.js';
-import type { HostTensor } from '../tensor/tensor.js';
+import type { EncodedTensor, HostTensor } from '../tensor/tensor.js';
 import { asObject, booleanField, numberField, stringField, describe, type JsonObject } from './json-fields.js';
-import { readSafetensorsHeader, readSafetensorsIndex, readSafetensorsTensor } from './safetensors.js';
+import { readSafetensorsHeader, readSafetensorsIndex, readSafetensorsWeight } from './safetensors.js';
 import { metaNameFromHf, permuteRopeRows } from './tensor-names.js';
 
 /** Read a Hugging Face LLaMA folder: `config.json` + `model.safetensors` or a sharded `model.safetensors.index.json`. */
-export function readHfFolder(dir: string): { config: LlamaConfig; tensors: Map<string, HostTensor> } {
+export function readHfFolder(dir: string): { config: LlamaConfig; tensors: Map<string, HostTensor | EncodedTensor> } {
   const configFile = join(dir, 'config.json');
   if (!existsSync(configFile)) throw new FormatError(dir, 'config.json', 'a Hugging Face model folder', 'no config.json');
   let json: unknown;
@@ -22,11 +22,11 @@ export function readHfFolder(dir: string): { config: LlamaConfig; tensors: Map<s
   const single = join(dir, 'model.safetensors');
   const infos = existsSync(index) ? readSafetensorsIndex(index) : existsSync(single) ? readSafetensorsHeader(single) : null;
   if (!infos) throw new FormatError(dir, 'weights', 'model.safetensors or model.safetensors.index.json', 'neither');
-  const tensors = new Map<string, HostTensor>();
+  const tensors = new Map<string, HostTensor | EncodedTensor>();
   for (const [name, info] of infos) {
     const ours = metaNameFromHf(name);
     if (!ours) continue;
-    let t = readSafetensorsTensor(info);
+    let t = readSafetensorsWeight(info);
     if (ours.endsWith('.wq')) t = permuteRopeRows(t, config.nHeads);
     if (ours.endsWith('.wk')) t = permuteRopeRows(t, config.nKvHeads);
     tensors.set(ours, t);

@@ -1,20 +1,20 @@
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
-import { getBackend, type BackendName } from '../backend/registry.js';
+import { getBackend, type BackendName, type BackendOptions } from '../backend/registry.js';
 import type { Ops } from '../backend/ops.js';
 import { FormatError } from '../core/errors.js';
 import { validateConfig, type LlamaConfig } from '../model/config.js';
 import type { LlamaModel } from '../model/llama.js';
 import { ropeInverseFrequencies } from '../model/rope.js';
 import { uploadWeights } from '../model/weights.js';
-import type { HostTensor } from '../tensor/tensor.js';
+import type { EncodedTensor, HostTensor } from '../tensor/tensor.js';
 import { readGgufModel } from './gguf-model.js';
 import { readHfFolder } from './hf-model.js';
 import { readLlama2cCheckpoint } from './llama2c.js';
 
 export type ModelFormat = 'llama2c' | 'gguf' | 'hf';
 
-export interface LoadModelOptions {
-  /** A backend name or instance; default the reference CPU backend. */
+export interface LoadModelOptions extends BackendOptions {
+  /** A backend name (a new backend, which the model owns: `model.ops.dispose()`) or instance; default `cpu`. */
   backend?: BackendName | Ops;
 }
 
@@ -41,7 +41,7 @@ export function detectFormat(path: string): ModelFormat {
 }
 
 /** Read a model's config and host tensors (our names, interleaved RoPE layout) from any supported format. */
-export function readModelWeights(path: string): { config: LlamaConfig; tensors: Map<string, HostTensor>; format: ModelFormat } {
+export function readModelWeights(path: string): { config: LlamaConfig; tensors: Map<string, HostTensor | EncodedTensor>; format: ModelFormat } {
   const format = detectFormat(path);
   if (format === 'hf') return { ...readHfFolder(path), format };
   if (format === 'gguf') return { ...readGgufModel(path), format };
@@ -56,7 +56,7 @@ export function readModelWeights(path: string): { config: LlamaConfig; tensors: 
 
 /** Load a LLaMA from a llama2.c `.bin`, a GGUF or a Hugging Face folder onto a backend. */
 export async function loadModel(path: string, options: LoadModelOptions = {}): Promise<LlamaModel> {
-  const ops = typeof options.backend === 'object' ? options.backend : getBackend(options.backend);
+  const ops = typeof options.backend === 'object' ? options.backend : await getBackend(options.backend, options);
   const { config, tensors } = readModelWeights(path);
   const weights = uploadWeights(ops, config, tensors, path);
   const inv = ropeInverseFrequencies(config);

@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
 import { ArgumentError, FormatError, UnsupportedError } from '../core/errors.js';
 import { numel, shapeToString } from '../core/shape.js';
-import type { HostTensor } from '../tensor/tensor.js';
+import type { EncodedTensor, HostTensor } from '../tensor/tensor.js';
 import { writeFileAtomic } from './atomic-write.js';
 import { ByteReader, ByteSource, f32LeBytes, readFloats } from './byte-source.js';
 import { asObject, describe, type JsonObject } from './json-fields.js';
@@ -72,6 +72,16 @@ export function readSafetensorsTensor(info: SafetensorsTensorInfo): HostTensor {
   if (!dtype) throw new UnsupportedError(info.file, `tensor "${info.name}"`, `reading dtype ${info.dtype} as floats`);
   const data = withSource(info.file, (src) => readFloats(src, info.begin, numel(info.shape), dtype, `tensor "${info.name}" data`));
   return { shape: info.shape, data };
+}
+
+/** A weight as stored: F32 decoded to a host tensor, F16/BF16 kept encoded (decoded by the backend). */
+export function readSafetensorsWeight(info: SafetensorsTensorInfo): HostTensor | EncodedTensor {
+  const dtype = floatDtypes[info.dtype];
+  if (dtype === 'f16' || dtype === 'bf16') {
+    const bytes = withSource(info.file, (src) => src.read(info.begin, info.end - info.begin, `tensor "${info.name}" data`));
+    return { shape: info.shape, dtype, bytes };
+  }
+  return readSafetensorsTensor(info);
 }
 
 /** An I64 or I32 tensor (token ids, labels) as numbers, row-major; an I64 beyond ±(2^53 - 1) is a FormatError. */

@@ -5,7 +5,7 @@
  * we. Hugging Face checkpoints rotate (i, i + Dh/2) ("rotate_half"); their conversion script permuted the rows of
  * wq and wk so that the same model computes the same function. Loading an HF checkpoint undoes that permutation.
  */
-import type { HostTensor } from '../tensor/tensor.js';
+import type { EncodedTensor, HostTensor } from '../tensor/tensor.js';
 
 const hfLayer: Record<string, string> = {
   'self_attn.q_proj': 'wq', 'self_attn.k_proj': 'wk', 'self_attn.v_proj': 'wv', 'self_attn.o_proj': 'wo',
@@ -38,24 +38,36 @@ export function metaNameFromGguf(name: string): string | null {
   return ours ? `layers.${m[1]}.${ours}` : null;
 }
 
+/** `layers.3.w3` -> `blk.3.ffn_up.weight` (the inverse of metaNameFromGguf); null for names GGUF has no slot for. */
+export function ggufNameFromMeta(name: string): string | null {
+  if (name === 'tokEmbeddings') return 'token_embd.weight';
+  if (name === 'norm') return 'output_norm.weight';
+  if (name === 'output') return 'output.weight';
+  const m = /^layers\.(\d+)\.(\w+)$/.exec(name);
+  const theirs = m && Object.entries(ggufLayer).find(([, ours]) => ours === m[2])?.[0];
+  return theirs ? `blk.${m[1]}.${theirs}.weight` : null;
+}
+
 /**
  * Reorder the rows of a q or k weight (heads*Dh, D) from HF's rotate_half layout to interleaved pairs:
  * interleaved row h*Dh + 2j + c comes from HF row h*Dh + c*Dh/2 + j (c in {0, 1}, j < Dh/2).
- * `toHf` applies the inverse, for writing HF checkpoints.
+ * `toHf` applies the inverse, for writing HF checkpoints. Rows move whole, so any row encoding works.
  */
-export function permuteRopeRows(t: HostTensor, heads: number, toHf = false): HostTensor {
-  const [rows, cols] = t.shape as [number, number];
+export function permuteRopeRows<T extends HostTensor | EncodedTensor>(t: T, heads: number, toHf = false): T {
+  const rows = t.shape[0]!;
+  const src = 'bytes' in t ? t.bytes : new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+  const rowBytes = src.byteLength / rows;
+  const out = new Uint8Array(src.byteLength);
   const dh = rows / heads;
-  const out = new Float32Array(t.data.length);
   for (let h = 0; h < heads; h++) {
     for (let j = 0; j < dh / 2; j++) {
       for (let c = 0; c < 2; c++) {
         const interleaved = h * dh + 2 * j + c;
         const rotateHalf = h * dh + c * (dh / 2) + j;
-        const [dst, src] = toHf ? [rotateHalf, interleaved] : [interleaved, rotateHalf];
-        out.set(t.data.subarray(src * cols, (src + 1) * cols), dst * cols);
+        const [dst, from] = toHf ? [rotateHalf, interleaved] : [interleaved, rotateHalf];
+        out.set(src.subarray(from * rowBytes, (from + 1) * rowBytes), dst * rowBytes);
       }
     }
   }
-  return { shape: t.shape, data: out };
+  return ('bytes' in t ? { ...t, bytes: out } : { ...t, data: new Float32Array(out.buffer) }) as T;
 }

@@ -22,8 +22,8 @@ export class KvCache {
 
   dispose(): void {
     for (const { k, v } of this.layers) {
-      this.ops.dispose(k);
-      this.ops.dispose(v);
+      this.ops.release(k);
+      this.ops.release(v);
     }
     this.layers.length = 0;
   }

@@ -38,13 +38,16 @@ export function forward(model: LlamaModel, tokens: Tensor, options: ForwardOptio
   if (cache && startPos + time > cache.capacity) {
     throw new ArgumentError('sequence length', `at most ${cache.capacity} positions (the KV cache)`, `${startPos + time}`);
   }
-  let x = ops.embedding(w.tokEmbeddings, tokens);
-  w.layers.forEach((layer, l) => {
-    x = block(model, x, layer, startPos, cache?.layers[l]);
+  const logits = ops.tidy(() => {
+    let x = ops.embedding(w.tokEmbeddings, tokens);
+    w.layers.forEach((layer, l) => {
+      x = block(model, x, layer, startPos, cache?.layers[l]);
+    });
+    if (lastOnly) x = ops.sliceTime(x, time - 1, 1);
+    return ops.linear(ops.rmsnorm(x, w.norm, c.normEps), w.output);
   });
   if (cache) cache.length += time;
-  if (lastOnly) x = ops.sliceTime(x, time - 1, 1);
-  return ops.linear(ops.rmsnorm(x, w.norm, c.normEps), w.output);
+  return logits;
 }
 
 /** One pre-norm transformer block: two residual lines. */
@@ -59,9 +62,10 @@ function attention(model: LlamaModel, x: Tensor, w: LayerWeights, startPos: numb
   const { ops, config: c, invFreq } = model;
   const [batch, time] = x.shape as [number, number];
   const dh = headDim(c);
-  const q = ops.rope(ops.reshape(ops.linear(x, w.wq), [batch, time, c.nHeads, dh]), invFreq, startPos);
-  const k = ops.rope(ops.reshape(ops.linear(x, w.wk), [batch, time, c.nKvHeads, dh]), invFreq, startPos);
-  const v = ops.reshape(ops.linear(x, w.wv), [batch, time, c.nKvHeads, dh]);
+  const [xq, xk, xv] = ops.linears(x, [w.wq, w.wk, w.wv]) as [Tensor, Tensor, Tensor];
+  const q = ops.rope(ops.reshape(xq, [batch, time, c.nHeads, dh]), invFreq, startPos);
+  const k = ops.rope(ops.reshape(xk, [batch, time, c.nKvHeads, dh]), invFreq, startPos);
+  const v = ops.reshape(xv, [batch, time, c.nKvHeads, dh]);
   let keys = k;
   let values = v;
   if (cache) {
@@ -76,5 +80,6 @@ function attention(model: LlamaModel, x: Tensor, w: LayerWeights, startPos: numb
 
 /** SwiGLU feed-forward: w2(silu(w1 x) * w3 x). */
 function feedForward(ops: Ops, x: Tensor, w: LayerWeights): Tensor {
-  return ops.linear(ops.swiglu(ops.linear(x, w.w1), ops.linear(x, w.w3)), w.w2);
+  const [gate, up] = ops.linears(x, [w.w1, w.w3]) as [Tensor, Tensor];
+  return ops.linear(ops.swiglu(gate, up), w.w2);
 }

@@ -1,7 +1,7 @@
 import type { Ops } from '../backend/ops.js';
 import { FormatError } from '../core/errors.js';
 import { shapeToString, type Shape } from '../core/shape.js';
-import type { HostTensor, Tensor } from '../tensor/tensor.js';
+import type { EncodedTensor, HostTensor, Tensor } from '../tensor/tensor.js';
 import { headDim, type LlamaConfig } from './config.js';
 
 /** One transformer block's weights, Meta's names; linear weights are (out, in). */
@@ -44,7 +44,9 @@ export function expectedTensors(c: LlamaConfig): Map<string, Shape> {
 }
 
 /** Check every tensor the config needs is present with the right shape, and move them onto `ops`. */
-export function uploadWeights(ops: Ops, c: LlamaConfig, host: ReadonlyMap<string, HostTensor>, source: string): LlamaWeights {
+export function uploadWeights(
+  ops: Ops, c: LlamaConfig, host: ReadonlyMap<string, HostTensor | EncodedTensor>, source: string,
+): LlamaWeights {
   const get = (name: string): Tensor => {
     const want = expectedTensors(c).get(name)!;
     const t = host.get(name);
@@ -52,7 +54,7 @@ export function uploadWeights(ops: Ops, c: LlamaConfig, host: ReadonlyMap<string
     if (shapeToString(t.shape) !== shapeToString(want)) {
       throw new FormatError(source, `tensor ${name}`, `shape ${shapeToString(want)}`, `shape ${shapeToString(t.shape)}`);
     }
-    return ops.fromHost(t.data, t.shape);
+    return 'bytes' in t ? ops.fromEncoded(t) : ops.fromHost(t.data, t.shape);
   };
   const tokEmbeddings = get('tokEmbeddings');
   const layers = Array.from({ length: c.nLayers }, (_, l) => {

@@ -1,4 +1,4 @@
-import type { DType } from '../core/dtype.js';
+import type { DType, FloatDType, QuantDType } from '../core/dtype.js';
 import type { Shape } from '../core/shape.js';
 
 /**
@@ -17,4 +17,14 @@ export interface Tensor {
 export interface HostTensor {
   readonly shape: Shape;
   readonly data: Float32Array;
+}
+
+/**
+ * Weights as a file stores them, not decoded: f16/bf16 elements or GGUF quantized blocks (row-major, blocks along
+ * the last axis). Backends keep them as they are and decode on the fly, or decode once (the reference backend).
+ */
+export interface EncodedTensor {
+  readonly shape: Shape;
+  readonly dtype: Exclude<FloatDType, 'f32'> | QuantDType;
+  readonly bytes: Uint8Array;
 }

@@ -1,7 +1,8 @@
 import type { DType } from '../../core/dtype.js';
 import { ArgumentError, ShapeError } from '../../core/errors.js';
 import { expectShape, numel, shapeToString, type Shape } from '../../core/shape.js';
-import type { Tensor } from '../../tensor/tensor.js';
+import { decodeTensor } from '../../tensor/decode.js';
+import type { EncodedTensor, Tensor } from '../../tensor/tensor.js';
 import type { Ops } from '../ops.js';
 import { add } from './add.js';
 import { attention } from './attention.js';
@@ -26,6 +27,14 @@ export class CpuBackend implements Ops {
     return wrap(data.slice(), shape, data instanceof Int32Array ? 'i32' : 'f32');
   }
 
+  fromEncoded(t: EncodedTensor): Tensor {
+    return wrap(decodeTensor(t), t.shape, 'f32');
+  }
+
+  tidy<T extends Tensor | Tensor[]>(fn: () => T): T {
+    return fn(); // host memory is reclaimed by the garbage collector
+  }
+
   zeros(shape: Shape): Tensor {
     return wrap(new Float32Array(numel(shape)), shape, 'f32');
   }
@@ -34,9 +43,11 @@ export class CpuBackend implements Ops {
     return data(t).slice();
   }
 
-  dispose(_t: Tensor): void {
+  release(_t: Tensor): void {
     // Host memory is reclaimed by the garbage collector.
   }
+
+  dispose(): void {}
 
   reshape(x: Tensor, shape: Shape): Tensor {
     if (numel(shape) !== numel(x.shape)) {
@@ -95,6 +106,10 @@ export class CpuBackend implements Ops {
     const out = new Float32Array(rows * outF);
     linear(out, f32(x), f32(w), rows, inF, outF);
     return wrap(out, [...x.shape.slice(0, -1), outF], 'f32');
+  }
+
+  linears(x: Tensor, ws: Tensor[]): Tensor[] {
+    return ws.map((w) => this.linear(x, w));
   }
 
   rope(x: Tensor, invFreq: Tensor, startPos: number): Tensor {

@@ -1,0 +1,119 @@
+import { Worker } from 'node:worker_threads';
+
+/**
+ * A persistent pool of threads running WASM kernels over one shared memory: the main thread plus `threads - 1`
+ * workers, each with its own instance of the same kernel module. A job is a list of kernel calls; every thread
+ * runs its contiguous share of every call's rows, then the main thread waits for the others once (a single join
+ * per job, so fused calls like Q/K/V cost one round trip).
+ *
+ * Synchronisation is through Atomics on a small shared control block: a brief spin (tens of microseconds), then
+ * Atomics.wait. Unbounded spinning is what collapses OpenMP-style pools when a vCPU of this kind of VM is taken
+ * away for milliseconds; waiting costs a futex wake instead.
+ */
+
+/** One kernel call: `args[range]` and `args[range + 1]` are set to each thread's [start, end) of `total` rows. */
+export interface KernelCall {
+  kernel: string;
+  args: number[];
+  range: number;
+  total: number;
+}
+
+export type KernelTable = Record<string, (...args: number[]) => void>;
+
+const MAX_CALLS = 8;
+const MAX_ARGS = 16;
+const CALL_WORDS = 3 + MAX_ARGS; // kernel index, range index, total, args
+const GEN = 0;
+const DONE = 1;
+const CALLS = 2;
+const STOP = 3;
+const FAILED = 4; // index of a worker whose kernel threw, else 0
+const SPIN = 20000; // iterations of an Atomics.load loop: roughly 20-50 microseconds
+
+export class WorkerPool {
+  private readonly control = new Int32Array(new SharedArrayBuffer(32));
+  private readonly job = new Float64Array(new SharedArrayBuffer(MAX_CALLS * CALL_WORDS * 8));
+
+  private constructor(
+    private readonly kernels: KernelTable,
+    private readonly names: string[],
+    private readonly workers: Worker[],
+  ) {}
+
+  /** Start `threads - 1` workers on `memory` with `module` and wait until each is ready. */
+  static async create(threads: number, kernels: KernelTable, module: WebAssembly.Module, memory: WebAssembly.Memory): Promise<WorkerPool> {
+    const names = Object.keys(kernels).sort();
+    const pool = new WorkerPool(kernels, names, []);
+    const url = new URL('./pool-worker.js', import.meta.url);
+    const starts = Array.from({ length: threads - 1 }, (_, i) => new Promise<Worker>((resolve, reject) => {
+      const worker = new Worker(url, {
+        workerData: { module, memory, control: pool.control, job: pool.job, names, index: i + 1, threads },
+      });
+      worker.once('message', () => resolve(worker));
+      worker.once('error', reject);
+      worker.unref(); // an idle pool does not keep the process alive
+    }));
+    pool.workers.push(...(await Promise.all(starts)));
+    return pool;
+  }
+
+  get threads(): number {
+    return this.workers.length + 1;
+  }
+
+  /** Run the calls on every thread and return when all rows are done. */
+  run(calls: KernelCall[]): void {
+    if (this.workers.length === 0) {
+      for (const c of calls) this.kernels[c.kernel]!(...withRange(c, 0, c.total));
+      return;
+    }
+    for (let start = 0; start < calls.length; start += MAX_CALLS) this.runBatch(calls.slice(start, start + MAX_CALLS));
+  }
+
+  private runBatch(calls: KernelCall[]): void {
+    calls.forEach((c, i) => {
+      const base = i * CALL_WORDS;
+      this.job[base] = this.names.indexOf(c.kernel);
+      this.job[base + 1] = c.range;
+      this.job[base + 2] = c.total;
+      c.args.forEach((a, j) => (this.job[base + 3 + j] = a));
+    });
+    const ctrl = this.control;
+    Atomics.store(ctrl, CALLS, calls.length);
+    Atomics.store(ctrl, DONE, 0);
+    Atomics.add(ctrl, GEN, 1);
+    Atomics.notify(ctrl, GEN);
+    for (const c of calls) {
+      const [start, end] = share(c.total, 0, this.threads);
+      this.kernels[c.kernel]!(...withRange(c, start, end));
+    }
+    const others = this.workers.length;
+    for (let spin = 0; Atomics.load(ctrl, DONE) < others && spin < SPIN; spin++);
+    for (let done = Atomics.load(ctrl, DONE); done < others; done = Atomics.load(ctrl, DONE)) Atomics.wait(ctrl, DONE, done);
+    const failed = Atomics.exchange(ctrl, FAILED, 0);
+    if (failed) throw new Error(`llamats: a WASM kernel failed on worker ${failed} (${calls.map((c) => c.kernel).join(', ')})`);
+  }
+
+  dispose(): void {
+    Atomics.store(this.control, STOP, 1);
+    Atomics.add(this.control, GEN, 1);
+    Atomics.notify(this.control, GEN);
+    for (const w of this.workers) void w.terminate();
+    this.workers.length = 0;
+  }
+}
+
+/** Thread `index` of `threads` gets rows [start, end) of `total`, contiguous and as even as possible. */
+export function share(total: number, index: number, threads: number): [number, number] {
+  return [Math.floor((total * index) / threads), Math.floor((total * (index + 1)) / threads)];
+}
+
+function withRange(c: KernelCall, start: number, end: number): number[] {
+  const args = [...c.args];
+  args[c.range] = start;
+  args[c.range + 1] = end;
+  return args;
+}
+
+export const poolLayout = { CALL_WORDS, GEN, DONE, CALLS, STOP, FAILED, SPIN };

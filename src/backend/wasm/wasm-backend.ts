@@ -1,0 +1,317 @@
+import { availableParallelism } from 'node:os';
+import { decodeFloats, dtypeBytes, type DType } from '../../core/dtype.js';
+import { ArgumentError, ShapeError } from '../../core/errors.js';
+import { expectShape, numel, shapeToString, type Shape } from '../../core/shape.js';
+import { decodeTensor } from '../../tensor/decode.js';
+import type { EncodedTensor, Tensor } from '../../tensor/tensor.js';
+import type { Ops } from '../ops.js';
+import { WasmHeap } from './heap.js';
+import { kernelModule } from './kernels.js';
+import { WorkerPool, type KernelCall, type KernelTable } from './pool.js';
+
+/** Where a tensor lives in the heap. Views (reshape) share one storage, freed once. */
+interface Storage {
+  ptr: number;
+  bytes: number;
+  freed: boolean;
+}
+
+export interface WasmBackendOptions {
+  /** Threads to run kernels on (the main thread included); default: the machine's cores. */
+  threads?: number;
+  /** Use the relaxed-SIMD kernels when the runtime accepts them (Node 20 needs --experimental-wasm-relaxed-simd). */
+  relaxed?: boolean;
+}
+
+/** Suffix of each weight type's matvec/matmul kernels, and whether its x is quantized to Q8A first. */
+const weightKernels: Partial<Record<DType, { suffix: string; quantizedX: boolean }>> = {
+  f32: { suffix: 'F32', quantizedX: false }, f16: { suffix: 'F16', quantizedX: false }, bf16: { suffix: 'BF16', quantizedX: false },
+  q8_0: { suffix: 'Q8_0', quantizedX: true }, q4_0: { suffix: 'Q4_0', quantizedX: true },
+  q4_k: { suffix: 'Q4_K', quantizedX: true }, q6_k: { suffix: 'Q6_K', quantizedX: true },
+};
+/** Q8A, the activation quantization of the integer kernels: per 32 values an f32 scale, an i32 sum, 32 int8. */
+const Q8A_BLOCK_BYTES = 40;
+
+/**
+ * The fast CPU backend: tensors in one shared WebAssembly memory, WASM SIMD kernels (src/backend/wasm/assembly),
+ * run on a pool of threads that split output rows. Weights stay in their file's encoding (f16, bf16, GGUF blocks)
+ * and are decoded inside the kernels.
+ */
+export class WasmBackend implements Ops {
+  readonly name = 'wasm';
+  private readonly scopes: Set<Storage>[] = [];
+
+  private constructor(
+    readonly heap: WasmHeap,
+    private readonly k: KernelTable,
+    private readonly pool: WorkerPool,
+  ) {}
+
+  static async create(options: WasmBackendOptions = {}): Promise<WasmBackend> {
+    const threads = options.threads ?? availableParallelism();
+    if (!Number.isInteger(threads) || threads < 1) throw new ArgumentError('threads', 'an integer >= 1', String(threads));
+    const heap = new WasmHeap();
+    const module = kernelModule(options.relaxed ?? false);
+    const instance = new WebAssembly.Instance(module, { env: { memory: heap.memory, abort: kernelAbort } });
+    const kernels = instance.exports as unknown as KernelTable;
+    return new WasmBackend(heap, kernels, await WorkerPool.create(threads, kernels, module, heap.memory));
+  }
+
+  get threads(): number {
+    return this.pool.threads;
+  }
+
+  /** Run raw kernel calls on the pool (for probes and benchmarks; ops are the normal way in). */
+  runKernels(calls: KernelCall[]): void {
+    this.pool.run(calls);
+  }
+
+  // ---- memory ----
+
+  private alloc(shape: Shape, dtype: DType, bytes: number): Tensor {
+    const storage: Storage = { ptr: this.heap.alloc(bytes), bytes, freed: false };
+    this.scopes[this.scopes.length - 1]?.add(storage);
+    return { shape: [...shape], dtype, backend: 'wasm', storage };
+  }
+
+  private f32(shape: Shape): Tensor {
+    return this.alloc(shape, 'f32', numel(shape) * 4);
+  }
+
+  fromHost(data: Float32Array | Int32Array, shape: Shape): Tensor {
+    if (data.length !== numel(shape)) {
+      throw new ShapeError('fromHost', `${numel(shape)} elements for shape ${shapeToString(shape)}`, `${data.length}`);
+    }
+    const t = this.alloc(shape, data instanceof Int32Array ? 'i32' : 'f32', data.byteLength);
+    this.heap.u8(ptr(t), data.byteLength).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    return t;
+  }
+
+  fromEncoded(e: EncodedTensor): Tensor {
+    const t = this.alloc(e.shape, e.dtype, e.bytes.byteLength);
+    this.heap.u8(ptr(t), e.bytes.byteLength).set(e.bytes);
+    return t;
+  }
+
+  zeros(shape: Shape): Tensor {
+    const t = this.f32(shape);
+    this.heap.f32(ptr(t), numel(shape)).fill(0);
+    return t;
+  }
+
+  async read(t: Tensor): Promise<Float32Array | Int32Array> {
+    if (t.dtype === 'i32') return this.heap.i32(ptr(t), numel(t.shape)).slice();
+    return this.heap.f32(ptr(f32Tensor(t)), numel(t.shape)).slice();
+  }
+
+  release(t: Tensor): void {
+    const s = t.storage as Storage;
+    if (s.freed) return;
+    s.freed = true;
+    this.heap.release(s.ptr, s.bytes);
+  }
+
+  tidy<T extends Tensor | Tensor[]>(fn: () => T): T {
+    const scope = new Set<Storage>();
+    this.scopes.push(scope);
+    let result: T;
+    try {
+      result = fn();
+    } finally {
+      this.scopes.pop();
+    }
+    const kept = new Set((Array.isArray(result) ? result : [result]).map((t) => t.storage as Storage));
+    for (const s of scope) {
+      if (kept.has(s)) this.scopes[this.scopes.length - 1]?.add(s);
+      else if (!s.freed) (s.freed = true), this.heap.release(s.ptr, s.bytes);
+    }
+    return result;
+  }
+
+  reshape(x: Tensor, shape: Shape): Tensor {
+    if (numel(shape) !== numel(x.shape)) {
+      throw new ShapeError('reshape', `${numel(x.shape)} elements`, `shape ${shapeToString(shape)}`);
+    }
+    return { ...x, shape: [...shape] };
+  }
+
+  sliceTime(x: Tensor, start: number, length: number): Tensor {
+    const [batch, time] = x.shape as [number, number];
+    if (start < 0 || length < 0 || start + length > time) {
+      throw new ArgumentError('sliceTime range', `within [0, ${time})`, `[${start}, ${start + length})`);
+    }
+    const row = numel(x.shape.slice(2));
+    const out = this.f32([batch, length, ...x.shape.slice(2)]);
+    const src = this.view(x);
+    const dst = this.view(out);
+    for (let b = 0; b < batch; b++) dst.set(src.subarray((b * time + start) * row, (b * time + start + length) * row), b * length * row);
+    return out;
+  }
+
+  writeAt(dst: Tensor, x: Tensor, pos: number): void {
+    const [batch, cacheLen] = dst.shape as [number, number];
+    const time = x.shape[1]!;
+    expectShape('writeAt', x.shape, [batch, time, ...dst.shape.slice(2)]);
+    if (pos < 0 || pos + time > cacheLen) {
+      throw new ArgumentError('cache position', `rows within [0, ${cacheLen})`, `[${pos}, ${pos + time})`);
+    }
+    const row = numel(dst.shape.slice(2));
+    const out = this.view(dst);
+    const src = this.view(x);
+    for (let b = 0; b < batch; b++) out.set(src.subarray(b * time * row, (b + 1) * time * row), (b * cacheLen + pos) * row);
+  }
+
+  /** An f32 view of a tensor's data (valid until the heap grows). */
+  private view(t: Tensor): Float32Array {
+    return this.heap.f32(ptr(f32Tensor(t)), numel(t.shape));
+  }
+
+  // ---- ops ----
+
+  embedding(table: Tensor, ids: Tensor): Tensor {
+    const [vocab, dim] = table.shape as [number, number];
+    if (ids.dtype !== 'i32') throw new ShapeError('embedding ids', 'an i32 tensor', ids.dtype);
+    const tokens = this.heap.i32(ptr(ids), numel(ids.shape));
+    const out = this.f32([...ids.shape, dim]);
+    const rowBytes = encodedBytes(table.dtype, dim);
+    tokens.forEach((id, n) => {
+      if (!(id >= 0 && id < vocab)) throw new ArgumentError('token id', `an integer in [0, ${vocab})`, String(id));
+      const bytes = this.heap.u8(ptr(table) + id * rowBytes, rowBytes);
+      const row = table.dtype === 'f32' ? decodeFloats(bytes, 'f32') : decodeTensor({ shape: [dim], dtype: table.dtype as EncodedTensor['dtype'], bytes });
+      this.view(out).set(row, n * dim);
+    });
+    return out;
+  }
+
+  rmsnorm(x: Tensor, weight: Tensor, eps: number): Tensor {
+    const dim = last(x);
+    expectShape('rmsnorm weight', weight.shape, [dim]);
+    const out = this.f32(x.shape);
+    this.k['rmsnorm']!(ptr(out), ptr(f32Tensor(x)), ptr(f32Tensor(weight)), dim, 0, numel(x.shape) / dim, eps);
+    return out;
+  }
+
+  linear(x: Tensor, w: Tensor): Tensor {
+    return this.linears(x, [w])[0]!;
+  }
+
+  /**
+   * x (rows, in) against each w (out_i, in): one pool job. One row (decode) uses the matvec kernels, several rows
+   * (prefill) the register-tiled matmuls; integer kernels take x quantized once to Q8A.
+   */
+  linears(x: Tensor, ws: Tensor[]): Tensor[] {
+    const inF = last(f32Tensor(x));
+    const rows = numel(x.shape) / inF;
+    let xq = 0;
+    if (ws.some((w) => kernelsFor(w).quantizedX)) {
+      if (inF % 32 !== 0) throw new ShapeError('linear', 'an input width that is a multiple of 32 for quantized weights', String(inF));
+      xq = ptr(this.alloc([rows * inF], 'i32', (rows * inF / 32) * Q8A_BLOCK_BYTES));
+      this.k['quantizeQ8A']!(xq, ptr(x), rows * inF);
+    }
+    const outs: Tensor[] = [];
+    const calls: KernelCall[] = ws.map((w) => {
+      const outF = w.shape[0]!;
+      expectShape('linear weight', w.shape, [outF, inF]);
+      const out = this.f32([...x.shape.slice(0, -1), outF]);
+      outs.push(out);
+      const { suffix, quantizedX } = kernelsFor(w);
+      const input = quantizedX ? xq : ptr(x);
+      return rows === 1
+        ? { kernel: `matvec${suffix}`, args: [ptr(out), input, ptr(w), inF, 0, 0], range: 4, total: outF }
+        : { kernel: `matmul${suffix}`, args: [ptr(out), input, ptr(w), rows, inF, outF, 0, 0], range: 6, total: outF };
+    });
+    this.pool.run(calls);
+    return outs;
+  }
+
+  rope(x: Tensor, invFreq: Tensor, startPos: number): Tensor {
+    const [batch, time, heads, headDim] = x.shape as [number, number, number, number];
+    expectShape('rope invFreq', invFreq.shape, [headDim / 2]);
+    const out = this.f32(x.shape);
+    const stride = time * heads * headDim * 4;
+    for (let b = 0; b < batch; b++) {
+      this.k['rope']!(ptr(out) + b * stride, ptr(f32Tensor(x)) + b * stride, ptr(invFreq), time, heads, headDim, startPos, 0, time * heads);
+    }
+    return out;
+  }
+
+  attention(q: Tensor, k: Tensor, v: Tensor, startPos: number): Tensor {
+    const [batch, time, heads, headDim] = q.shape as [number, number, number, number];
+    const [, cacheLen, kvHeads] = k.shape as [number, number, number];
+    expectShape('attention k', k.shape, [batch, -1, -1, headDim]);
+    expectShape('attention v', v.shape, k.shape);
+    if (heads % kvHeads !== 0) throw new ShapeError('attention', `kv heads dividing ${heads}`, `${kvHeads}`);
+    if (startPos + time > cacheLen) throw new ShapeError('attention', `a cache of at least ${startPos + time} rows`, `${cacheLen}`);
+    const out = this.f32(q.shape);
+    const scratch = ptr(this.f32([heads, headDim + 4]));
+    const qStride = time * heads * headDim * 4;
+    const kvStride = cacheLen * kvHeads * headDim * 4;
+    const calls = Array.from({ length: batch }, (_, b): KernelCall => ({
+      kernel: 'attention',
+      args: [ptr(out) + b * qStride, ptr(q) + b * qStride, ptr(k) + b * kvStride, ptr(v) + b * kvStride, scratch,
+        time, heads, kvHeads, headDim, cacheLen, startPos, 0, 0],
+      range: 11,
+      total: heads,
+    }));
+    this.pool.run(calls);
+    return out;
+  }
+
+  swiglu(gate: Tensor, up: Tensor): Tensor {
+    expectShape('swiglu up', up.shape, gate.shape);
+    const out = this.f32(gate.shape);
+    this.k['swiglu']!(ptr(out), ptr(f32Tensor(gate)), ptr(f32Tensor(up)), 0, numel(gate.shape));
+    return out;
+  }
+
+  add(a: Tensor, b: Tensor): Tensor {
+    expectShape('add', b.shape, a.shape);
+    const out = this.f32(a.shape);
+    this.k['add']!(ptr(out), ptr(f32Tensor(a)), ptr(f32Tensor(b)), 0, numel(a.shape));
+    return out;
+  }
+
+  softmax(x: Tensor): Tensor {
+    const n = last(x);
+    const out = this.f32(x.shape);
+    this.k['softmax']!(ptr(out), ptr(f32Tensor(x)), n, 0, numel(x.shape) / n);
+    return out;
+  }
+
+  dispose(): void {
+    this.pool.dispose();
+  }
+}
+
+/** Bytes of one row of `cols` elements stored as `dtype`. */
+function encodedBytes(dtype: DType, cols: number): number {
+  if (dtype === 'f32' || dtype === 'f16' || dtype === 'bf16' || dtype === 'i32') return cols * dtypeBytes[dtype];
+  const block = { q8_0: [32, 34], q4_0: [32, 18], q4_k: [256, 144], q6_k: [256, 210] }[dtype];
+  return (cols / block[0]!) * block[1]!;
+}
+
+function kernelsFor(w: Tensor): { suffix: string; quantizedX: boolean } {
+  const k = weightKernels[w.dtype];
+  if (!k) throw new ShapeError('linear weight', 'f32, f16, bf16, q8_0, q4_0, q4_k or q6_k', w.dtype);
+  return k;
+}
+
+function last(t: Tensor): number {
+  return t.shape[t.shape.length - 1]!;
+}
+
+function kernelAbort(): never {
+  throw new Error('llamats: a WASM kernel aborted');
+}
+
+function ptr(t: Tensor): number {
+  if (t.backend !== 'wasm') throw new ArgumentError('tensor', 'a tensor of the wasm backend', `one of ${t.backend}`);
+  const s = t.storage as Storage;
+  if (s.freed) throw new ArgumentError('tensor', 'a live tensor', 'a disposed one');
+  return s.ptr;
+}
+
+function f32Tensor(t: Tensor): Tensor {
+  if (t.dtype !== 'f32') throw new ShapeError('wasm op', 'an f32 tensor', t.dtype);
+  return t;
+}

@@ -1,0 +1,126 @@
+/**
+ * The proof that llama.cpp runs the GGUFs we write: node-llama-cpp (llama.cpp's prebuilt CPU binaries, a
+ * devDependency) loads them and generates greedily; where the weights are a real model (stories260K) its tokens must
+ * equal ours. If its binary cannot load here, the cases are skipped with the reason, never passed silently.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test, type TestContext } from 'node:test';
+import { getLlama, type Llama, type Token } from 'node-llama-cpp';
+import { CpuBackend } from '../backend/cpu/cpu-backend.js';
+import { UnsupportedError } from '../core/errors.js';
+import { argmax } from '../infer/sampler.js';
+import { KvCache } from '../model/kv-cache.js';
+import { forward } from '../model/llama.js';
+import { presetConfig } from '../model/presets.js';
+import { randomWeights, syntheticVocab } from '../model/random-init.js';
+import { loadModel } from './load-model.js';
+import { loadTokenizer } from './load-tokenizer.js';
+import { fixturePath } from './package-paths.js';
+import { convertModel, weightTypes, writeLlamaGguf } from './write-model.js';
+
+process.env.OMP_WAIT_POLICY ??= 'passive'; // spinning OpenMP threads can stall llama.cpp on small shared machines
+
+const stories = fixturePath('stories260K', 'stories260K.gguf');
+const tmp = mkdtempSync(join(tmpdir(), 'llamats-llama-cpp-'));
+after(() => rmSync(tmp, { recursive: true, force: true }));
+
+let llama: Llama | undefined;
+let unavailable = '';
+before(async () => {
+  try {
+    llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' as never });
+  } catch (e) {
+    unavailable = `node-llama-cpp cannot load llama.cpp here: ${(e as Error).message}`;
+  }
+});
+after(async () => llama?.dispose());
+
+/** llama.cpp's greedy continuation of `prompt` (ids, BOS included), `count` tokens. */
+async function llamaCppGreedy(path: string, prompt: number[], count: number): Promise<number[]> {
+  const model = await llama!.loadModel({ modelPath: path });
+  const context = await model.createContext({ contextSize: 256, threads: 1 });
+  try {
+    const out: number[] = [];
+    for await (const token of context.getSequence().evaluate(prompt as Token[], { temperature: 0 })) {
+      out.push(token);
+      if (out.length === count) break;
+    }
+    return out;
+  } finally {
+    await context.dispose();
+    await model.dispose();
+  }
+}
+
+/** Ours: the reference CPU backend, one prefill pass then one pass per token through the KV cache, argmax. */
+async function ourGreedy(path: string, prompt: number[], count: number): Promise<number[]> {
+  const model = await loadModel(path, { backend: new CpuBackend() });
+  const { ops } = model;
+  const cache = new KvCache(ops, model.config, 1, prompt.length + count);
+  const out: number[] = [];
+  for (let input = prompt; out.length < count; input = [out.at(-1)!]) {
+    const logits = await ops.read(forward(model, ops.fromHost(Int32Array.from(input), [1, input.length]), { cache, lastOnly: true }));
+    out.push(argmax(logits));
+  }
+  return out;
+}
+
+function skipUnlessLlamaCpp(t: TestContext): boolean {
+  if (llama) return false;
+  t.skip(unavailable);
+  return true;
+}
+
+/**
+ * Run `fn`; if it hits a type we cannot encode or decode yet (UnsupportedError: the K-quant encoders and the
+ * quantized readers are in progress), skip the test with that reason instead of failing or passing.
+ */
+async function skipIfUnsupported(t: TestContext, fn: () => Promise<void>): Promise<void> {
+  try {
+    await fn();
+  } catch (e) {
+    if (!(e instanceof UnsupportedError)) throw e;
+    t.skip(e.message);
+  }
+}
+
+const storiesPrompt = (path: string) => [1, ...loadTokenizer(path).encode('Once upon a time, there was a')];
+
+for (const dtype of ['f32', 'f16', 'q8_0'] as const) {
+  test(`stories260K written as ${dtype}: llama.cpp's 40 greedy tokens equal ours`, async (t) => {
+    if (skipUnlessLlamaCpp(t)) return;
+    const path = join(tmp, `stories-${dtype}.gguf`);
+    convertModel(stories, path, { dtype });
+    const prompt = storiesPrompt(path);
+    const theirs = await llamaCppGreedy(path, prompt, 40);
+    await skipIfUnsupported(t, async () => assert.deepEqual(theirs, await ourGreedy(path, prompt, 40)));
+  });
+}
+
+test('stories260K written as q4_0: llama.cpp loads it and tells a story (the same as ours)', async (t) => {
+  if (skipUnlessLlamaCpp(t)) return;
+  const path = join(tmp, 'stories-q4_0.gguf');
+  convertModel(stories, path, { dtype: 'q4_0' });
+  const prompt = storiesPrompt(path);
+  const tokens = await llamaCppGreedy(path, prompt, 20);
+  const text = loadTokenizer(path).decode(tokens);
+  assert.match(text, /[a-z]+ [a-z]+/, text); // words, not noise
+  await skipIfUnsupported(t, async () => assert.deepEqual(tokens, await ourGreedy(path, prompt, 20)));
+});
+
+for (const dtype of weightTypes) {
+  test(`test-tiny random init as ${dtype}: llama.cpp loads it and generates`, async (t) => {
+    if (skipUnlessLlamaCpp(t)) return;
+    const path = join(tmp, `tiny-${dtype}.gguf`);
+    const config = presetConfig('test-tiny');
+    await skipIfUnsupported(t, async () => {
+      writeLlamaGguf(path, { config, tensors: randomWeights(config, 1), vocab: syntheticVocab(config.vocabSize), dtype });
+      const tokens = await llamaCppGreedy(path, [1, 300, 301, 302], 8);
+      assert.equal(tokens.length, 8);
+      assert.ok(tokens.every((id) => Number.isInteger(id) && id >= 0 && id < config.vocabSize), String(tokens));
+    });
+  });
+}

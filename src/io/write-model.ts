@@ -1,0 +1,263 @@
+/**
+ * A LLaMA (our names and config) written as a GGUF that llama.cpp loads as it is: llama.cpp's metadata keys and
+ * tensor names, the vocabulary as `tokenizer.ggml.*`. Our q/k rows are already in GGUF's interleaved RoPE layout,
+ * so no permutation happens here.
+ *
+ * Quantization policy (what llama.cpp's `llama-quantize` does, where we have the types):
+ * - 1-D tensors (the RMSNorm gains, rope_freqs) stay F32.
+ * - 2-D weights take the requested type, except the output projection (`output.weight`, or `token_embd.weight` when
+ *   tied, since it then is the output projection): for Q4_0, Q4_K and Q6_K files it is Q6_K, and for Q8_0 files
+ *   Q8_0, because the logits are the most sensitive to rounding. `token_embd.weight` otherwise takes the
+ *   requested type (llama.cpp changes it only for its 1-3 bit types). We do not copy llama.cpp's Q4_K_M/S
+ *   per-layer bumps of attn_v and ffn_down, so our `q4_k` files are plain Q4_K plus a Q6_K output.
+ * - A weight whose rows are not a multiple of its type's block size falls back: Q4_K and Q6_K -> Q8_0 (llama.cpp
+ *   picks Q5_0 for Q4_K; we do not write Q5_0) when rows are a multiple of 32, else F16. llama.cpp refuses Q4_0/Q8_0
+ *   for such rows; we fall back to F16 instead (stories260K's ffn_down rows are 172 long).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { f32ToF16 } from '../core/dtype.js';
+import { ArgumentError, ShapeError, UnsupportedError } from '../core/errors.js';
+import { shapeToString } from '../core/shape.js';
+import { headDim, type LlamaConfig } from '../model/config.js';
+import { ropeInverseFrequencies } from '../model/rope.js';
+import { expectedTensors } from '../model/weights.js';
+import { decodeTensor } from '../tensor/decode.js';
+import type { EncodedTensor, HostTensor } from '../tensor/tensor.js';
+import { parseLlama2cTokenizer } from '../tokenizer/llama2c-tokenizer.js';
+import type { SpmVocab } from '../tokenizer/sentencepiece-bpe.js';
+import { f32LeBytes } from './byte-source.js';
+import { closeGguf, ggmlType, openGguf } from './gguf.js';
+import { spmVocabFromGguf, spmVocabToGgufMetadata } from './gguf-tokenizer.js';
+import { detectFormat, readModelWeights } from './load-model.js';
+import { gv, writeGguf, type GgufTensorSpec, type GgufTypedValue, type GgufWriteProgress } from './gguf-writer.js';
+import { ggufNameFromMeta } from './tensor-names.js';
+
+/** Weight types a GGUF we write may use. */
+export type WeightType = 'f32' | 'f16' | 'q8_0' | 'q4_0' | 'q4_k' | 'q6_k';
+export const weightTypes: readonly WeightType[] = ['f32', 'f16', 'q8_0', 'q4_0', 'q4_k', 'q6_k'];
+
+/** ggml type ids and elements per block (gguf.ts has the byte sizes). */
+const ggmlIds: Record<WeightType, number> = { f32: 0, f16: 1, q4_0: 2, q8_0: 8, q4_k: 12, q6_k: 14 };
+/**
+ * `general.file_type` (llama_ftype) of a file whose main type is this: ALL_F32 0, MOSTLY_F16 1, Q4_0 2, Q8_0 7,
+ * Q4_K_S 14 (the nearest of llama.cpp's Q4_K mixes to ours), Q6_K 18.
+ */
+const fileTypes: Record<WeightType, number> = { f32: 0, f16: 1, q4_0: 2, q8_0: 7, q4_k: 14, q6_k: 18 };
+
+/** A tensor given as it is, or made on demand (random init, or a decoded file), so that one at a time is in memory. */
+export type TensorSource = HostTensor | EncodedTensor | (() => HostTensor | EncodedTensor);
+
+export interface WriteLlamaGgufOptions {
+  config: LlamaConfig;
+  /** By our names (model/weights.ts `expectedTensors`); names the config does not use are ignored. */
+  tensors: ReadonlyMap<string, TensorSource>;
+  vocab: SpmVocab;
+  /** The type of the 2-D weights (see the policy above). */
+  dtype: WeightType;
+  /** `general.name`; default "llamats". */
+  name?: string;
+  onProgress?: (p: GgufWriteProgress) => void;
+}
+
+/** Write a LLaMA GGUF at `path` (atomically; tensors are fetched, encoded and written one at a time). */
+export function writeLlamaGguf(path: string, o: WriteLlamaGgufOptions): void {
+  if (!weightTypes.includes(o.dtype)) throw new ArgumentError('dtype', weightTypes.join(', '), JSON.stringify(o.dtype));
+  checkVocab(o.config, o.vocab);
+  const specs = tensorSpecs(o);
+  const quantized = specs.some((t) => ggmlType(t.ggmlType)!.blockElems > 1);
+  const metadata: [string, GgufTypedValue][] = [
+    ['general.architecture', gv.string('llama')],
+    ['general.name', gv.string(o.name ?? 'llamats')],
+    ['general.file_type', gv.u32(fileTypes[o.dtype])],
+    ...(quantized ? [['general.quantization_version', gv.u32(2)] as [string, GgufTypedValue]] : []),
+    ...llamaMetadata(o.config),
+    ...spmVocabToGgufMetadata(o.vocab),
+  ];
+  writeGguf(path, metadata, specs, { onProgress: o.onProgress });
+}
+
+export interface ConvertModelOptions {
+  dtype: WeightType;
+  /** A .gguf or llama2.c tokenizer.bin; default: the model's own GGUF vocabulary, or tokenizer.bin beside a .bin. */
+  tokenizer?: string;
+  name?: string;
+  onProgress?: (p: GgufWriteProgress) => void;
+}
+
+/**
+ * Rewrite any model readModelWeights reads (a llama2.c .bin, a GGUF, a Hugging Face folder) as a LLaMA GGUF of
+ * `dtype`: what `llamats quantize` does. Each input tensor is dropped once written, so memory falls as it goes.
+ */
+export function convertModel(inPath: string, outPath: string, o: ConvertModelOptions): void {
+  const { config, tensors } = readModelWeights(inPath);
+  const vocab = readSpmVocab(inPath, o.tokenizer, config.vocabSize);
+  const take = (name: string) => () => {
+    const t = tensors.get(name)!;
+    tensors.delete(name);
+    return t;
+  };
+  const lazy = new Map([...tensors.keys()].map((name) => [name, take(name)]));
+  writeLlamaGguf(outPath, { config, tensors: lazy, vocab, dtype: o.dtype, name: o.name, onProgress: o.onProgress });
+}
+
+/**
+ * The SentencePiece vocabulary for a model: from `tokenizerPath` (a .gguf or a llama2.c tokenizer.bin) when given,
+ * else from the model's own GGUF, else (a llama2.c .bin) from `tokenizer.bin` beside it. A Hugging Face folder
+ * needs `tokenizerPath` (its tokenizer.json is not read yet).
+ */
+export function readSpmVocab(modelPath: string, tokenizerPath: string | undefined, vocabSize: number): SpmVocab {
+  const format = detectFormat(modelPath);
+  const beside = { gguf: modelPath, llama2c: join(dirname(modelPath), 'tokenizer.bin'), hf: undefined }[format];
+  const path = tokenizerPath ?? beside;
+  if (path === undefined || (!tokenizerPath && !existsSync(path))) {
+    const found = format === 'hf' ? 'a Hugging Face folder (its tokenizer.json is not read yet)' : `no ${path} beside the model`;
+    throw new ArgumentError('--tokenizer', `a .gguf or llama2.c tokenizer.bin for ${modelPath}`, found);
+  }
+  if (detectFormat(path) !== 'gguf') return parseLlama2cTokenizer(readFileSync(path), vocabSize, path);
+  const file = openGguf(path);
+  try {
+    return spmVocabFromGguf(file.metadata, path);
+  } finally {
+    closeGguf(file);
+  }
+}
+
+/** The `llama.*` hyper-parameters, typed as llama.cpp's converter writes them. */
+function llamaMetadata(c: LlamaConfig): [string, GgufTypedValue][] {
+  const out: [string, GgufTypedValue][] = [
+    ['llama.context_length', gv.u32(c.maxSeqLen)],
+    ['llama.embedding_length', gv.u32(c.dim)],
+    ['llama.block_count', gv.u32(c.nLayers)],
+    ['llama.feed_forward_length', gv.u32(c.hiddenDim)],
+    ['llama.attention.head_count', gv.u32(c.nHeads)],
+    ['llama.attention.head_count_kv', gv.u32(c.nKvHeads)],
+    ['llama.attention.layer_norm_rms_epsilon', gv.f32(c.normEps)],
+    ['llama.rope.dimension_count', gv.u32(headDim(c))],
+    ['llama.rope.freq_base', gv.f32(c.ropeTheta)],
+    ['llama.vocab_size', gv.u32(c.vocabSize)],
+  ];
+  if (c.ropeScaling?.type === 'linear') {
+    out.push(['llama.rope.scaling.type', gv.string('linear')], ['llama.rope.scaling.factor', gv.f32(c.ropeScaling.factor)]);
+  }
+  return out;
+}
+
+function checkVocab(c: LlamaConfig, vocab: SpmVocab): void {
+  if (vocab.pieces.length !== c.vocabSize) {
+    throw new ArgumentError('vocab', `${c.vocabSize} pieces (the model's vocabSize)`, `${vocab.pieces.length}`);
+  }
+}
+
+/** One writer spec per tensor the config needs, in expectedTensors order, plus rope_freqs for scaled RoPE. */
+function tensorSpecs(o: WriteLlamaGgufOptions): GgufTensorSpec[] {
+  const specs = [...expectedTensors(o.config)].map(([ours, shape]): GgufTensorSpec => {
+    const source = o.tensors.get(ours);
+    if (!source) throw new ArgumentError('tensors', `a tensor "${ours}" of shape ${shapeToString(shape)}`, 'none');
+    const name = ggufNameFromMeta(ours)!;
+    const isOutput = ours === 'output' || (ours === 'tokEmbeddings' && o.config.tieEmbeddings);
+    const type = tensorType(shape, o.dtype, isOutput);
+    return { name, shape, ggmlType: ggmlIds[type], data: () => encode(materialize(source, ours, shape), type) };
+  });
+  const factors = ropeFrequencyFactors(o.config);
+  if (factors) specs.push({ name: 'rope_freqs.weight', shape: [factors.length], ggmlType: 0, data: () => f32LeBytes(factors) });
+  return specs;
+}
+
+/** The type a tensor of this shape is stored as in a file of main type `dtype` (the policy in the header). */
+export function tensorType(shape: readonly number[], dtype: WeightType, isOutput: boolean): WeightType {
+  if (shape.length < 2) return 'f32';
+  let type = dtype;
+  if (isOutput && (dtype === 'q4_0' || dtype === 'q4_k' || dtype === 'q6_k')) type = 'q6_k';
+  const row = shape.at(-1)!;
+  if (row % blockElems(type) === 0) return type;
+  return (type === 'q4_k' || type === 'q6_k') && row % 32 === 0 ? 'q8_0' : 'f16';
+}
+
+function blockElems(type: WeightType): number {
+  return ggmlType(ggmlIds[type])!.blockElems;
+}
+
+/**
+ * Llama 3.1 scaling as llama.cpp stores it: per-frequency divisors in `rope_freqs.weight` (Dh/2, F32), the plain
+ * frequencies over the scaled ones. null when RoPE is unscaled or linear (a metadata key says that).
+ */
+function ropeFrequencyFactors(c: LlamaConfig): Float32Array | null {
+  const s = c.ropeScaling;
+  if (!s || s.type === 'linear') return null;
+  if (s.type === 'frequencyFactors') return Float32Array.from(s.factors);
+  const plain = ropeInverseFrequencies({ ...c, ropeScaling: null });
+  const scaled = ropeInverseFrequencies(c);
+  return plain.map((f, i) => f / scaled[i]!);
+}
+
+function materialize(source: TensorSource, name: string, shape: readonly number[]): HostTensor | EncodedTensor {
+  const t = typeof source === 'function' ? source() : source;
+  if (shapeToString(t.shape) !== shapeToString(shape)) {
+    throw new ShapeError(`tensor "${name}"`, `shape ${shapeToString(shape)}`, `shape ${shapeToString(t.shape)}`);
+  }
+  return t;
+}
+
+/** The bytes of `t` stored as `type`: encoded input of that type is copied as it is, anything else goes via f32. */
+function encode(t: HostTensor | EncodedTensor, type: WeightType): Uint8Array {
+  if ('bytes' in t && t.dtype === type) return t.bytes;
+  const data = 'bytes' in t ? decodeTensor(t) : t.data;
+  if (type === 'f32') return f32LeBytes(data);
+  if (type === 'f16') return encodeF16(data);
+  return quantizeRows(data, type);
+}
+
+function encodeF16(x: Float32Array): Uint8Array {
+  const out = new Uint8Array(2 * x.length);
+  const view = new DataView(out.buffer);
+  for (let i = 0; i < x.length; i++) view.setUint16(2 * i, f32ToF16(x[i]!), true);
+  return out;
+}
+
+/**
+ * A tensor quantized block by block, as ggml's reference `quantize_row_q8_0_ref` / `quantize_row_q4_0_ref` do (f32
+ * arithmetic in their order, so the blocks are bit-identical). Interim: these move to core/quant, with the K-quants,
+ * when that module lands; until then Q4_K and Q6_K are not written.
+ */
+function quantizeRows(data: Float32Array, type: WeightType): Uint8Array {
+  const block = type === 'q8_0' ? quantizeBlockQ8_0 : type === 'q4_0' ? quantizeBlockQ4_0 : undefined;
+  if (!block) throw new UnsupportedError('GGUF writer', `tensor type ${type}`, `writing ${type} (its encoder comes with core/quant)`);
+  const { blockBytes } = ggmlType(ggmlIds[type])!;
+  const blocks = data.length / 32; // rows are a multiple of 32 long (tensorType), so no block straddles two rows
+  const out = new Uint8Array(blocks * blockBytes);
+  const view = new DataView(out.buffer);
+  for (let b = 0; b < blocks; b++) block(data.subarray(32 * b, 32 * b + 32), view, b * blockBytes);
+  return out;
+}
+
+/** Q8_0: f16 d = max|x| / 127, then 32 int8 round(x / d) (C roundf: halves away from zero). */
+function quantizeBlockQ8_0(x: Float32Array, out: DataView, at: number): void {
+  let amax = 0;
+  for (const v of x) amax = Math.max(amax, Math.abs(v));
+  const d = Math.fround(amax / 127);
+  const id = d ? Math.fround(1 / d) : 0;
+  out.setUint16(at, f32ToF16(d), true);
+  for (let j = 0; j < 32; j++) out.setInt8(at + 2 + j, roundAway(Math.fround(x[j]! * id)));
+}
+
+/** Q4_0: f16 d = (the value of largest magnitude) / -8, nibbles min(15, trunc(x / d + 8.5)); low nibbles hold x[0..15]. */
+function quantizeBlockQ4_0(x: Float32Array, out: DataView, at: number): void {
+  let amax = 0;
+  let max = 0;
+  for (const v of x) {
+    if (amax < Math.abs(v)) {
+      amax = Math.abs(v);
+      max = v;
+    }
+  }
+  const d = Math.fround(max / -8);
+  const id = d ? Math.fround(1 / d) : 0;
+  out.setUint16(at, f32ToF16(d), true);
+  const nibble = (v: number) => Math.min(15, Math.trunc(Math.fround(Math.fround(v * id) + 8.5)));
+  for (let j = 0; j < 16; j++) out.setUint8(at + 2 + j, nibble(x[j]!) | (nibble(x[j + 16]!) << 4));
+}
+
+function roundAway(v: number): number {
+  return Math.sign(v) * Math.round(Math.abs(v));
+}

@@ -4,7 +4,7 @@ import { weightTypes, writeLlamaGguf, type WeightType } from '../io/write-model.
 import { presetConfig } from '../model/presets.js';
 import { randomWeights, syntheticVocab } from '../model/random-init.js';
 import { numberFlag, requiredFlag } from './flags.js';
-import { createProgressBar } from './progress.js';
+import { progressBar, writeProgress } from './progress-bar.js';
 
 export interface InitFlags {
   preset?: string; out?: string; dtype?: string; seed?: string;
@@ -17,10 +17,10 @@ export function runInit(f: InitFlags): number {
   const dtype = weightTypeFlag('dtype', f.dtype ?? 'f32');
   const seed = numberFlag('seed', f.seed, true) ?? 0;
   const config = presetConfig(preset);
-  const bar = createProgressBar(`init ${preset} ${dtype}`);
+  const bar = progressBar(`init ${preset} ${dtype}`, 'MB');
   writeLlamaGguf(out, {
     config, tensors: randomWeights(config, seed), vocab: syntheticVocab(config.vocabSize), dtype,
-    name: `${preset} (random init, seed ${seed})`, onProgress: bar.update,
+    name: `${preset} (random init, seed ${seed})`, onProgress: writeProgress(bar),
   });
   reportWritten(out, bar.finish());
   return 0;

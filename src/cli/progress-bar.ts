@@ -1,8 +1,15 @@
 import cliProgress from 'cli-progress';
+import type { GgufWriteProgress } from '../io/gguf-writer.js';
 
 export interface ProgressBar {
   update(done: number, total: number): void;
-  finish(): void;
+  /** End the bar; returns the seconds since it was made. */
+  finish(): number;
+}
+
+/** Progress of writing a GGUF, as MB done of MB in all. */
+export function writeProgress(bar: ProgressBar): (p: GgufWriteProgress) => void {
+  return (p) => bar.update(Math.round(p.bytesDone / 1e6), Math.round(p.dataBytes / 1e6));
 }
 
 /**
@@ -26,6 +33,7 @@ export function progressBar(label: string, unit: string): ProgressBar {
     },
     finish() {
       if (started) bar.stop();
+      return (performance.now() - start) / 1000;
     },
   };
 }

@@ -2,7 +2,7 @@ import { ArgumentError } from '../core/errors.js';
 import { convertModel } from '../io/write-model.js';
 import { reportWritten, weightTypeFlag } from './init-command.js';
 import { requiredFlag } from './flags.js';
-import { createProgressBar } from './progress.js';
+import { progressBar, writeProgress } from './progress-bar.js';
 
 export interface QuantizeFlags {
   type?: string; tokenizer?: string;
@@ -15,8 +15,8 @@ export function runQuantize(positionals: string[], f: QuantizeFlags): number {
   }
   const [inPath, outPath] = positionals as [string, string];
   const dtype = weightTypeFlag('type', requiredFlag('type', f.type));
-  const bar = createProgressBar(`quantize ${dtype}`);
-  convertModel(inPath, outPath, { dtype, tokenizer: f.tokenizer, onProgress: bar.update });
+  const bar = progressBar(`quantize ${dtype}`, 'MB');
+  convertModel(inPath, outPath, { dtype, tokenizer: f.tokenizer, onProgress: writeProgress(bar) });
   reportWritten(outPath, bar.finish());
   return 0;
 }

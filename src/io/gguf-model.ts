@@ -1,22 +1,51 @@
 import { UnsupportedError } from '../core/errors.js';
 import { headDim, validateConfig, type LlamaConfig, type RopeScaling } from '../model/config.js';
-import type { HostTensor } from '../tensor/tensor.js';
+import type { EncodedTensor, HostTensor } from '../tensor/tensor.js';
 import { closeGguf, ggufNumber, ggufString, openGguf, readGgufTensor, type GgufFile } from './gguf.js';
 import { metaNameFromGguf } from './tensor-names.js';
 
-/** Read a GGUF LLaMA: config from the `llama.*` metadata, tensors by our names (GGUF q/k are already interleaved). */
-export function readGgufModel(path: string): { config: LlamaConfig; tensors: Map<string, HostTensor> } {
+/** A model file opened for reading its tensors one at a time (our names); `dispose()` closes it. */
+export interface OpenedWeights {
+  config: LlamaConfig;
+  tensors: Map<string, () => HostTensor | EncodedTensor>;
+  dispose(): void;
+}
+
+/** ggml types a backend can keep as they are stored (decoding them in its kernels). */
+const encodedTypes: Record<number, EncodedTensor['dtype']> = { 1: 'f16', 30: 'bf16', 8: 'q8_0', 2: 'q4_0', 12: 'q4_k', 14: 'q6_k' };
+
+/** Open a GGUF LLaMA: config from the `llama.*` metadata, tensors by our names (GGUF q/k are already interleaved). */
+export function openGgufModel(path: string): OpenedWeights {
   const file = openGguf(path);
   try {
     const config = ggufConfig(file);
-    const tensors = new Map<string, HostTensor>();
-    for (const name of file.tensors.keys()) {
+    const tensors = new Map<string, () => HostTensor | EncodedTensor>();
+    for (const [name, info] of file.tensors) {
       const ours = metaNameFromGguf(name);
-      if (ours) tensors.set(ours, readGgufTensor(file, name));
+      const dtype = encodedTypes[info.ggmlType];
+      if (!ours) continue;
+      tensors.set(ours, () => dtype
+        ? { shape: info.shape, dtype, bytes: file.source.read(info.offset, info.byteLength, `tensor "${name}" data`) }
+        : readGgufTensor(file, name));
     }
-    return { config, tensors };
-  } finally {
+    return { config, tensors, dispose: () => closeGguf(file) };
+  } catch (e) {
     closeGguf(file);
+    throw e;
+  }
+}
+
+/** Read a whole GGUF LLaMA into memory. */
+export function readGgufModel(path: string): { config: LlamaConfig; tensors: Map<string, HostTensor | EncodedTensor> } {
+  return readAll(openGgufModel(path));
+}
+
+/** Read every tensor of an opened model and close it. */
+export function readAll(opened: OpenedWeights): { config: LlamaConfig; tensors: Map<string, HostTensor | EncodedTensor> } {
+  try {
+    return { config: opened.config, tensors: new Map([...opened.tensors].map(([name, read]) => [name, read()])) };
+  } finally {
+    opened.dispose();
   }
 }
 

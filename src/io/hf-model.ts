@@ -5,10 +5,14 @@ import { validateConfig, type LlamaConfig, type RopeScaling } from '../model/con
 import type { EncodedTensor, HostTensor } from '../tensor/tensor.js';
 import { asObject, booleanField, numberField, stringField, describe, type JsonObject } from './json-fields.js';
 import { readSafetensorsHeader, readSafetensorsIndex, readSafetensorsWeight } from './safetensors.js';
+import type { OpenedWeights } from './gguf-model.js';
 import { metaNameFromHf, permuteRopeRows } from './tensor-names.js';
 
-/** Read a Hugging Face LLaMA folder: `config.json` + `model.safetensors` or a sharded `model.safetensors.index.json`. */
-export function readHfFolder(dir: string): { config: LlamaConfig; tensors: Map<string, HostTensor | EncodedTensor> } {
+/**
+ * Open a Hugging Face LLaMA folder: `config.json` + `model.safetensors` or a sharded `model.safetensors.index.json`.
+ * Tensors are read when asked for; q/k rows are permuted into our interleaved RoPE layout.
+ */
+export function openHfFolder(dir: string): OpenedWeights {
   const configFile = join(dir, 'config.json');
   if (!existsSync(configFile)) throw new FormatError(dir, 'config.json', 'a Hugging Face model folder', 'no config.json');
   let json: unknown;
@@ -22,16 +26,14 @@ export function readHfFolder(dir: string): { config: LlamaConfig; tensors: Map<s
   const single = join(dir, 'model.safetensors');
   const infos = existsSync(index) ? readSafetensorsIndex(index) : existsSync(single) ? readSafetensorsHeader(single) : null;
   if (!infos) throw new FormatError(dir, 'weights', 'model.safetensors or model.safetensors.index.json', 'neither');
-  const tensors = new Map<string, HostTensor | EncodedTensor>();
+  const tensors = new Map<string, () => HostTensor | EncodedTensor>();
   for (const [name, info] of infos) {
     const ours = metaNameFromHf(name);
     if (!ours) continue;
-    let t = readSafetensorsWeight(info);
-    if (ours.endsWith('.wq')) t = permuteRopeRows(t, config.nHeads);
-    if (ours.endsWith('.wk')) t = permuteRopeRows(t, config.nKvHeads);
-    tensors.set(ours, t);
+    const heads = ours.endsWith('.wq') ? config.nHeads : ours.endsWith('.wk') ? config.nKvHeads : 0;
+    tensors.set(ours, () => (heads ? permuteRopeRows(readSafetensorsWeight(info), heads) : readSafetensorsWeight(info)));
   }
-  return { config, tensors };
+  return { config, tensors, dispose: () => {} };
 }
 
 /** transformers' LlamaConfig (4.x `rope_theta` + `rope_scaling`, or 5.x `rope_parameters`) -> ours. */

@@ -7,8 +7,8 @@ import type { LlamaModel } from '../model/llama.js';
 import { ropeInverseFrequencies } from '../model/rope.js';
 import { uploadWeights } from '../model/weights.js';
 import type { EncodedTensor, HostTensor } from '../tensor/tensor.js';
-import { readGgufModel } from './gguf-model.js';
-import { readHfFolder } from './hf-model.js';
+import { openGgufModel, readAll, type OpenedWeights } from './gguf-model.js';
+import { openHfFolder } from './hf-model.js';
 import { readLlama2cCheckpoint } from './llama2c.js';
 
 export type ModelFormat = 'llama2c' | 'gguf' | 'hf';
@@ -40,25 +40,38 @@ export function detectFormat(path: string): ModelFormat {
     `a file starting with bytes ${[...magic].map((b) => b.toString(16).padStart(2, '0')).join(' ')}`);
 }
 
-/** Read a model's config and host tensors (our names, interleaved RoPE layout) from any supported format. */
-export function readModelWeights(path: string): { config: LlamaConfig; tensors: Map<string, HostTensor | EncodedTensor>; format: ModelFormat } {
+/** Open a model in any supported format for reading its tensors one at a time (our names, interleaved RoPE). */
+export function openModelWeights(path: string): OpenedWeights & { format: ModelFormat } {
   const format = detectFormat(path);
-  if (format === 'hf') return { ...readHfFolder(path), format };
-  if (format === 'gguf') return { ...readGgufModel(path), format };
+  if (format === 'hf') return { ...openHfFolder(path), format };
+  if (format === 'gguf') return { ...openGgufModel(path), format };
   const { header, tensors } = readLlama2cCheckpoint(path);
   const config = validateConfig({
     dim: header.dim, nLayers: header.nLayers, nHeads: header.nHeads, nKvHeads: header.nKvHeads,
     hiddenDim: header.hiddenDim, vocabSize: header.vocabSize, maxSeqLen: header.seqLen,
     normEps: Math.fround(1e-5) /* run.c adds 1e-5f */, ropeTheta: 10000, ropeScaling: null, tieEmbeddings: header.sharedClassifier,
   }, path);
-  return { config, tensors, format };
+  return { config, tensors: new Map([...tensors].map(([name, t]) => [name, () => t])), dispose: () => {}, format };
 }
 
-/** Load a LLaMA from a llama2.c `.bin`, a GGUF or a Hugging Face folder onto a backend. */
+/** Read a model's config and all its tensors into memory (our names, interleaved RoPE layout). */
+export function readModelWeights(path: string): { config: LlamaConfig; tensors: Map<string, HostTensor | EncodedTensor>; format: ModelFormat } {
+  const opened = openModelWeights(path);
+  return { ...readAll(opened), format: opened.format };
+}
+
+/**
+ * Load a LLaMA from a llama2.c `.bin`, a GGUF or a Hugging Face folder onto a backend. Tensors are read and uploaded
+ * one at a time, so peak memory stays near the model's size on the backend plus its largest tensor.
+ */
 export async function loadModel(path: string, options: LoadModelOptions = {}): Promise<LlamaModel> {
   const ops = typeof options.backend === 'object' ? options.backend : await getBackend(options.backend, options);
-  const { config, tensors } = readModelWeights(path);
-  const weights = uploadWeights(ops, config, tensors, path);
-  const inv = ropeInverseFrequencies(config);
-  return { config, ops, weights, invFreq: ops.fromHost(inv, [inv.length]) };
+  const opened = openModelWeights(path);
+  try {
+    const weights = uploadWeights(ops, opened.config, opened.tensors, path);
+    const inv = ropeInverseFrequencies(opened.config);
+    return { config: opened.config, ops, weights, invFreq: ops.fromHost(inv, [inv.length]) };
+  } finally {
+    opened.dispose();
+  }
 }

@@ -43,13 +43,17 @@ export function expectedTensors(c: LlamaConfig): Map<string, Shape> {
   return shapes;
 }
 
-/** Check every tensor the config needs is present with the right shape, and move them onto `ops`. */
+/**
+ * Check every tensor the config needs is present with the right shape, and move them onto `ops`, reading lazy ones
+ * (functions) one at a time.
+ */
 export function uploadWeights(
-  ops: Ops, c: LlamaConfig, host: ReadonlyMap<string, HostTensor | EncodedTensor>, source: string,
+  ops: Ops, c: LlamaConfig, host: ReadonlyMap<string, HostTensor | EncodedTensor | (() => HostTensor | EncodedTensor)>, source: string,
 ): LlamaWeights {
   const get = (name: string): Tensor => {
     const want = expectedTensors(c).get(name)!;
-    const t = host.get(name);
+    const entry = host.get(name);
+    const t = typeof entry === 'function' ? entry() : entry;
     if (!t) throw new FormatError(source, `tensor ${name}`, `a tensor of shape ${shapeToString(want)}`, 'none');
     if (shapeToString(t.shape) !== shapeToString(want)) {
       throw new FormatError(source, `tensor ${name}`, `shape ${shapeToString(want)}`, `shape ${shapeToString(t.shape)}`);

@@ -3,7 +3,7 @@ import { loadModel } from '../io/load-model.js';
 import { assetPath } from '../io/package-paths.js';
 import { generate, type GenerationStats } from '../infer/generate.js';
 import { backendFlags, numberFlag } from './flags.js';
-import { resolveTokenizer } from './resolve-tokenizer.js';
+import { loadTokenizer, tokenizerPathFor } from '../io/load-tokenizer.js';
 
 export interface GenerateFlags {
   backend?: string; threads?: string;
@@ -17,7 +17,7 @@ export async function runGenerate(f: GenerateFlags): Promise<number> {
   const modelPath = f.model ?? assetPath('stories260K', 'stories260K.bin');
   const tokenizerPath = f.tokenizer ?? (builtIn ? assetPath('stories260K', 'tok512.bin') : undefined);
   const model = await loadModel(modelPath, backendFlags(f));
-  const tokenizer = resolveTokenizer(modelPath, tokenizerPath, model.config.vocabSize);
+  const tokenizer = loadTokenizer(tokenizerPathFor(modelPath, tokenizerPath), { vocabSize: model.config.vocabSize });
   const prompt = f.prompt ?? '';
   const run = generate(model, tokenizer, prompt, {
     maxTokens: numberFlag('max-tokens', f['max-tokens'], true),

@@ -5,7 +5,7 @@ import { loadModel } from '../io/load-model.js';
 import { readSafetensorsHeader, readSafetensorsTensor, writeSafetensors } from '../io/safetensors.js';
 import { backendFlags, numberFlag, requiredFlag } from './flags.js';
 import { progressBar } from './progress-bar.js';
-import { resolveTokenizer } from './resolve-tokenizer.js';
+import { loadTokenizer, tokenizerPathFor } from '../io/load-tokenizer.js';
 
 export interface PerplexityFlags {
   backend?: string; threads?: string;
@@ -29,7 +29,7 @@ export async function runPerplexity(f: PerplexityFlags): Promise<number> {
   if (f['ids-file'] !== undefined) {
     ({ sequences, nested } = readIdsFile(f['ids-file'], model.config.vocabSize));
   } else {
-    const tokenizer = resolveTokenizer(modelPath, f.tokenizer, model.config.vocabSize);
+    const tokenizer = loadTokenizer(tokenizerPathFor(modelPath, f.tokenizer), { vocabSize: model.config.vocabSize });
     const context = numberFlag('context', f.context, true) ?? model.config.maxSeqLen;
     if (context < 2 || context > model.config.maxSeqLen) {
       throw new ArgumentError('--context', `an integer in [2, ${model.config.maxSeqLen}]`, String(context));

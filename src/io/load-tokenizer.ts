@@ -1,6 +1,8 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { ArgumentError, UnsupportedError } from '../core/errors.js';
-import { readLlama2cTokenizer } from '../tokenizer/llama2c-tokenizer.js';
-import { createSentencePieceBpe } from '../tokenizer/sentencepiece-bpe.js';
+import { parseLlama2cTokenizer } from '../tokenizer/llama2c-tokenizer.js';
+import { createSentencePieceBpe, type SpmVocab } from '../tokenizer/sentencepiece-bpe.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import { closeGguf, openGguf } from './gguf.js';
 import { spmVocabFromGguf } from './gguf-tokenizer.js';
@@ -13,18 +15,37 @@ export interface LoadTokenizerOptions {
 
 /** Load a tokenizer from a GGUF (embedded vocabulary) or a llama2.c `tokenizer.bin`. */
 export function loadTokenizer(path: string, options: LoadTokenizerOptions = {}): Tokenizer {
+  return createSentencePieceBpe(readSpmVocab(path, options.vocabSize));
+}
+
+/** The SentencePiece vocabulary in a GGUF or a llama2.c `tokenizer.bin` (which needs `vocabSize`). */
+export function readSpmVocab(path: string, vocabSize?: number): SpmVocab {
   const format = detectFormat(path);
   if (format === 'gguf') {
     const file = openGguf(path);
     try {
-      return createSentencePieceBpe(spmVocabFromGguf(file.metadata, path));
+      return spmVocabFromGguf(file.metadata, path);
     } finally {
       closeGguf(file);
     }
   }
   if (format === 'hf') throw new UnsupportedError(path, 'tokenizer', 'a Hugging Face tokenizer.json');
-  if (options.vocabSize === undefined) {
+  if (vocabSize === undefined) {
     throw new ArgumentError('vocabSize', "the model's vocabulary size to read a llama2.c tokenizer.bin", 'none');
   }
-  return readLlama2cTokenizer(path, options.vocabSize);
+  return parseLlama2cTokenizer(readFileSync(path), vocabSize, path);
+}
+
+/**
+ * Where a model's tokenizer is: `explicit` when given; else the GGUF itself; else, for a llama2.c .bin,
+ * `tokenizer.bin` beside it (llama2.c's convention).
+ */
+export function tokenizerPathFor(modelPath: string, explicit?: string): string {
+  if (explicit !== undefined) return explicit;
+  const format = detectFormat(modelPath);
+  if (format === 'gguf') return modelPath;
+  const beside = join(format === 'hf' ? modelPath : dirname(modelPath), 'tokenizer.bin');
+  if (existsSync(beside)) return beside;
+  throw new ArgumentError('--tokenizer', `a tokenizer for ${modelPath} (a llama2.c tokenizer.bin or a .gguf)`,
+    format === 'hf' ? 'a Hugging Face folder (its tokenizer.json is not read yet)' : 'none given and none beside the model');
 }

@@ -14,8 +14,6 @@
  *   picks Q5_0 for Q4_K; we do not write Q5_0) when rows are a multiple of 32, else F16. llama.cpp refuses Q4_0/Q8_0
  *   for such rows; we fall back to F16 instead (stories260K's ffn_down rows are 172 long).
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
 import { f32ToF16 } from '../core/dtype.js';
 import { ArgumentError, ShapeError, UnsupportedError } from '../core/errors.js';
 import { shapeToString } from '../core/shape.js';
@@ -24,12 +22,12 @@ import { ropeInverseFrequencies } from '../model/rope.js';
 import { expectedTensors } from '../model/weights.js';
 import { decodeTensor } from '../tensor/decode.js';
 import type { EncodedTensor, HostTensor } from '../tensor/tensor.js';
-import { parseLlama2cTokenizer } from '../tokenizer/llama2c-tokenizer.js';
 import type { SpmVocab } from '../tokenizer/sentencepiece-bpe.js';
 import { f32LeBytes } from './byte-source.js';
-import { closeGguf, ggmlType, openGguf } from './gguf.js';
-import { spmVocabFromGguf, spmVocabToGgufMetadata } from './gguf-tokenizer.js';
-import { detectFormat, readModelWeights } from './load-model.js';
+import { ggmlType } from './gguf.js';
+import { spmVocabToGgufMetadata } from './gguf-tokenizer.js';
+import { readModelWeights } from './load-model.js';
+import { readSpmVocab, tokenizerPathFor } from './load-tokenizer.js';
 import { gv, writeGguf, type GgufTensorSpec, type GgufTypedValue, type GgufWriteProgress } from './gguf-writer.js';
 import { ggufNameFromMeta } from './tensor-names.js';
 
@@ -91,7 +89,7 @@ export interface ConvertModelOptions {
  */
 export function convertModel(inPath: string, outPath: string, o: ConvertModelOptions): void {
   const { config, tensors } = readModelWeights(inPath);
-  const vocab = readSpmVocab(inPath, o.tokenizer, config.vocabSize);
+  const vocab = readSpmVocab(tokenizerPathFor(inPath, o.tokenizer), config.vocabSize);
   const take = (name: string) => () => {
     const t = tensors.get(name)!;
     tensors.delete(name);
@@ -99,28 +97,6 @@ export function convertModel(inPath: string, outPath: string, o: ConvertModelOpt
   };
   const lazy = new Map([...tensors.keys()].map((name) => [name, take(name)]));
   writeLlamaGguf(outPath, { config, tensors: lazy, vocab, dtype: o.dtype, name: o.name, onProgress: o.onProgress });
-}
-
-/**
- * The SentencePiece vocabulary for a model: from `tokenizerPath` (a .gguf or a llama2.c tokenizer.bin) when given,
- * else from the model's own GGUF, else (a llama2.c .bin) from `tokenizer.bin` beside it. A Hugging Face folder
- * needs `tokenizerPath` (its tokenizer.json is not read yet).
- */
-export function readSpmVocab(modelPath: string, tokenizerPath: string | undefined, vocabSize: number): SpmVocab {
-  const format = detectFormat(modelPath);
-  const beside = { gguf: modelPath, llama2c: join(dirname(modelPath), 'tokenizer.bin'), hf: undefined }[format];
-  const path = tokenizerPath ?? beside;
-  if (path === undefined || (!tokenizerPath && !existsSync(path))) {
-    const found = format === 'hf' ? 'a Hugging Face folder (its tokenizer.json is not read yet)' : `no ${path} beside the model`;
-    throw new ArgumentError('--tokenizer', `a .gguf or llama2.c tokenizer.bin for ${modelPath}`, found);
-  }
-  if (detectFormat(path) !== 'gguf') return parseLlama2cTokenizer(readFileSync(path), vocabSize, path);
-  const file = openGguf(path);
-  try {
-    return spmVocabFromGguf(file.metadata, path);
-  } finally {
-    closeGguf(file);
-  }
 }
 
 /** The `llama.*` hyper-parameters, typed as llama.cpp's converter writes them. */

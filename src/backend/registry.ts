@@ -16,7 +16,7 @@ export interface BackendOptions {
 }
 
 /** A new backend of that name; release it with `dispose()`. */
-export async function getBackend(name: BackendName = 'reference', options: BackendOptions = {}): Promise<Ops> {
+export async function getBackend(name: BackendName = 'cpu', options: BackendOptions = {}): Promise<Ops> {
   if (name === 'reference') return new CpuBackend();
   if (name === 'cpu') return WasmBackend.create({ threads: options.threads });
   throw new ArgumentError('backend', backendNames.map((n) => `"${n}"`).join(' or '), JSON.stringify(name));

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
+import { backendNames } from '../backend/registry.js';
 import { loadModel } from '../io/load-model.js';
 import { fixturePath } from '../io/package-paths.js';
 import { readSafetensorsHeader, readSafetensorsInts, readSafetensorsTensor } from '../io/safetensors.js';
@@ -39,42 +40,44 @@ async function greedy(model: LlamaModel, prompt: number[], steps: number): Promi
   return out;
 }
 
-test('tiny-gqa (HF folder, fp32): logits within 1e-4 of transformers for both sequences, same greedy ids', async () => {
-  const dir = fixturePath('hf', 'tiny-gqa');
-  const expected = JSON.parse(readFileSync(`${dir}/expected.json`, 'utf8'));
-  const model = await loadModel(dir);
-  const reference = readSafetensorsTensor(readSafetensorsHeader(`${dir}/inputs_outputs.safetensors`).get('logits')!);
-  const ours = await logitsOf(model, expected.input_ids);
-  assert.ok(maxAbsDiff(ours, reference.data) < LOGIT_TOLERANCE, `max |diff| ${maxAbsDiff(ours, reference.data)}`);
-  assert.deepEqual(await greedy(model, expected.prompt_ids, 20), expected.generated_ids);
-});
+for (const backend of backendNames) {
+  test(`[${backend}] tiny-gqa (HF folder, fp32): logits within 1e-4 of transformers for both sequences, same greedy ids`, async () => {
+    const dir = fixturePath('hf', 'tiny-gqa');
+    const expected = JSON.parse(readFileSync(`${dir}/expected.json`, 'utf8'));
+    const model = await loadModel(dir, { backend });
+    const reference = readSafetensorsTensor(readSafetensorsHeader(`${dir}/inputs_outputs.safetensors`).get('logits')!);
+    const ours = await logitsOf(model, expected.input_ids);
+    assert.ok(maxAbsDiff(ours, reference.data) < LOGIT_TOLERANCE, `max |diff| ${maxAbsDiff(ours, reference.data)}`);
+    assert.deepEqual(await greedy(model, expected.prompt_ids, 20), expected.generated_ids);
+  });
 
-for (const variant of ['bf16', 'f16']) {
-  test(`tiny-llama3-${variant} (llama3 rope scaling, MQA, tied, ${variant === 'bf16' ? 'sharded bf16' : 'f16'}): matches transformers`, async () => {
-    const dir = fixturePath('hf', `tiny-llama3-${variant}`);
-    const model = await loadModel(dir);
-    const ref = readSafetensorsHeader(`${dir}/reference.safetensors`);
-    const invFreq = readSafetensorsTensor(ref.get('inv_freq')!).data;
-    assert.ok(maxAbsDiff(ropeInverseFrequencies(model.config), invFreq) <= 1e-7 * Math.max(...invFreq));
-    const inputIds = readSafetensorsInts(ref.get('input_ids')!);
-    const rows = [Array.from(inputIds.slice(0, 40)), Array.from(inputIds.slice(40))];
-    const ours = await logitsOf(model, rows);
-    const reference = readSafetensorsTensor(ref.get('logits')!).data;
-    assert.ok(maxAbsDiff(ours, reference) < LOGIT_TOLERANCE, `max |diff| ${maxAbsDiff(ours, reference)}`);
-    const prompt = Array.from(readSafetensorsInts(ref.get('prompt_ids')!));
-    assert.deepEqual(await greedy(model, prompt, 16), Array.from(readSafetensorsInts(ref.get('generated_ids')!)));
+  for (const variant of ['bf16', 'f16']) {
+    test(`[${backend}] tiny-llama3-${variant} (llama3 rope scaling, MQA, tied, ${variant === 'bf16' ? 'sharded bf16' : 'f16'}): matches transformers`, async () => {
+      const dir = fixturePath('hf', `tiny-llama3-${variant}`);
+      const model = await loadModel(dir, { backend });
+      const ref = readSafetensorsHeader(`${dir}/reference.safetensors`);
+      const invFreq = readSafetensorsTensor(ref.get('inv_freq')!).data;
+      assert.ok(maxAbsDiff(ropeInverseFrequencies(model.config), invFreq) <= 1e-7 * Math.max(...invFreq));
+      const inputIds = readSafetensorsInts(ref.get('input_ids')!);
+      const rows = [Array.from(inputIds.slice(0, 40)), Array.from(inputIds.slice(40))];
+      const ours = await logitsOf(model, rows);
+      const reference = readSafetensorsTensor(ref.get('logits')!).data;
+      assert.ok(maxAbsDiff(ours, reference) < LOGIT_TOLERANCE, `max |diff| ${maxAbsDiff(ours, reference)}`);
+      const prompt = Array.from(readSafetensorsInts(ref.get('prompt_ids')!));
+      assert.deepEqual(await greedy(model, prompt, 16), Array.from(readSafetensorsInts(ref.get('generated_ids')!)));
+    });
+  }
+
+  test(`[${backend}] prefill + cached steps give the logits of one full pass`, async () => {
+    const model = await loadModel(fixturePath('hf', 'tiny-gqa'), { backend });
+    const ids = [5, 17, 300, 2, 99, 411, 7, 63, 250];
+    const full = await logitsOf(model, [ids]);
+    const { ops, config } = model;
+    const cache = new KvCache(ops, config, 1, ids.length);
+    const parts = [ids.slice(0, 4), ids.slice(4, 5), ids.slice(5)];
+    const stepped: number[] = [];
+    for (const part of parts) stepped.push(...(await ops.read(forward(model, ops.fromHost(Int32Array.from(part), [1, part.length]), { cache }))));
+    assert.ok(maxAbsDiff(stepped, full) < 1e-5);
+    assert.throws(() => forward(model, ops.fromHost(Int32Array.of(1), [1, 1]), { cache }), /at most 9 positions/);
   });
 }
-
-test('prefill + cached steps give the logits of one full pass', async () => {
-  const model = await loadModel(fixturePath('hf', 'tiny-gqa'));
-  const ids = [5, 17, 300, 2, 99, 411, 7, 63, 250];
-  const full = await logitsOf(model, [ids]);
-  const { ops, config } = model;
-  const cache = new KvCache(ops, config, 1, ids.length);
-  const parts = [ids.slice(0, 4), ids.slice(4, 5), ids.slice(5)];
-  const stepped: number[] = [];
-  for (const part of parts) stepped.push(...(await ops.read(forward(model, ops.fromHost(Int32Array.from(part), [1, part.length]), { cache }))));
-  assert.ok(maxAbsDiff(stepped, full) < 1e-5);
-  assert.throws(() => forward(model, ops.fromHost(Int32Array.of(1), [1, 1]), { cache }), /at most 9 positions/);
-});

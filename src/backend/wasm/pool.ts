@@ -50,9 +50,11 @@ export class WorkerPool {
       const worker = new Worker(url, {
         workerData: { module, memory, control: pool.control, job: pool.job, names, index: i + 1, threads },
       });
-      worker.once('message', () => resolve(worker));
+      worker.once('message', () => {
+        worker.unref(); // an idle pool does not keep the process alive
+        resolve(worker);
+      });
       worker.once('error', reject);
-      worker.unref(); // an idle pool does not keep the process alive
     }));
     pool.workers.push(...(await Promise.all(starts)));
     return pool;

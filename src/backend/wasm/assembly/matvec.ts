@@ -1,12 +1,35 @@
-/** out[r] = dot(w[r, :], x) for r in [rowStart, rowEnd); w is (rows, cols) f32 row-major. */
+// Decode: out[r] = w[r, :] . x for rows r in [rowStart, rowEnd) of w (rows, cols), stored as the file stores it.
+// x is f32 for the float types and Q8A (q8a.ts) for the block types.
+import { dotBF16, dotF16, dotF32, dotQ4_0, dotQ4_K, dotQ6_K, dotQ8_0 } from './dot';
+
 export function matvecF32(out: usize, x: usize, w: usize, cols: i32, rowStart: i32, rowEnd: i32): void {
-  for (let r = rowStart; r < rowEnd; r++) {
-    const row = w + <usize>r * <usize>cols * 4;
-    let acc = f32x4.splat(0);
-    let c = 0;
-    for (; c + 4 <= cols; c += 4) acc = f32x4.add(acc, f32x4.mul(v128.load(row + c * 4), v128.load(x + c * 4)));
-    let sum = f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1) + f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3);
-    for (; c < cols; c++) sum += load<f32>(row + c * 4) * load<f32>(x + c * 4);
-    store<f32>(out + <usize>r * 4, sum);
-  }
+  for (let r = rowStart; r < rowEnd; r++) store<f32>(out + <usize>r * 4, dotF32(w + <usize>r * <usize>cols * 4, x, cols));
+}
+
+export function matvecF16(out: usize, x: usize, w: usize, cols: i32, rowStart: i32, rowEnd: i32): void {
+  for (let r = rowStart; r < rowEnd; r++) store<f32>(out + <usize>r * 4, dotF16(w + <usize>r * <usize>cols * 2, x, cols));
+}
+
+export function matvecBF16(out: usize, x: usize, w: usize, cols: i32, rowStart: i32, rowEnd: i32): void {
+  for (let r = rowStart; r < rowEnd; r++) store<f32>(out + <usize>r * 4, dotBF16(w + <usize>r * <usize>cols * 2, x, cols));
+}
+
+export function matvecQ8_0(out: usize, x: usize, w: usize, cols: i32, rowStart: i32, rowEnd: i32): void {
+  const rowBytes = <usize>(cols / 32) * 34;
+  for (let r = rowStart; r < rowEnd; r++) store<f32>(out + <usize>r * 4, dotQ8_0(w + <usize>r * rowBytes, x, cols));
+}
+
+export function matvecQ4_0(out: usize, x: usize, w: usize, cols: i32, rowStart: i32, rowEnd: i32): void {
+  const rowBytes = <usize>(cols / 32) * 18;
+  for (let r = rowStart; r < rowEnd; r++) store<f32>(out + <usize>r * 4, dotQ4_0(w + <usize>r * rowBytes, x, cols));
+}
+
+export function matvecQ4_K(out: usize, x: usize, w: usize, cols: i32, rowStart: i32, rowEnd: i32): void {
+  const rowBytes = <usize>(cols / 256) * 144;
+  for (let r = rowStart; r < rowEnd; r++) store<f32>(out + <usize>r * 4, dotQ4_K(w + <usize>r * rowBytes, x, cols));
+}
+
+export function matvecQ6_K(out: usize, x: usize, w: usize, cols: i32, rowStart: i32, rowEnd: i32): void {
+  const rowBytes = <usize>(cols / 256) * 210;
+  for (let r = rowStart; r < rowEnd; r++) store<f32>(out + <usize>r * 4, dotQ6_K(w + <usize>r * rowBytes, x, cols));
 }

@@ -1,0 +1,100 @@
+/**
+ * One suite, every backend: each op of the Ops contract runs on every backend against the reference backend on
+ * seeded random inputs of awkward sizes (odd widths, one row, sizes that are not multiples of any tile).
+ */
+import assert from 'node:assert/strict';
+import { after, describe, test } from 'node:test';
+import { Rng } from '../core/rng.js';
+import { numel, type Shape } from '../core/shape.js';
+import type { Tensor } from '../tensor/tensor.js';
+import type { Ops } from './ops.js';
+import { backendNames, getBackend } from './registry.js';
+
+const reference = await getBackend('reference');
+
+function random(rng: Rng, shape: Shape, scale = 1): Float32Array {
+  return Float32Array.from({ length: numel(shape) }, () => scale * rng.nextNormal());
+}
+
+/** Max |a - b| / (1 + |b|) over elements: relative for large values, absolute near 0. */
+function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  assert.equal(a.length, b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!) / (1 + Math.abs(b[i]!)));
+  return m;
+}
+
+/** Run `op` on both backends with the same host inputs and compare the outputs. */
+async function agree(ops: Ops, inputs: { data: Float32Array | Int32Array; shape: Shape }[], op: (o: Ops, ts: Tensor[]) => Tensor, tol: number, what: string): Promise<void> {
+  const run = async (o: Ops) => o.read(op(o, inputs.map((i) => o.fromHost(i.data, i.shape))));
+  const [got, want] = [await run(ops), await run(reference)];
+  const d = maxRelDiff(got, want);
+  assert.ok(d <= tol, `${what}: max relative difference ${d} > ${tol}`);
+}
+
+// f32 kernels sum in a different order (SIMD lanes, tiles) and in f32 where the reference sums in f64: for sums of
+// up to a few hundred O(1) terms the difference stays below ~1e-5 relative.
+const F32_TOL = 2e-5;
+
+for (const name of backendNames.filter((n) => n !== 'reference')) {
+  describe(`backend ${name} conformance`, async () => {
+    const ops = await getBackend(name, { threads: 2 });
+    after(() => ops.dispose());
+    const rng = new Rng(2024);
+
+    test('linear and linears (one row and many, awkward widths)', async () => {
+      for (const [rows, inF, outF] of [[1, 1, 1], [1, 17, 5], [3, 33, 13], [7, 100, 9], [1, 257, 31], [5, 64, 64]] as const) {
+        const x = { data: random(rng, [rows, inF]), shape: [rows, inF] };
+        const w = { data: random(rng, [outF, inF]), shape: [outF, inF] };
+        await agree(ops, [x, w], (o, [a, b]) => o.linear(a!, b!), F32_TOL, `linear ${rows}x${inF}->${outF}`);
+      }
+      const x = { data: random(rng, [2, 40]), shape: [2, 40] };
+      const ws = [3, 8, 1].map((n) => ({ data: random(rng, [n, 40]), shape: [n, 40] }));
+      for (const i of [0, 1, 2]) {
+        await agree(ops, [x, ...ws], (o, [a, ...bs]) => o.linears(a!, bs)[i]!, F32_TOL, `linears output ${i}`);
+      }
+    });
+
+    test('rmsnorm, swiglu, add, softmax', async () => {
+      for (const [rows, dim] of [[1, 1], [3, 7], [2, 64], [5, 33]] as const) {
+        const x = { data: random(rng, [rows, dim], 3), shape: [rows, dim] };
+        const y = { data: random(rng, [rows, dim], 3), shape: [rows, dim] };
+        const w = { data: random(rng, [dim]), shape: [dim] };
+        await agree(ops, [x, w], (o, [a, b]) => o.rmsnorm(a!, b!, 1e-5), F32_TOL, `rmsnorm ${rows}x${dim}`);
+        await agree(ops, [x, y], (o, [a, b]) => o.swiglu(a!, b!), F32_TOL, `swiglu ${rows}x${dim}`);
+        await agree(ops, [x, y], (o, [a, b]) => o.add(a!, b!), 1e-7, `add ${rows}x${dim}`);
+        await agree(ops, [x], (o, [a]) => o.softmax(a!), F32_TOL, `softmax ${rows}x${dim}`);
+      }
+    });
+
+    test('rope at several start positions', async () => {
+      for (const [b, t, h, dh, start] of [[1, 1, 1, 2, 0], [2, 3, 3, 8, 5], [1, 7, 2, 16, 300], [1, 1, 4, 64, 2047]] as const) {
+        const x = { data: random(rng, [b, t, h, dh]), shape: [b, t, h, dh] };
+        const inv = { data: Float32Array.from({ length: dh / 2 }, (_, i) => 1 / 10000 ** ((2 * i) / dh)), shape: [dh / 2] };
+        // f32 cos/sin of angles up to ~2000 rad lose ~1e-4 absolute to argument rounding; the reference uses f64.
+        await agree(ops, [x, inv], (o, [a, f]) => o.rope(a!, f!, start), 2e-4, `rope ${[b, t, h, dh, start]}`);
+      }
+    });
+
+    test('attention: prefill, cached decode, GQA and MQA', async () => {
+      for (const [b, t, h, hkv, dh, s, start] of [[1, 1, 1, 1, 2, 1, 0], [2, 5, 4, 2, 8, 5, 0], [1, 1, 6, 3, 16, 20, 12], [1, 9, 4, 1, 32, 30, 3]] as const) {
+        const q = { data: random(rng, [b, t, h, dh]), shape: [b, t, h, dh] };
+        const k = { data: random(rng, [b, s, hkv, dh], 2), shape: [b, s, hkv, dh] };
+        const v = { data: random(rng, [b, s, hkv, dh]), shape: [b, s, hkv, dh] };
+        await agree(ops, [q, k, v], (o, [a, c, d]) => o.attention(a!, c!, d!, start), F32_TOL, `attention ${[b, t, h, hkv, dh, s, start]}`);
+      }
+    });
+
+    test('embedding, sliceTime, writeAt, reshape and tidy', async () => {
+      const table = { data: random(rng, [11, 6]), shape: [11, 6] };
+      const ids = { data: Int32Array.of(3, 0, 10, 3), shape: [2, 2] };
+      await agree(ops, [table, ids], (o, [a, i]) => o.embedding(a!, i!), 0, 'embedding');
+      await agree(ops, [table], (o, [a]) => o.sliceTime(o.reshape(a!, [1, 11, 6]), 4, 3), 0, 'sliceTime');
+      const cache = ops.zeros([1, 5, 2]);
+      ops.writeAt(cache, ops.fromHost(Float32Array.of(1, 2, 3, 4), [1, 2, 2]), 2);
+      assert.deepEqual(Array.from(await ops.read(cache)), [0, 0, 0, 0, 1, 2, 3, 4, 0, 0]);
+      const kept = ops.tidy(() => ops.add(ops.add(cache, cache), cache));
+      assert.deepEqual(Array.from(await ops.read(kept)), [0, 0, 0, 0, 3, 6, 9, 12, 0, 0]);
+    });
+  });
+}

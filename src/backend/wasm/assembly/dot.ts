@@ -1,0 +1,166 @@
+// Dot products of one weight row (as stored) with one activation row: f32 x for the float types, Q8A x for the
+// block types (see q8a.ts). Shared by the matvec (decode) and matmul (prefill) kernels.
+import { dotI8, f16, f16x4, f16x4High, hsum } from './simd';
+import { Q8A_BYTES } from './q8a';
+
+/** w (cols f32) . x (cols f32), 4 accumulators of 4 lanes. */
+// @ts-ignore: decorator
+@inline export function dotF32(w: usize, x: usize, cols: i32): f32 {
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+  let c = 0;
+  for (; c + 16 <= cols; c += 16) {
+    const o = <usize>c * 4;
+    a0 = f32x4.add(a0, f32x4.mul(v128.load(w + o), v128.load(x + o)));
+    a1 = f32x4.add(a1, f32x4.mul(v128.load(w + o + 16), v128.load(x + o + 16)));
+    a2 = f32x4.add(a2, f32x4.mul(v128.load(w + o + 32), v128.load(x + o + 32)));
+    a3 = f32x4.add(a3, f32x4.mul(v128.load(w + o + 48), v128.load(x + o + 48)));
+  }
+  for (; c + 4 <= cols; c += 4) a0 = f32x4.add(a0, f32x4.mul(v128.load(w + <usize>c * 4), v128.load(x + <usize>c * 4)));
+  let sum = hsum(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)));
+  for (; c < cols; c++) sum += load<f32>(w + <usize>c * 4) * load<f32>(x + <usize>c * 4);
+  return sum;
+}
+
+/** f16 w . f32 x: 8 halves decoded per step. */
+// @ts-ignore: decorator
+@inline export function dotF16(w: usize, x: usize, cols: i32): f32 {
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0);
+  let c = 0;
+  for (; c + 8 <= cols; c += 8) {
+    const h = v128.load(w + <usize>c * 2);
+    a0 = f32x4.add(a0, f32x4.mul(f16x4(h), v128.load(x + <usize>c * 4)));
+    a1 = f32x4.add(a1, f32x4.mul(f16x4High(h), v128.load(x + <usize>c * 4 + 16)));
+  }
+  let sum = hsum(f32x4.add(a0, a1));
+  for (; c < cols; c++) sum += f16(load<u16>(w + <usize>c * 2)) * load<f32>(x + <usize>c * 4);
+  return sum;
+}
+
+/** bf16 w . f32 x: a bf16 is the top half of an f32. */
+// @ts-ignore: decorator
+@inline export function dotBF16(w: usize, x: usize, cols: i32): f32 {
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0);
+  let c = 0;
+  for (; c + 8 <= cols; c += 8) {
+    const h = v128.load(w + <usize>c * 2);
+    a0 = f32x4.add(a0, f32x4.mul(v128.shl<i32>(i32x4.extend_low_i16x8_u(h), 16), v128.load(x + <usize>c * 4)));
+    a1 = f32x4.add(a1, f32x4.mul(v128.shl<i32>(i32x4.extend_high_i16x8_u(h), 16), v128.load(x + <usize>c * 4 + 16)));
+  }
+  let sum = hsum(f32x4.add(a0, a1));
+  for (; c < cols; c++) sum += reinterpret<f32>(<u32>load<u16>(w + <usize>c * 2) << 16) * load<f32>(x + <usize>c * 4);
+  return sum;
+}
+
+/** Q8_0 w (34-byte blocks: f16 d, 32 int8) . Q8A x: per block d_w d_x sum(q_w q_x). */
+// @ts-ignore: decorator
+@inline export function dotQ8_0(w: usize, x: usize, cols: i32): f32 {
+  let acc = f32x4.splat(0);
+  for (let b = 0; b < cols / 32; b++) {
+    const wb = w + <usize>b * 34;
+    const xb = x + <usize>b * Q8A_BYTES;
+    const isum = i32x4.add(dotI8(v128.load(wb + 2), v128.load(xb + 8)), dotI8(v128.load(wb + 18), v128.load(xb + 24)));
+    acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(isum), f32x4.splat(f16(load<u16>(wb)) * load<f32>(xb))));
+  }
+  return hsum(acc);
+}
+
+/** Q4_0 w (18-byte blocks: f16 d, 16 bytes of nibbles; low nibbles are elements 0..15) . Q8A x. */
+// @ts-ignore: decorator
+@inline export function dotQ4_0(w: usize, x: usize, cols: i32): f32 {
+  let acc = f32x4.splat(0);
+  const mask = i8x16.splat(0x0f);
+  for (let b = 0; b < cols / 32; b++) {
+    const wb = w + <usize>b * 18;
+    const xb = x + <usize>b * Q8A_BYTES;
+    const q = v128.load(wb + 2);
+    const isum = i32x4.add(dotI8(v128.and(q, mask), v128.load(xb + 8)), dotI8(i8x16.shr_u(q, 4), v128.load(xb + 24)));
+    // sum (q - 8) x = sum q x - 8 sum x: the offset comes from the block's precomputed sum.
+    const total = f32x4.sub(f32x4.convert_i32x4_s(isum), f32x4.splat(<f32>(load<i32>(xb + 4) * 2))); // 4 lanes x 2 = 8
+    acc = f32x4.add(acc, f32x4.mul(total, f32x4.splat(f16(load<u16>(wb)) * load<f32>(xb))));
+  }
+  return hsum(acc);
+}
+
+/** The 6-bit (scale, min) pair j of a Q4_K block's 12 scale bytes at s. */
+// @ts-ignore: decorator
+@inline function q4kScale(s: usize, j: i32): u32 {
+  return j < 4 ? load<u8>(s + j) & 63 : (load<u8>(s + j + 4) & 0x0f) | ((load<u8>(s + j - 4) >> 6) << 4);
+}
+// @ts-ignore: decorator
+@inline function q4kMin(s: usize, j: i32): u32 {
+  return j < 4 ? load<u8>(s + j + 4) & 63 : (load<u8>(s + j + 4) >> 4) | ((load<u8>(s + j) >> 6) << 4);
+}
+
+/**
+ * Q4_K w (144-byte blocks of 256: f16 d, f16 dmin, 12 scale bytes, 128 nibble bytes) . Q8A x. Sub-block j of 32
+ * elements is y = d sc_j q - dmin m_j, so its dot is d sc_j dx sum(q xq) - dmin m_j dx sum(xq).
+ */
+// @ts-ignore: decorator
+@inline export function dotQ4_K(w: usize, x: usize, cols: i32): f32 {
+  let sum: f32 = 0;
+  const mask = i8x16.splat(0x0f);
+  for (let b = 0; b < cols / 256; b++) {
+    const wb = w + <usize>b * 144;
+    const d = f16(load<u16>(wb));
+    const dmin = f16(load<u16>(wb + 2));
+    let acc = f32x4.splat(0);
+    let offset: f32 = 0;
+    for (let c = 0; c < 4; c++) {
+      const qs = wb + 16 + c * 32;
+      for (let half = 0; half < 2; half++) {
+        const j = 2 * c + half;
+        const xb = x + (<usize>(b * 8 + j)) * Q8A_BYTES;
+        const q0 = v128.load(qs), q1 = v128.load(qs + 16);
+        const lo0 = half == 0 ? v128.and(q0, mask) : i8x16.shr_u(q0, 4);
+        const lo1 = half == 0 ? v128.and(q1, mask) : i8x16.shr_u(q1, 4);
+        const isum = i32x4.add(dotI8(lo0, v128.load(xb + 8)), dotI8(lo1, v128.load(xb + 24)));
+        const dx = load<f32>(xb);
+        acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(isum), f32x4.splat(d * <f32>q4kScale(wb + 4, j) * dx)));
+        offset += dmin * <f32>q4kMin(wb + 4, j) * dx * <f32>load<i32>(xb + 4);
+      }
+    }
+    sum += hsum(acc) - offset;
+  }
+  return sum;
+}
+
+/**
+ * Q6_K w (210-byte blocks of 256: 128 bytes low nibbles ql, 64 bytes high pairs qh, 16 int8 scales, f16 d last)
+ * . Q8A x. Each 6-bit value minus 32 is built as a signed byte, 16 at a time, and dotted with x's int8 values.
+ */
+// @ts-ignore: decorator
+@inline export function dotQ6_K(w: usize, x: usize, cols: i32): f32 {
+  let sum: f32 = 0;
+  const mask4 = i8x16.splat(0x0f), mask2 = i8x16.splat(0x03), bias = i8x16.splat(32);
+  for (let b = 0; b < cols / 256; b++) {
+    const wb = w + <usize>b * 210;
+    const d = f16(load<u16>(wb + 208));
+    let acc = f32x4.splat(0);
+    for (let h = 0; h < 2; h++) {
+      const ql = wb + h * 64, qh = wb + 128 + h * 32, sc = wb + 192 + h * 8;
+      for (let l = 0; l < 32; l += 16) {
+        const L0 = v128.load(ql + l), L1 = v128.load(ql + l + 32), H = v128.load(qh + l);
+        const s = l / 16;
+        const q0 = i8x16.sub(v128.or(v128.and(L0, mask4), i8x16.shl(v128.and(H, mask2), 4)), bias);
+        const q1 = i8x16.sub(v128.or(v128.and(L1, mask4), i8x16.shl(v128.and(i8x16.shr_u(H, 2), mask2), 4)), bias);
+        const q2 = i8x16.sub(v128.or(i8x16.shr_u(L0, 4), i8x16.shl(v128.and(i8x16.shr_u(H, 4), mask2), 4)), bias);
+        const q3 = i8x16.sub(v128.or(i8x16.shr_u(L1, 4), i8x16.shl(i8x16.shr_u(H, 6), 4)), bias);
+        const e = b * 256 + h * 128 + l; // element of q0's first value; q_k's is e + 32k
+        acc = f32x4.add(acc, q6Part(q0, x, e, load<i8>(sc + s)));
+        acc = f32x4.add(acc, q6Part(q1, x, e + 32, load<i8>(sc + s + 2)));
+        acc = f32x4.add(acc, q6Part(q2, x, e + 64, load<i8>(sc + s + 4)));
+        acc = f32x4.add(acc, q6Part(q3, x, e + 96, load<i8>(sc + s + 6)));
+      }
+    }
+    sum += d * hsum(acc);
+  }
+  return sum;
+}
+
+/** scale * dx * (16 signed 6-bit values . the 16 Q8A values of x from element e), as 4 lanes. */
+// @ts-ignore: decorator
+@inline function q6Part(q: v128, x: usize, e: i32, scale: i8): v128 {
+  const xb = x + (<usize>(e >> 5)) * Q8A_BYTES;
+  const isum = dotI8(q, v128.load(xb + 8 + (e & 31)));
+  return f32x4.mul(f32x4.convert_i32x4_s(isum), f32x4.splat(<f32>scale * load<f32>(xb)));
+}

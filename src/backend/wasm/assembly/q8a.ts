@@ -1,0 +1,33 @@
+// Q8A, our activation quantization for the integer kernels: per 32 consecutive f32 values, 40 bytes:
+// f32 d, i32 sum of the 32 int8 values, then the 32 int8 values q = round(x / d), d = max|x| / 127.
+export const Q8A_BYTES: usize = 40;
+
+/** dst (n/32 blocks of Q8A) from x (n f32, n a multiple of 32). */
+export function quantizeQ8A(dst: usize, x: usize, n: i32): void {
+  for (let b = 0; b < n / 32; b++) {
+    const src = x + <usize>b * 128;
+    const out = dst + <usize>b * Q8A_BYTES;
+    let amax = f32x4.splat(0);
+    for (let i = 0; i < 8; i++) amax = f32x4.max(amax, f32x4.abs(v128.load(src + i * 16)));
+    const m = max(max(f32x4.extract_lane(amax, 0), f32x4.extract_lane(amax, 1)), max(f32x4.extract_lane(amax, 2), f32x4.extract_lane(amax, 3)));
+    const d: f32 = m / 127;
+    const inv = f32x4.splat(d > 0 ? 1 / d : 0);
+    let sums = i32x4.splat(0);
+    for (let half = 0; half < 2; half++) {
+      const q0 = round4(src + half * 64, inv), q1 = round4(src + half * 64 + 16, inv);
+      const q2 = round4(src + half * 64 + 32, inv), q3 = round4(src + half * 64 + 48, inv);
+      sums = i32x4.add(sums, i32x4.add(i32x4.add(q0, q1), i32x4.add(q2, q3)));
+      v128.store(out + 8 + half * 16, i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(q0, q1), i16x8.narrow_i32x4_s(q2, q3)));
+    }
+    const sum = i32x4.extract_lane(sums, 0) + i32x4.extract_lane(sums, 1) + i32x4.extract_lane(sums, 2) + i32x4.extract_lane(sums, 3);
+    store<f32>(out, d);
+    store<i32>(out + 4, sum);
+  }
+}
+
+
+/** round(x / d) of 4 floats at p, as i32x4 (round half to even; |values| <= 127). */
+// @ts-ignore: decorator
+@inline function round4(p: usize, inv: v128): v128 {
+  return i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p), inv)));
+}

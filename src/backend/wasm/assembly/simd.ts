@@ -1,0 +1,38 @@
+// Small SIMD helpers shared by the kernels.
+
+/** Sum of the 4 lanes. */
+// @ts-ignore: decorator
+@inline export function hsum(v: v128): f32 {
+  return f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1) + f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3);
+}
+
+/** i32x4 partial sums of the products of 16 signed bytes: a . b over lanes (no overflow: 16 * 128 * 128 < 2^31). */
+// @ts-ignore: decorator
+@inline export function dotI8(a: v128, b: v128): v128 {
+  const lo = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(a), i16x8.extend_low_i8x16_s(b));
+  const hi = i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(a), i16x8.extend_high_i8x16_s(b));
+  return i32x4.add(lo, hi);
+}
+
+/** Scalar f16 bits -> f32 (exact for zero, subnormals and normals; weights hold no inf/nan). */
+// @ts-ignore: decorator
+@inline export function f16(h: u32): f32 {
+  const magnitude = reinterpret<f32>((h & 0x7fff) << 13) * reinterpret<f32>(0x77800000); // * 2^112 rebias
+  return reinterpret<f32>(reinterpret<u32>(magnitude) | ((h & 0x8000) << 16));
+}
+
+/** Four f16 values (the low 4 u16 lanes of v, widened) -> f32x4, as f16() does per lane. */
+// @ts-ignore: decorator
+@inline export function f16x4(halves: v128): v128 {
+  const h = i32x4.extend_low_i16x8_u(halves);
+  const magnitude = f32x4.mul(v128.shl<i32>(v128.and(h, i32x4.splat(0x7fff)), 13), f32x4.splat(reinterpret<f32>(0x77800000)));
+  return v128.or(magnitude, v128.shl<i32>(v128.and(h, i32x4.splat(0x8000)), 16));
+}
+
+/** The high 4 u16 lanes of v as f32x4 (see f16x4). */
+// @ts-ignore: decorator
+@inline export function f16x4High(halves: v128): v128 {
+  const h = i32x4.extend_high_i16x8_u(halves);
+  const magnitude = f32x4.mul(v128.shl<i32>(v128.and(h, i32x4.splat(0x7fff)), 13), f32x4.splat(reinterpret<f32>(0x77800000)));
+  return v128.or(magnitude, v128.shl<i32>(v128.and(h, i32x4.splat(0x8000)), 16));
+}

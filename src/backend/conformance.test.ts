@@ -6,6 +6,8 @@ import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { Rng } from '../core/rng.js';
 import { numel, type Shape } from '../core/shape.js';
+import { f32ToBf16, f32ToF16 } from '../core/dtype.js';
+import { quantizeRow } from '../tensor/quantize.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { Ops } from './ops.js';
 import { backendNames, getBackend } from './registry.js';
@@ -32,6 +34,12 @@ async function agree(ops: Ops, inputs: { data: Float32Array | Int32Array; shape:
   assert.ok(d <= tol, `${what}: max relative difference ${d} > ${tol}`);
 }
 
+function encodeFloats(x: Float32Array, dtype: 'f16' | 'bf16'): Uint8Array {
+  return new Uint8Array(Uint16Array.from(x, dtype === 'f16' ? f32ToF16 : f32ToBf16).buffer);
+}
+
+const maxAbs = (x: Float32Array) => x.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+
 // f32 kernels sum in a different order (SIMD lanes, tiles) and in f32 where the reference sums in f64: for sums of
 // up to a few hundred O(1) terms the difference stays below ~1e-5 relative.
 const F32_TOL = 2e-5;
@@ -52,6 +60,35 @@ for (const name of backendNames.filter((n) => n !== 'reference')) {
       const ws = [3, 8, 1].map((n) => ({ data: random(rng, [n, 40]), shape: [n, 40] }));
       for (const i of [0, 1, 2]) {
         await agree(ops, [x, ...ws], (o, [a, ...bs]) => o.linears(a!, bs)[i]!, F32_TOL, `linears output ${i}`);
+      }
+    });
+
+    test('linear over encoded weights (f16, bf16, Q8_0, Q4_0, Q4_K, Q6_K), one row and many', async () => {
+      for (const dtype of ['f16', 'bf16', 'q8_0', 'q4_0', 'q4_k', 'q6_k'] as const) {
+        for (const [rows, outF] of [[1, 3], [4, 5], [1, 17]] as const) {
+          const inF = 512;
+          const xs = random(rng, [rows, inF]);
+          const w = random(rng, [outF, inF]);
+          const bytes = dtype === 'f16' || dtype === 'bf16' ? encodeFloats(w, dtype) : quantizeRow(dtype, w);
+          const run = async (o: Ops) => o.read(o.linear(o.fromHost(xs, [rows, inF]), o.fromEncoded({ shape: [outF, inF], dtype, bytes })));
+          const [got, want] = [await run(ops), await run(reference)];
+          // The reference decodes w exactly and multiplies in f64. Block types multiply x rounded to int8 per
+          // 32-block (Q8A): each x moves by a near-uniform error of at most d/2, d = max|x in its block| / 127, so
+          // an output's error has standard deviation sqrt(sum w^2 d^2 / 12); 6 of those is the bound.
+          const bound = (r: number, o: number) => {
+            if (!dtype.startsWith('q')) return 1e-4;
+            let variance = 0;
+            for (let i = 0; i < inF; i++) {
+              const d = maxAbs(xs.subarray(r * inF + (i & ~31), r * inF + (i & ~31) + 32)) / 127;
+              variance += (w[o * inF + i]! * d) ** 2 / 12;
+            }
+            return 6 * Math.sqrt(variance) + 1e-4;
+          };
+          got.forEach((v, i) => {
+            const [r, o] = [Math.floor(i / outF), i % outF];
+            assert.ok(Math.abs(v - want[i]!) <= bound(r, o), `${dtype} ${rows}x${inF}->${outF} output ${i}: ${v} vs ${want[i]} (bound ${bound(r, o)})`);
+          });
+        }
       }
     });
 

@@ -15,12 +15,13 @@
  *   for such rows; we fall back to F16 instead (stories260K's ffn_down rows are 172 long).
  */
 import { f32ToF16 } from '../core/dtype.js';
-import { ArgumentError, ShapeError, UnsupportedError } from '../core/errors.js';
+import { ArgumentError, ShapeError } from '../core/errors.js';
 import { shapeToString } from '../core/shape.js';
 import { headDim, type LlamaConfig } from '../model/config.js';
 import { ropeInverseFrequencies } from '../model/rope.js';
 import { expectedTensors } from '../model/weights.js';
 import { decodeTensor } from '../tensor/decode.js';
+import { quantizeRow } from '../tensor/quantize.js';
 import type { EncodedTensor, HostTensor } from '../tensor/tensor.js';
 import type { SpmVocab } from '../tokenizer/sentencepiece-bpe.js';
 import { f32LeBytes } from './byte-source.js';
@@ -181,7 +182,7 @@ function encode(t: HostTensor | EncodedTensor, type: WeightType): Uint8Array {
   const data = 'bytes' in t ? decodeTensor(t) : t.data;
   if (type === 'f32') return f32LeBytes(data);
   if (type === 'f16') return encodeF16(data);
-  return quantizeRows(data, type);
+  return quantizeRow(type, data); // tensorType keeps rows a multiple of the block size
 }
 
 function encodeF16(x: Float32Array): Uint8Array {
@@ -189,51 +190,4 @@ function encodeF16(x: Float32Array): Uint8Array {
   const view = new DataView(out.buffer);
   for (let i = 0; i < x.length; i++) view.setUint16(2 * i, f32ToF16(x[i]!), true);
   return out;
-}
-
-/**
- * A tensor quantized block by block, as ggml's reference `quantize_row_q8_0_ref` / `quantize_row_q4_0_ref` do (f32
- * arithmetic in their order, so the blocks are bit-identical). Interim: these move to core/quant, with the K-quants,
- * when that module lands; until then Q4_K and Q6_K are not written.
- */
-function quantizeRows(data: Float32Array, type: WeightType): Uint8Array {
-  const block = type === 'q8_0' ? quantizeBlockQ8_0 : type === 'q4_0' ? quantizeBlockQ4_0 : undefined;
-  if (!block) throw new UnsupportedError('GGUF writer', `tensor type ${type}`, `writing ${type} (its encoder comes with core/quant)`);
-  const { blockBytes } = ggmlType(ggmlIds[type])!;
-  const blocks = data.length / 32; // rows are a multiple of 32 long (tensorType), so no block straddles two rows
-  const out = new Uint8Array(blocks * blockBytes);
-  const view = new DataView(out.buffer);
-  for (let b = 0; b < blocks; b++) block(data.subarray(32 * b, 32 * b + 32), view, b * blockBytes);
-  return out;
-}
-
-/** Q8_0: f16 d = max|x| / 127, then 32 int8 round(x / d) (C roundf: halves away from zero). */
-function quantizeBlockQ8_0(x: Float32Array, out: DataView, at: number): void {
-  let amax = 0;
-  for (const v of x) amax = Math.max(amax, Math.abs(v));
-  const d = Math.fround(amax / 127);
-  const id = d ? Math.fround(1 / d) : 0;
-  out.setUint16(at, f32ToF16(d), true);
-  for (let j = 0; j < 32; j++) out.setInt8(at + 2 + j, roundAway(Math.fround(x[j]! * id)));
-}
-
-/** Q4_0: f16 d = (the value of largest magnitude) / -8, nibbles min(15, trunc(x / d + 8.5)); low nibbles hold x[0..15]. */
-function quantizeBlockQ4_0(x: Float32Array, out: DataView, at: number): void {
-  let amax = 0;
-  let max = 0;
-  for (const v of x) {
-    if (amax < Math.abs(v)) {
-      amax = Math.abs(v);
-      max = v;
-    }
-  }
-  const d = Math.fround(max / -8);
-  const id = d ? Math.fround(1 / d) : 0;
-  out.setUint16(at, f32ToF16(d), true);
-  const nibble = (v: number) => Math.min(15, Math.trunc(Math.fround(Math.fround(v * id) + 8.5)));
-  for (let j = 0; j < 16; j++) out.setUint8(at + 2 + j, nibble(x[j]!) | (nibble(x[j + 16]!) << 4));
-}
-
-function roundAway(v: number): number {
-  return Math.sign(v) * Math.round(Math.abs(v));
 }

@@ -1,6 +1,6 @@
 // Dot products of one weight row (as stored) with one activation row: f32 x for the float types, Q8A x for the
 // block types (see q8a.ts). Shared by the matvec (decode) and matmul (prefill) kernels.
-import { dotI8, f16, f16x4, f16x4High, hsum } from './simd';
+import { dotI8, dotI8Small2, f16, f16x4, f16x4High, hsum } from './simd';
 import { Q8A_BYTES } from './q8a';
 
 /** w (cols f32) . x (cols f32), 4 accumulators of 4 lanes. */
@@ -68,15 +68,14 @@ import { Q8A_BYTES } from './q8a';
 // @ts-ignore: decorator
 @inline export function dotQ4_0(w: usize, x: usize, cols: i32): f32 {
   let acc = f32x4.splat(0);
-  const mask = i8x16.splat(0x0f);
+  const mask = i8x16.splat(0x0f), eight = i8x16.splat(8);
   for (let b = 0; b < cols / 32; b++) {
     const wb = w + <usize>b * 18;
     const xb = x + <usize>b * Q8A_BYTES;
     const q = v128.load(wb + 2);
-    const isum = i32x4.add(dotI8(v128.and(q, mask), v128.load(xb + 8)), dotI8(i8x16.shr_u(q, 4), v128.load(xb + 24)));
-    // sum (q - 8) x = sum q x - 8 sum x: the offset comes from the block's precomputed sum.
-    const total = f32x4.sub(f32x4.convert_i32x4_s(isum), f32x4.splat(<f32>(load<i32>(xb + 4) * 2))); // 4 lanes x 2 = 8
-    acc = f32x4.add(acc, f32x4.mul(total, f32x4.splat(f16(load<u16>(wb)) * load<f32>(xb))));
+    // (q - 8) as signed bytes, so the products need no offset correction
+    const isum = dotI8Small2(i8x16.sub(v128.and(q, mask), eight), v128.load(xb + 8), i8x16.sub(i8x16.shr_u(q, 4), eight), v128.load(xb + 24));
+    acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(isum), f32x4.splat(f16(load<u16>(wb)) * load<f32>(xb))));
   }
   return hsum(acc);
 }
@@ -113,7 +112,7 @@ import { Q8A_BYTES } from './q8a';
         const q0 = v128.load(qs), q1 = v128.load(qs + 16);
         const lo0 = half == 0 ? v128.and(q0, mask) : i8x16.shr_u(q0, 4);
         const lo1 = half == 0 ? v128.and(q1, mask) : i8x16.shr_u(q1, 4);
-        const isum = i32x4.add(dotI8(lo0, v128.load(xb + 8)), dotI8(lo1, v128.load(xb + 24)));
+        const isum = dotI8Small2(lo0, v128.load(xb + 8), lo1, v128.load(xb + 24));
         const dx = load<f32>(xb);
         acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(isum), f32x4.splat(d * <f32>q4kScale(wb + 4, j) * dx)));
         offset += dmin * <f32>q4kMin(wb + 4, j) * dx * <f32>load<i32>(xb + 4);
@@ -164,3 +163,4 @@ import { Q8A_BYTES } from './q8a';
   const isum = dotI8(q, v128.load(xb + 8 + (e & 31)));
   return f32x4.mul(f32x4.convert_i32x4_s(isum), f32x4.splat(<f32>scale * load<f32>(xb)));
 }
+

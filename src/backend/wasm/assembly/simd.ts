@@ -6,12 +6,24 @@
   return f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1) + f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3);
 }
 
-/** i32x4 partial sums of the products of 16 signed bytes: a . b over lanes (no overflow: 16 * 128 * 128 < 2^31). */
+/**
+ * i32x4 partial sums of the products of 16 signed bytes a . b. The byte products go to i16 lanes (extmul), two per
+ * lane are added in i16 (|product| <= 128 * 127, so a sum of two fits), then pairs are widened to i32.
+ */
 // @ts-ignore: decorator
 @inline export function dotI8(a: v128, b: v128): v128 {
-  const lo = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(a), i16x8.extend_low_i8x16_s(b));
-  const hi = i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(a), i16x8.extend_high_i8x16_s(b));
-  return i32x4.add(lo, hi);
+  return i32x4.extadd_pairwise_i16x8_s(i16x8.add(i16x8.extmul_low_i8x16_s(a, b), i16x8.extmul_high_i8x16_s(a, b)));
+}
+
+/**
+ * dotI8 of two 16-byte pairs whose products are small enough that four add up in i16 (one factor is a 4-bit
+ * or 6-bit value: |product| <= 32 * 128, four of them <= 16384): one widening instead of two.
+ */
+// @ts-ignore: decorator
+@inline export function dotI8Small2(a0: v128, b0: v128, a1: v128, b1: v128): v128 {
+  const s0 = i16x8.add(i16x8.extmul_low_i8x16_s(a0, b0), i16x8.extmul_high_i8x16_s(a0, b0));
+  const s1 = i16x8.add(i16x8.extmul_low_i8x16_s(a1, b1), i16x8.extmul_high_i8x16_s(a1, b1));
+  return i32x4.extadd_pairwise_i16x8_s(i16x8.add(s0, s1));
 }
 
 /** Scalar f16 bits -> f32 (exact for zero, subnormals and normals; weights hold no inf/nan). */

@@ -16,9 +16,10 @@ function runShare(): void {
     const base = i * CALL_WORDS;
     const range = job[base + 1]!;
     const [start, end] = share(job[base + 2]!, index, threads);
-    const args = Array.from(job.subarray(base + 3, base + CALL_WORDS));
+    const args = Array.from(job.subarray(base + 4, base + CALL_WORDS));
     args[range] = start;
     args[range + 1] = end;
+    if (job[base + 3]! >= 0) args[job[base + 3]!] = index;
     if (start < end) kernels[names[job[base]!]!]!(...args);
   }
 }

@@ -11,19 +11,23 @@ import { Worker } from 'node:worker_threads';
  * away for milliseconds; waiting costs a futex wake instead.
  */
 
-/** One kernel call: `args[range]` and `args[range + 1]` are set to each thread's [start, end) of `total` rows. */
+/**
+ * One kernel call: `args[range]` and `args[range + 1]` are set to each thread's [start, end) of `total` rows, and
+ * `args[thread]`, when given, to the thread's index (for per-thread scratch space).
+ */
 export interface KernelCall {
   kernel: string;
   args: number[];
   range: number;
   total: number;
+  thread?: number;
 }
 
 export type KernelTable = Record<string, (...args: number[]) => void>;
 
 const MAX_CALLS = 8;
 const MAX_ARGS = 16;
-const CALL_WORDS = 3 + MAX_ARGS; // kernel index, range index, total, args
+const CALL_WORDS = 4 + MAX_ARGS; // kernel index, range index, total, thread index (-1: none), args
 const GEN = 0;
 const DONE = 1;
 const CALLS = 2;
@@ -67,7 +71,7 @@ export class WorkerPool {
   /** Run the calls on every thread and return when all rows are done. */
   run(calls: KernelCall[]): void {
     if (this.workers.length === 0) {
-      for (const c of calls) this.kernels[c.kernel]!(...withRange(c, 0, c.total));
+      for (const c of calls) this.kernels[c.kernel]!(...withRange(c, 0, c.total, 0));
       return;
     }
     for (let start = 0; start < calls.length; start += MAX_CALLS) this.runBatch(calls.slice(start, start + MAX_CALLS));
@@ -79,7 +83,8 @@ export class WorkerPool {
       this.job[base] = this.names.indexOf(c.kernel);
       this.job[base + 1] = c.range;
       this.job[base + 2] = c.total;
-      c.args.forEach((a, j) => (this.job[base + 3 + j] = a));
+      this.job[base + 3] = c.thread ?? -1;
+      c.args.forEach((a, j) => (this.job[base + 4 + j] = a));
     });
     const ctrl = this.control;
     Atomics.store(ctrl, CALLS, calls.length);
@@ -88,7 +93,7 @@ export class WorkerPool {
     Atomics.notify(ctrl, GEN);
     for (const c of calls) {
       const [start, end] = share(c.total, 0, this.threads);
-      this.kernels[c.kernel]!(...withRange(c, start, end));
+      this.kernels[c.kernel]!(...withRange(c, start, end, 0));
     }
     const others = this.workers.length;
     for (let spin = 0; Atomics.load(ctrl, DONE) < others && spin < SPIN; spin++);
@@ -111,10 +116,11 @@ export function share(total: number, index: number, threads: number): [number, n
   return [Math.floor((total * index) / threads), Math.floor((total * (index + 1)) / threads)];
 }
 
-function withRange(c: KernelCall, start: number, end: number): number[] {
+function withRange(c: KernelCall, start: number, end: number, thread: number): number[] {
   const args = [...c.args];
   args[c.range] = start;
   args[c.range + 1] = end;
+  if (c.thread !== undefined) args[c.thread] = thread;
   return args;
 }
 

@@ -23,11 +23,15 @@ export interface WasmBackendOptions {
   relaxed?: boolean;
 }
 
-/** Suffix of each weight type's matvec/matmul kernels, and whether its x is quantized to Q8A first. */
-const weightKernels: Partial<Record<DType, { suffix: string; quantizedX: boolean }>> = {
-  f32: { suffix: 'F32', quantizedX: false }, f16: { suffix: 'F16', quantizedX: false }, bf16: { suffix: 'BF16', quantizedX: false },
-  q8_0: { suffix: 'Q8_0', quantizedX: true }, q4_0: { suffix: 'Q4_0', quantizedX: true },
-  q4_k: { suffix: 'Q4_K', quantizedX: true }, q6_k: { suffix: 'Q6_K', quantizedX: true },
+/**
+ * Per weight type: the suffix of its decode (matvec) kernel, whether that kernel takes x quantized to Q8A, and the
+ * ggml type id that the prefill kernel (matmulDecoded) decodes.
+ */
+const weightKernels: Partial<Record<DType, { suffix: string; quantizedX: boolean; ggml: number }>> = {
+  f32: { suffix: 'F32', quantizedX: false, ggml: 0 }, f16: { suffix: 'F16', quantizedX: false, ggml: 1 },
+  bf16: { suffix: 'BF16', quantizedX: false, ggml: 30 }, q8_0: { suffix: 'Q8_0', quantizedX: true, ggml: 8 },
+  q4_0: { suffix: 'Q4_0', quantizedX: true, ggml: 2 }, q4_k: { suffix: 'Q4_K', quantizedX: true, ggml: 12 },
+  q6_k: { suffix: 'Q6_K', quantizedX: true, ggml: 14 },
 };
 /** Q8A, the activation quantization of the integer kernels: per 32 values an f32 scale, an i32 sum, 32 int8. */
 const Q8A_BLOCK_BYTES = 40;
@@ -197,29 +201,31 @@ export class WasmBackend implements Ops {
   }
 
   /**
-   * x (rows, in) against each w (out_i, in): one pool job. One row (decode) uses the matvec kernels, several rows
-   * (prefill) the register-tiled matmuls; integer kernels take x quantized once to Q8A.
+   * x (rows, in) against each w (out_i, in): one pool job. One row (decode) uses the matvec kernels (integer ones
+   * on x quantized once to Q8A); several rows (prefill) the register-tiled f32 mat-mul, with weights of other types
+   * decoded a few rows at a time into per-thread scratch.
    */
   linears(x: Tensor, ws: Tensor[]): Tensor[] {
     const inF = last(f32Tensor(x));
     const rows = numel(x.shape) / inF;
+    const decode = rows === 1;
     let xq = 0;
-    if (ws.some((w) => kernelsFor(w).quantizedX)) {
+    if (decode && ws.some((w) => kernelsFor(w).quantizedX)) {
       if (inF % 32 !== 0) throw new ShapeError('linear', 'an input width that is a multiple of 32 for quantized weights', String(inF));
-      xq = ptr(this.alloc([rows * inF], 'i32', (rows * inF / 32) * Q8A_BLOCK_BYTES));
-      this.k['quantizeQ8A']!(xq, ptr(x), rows * inF);
+      xq = ptr(this.alloc([inF], 'i32', (inF / 32) * Q8A_BLOCK_BYTES));
+      this.k['quantizeQ8A']!(xq, ptr(x), inF);
     }
+    const scratch = !decode && ws.some((w) => w.dtype !== 'f32') ? ptr(this.f32([this.threads, 4, inF])) : 0;
     const outs: Tensor[] = [];
     const calls: KernelCall[] = ws.map((w) => {
       const outF = w.shape[0]!;
       expectShape('linear weight', w.shape, [outF, inF]);
       const out = this.f32([...x.shape.slice(0, -1), outF]);
       outs.push(out);
-      const { suffix, quantizedX } = kernelsFor(w);
-      const input = quantizedX ? xq : ptr(x);
-      return rows === 1
-        ? { kernel: `matvec${suffix}`, args: [ptr(out), input, ptr(w), inF, 0, 0], range: 4, total: outF }
-        : { kernel: `matmul${suffix}`, args: [ptr(out), input, ptr(w), rows, inF, outF, 0, 0], range: 6, total: outF };
+      const { suffix, quantizedX, ggml } = kernelsFor(w);
+      if (decode) return { kernel: `matvec${suffix}`, args: [ptr(out), quantizedX ? xq : ptr(x), ptr(w), inF, 0, 0], range: 4, total: outF };
+      if (w.dtype === 'f32') return { kernel: 'matmulF32', args: [ptr(out), ptr(x), ptr(w), rows, inF, outF, 0, 0], range: 6, total: outF };
+      return { kernel: 'matmulDecoded', args: [ptr(out), ptr(x), ptr(w), ggml, rows, inF, outF, scratch, 0, 0, 0], range: 9, total: outF, thread: 8 };
     });
     this.pool.run(calls);
     return outs;
@@ -291,7 +297,7 @@ function encodedBytes(dtype: DType, cols: number): number {
   return (cols / block[0]!) * block[1]!;
 }
 
-function kernelsFor(w: Tensor): { suffix: string; quantizedX: boolean } {
+function kernelsFor(w: Tensor): { suffix: string; quantizedX: boolean; ggml: number } {
   const k = weightKernels[w.dtype];
   if (!k) throw new ShapeError('linear weight', 'f32, f16, bf16, q8_0, q4_0, q4_k or q6_k', w.dtype);
   return k;

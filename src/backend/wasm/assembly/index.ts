@@ -3,5 +3,5 @@
 // that threads can split the work, and none allocates.
 export { quantizeQ8A } from './q8a';
 export { matvecF32, matvecF16, matvecBF16, matvecQ8_0, matvecQ4_0, matvecQ4_K, matvecQ6_K } from './matvec';
-export { matmulF32, matmulF16, matmulBF16, matmulQ8_0, matmulQ4_0, matmulQ4_K, matmulQ6_K } from './matmul';
+export { matmulF32, matmulDecoded } from './matmul';
 export { rmsnorm, rope, attention, swiglu, add, softmax, sumRows } from './elementwise';

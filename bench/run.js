@@ -4,7 +4,7 @@
 // read bandwidth measured here. Each engine runs in its own process (its peak memory is its own).
 // Results: bench/results/cpu.json. FILTER keeps rows whose name contains it (e.g. `smollm`).
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -74,7 +74,11 @@ for (const row of rows) {
   }
 }
 console.table(results);
+// Rows of a filtered run replace the same rows of earlier runs; the others are kept.
 mkdirSync(join(root, 'bench/results'), { recursive: true });
 const out = join(root, 'bench/results/cpu.json');
-writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), cpu: cpus()[0]?.model, prefillTokens: PREFILL, runs: RUNS, bandwidth, rows: results }, null, 2) + '\n');
+const key = (r) => `${r.model} ${r.dtype} ${r.threads}`;
+const earlier = existsSync(out) ? JSON.parse(readFileSync(out, 'utf8')).rows : [];
+const rowsOut = [...earlier.filter((r) => !results.some((n) => key(n) === key(r))), ...results];
+writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), cpu: cpus()[0]?.model, prefillTokens: PREFILL, runs: RUNS, bandwidth, rows: rowsOut }, null, 2) + '\n');
 console.log(`written ${out}`);

@@ -11,6 +11,7 @@ import { quantizeRow } from '../tensor/quantize.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { Ops } from './ops.js';
 import { backendNames, getBackend } from './registry.js';
+import { WasmBackend } from './wasm/wasm-backend.js';
 
 const reference = await getBackend('reference');
 
@@ -133,5 +134,17 @@ for (const name of backendNames.filter((n) => n !== 'reference')) {
       const kept = ops.tidy(() => ops.add(ops.add(cache, cache), cache));
       assert.deepEqual(Array.from(await ops.read(kept)), [0, 0, 0, 0, 3, 6, 9, 12, 0, 0]);
     });
+
+    if (ops instanceof WasmBackend) {
+      test('tidy frees every intermediate: a forward-sized loop does not grow the heap', async () => {
+        const x = ops.fromHost(random(rng, [3, 64]), [3, 64]);
+        const w = ops.fromHost(random(rng, [64, 64]), [64, 64]);
+        const step = () => ops.tidy(() => ops.softmax(ops.add(ops.linear(x, w), ops.linear(x, w))));
+        ops.release(step());
+        const before = ops.heap.stats;
+        for (let i = 0; i < 100; i++) ops.release(step());
+        assert.deepEqual(ops.heap.stats, before);
+      });
+    }
   });
 }

@@ -33,18 +33,24 @@
   return reinterpret<f32>(reinterpret<u32>(magnitude) | ((h & 0x8000) << 16));
 }
 
-/** Four f16 values (the low 4 u16 lanes of v, widened) -> f32x4, as f16() does per lane. */
+/**
+ * Four f16 values (the low 4 u16 lanes of `halves`) -> f32x4, exactly (zero, subnormals, normals; weights hold no
+ * inf/nan). Each half goes to the top of a 32-bit lane (sign in place), an arithmetic shift by 3 moves exponent and
+ * mantissa to f32's positions, the mask drops the sign's copies, and the multiply by 2^112 rebiases the exponent
+ * (and normalises subnormals).
+ */
 // @ts-ignore: decorator
 @inline export function f16x4(halves: v128): v128 {
-  const h = i32x4.extend_low_i16x8_u(halves);
-  const magnitude = f32x4.mul(v128.shl<i32>(v128.and(h, i32x4.splat(0x7fff)), 13), f32x4.splat(reinterpret<f32>(0x77800000)));
-  return v128.or(magnitude, v128.shl<i32>(v128.and(h, i32x4.splat(0x8000)), 16));
+  return f16Top(i32x4.shl(i32x4.extend_low_i16x8_u(halves), 16));
 }
 
-/** The high 4 u16 lanes of v as f32x4 (see f16x4). */
+/** The high 4 u16 lanes of `halves` as f32x4 (see f16x4). */
 // @ts-ignore: decorator
 @inline export function f16x4High(halves: v128): v128 {
-  const h = i32x4.extend_high_i16x8_u(halves);
-  const magnitude = f32x4.mul(v128.shl<i32>(v128.and(h, i32x4.splat(0x7fff)), 13), f32x4.splat(reinterpret<f32>(0x77800000)));
-  return v128.or(magnitude, v128.shl<i32>(v128.and(h, i32x4.splat(0x8000)), 16));
+  return f16Top(i32x4.shl(i32x4.extend_high_i16x8_u(halves), 16));
+}
+
+// @ts-ignore: decorator
+@inline function f16Top(top: v128): v128 {
+  return f32x4.mul(v128.and(i32x4.shr_s(top, 3), i32x4.splat(0x8fffe000)), f32x4.splat(reinterpret<f32>(0x77800000)));
 }

@@ -7,7 +7,7 @@ import { after, describe, test } from 'node:test';
 import { Rng } from '../core/rng.js';
 import { numel, type Shape } from '../core/shape.js';
 import { f32ToBf16, f32ToF16 } from '../core/dtype.js';
-import { quantizeRow } from '../tensor/quantize.js';
+import { blockFormats } from '../core/quant/index.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { Ops } from './ops.js';
 import { backendNames, getBackend } from './registry.js';
@@ -37,6 +37,13 @@ async function agree(ops: Ops, inputs: { data: Float32Array | Int32Array; shape:
 
 function encodeFloats(x: Float32Array, dtype: 'f16' | 'bf16'): Uint8Array {
   return new Uint8Array(Uint16Array.from(x, dtype === 'f16' ? f32ToF16 : f32ToBf16).buffer);
+}
+
+function quantize(type: 'q8_0' | 'q4_0' | 'q4_k' | 'q6_k', x: Float32Array): Uint8Array {
+  const { blockElems, blockBytes, quantizeRow } = blockFormats[type];
+  const out = new Uint8Array((x.length / blockElems) * blockBytes);
+  quantizeRow(x, out);
+  return out;
 }
 
 const maxAbs = (x: Float32Array) => x.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
@@ -70,7 +77,7 @@ for (const name of backendNames.filter((n) => n !== 'reference')) {
           const inF = 512;
           const xs = random(rng, [rows, inF]);
           const w = random(rng, [outF, inF]);
-          const bytes = dtype === 'f16' || dtype === 'bf16' ? encodeFloats(w, dtype) : quantizeRow(dtype, w);
+          const bytes = dtype === 'f16' || dtype === 'bf16' ? encodeFloats(w, dtype) : quantize(dtype, w);
           const run = async (o: Ops) => o.read(o.linear(o.fromHost(xs, [rows, inF]), o.fromEncoded({ shape: [outF, inF], dtype, bytes })));
           const [got, want] = [await run(ops), await run(reference)];
           // The reference decodes w exactly and multiplies in f64. Block types multiply x rounded to int8 per

@@ -5,7 +5,7 @@ import { f32ToBf16, f32ToF16 } from '../core/dtype.js';
 import { FormatError, UnsupportedError } from '../core/errors.js';
 import {
   closeGguf, ggufArray, ggufBoolean, ggufNumber, ggufNumberArray, ggufString, ggufStringArray, openGguf, readGgufTensor,
-  type GgufFile,
+  readGgufTensorRaw, type GgufFile,
 } from './gguf.js';
 import { fixturePath } from './package-paths.js';
 import { expectError, scratch } from '../testing/bad-input.js';
@@ -176,19 +176,70 @@ test('corrupt tensor infos: n_dims, type, offset, data past the end', () => {
   }
 });
 
-test('quantized tensors are UnsupportedError "not supported yet"', () => {
-  const at = readFileSync(stories).lastIndexOf('token_embd.weight') + 'token_embd.weight'.length;
-  const q8 = patched(stories, (b) => b.writeUInt32LE(8, at + 20));
-  withGguf(q8, (f) => {
-    assert.equal(f.tensors.get('token_embd.weight')!.typeName, 'Q8_0');
-    const e = expectError(() => readGgufTensor(f, 'token_embd.weight'), UnsupportedError, q8, 'token_embd.weight');
-    assert.match(e.message, /Q8_0 is not supported yet/);
+/** ggml's bytes for `type` of the fixture rows' first `elems` inputs, and ggml's dequantization of them as f32 bits. */
+function ggmlRows(type: string, blockElems: number, blockBytes: number, elems: number): { bytes: Buffer; bits: Uint32Array } {
+  const bytes = readFileSync(fixturePath('ggml-quants', `${type}.quant`)).subarray(0, (elems / blockElems) * blockBytes);
+  const floats = readFileSync(fixturePath('ggml-quants', `${type}.dequant.f32`)).subarray(0, 4 * elems);
+  return { bytes, bits: Uint32Array.from({ length: elems }, (_, i) => floats.readUInt32LE(4 * i)) };
+}
+
+test('Q8_0, Q4_0, Q4_K and Q6_K tensors read as ggml dequantizes them, bit for bit; raw reads give the stored bytes', () => {
+  const types = [['q8_0', 8, 32, 34], ['q4_0', 2, 32, 18], ['q4_k', 12, 256, 144], ['q6_k', 14, 256, 210]] as const;
+  const rows = types.map(([type, , blockElems, blockBytes]) => ggmlRows(type, blockElems, blockBytes, 512)); // the "gauss" row
+  const align = (b: Buffer) => Buffer.concat([b, Buffer.alloc((32 - (b.length % 32)) % 32)]);
+  let offset = 0;
+  const infos = types.map(([type, id], i) => {
+    const at = offset;
+    offset += align(rows[i]!.bytes).length;
+    return info(type, [256, 2], id, at);
   });
-  const q4k = makeGguf({ infos: [info('w', [256, 2], 12, 0)], data: Buffer.alloc(2 * 144) });
-  withGguf(q4k, (f) => {
-    assert.equal(f.tensors.get('w')!.byteLength, 288);
-    assert.match(expectError(() => readGgufTensor(f, 'w'), UnsupportedError, q4k, '"w"').message, /Q4_K is not supported yet/);
+  const path = makeGguf({ infos, data: Buffer.concat(rows.map((r) => align(r.bytes))) });
+  withGguf(path, (f) => {
+    types.forEach(([type, id], i) => {
+      const t = readGgufTensor(f, type);
+      assert.deepEqual(t.shape, [2, 256]);
+      assert.deepEqual(new Uint32Array(t.data.buffer), rows[i]!.bits, type);
+      const raw = readGgufTensorRaw(f, type);
+      assert.deepEqual({ ...raw, bytes: Buffer.from(raw.bytes) }, { shape: [2, 256], ggmlType: id, typeName: type.toUpperCase(), bytes: rows[i]!.bytes });
+    });
   });
+});
+
+test('a quantized tensor larger than one read chunk decodes the same across chunk boundaries', () => {
+  const blocks = readFileSync(fixturePath('ggml-quants', 'q8_0.random.quant')); // 64 random Q8_0 blocks
+  const floats = readFileSync(fixturePath('ggml-quants', 'q8_0.random.dequant.f32'));
+  const rows = 2000; // 2000 rows of those 64 blocks: 4.35 MB, past the 4 MiB chunk
+  const path = makeGguf({ infos: [info('big', [64 * 32, rows], 8, 0)], data: Buffer.concat(Array(rows).fill(blocks)) });
+  withGguf(path, (f) => {
+    const t = readGgufTensor(f, 'big');
+    const bits = new Uint32Array(t.data.buffer);
+    for (let r = 0; r < rows; r++) {
+      for (let i = 0; i < 64 * 32; i++) {
+        if (bits[r * 2048 + i] !== floats.readUInt32LE(4 * i)) assert.fail(`row ${r} element ${i}`);
+      }
+    }
+  });
+});
+
+test('rows that are not whole blocks are a FormatError when the file is opened', () => {
+  const path = makeGguf({ infos: [info('w', [48, 2], 8, 0)], data: Buffer.alloc(2 * 51) });
+  const e = expectError(() => openGguf(path), FormatError, path, 'tensor "w" ne[0]');
+  assert.match(e.message, /a multiple of the Q8_0 block size 32, found 48/);
+});
+
+test('other quantized types are UnsupportedError "not supported yet"; raw reads still work', () => {
+  const q5k = makeGguf({ infos: [info('w', [256, 2], 13, 0)], data: Buffer.alloc(2 * 176, 7) });
+  withGguf(q5k, (f) => {
+    assert.equal(f.tensors.get('w')!.typeName, 'Q5_K');
+    assert.match(expectError(() => readGgufTensor(f, 'w'), UnsupportedError, q5k, '"w"').message, /Q5_K is not supported yet/);
+    assert.deepEqual(readGgufTensorRaw(f, 'w').bytes, new Uint8Array(2 * 176).fill(7));
+  });
+  const iq2 = makeGguf({ infos: [info('w', [256, 2], 16, 0)], data: Buffer.alloc(2 * 66) });
+  withGguf(iq2, (f) => {
+    assert.equal(f.tensors.get('w')!.byteLength, 132);
+    assert.match(expectError(() => readGgufTensor(f, 'w'), UnsupportedError, iq2, '"w"').message, /IQ2_XXS is not supported yet/);
+  });
+  withGguf(stories, (f) => expectError(() => readGgufTensorRaw(f, 'nope'), FormatError, stories, 'tensor "nope"'));
 });
 
 test('hand-made GGUF: F32, F16 and BF16 tensors, shapes outermost first', () => {

@@ -5,6 +5,7 @@
  * alignment, tensor data.
  */
 import { FormatError, UnsupportedError } from '../core/errors.js';
+import { blockFormatForGgmlType } from '../core/quant/index.js';
 import type { HostTensor } from '../tensor/tensor.js';
 import { ByteReader, ByteSource, readFloats } from './byte-source.js';
 
@@ -81,14 +82,44 @@ export function closeGguf(file: GgufFile): void {
   file.source.dispose();
 }
 
-/** An F32, F16 or BF16 tensor as f32. Quantized types throw UnsupportedError until their decoders exist. */
+/** Quantized tensors are read and decoded this many bytes (rounded down to whole blocks) at a time. */
+const dequantChunkBytes = 1 << 22;
+
+/**
+ * A tensor as f32: F32, F16 and BF16 exactly; Q8_0, Q4_0, Q4_K and Q6_K dequantized as ggml does (bit for bit).
+ * Other quantized types throw UnsupportedError. (openGguf has already checked that rows are whole blocks.)
+ */
 export function readGgufTensor(file: GgufFile, name: string): HostTensor {
+  const info = findTensor(file, name);
+  const count = info.shape.reduce((a, b) => a * b, 1);
+  const dtype = floatTypes[info.ggmlType];
+  if (dtype) return { shape: info.shape, data: readFloats(file.source, info.offset, count, dtype, `tensor "${name}" data`) };
+  const format = blockFormatForGgmlType(info.ggmlType);
+  if (!format) throw new UnsupportedError(file.path, `tensor "${name}"`, `reading ggml type ${info.typeName}`);
+  const data = new Float32Array(count);
+  // Read and decode in chunks of whole blocks (~4 MiB of file), so the encoded copy never holds the whole tensor.
+  const chunkBlocks = Math.max(1, Math.floor(dequantChunkBytes / format.blockBytes));
+  const chunk = new Uint8Array(Math.min(info.byteLength, chunkBlocks * format.blockBytes));
+  for (let block = 0, blocks = count / format.blockElems; block < blocks; block += chunkBlocks) {
+    const n = Math.min(chunkBlocks, blocks - block);
+    const bytes = chunk.subarray(0, n * format.blockBytes);
+    file.source.readInto(info.offset + block * format.blockBytes, bytes, `tensor "${name}" data`);
+    format.dequantizeRow(bytes, data.subarray(block * format.blockElems, (block + n) * format.blockElems));
+  }
+  return { shape: info.shape, data };
+}
+
+/** A tensor's bytes exactly as stored, with its shape (outermost first) and ggml type. */
+export function readGgufTensorRaw(file: GgufFile, name: string): { shape: number[]; ggmlType: number; typeName: string; bytes: Uint8Array } {
+  const info = findTensor(file, name);
+  const bytes = file.source.read(info.offset, info.byteLength, `tensor "${name}" data`);
+  return { shape: info.shape, ggmlType: info.ggmlType, typeName: info.typeName, bytes };
+}
+
+function findTensor(file: GgufFile, name: string): GgufTensorInfo {
   const info = file.tensors.get(name);
   if (!info) throw new FormatError(file.path, `tensor "${name}"`, 'a tensor of that name', `none among ${file.tensors.size} tensors`);
-  const dtype = floatTypes[info.ggmlType];
-  if (!dtype) throw new UnsupportedError(file.path, `tensor "${name}"`, `reading ggml type ${info.typeName}`);
-  const count = info.shape.reduce((a, b) => a * b, 1);
-  return { shape: info.shape, data: readFloats(file.source, info.offset, count, dtype, `tensor "${name}" data`) };
+  return info;
 }
 
 function parseGguf(source: ByteSource): GgufFile {

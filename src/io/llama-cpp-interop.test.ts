@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test, type TestContext } from 'node:test';
 import { getLlama, type Llama, type Token } from 'node-llama-cpp';
-import { CpuBackend } from '../backend/cpu/cpu-backend.js';
+import { backendNames, type BackendName } from '../backend/registry.js';
 import { UnsupportedError } from '../core/errors.js';
 import { argmax } from '../infer/sampler.js';
 import { KvCache } from '../model/kv-cache.js';
@@ -56,8 +56,8 @@ async function llamaCppGreedy(path: string, prompt: number[], count: number): Pr
 }
 
 /** Ours: the reference CPU backend, one prefill pass then one pass per token through the KV cache, argmax. */
-async function ourGreedy(path: string, prompt: number[], count: number): Promise<number[]> {
-  const model = await loadModel(path, { backend: new CpuBackend() });
+async function ourGreedy(path: string, prompt: number[], count: number, backend: BackendName = 'reference'): Promise<number[]> {
+  const model = await loadModel(path, { backend });
   const { ops } = model;
   const cache = new KvCache(ops, model.config, 1, prompt.length + count);
   const out: number[] = [];
@@ -96,9 +96,17 @@ for (const dtype of ['f32', 'f16', 'q8_0'] as const) {
     convertModel(stories, path, { dtype });
     const prompt = storiesPrompt(path);
     const theirs = await llamaCppGreedy(path, prompt, 40);
-    await skipIfUnsupported(t, async () => assert.deepEqual(theirs, await ourGreedy(path, prompt, 40)));
+    for (const backend of backendNames) assert.deepEqual(await ourGreedy(path, prompt, 40, backend), theirs, backend);
   });
 }
+
+test('stories260K as q8_0: the first 50 greedy tokens equal the f32 original\'s, on every backend', async () => {
+  const path = join(tmp, 'stories-q8_0-vs-f32.gguf');
+  convertModel(stories, path, { dtype: 'q8_0' });
+  const prompt = [1];
+  const f32 = await ourGreedy(stories, prompt, 50);
+  for (const backend of backendNames) assert.deepEqual(await ourGreedy(path, prompt, 50, backend), f32, backend);
+});
 
 test('stories260K written as q4_0: llama.cpp loads it and tells a story (the same as ours)', async (t) => {
   if (skipUnlessLlamaCpp(t)) return;
@@ -108,7 +116,7 @@ test('stories260K written as q4_0: llama.cpp loads it and tells a story (the sam
   const tokens = await llamaCppGreedy(path, prompt, 20);
   const text = loadTokenizer(path).decode(tokens);
   assert.match(text, /[a-z]+ [a-z]+/, text); // words, not noise
-  await skipIfUnsupported(t, async () => assert.deepEqual(tokens, await ourGreedy(path, prompt, 20)));
+  for (const backend of backendNames) assert.deepEqual(await ourGreedy(path, prompt, 20, backend), tokens, backend);
 });
 
 for (const dtype of weightTypes) {

@@ -21,7 +21,7 @@ import { headDim, type LlamaConfig } from '../model/config.js';
 import { ropeInverseFrequencies } from '../model/rope.js';
 import { expectedTensors } from '../model/weights.js';
 import { decodeTensor } from '../tensor/decode.js';
-import { quantizeRow } from '../tensor/quantize.js';
+import { blockFormats } from '../core/quant/index.js';
 import type { EncodedTensor, HostTensor } from '../tensor/tensor.js';
 import type { SpmVocab } from '../tokenizer/sentencepiece-bpe.js';
 import { f32LeBytes } from './byte-source.js';
@@ -182,7 +182,10 @@ function encode(t: HostTensor | EncodedTensor, type: WeightType): Uint8Array {
   const data = 'bytes' in t ? decodeTensor(t) : t.data;
   if (type === 'f32') return f32LeBytes(data);
   if (type === 'f16') return encodeF16(data);
-  return quantizeRow(type, data); // tensorType keeps rows a multiple of the block size
+  const { blockElems, blockBytes, quantizeRow } = blockFormats[type];
+  const out = new Uint8Array((data.length / blockElems) * blockBytes); // tensorType keeps rows whole blocks
+  quantizeRow(data, out);
+  return out;
 }
 
 function encodeF16(x: Float32Array): Uint8Array {

@@ -1,5 +1,5 @@
 import { decodeFloats } from '../core/dtype.js';
-import { dequantizeRow } from './dequantize.js';
+import { dequantizeRow } from '../core/quant/index.js';
 import type { EncodedTensor } from './tensor.js';
 
 /** Decode an encoded weight to f32 (exactly: every f16/bf16 value and every dequantized block value is an f32). */

@@ -1,6 +1,6 @@
 // Weight rows decoded to f32, for the prefill mat-muls of the block and half types: a few rows at a time are
 // decoded into per-thread scratch and then multiplied with the f32 register-tiled kernel, so the decode cost is
-// shared by every row of x. Same math as src/tensor/dequantize.ts (the host reference).
+// shared by every row of x. Same math as src/core/quant (the host reference, bit-exact with ggml).
 import { f16 } from './simd';
 
 /** Bytes of one row of `cols` elements of a weight type (0 f32, 1 f16, 30 bf16, 8 q8_0, 2 q4_0, 12 q4_k, 14 q6_k). */

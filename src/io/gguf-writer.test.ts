@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import { f32ToF16 } from '../core/dtype.js';
 import { ArgumentError } from '../core/errors.js';
 import { scratch } from '../testing/bad-input.js';
-import { closeGguf, openGguf, readGgufTensor, type GgufFile, type GgufValue } from './gguf.js';
+import { readGgufTensor, withGguf, type GgufValue } from './gguf.js';
 import { gv, writeGguf, type GgufTensorSpec, type GgufTypedValue } from './gguf-writer.js';
 import { fixturePath } from './package-paths.js';
 
@@ -14,14 +14,6 @@ let n = 0;
 const out = () => join(dir, `w-${n++}.gguf`);
 const stories = fixturePath('stories260K', 'stories260K.gguf');
 
-function withGguf<T>(path: string, fn: (f: GgufFile) => T): T {
-  const f = openGguf(path);
-  try {
-    return fn(f);
-  } finally {
-    closeGguf(f);
-  }
-}
 
 const f32Bytes = (xs: number[]) => new Uint8Array(new Float32Array(xs).buffer);
 const f16Bytes = (xs: number[]) => new Uint8Array(Uint16Array.from(xs, f32ToF16).buffer);

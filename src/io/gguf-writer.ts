@@ -5,7 +5,7 @@
  * multi-GB model never sits in memory whole. The file appears at `path` only once complete (temp file, fsync,
  * rename), so an interrupted write never leaves a half file there.
  */
-import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { writeAtomically } from './atomic-write.js';
 import { ArgumentError } from '../core/errors.js';
 import { ggmlType, type GgmlType } from './gguf.js';
 
@@ -73,7 +73,6 @@ const ggufVersion = 3;
 const defaultAlignment = 32;
 /** llama.cpp's GGML_MAX_NAME is 64 bytes including the terminating NUL. */
 const maxNameBytes = 63;
-const maxWriteChunk = 1 << 30;
 
 /** A tensor spec with its validated ggml type, byte length and offset inside the data section. */
 interface PlacedTensor extends GgufTensorSpec {
@@ -302,31 +301,5 @@ function encodeInt(o: Out, type: IntType, n: bigint): void {
     case 'i32': return v.setInt32(at, Number(n), true);
     case 'u64': return v.setBigUint64(at, n, true);
     case 'i64': return v.setBigInt64(at, n, true);
-  }
-}
-
-// ---- Atomic streaming write ----
-
-/** Write `path.<pid>.tmp` through `fill`, fsync it and rename it over `path`; on any error remove it and rethrow. */
-function writeAtomically(path: string, fill: (write: (bytes: Uint8Array) => void) => void): void {
-  const tmp = `${path}.${process.pid}.tmp`;
-  let fd: number | null = openSync(tmp, 'w');
-  try {
-    const file = fd;
-    fill((bytes) => writeAll(file, bytes));
-    fsyncSync(fd);
-    closeSync(fd);
-    fd = null;
-    renameSync(tmp, path);
-  } catch (e) {
-    if (fd !== null) closeSync(fd);
-    rmSync(tmp, { force: true });
-    throw e;
-  }
-}
-
-function writeAll(fd: number, chunk: Uint8Array): void {
-  for (let done = 0; done < chunk.byteLength; ) {
-    done += writeSync(fd, chunk, done, Math.min(maxWriteChunk, chunk.byteLength - done));
   }
 }

@@ -4,8 +4,8 @@ import { test } from 'node:test';
 import { f32ToBf16, f32ToF16 } from '../core/dtype.js';
 import { FormatError, UnsupportedError } from '../core/errors.js';
 import {
-  closeGguf, ggufArray, ggufBoolean, ggufNumber, ggufNumberArray, ggufString, ggufStringArray, openGguf, readGgufTensor,
-  readGgufTensorRaw, type GgufFile,
+  ggufArray, ggufBoolean, ggufNumber, ggufNumberArray, ggufString, ggufStringArray, openGguf, readGgufTensor,
+  readGgufTensorRaw, withGguf,
 } from './gguf.js';
 import { fixturePath } from './package-paths.js';
 import { expectError, scratch } from '../testing/bad-input.js';
@@ -14,15 +14,6 @@ const stories = fixturePath('stories260K', 'stories260K.gguf');
 const vocab = fixturePath('llama.cpp-vocab', 'ggml-vocab-llama-spm.gguf');
 const { writeCase: writeTemp } = scratch('gguf', 'gguf');
 
-/** Open, run `fn`, close. */
-function withGguf<T>(path: string, fn: (f: GgufFile) => T): T {
-  const f = openGguf(path);
-  try {
-    return fn(f);
-  } finally {
-    closeGguf(f);
-  }
-}
 
 /** Assert `fn` throws `cls` whose message names `file` and contains `field`. */
 

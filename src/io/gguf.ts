@@ -82,6 +82,16 @@ export function closeGguf(file: GgufFile): void {
   file.source.dispose();
 }
 
+/** Open a GGUF, run `fn` on it, close it. */
+export function withGguf<T>(path: string, fn: (file: GgufFile) => T): T {
+  const file = openGguf(path);
+  try {
+    return fn(file);
+  } finally {
+    closeGguf(file);
+  }
+}
+
 /** Quantized tensors are read and decoded this many bytes (rounded down to whole blocks) at a time. */
 const dequantChunkBytes = 1 << 22;
 

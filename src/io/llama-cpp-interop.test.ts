@@ -65,6 +65,7 @@ async function ourGreedy(path: string, prompt: number[], count: number, backend:
     const logits = await ops.read(forward(model, ops.fromHost(Int32Array.from(input), [1, input.length]), { cache, lastOnly: true }));
     out.push(argmax(logits));
   }
+  ops.dispose();
   return out;
 }
 

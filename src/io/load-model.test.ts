@@ -20,6 +20,8 @@ test('stories260K .bin and .gguf load to the same config and give identical logi
   const ids = Int32Array.from([1, 403, 407, 261, 378, 5, 511, 0, 290]);
   const run = async (m: typeof bin) => m.ops.read(forward(m, m.ops.fromHost(ids, [1, ids.length])));
   assert.deepEqual(await run(gguf), await run(bin));
+  bin.ops.dispose();
+  gguf.ops.dispose();
 });
 
 test('the HF <-> interleaved RoPE row permutation is a permutation and inverts', () => {

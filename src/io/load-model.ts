@@ -65,12 +65,16 @@ export function readModelWeights(path: string): { config: LlamaConfig; tensors: 
  * one at a time, so peak memory stays near the model's size on the backend plus its largest tensor.
  */
 export async function loadModel(path: string, options: LoadModelOptions = {}): Promise<LlamaModel> {
-  const ops = typeof options.backend === 'object' ? options.backend : await getBackend(options.backend, options);
   const opened = openModelWeights(path);
+  const owned = typeof options.backend !== 'object';
+  const ops = owned ? await getBackend(options.backend as BackendName | undefined, options) : (options.backend as Ops);
   try {
     const weights = uploadWeights(ops, opened.config, opened.tensors, path);
     const inv = ropeInverseFrequencies(opened.config);
     return { config: opened.config, ops, weights, invFreq: ops.fromHost(inv, [inv.length]) };
+  } catch (e) {
+    if (owned) ops.dispose();
+    throw e;
   } finally {
     opened.dispose();
   }

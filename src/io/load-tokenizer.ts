@@ -4,7 +4,7 @@ import { ArgumentError, UnsupportedError } from '../core/errors.js';
 import { parseLlama2cTokenizer } from '../tokenizer/llama2c-tokenizer.js';
 import { createSentencePieceBpe, type SpmVocab } from '../tokenizer/sentencepiece-bpe.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
-import { closeGguf, openGguf } from './gguf.js';
+import { withGguf } from './gguf.js';
 import { spmVocabFromGguf } from './gguf-tokenizer.js';
 import { detectFormat } from './load-model.js';
 
@@ -21,14 +21,7 @@ export function loadTokenizer(path: string, options: LoadTokenizerOptions = {}):
 /** The SentencePiece vocabulary in a GGUF or a llama2.c `tokenizer.bin` (which needs `vocabSize`). */
 export function readSpmVocab(path: string, vocabSize?: number): SpmVocab {
   const format = detectFormat(path);
-  if (format === 'gguf') {
-    const file = openGguf(path);
-    try {
-      return spmVocabFromGguf(file.metadata, path);
-    } finally {
-      closeGguf(file);
-    }
-  }
+  if (format === 'gguf') return withGguf(path, (file) => spmVocabFromGguf(file.metadata, path));
   if (format === 'hf') throw new UnsupportedError(path, 'tokenizer', 'a Hugging Face tokenizer.json');
   if (vocabSize === undefined) {
     throw new ArgumentError('vocabSize', "the model's vocabulary size to read a llama2.c tokenizer.bin", 'none');

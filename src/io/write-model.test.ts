@@ -11,7 +11,7 @@ import { ropeInverseFrequencies } from '../model/rope.js';
 import { expectedTensors } from '../model/weights.js';
 import { createSentencePieceBpe } from '../tokenizer/sentencepiece-bpe.js';
 import { scratch } from '../testing/bad-input.js';
-import { closeGguf, ggufNumber, ggufString, openGguf, type GgufFile } from './gguf.js';
+import { ggufNumber, ggufString, withGguf } from './gguf.js';
 import { readGgufModel } from './gguf-model.js';
 import { spmVocabFromGguf } from './gguf-tokenizer.js';
 import { fixturePath } from './package-paths.js';
@@ -24,14 +24,6 @@ const out = () => join(dir, `m-${n++}.gguf`);
 const stories = fixturePath('stories260K', 'stories260K.gguf');
 const tiny = presetConfig('test-tiny');
 
-function withGguf<T>(path: string, fn: (f: GgufFile) => T): T {
-  const f = openGguf(path);
-  try {
-    return fn(f);
-  } finally {
-    closeGguf(f);
-  }
-}
 
 function writeRandom(config: LlamaConfig, dtype: WeightType, seed = 1): string {
   const path = out();

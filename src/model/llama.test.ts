@@ -49,6 +49,7 @@ for (const backend of backendNames) {
     const ours = await logitsOf(model, expected.input_ids);
     assert.ok(maxAbsDiff(ours, reference.data) < LOGIT_TOLERANCE, `max |diff| ${maxAbsDiff(ours, reference.data)}`);
     assert.deepEqual(await greedy(model, expected.prompt_ids, 20), expected.generated_ids);
+    model.ops.dispose();
   });
 
   for (const variant of ['bf16', 'f16']) {
@@ -65,6 +66,7 @@ for (const backend of backendNames) {
       assert.ok(maxAbsDiff(ours, reference) < LOGIT_TOLERANCE, `max |diff| ${maxAbsDiff(ours, reference)}`);
       const prompt = Array.from(readSafetensorsInts(ref.get('prompt_ids')!));
       assert.deepEqual(await greedy(model, prompt, 16), Array.from(readSafetensorsInts(ref.get('generated_ids')!)));
+      model.ops.dispose();
     });
   }
 
@@ -79,5 +81,6 @@ for (const backend of backendNames) {
     for (const part of parts) stepped.push(...(await ops.read(forward(model, ops.fromHost(Int32Array.from(part), [1, part.length]), { cache }))));
     assert.ok(maxAbsDiff(stepped, full) < 1e-5);
     assert.throws(() => forward(model, ops.fromHost(Int32Array.of(1), [1, 1]), { cache }), /at most 9 positions/);
+    ops.dispose();
   });
 }

@@ -4,6 +4,7 @@ import { expectShape, numel, shapeToString, type Shape } from '../../core/shape.
 import { decodeTensor } from '../../tensor/decode.js';
 import type { EncodedTensor, Tensor } from '../../tensor/tensor.js';
 import type { Ops } from '../ops.js';
+import { sliceTimeRows, timeSliceShape, writeTimeRows } from '../time-rows.js';
 import { add } from './add.js';
 import { attention } from './attention.js';
 import { embedding } from './embedding.js';
@@ -57,30 +58,14 @@ export class CpuBackend implements Ops {
   }
 
   sliceTime(x: Tensor, start: number, length: number): Tensor {
-    const [batch, time] = x.shape as [number, number];
-    if (start < 0 || length < 0 || start + length > time) {
-      throw new ArgumentError('sliceTime range', `within [0, ${time})`, `[${start}, ${start + length})`);
-    }
-    const row = numel(x.shape.slice(2));
-    const src = f32(x);
-    const out = new Float32Array(batch * length * row);
-    for (let b = 0; b < batch; b++) {
-      out.set(src.subarray((b * time + start) * row, (b * time + start + length) * row), b * length * row);
-    }
-    return wrap(out, [batch, length, ...x.shape.slice(2)], 'f32');
+    const shape = timeSliceShape(x, start, length);
+    const out = new Float32Array(numel(shape));
+    sliceTimeRows(x, f32(x), out, start, length);
+    return wrap(out, shape, 'f32');
   }
 
   writeAt(dst: Tensor, x: Tensor, pos: number): void {
-    const [batch, cacheLen] = dst.shape as [number, number];
-    const time = x.shape[1]!;
-    expectShape('writeAt', x.shape, [batch, time, ...dst.shape.slice(2)]);
-    if (pos < 0 || pos + time > cacheLen) {
-      throw new ArgumentError('cache position', `rows within [0, ${cacheLen})`, `[${pos}, ${pos + time})`);
-    }
-    const row = numel(dst.shape.slice(2));
-    const out = f32(dst);
-    const src = f32(x);
-    for (let b = 0; b < batch; b++) out.set(src.subarray(b * time * row, (b + 1) * time * row), (b * cacheLen + pos) * row);
+    writeTimeRows(dst, x, f32(dst), f32(x), pos);
   }
 
   embedding(table: Tensor, ids: Tensor): Tensor {

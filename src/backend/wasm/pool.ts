@@ -34,6 +34,7 @@ const CALLS = 2;
 const STOP = 3;
 const FAILED = 4; // index of a worker whose kernel threw, else 0
 const SPIN = 20000; // iterations of an Atomics.load loop: roughly 20-50 microseconds
+const STALL_MS = 60_000; // a job this late means a lost worker: fail loudly rather than hang
 
 export class WorkerPool {
   private readonly control = new Int32Array(new SharedArrayBuffer(32));
@@ -59,6 +60,7 @@ export class WorkerPool {
         resolve(worker);
       });
       worker.once('error', reject);
+      worker.once('exit', (code) => reject(new Error(`llamats: a kernel worker exited (code ${code}) while starting`)));
     }));
     pool.workers.push(...(await Promise.all(starts)));
     return pool;
@@ -97,7 +99,12 @@ export class WorkerPool {
     }
     const others = this.workers.length;
     for (let spin = 0; Atomics.load(ctrl, DONE) < others && spin < SPIN; spin++);
-    for (let done = Atomics.load(ctrl, DONE); done < others; done = Atomics.load(ctrl, DONE)) Atomics.wait(ctrl, DONE, done);
+    const deadline = performance.now() + STALL_MS;
+    for (let done = Atomics.load(ctrl, DONE); done < others; done = Atomics.load(ctrl, DONE)) {
+      if (Atomics.wait(ctrl, DONE, done, 1000) === 'timed-out' && performance.now() > deadline) {
+        throw new Error(`llamats: kernel workers stopped responding for ${STALL_MS / 1000} s (${calls.map((c) => c.kernel).join(', ')}); dispose() backends you no longer use`);
+      }
+    }
     const failed = Atomics.exchange(ctrl, FAILED, 0);
     if (failed) throw new Error(`llamats: a WASM kernel failed on worker ${failed} (${calls.map((c) => c.kernel).join(', ')})`);
   }

@@ -5,6 +5,7 @@ import { expectShape, numel, shapeToString, type Shape } from '../../core/shape.
 import { decodeTensor } from '../../tensor/decode.js';
 import type { EncodedTensor, Tensor } from '../../tensor/tensor.js';
 import type { Ops } from '../ops.js';
+import { sliceTimeRows, timeSliceShape, writeTimeRows } from '../time-rows.js';
 import { WasmHeap } from './heap.js';
 import { kernelModule } from './kernels.js';
 import { WorkerPool, type KernelCall, type KernelTable } from './pool.js';
@@ -58,7 +59,10 @@ export class WasmBackend implements Ops {
     const module = kernelModule(options.relaxed ?? false);
     const instance = new WebAssembly.Instance(module, { env: { memory: heap.memory, abort: kernelAbort } });
     const kernels = instance.exports as unknown as KernelTable;
-    return new WasmBackend(heap, kernels, await WorkerPool.create(threads, kernels, module, heap.memory));
+    const pool = await WorkerPool.create(threads, kernels, module, heap.memory);
+    const backend = new WasmBackend(heap, kernels, pool);
+    unusedPools.register(backend, pool, backend); // a forgotten backend's threads still end
+    return backend;
   }
 
   get threads(): number {
@@ -141,29 +145,13 @@ export class WasmBackend implements Ops {
   }
 
   sliceTime(x: Tensor, start: number, length: number): Tensor {
-    const [batch, time] = x.shape as [number, number];
-    if (start < 0 || length < 0 || start + length > time) {
-      throw new ArgumentError('sliceTime range', `within [0, ${time})`, `[${start}, ${start + length})`);
-    }
-    const row = numel(x.shape.slice(2));
-    const out = this.f32([batch, length, ...x.shape.slice(2)]);
-    const src = this.view(x);
-    const dst = this.view(out);
-    for (let b = 0; b < batch; b++) dst.set(src.subarray((b * time + start) * row, (b * time + start + length) * row), b * length * row);
+    const out = this.f32(timeSliceShape(x, start, length));
+    sliceTimeRows(x, this.view(x), this.view(out), start, length);
     return out;
   }
 
   writeAt(dst: Tensor, x: Tensor, pos: number): void {
-    const [batch, cacheLen] = dst.shape as [number, number];
-    const time = x.shape[1]!;
-    expectShape('writeAt', x.shape, [batch, time, ...dst.shape.slice(2)]);
-    if (pos < 0 || pos + time > cacheLen) {
-      throw new ArgumentError('cache position', `rows within [0, ${cacheLen})`, `[${pos}, ${pos + time})`);
-    }
-    const row = numel(dst.shape.slice(2));
-    const out = this.view(dst);
-    const src = this.view(x);
-    for (let b = 0; b < batch; b++) out.set(src.subarray(b * time * row, (b + 1) * time * row), (b * cacheLen + pos) * row);
+    writeTimeRows(dst, x, this.view(dst), this.view(x), pos);
   }
 
   /** An f32 view of a tensor's data (valid until the heap grows). */
@@ -286,9 +274,13 @@ export class WasmBackend implements Ops {
   }
 
   dispose(): void {
+    unusedPools.unregister(this);
     this.pool.dispose();
   }
 }
+
+/** Stops the threads of backends that were dropped without dispose(). */
+const unusedPools = new FinalizationRegistry<WorkerPool>((pool) => pool.dispose());
 
 /** Bytes of one row of `cols` elements stored as `dtype`. */
 function encodedBytes(dtype: DType, cols: number): number {

@@ -12,9 +12,11 @@ export type { Tokenizer, StreamDecoder, EncodeOptions } from './tokenizer/tokeni
 export { createSentencePieceBpe, type SpmVocab } from './tokenizer/sentencepiece-bpe.js';
 export { parseLlama2cTokenizer, readLlama2cTokenizer } from './tokenizer/llama2c-tokenizer.js';
 export type { Ops } from './backend/ops.js';
-export { getBackend, type BackendName } from './backend/registry.js';
+export { getBackend, backendNames, type BackendName, type BackendOptions } from './backend/registry.js';
 export type { Tensor, HostTensor } from './tensor/tensor.js';
 export { Rng } from './core/rng.js';
 export {
   LlamatsError, FormatError, UnsupportedError, ConfigError, ShapeError, ArgumentError,
 } from './core/errors.js';
+export { convertModel, writeLlamaGguf, type WeightType } from './io/write-model.js';
+export { blockFormats, dequantizeRow, quantizeRow, type QuantType } from './core/quant/index.js';

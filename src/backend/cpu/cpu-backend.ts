@@ -3,6 +3,7 @@ import { ArgumentError, ShapeError } from '../../core/errors.js';
 import { expectShape, numel, shapeToString, type Shape } from '../../core/shape.js';
 import { decodeTensor } from '../../tensor/decode.js';
 import type { EncodedTensor, Tensor } from '../../tensor/tensor.js';
+import { attentionDims } from '../attention-dims.js';
 import type { Ops } from '../ops.js';
 import { sliceTimeRows, timeSliceShape, writeTimeRows } from '../time-rows.js';
 import { add } from './add.js';
@@ -106,14 +107,7 @@ export class CpuBackend implements Ops {
   }
 
   attention(q: Tensor, k: Tensor, v: Tensor, startPos: number): Tensor {
-    const [batch, time, heads, headDim] = q.shape as [number, number, number, number];
-    const [, cacheLen, kvHeads] = k.shape as [number, number, number];
-    expectShape('attention k', k.shape, [batch, -1, -1, headDim]);
-    expectShape('attention v', v.shape, k.shape);
-    if (heads % kvHeads !== 0) throw new ShapeError('attention', `kv heads dividing ${heads}`, `${kvHeads}`);
-    if (startPos + time > cacheLen) {
-      throw new ShapeError('attention', `a cache of at least ${startPos + time} rows`, `${cacheLen}`);
-    }
+    const { batch, time, heads, kvHeads, headDim, cacheLen } = attentionDims(q, k, v, startPos);
     const out = new Float32Array(numel(q.shape));
     attention(out, f32(q), f32(k), f32(v), batch, time, heads, kvHeads, headDim, cacheLen, startPos);
     return wrap(out, q.shape, 'f32');

@@ -143,6 +143,15 @@ for (const name of backendNames.filter((n) => n !== 'reference')) {
     });
 
     if (ops instanceof WasmBackend) {
+      test('pools started back to back each run their first job (a worker must be listening before it says ready)', async () => {
+        const backends = await Promise.all(Array.from({ length: 8 }, () => WasmBackend.create({ threads: 2 })));
+        for (const b of backends) {
+          const y = b.linear(b.fromHost(Float32Array.of(1, 2), [1, 2]), b.fromHost(Float32Array.of(1, 0, 0, 1, 1, 1), [3, 2]));
+          assert.deepEqual(Array.from(await b.read(y)), [1, 2, 3]);
+          b.dispose();
+        }
+      });
+
       test('tidy frees every intermediate: a forward-sized loop does not grow the heap', async () => {
         const x = ops.fromHost(random(rng, [3, 64]), [3, 64]);
         const w = ops.fromHost(random(rng, [64, 64]), [64, 64]);

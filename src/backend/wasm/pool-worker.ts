@@ -24,8 +24,9 @@ function runShare(): void {
   }
 }
 
-parentPort!.postMessage('ready');
+// Read the generation before saying ready: the first job may be posted the moment the main thread hears it.
 let seen = Atomics.load(control, GEN);
+parentPort!.postMessage('ready');
 for (;;) {
   for (let spin = 0; Atomics.load(control, GEN) === seen && spin < SPIN; spin++);
   while (Atomics.load(control, GEN) === seen) Atomics.wait(control, GEN, seen);

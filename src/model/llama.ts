@@ -41,7 +41,8 @@ export function forward(model: LlamaModel, tokens: Tensor, options: ForwardOptio
   const logits = ops.tidy(() => {
     let x = ops.embedding(w.tokEmbeddings, tokens);
     w.layers.forEach((layer, l) => {
-      x = block(model, x, layer, startPos, cache?.layers[l]);
+      const input = x;
+      x = ops.tidy(() => block(model, input, layer, startPos, cache?.layers[l])); // a block's intermediates go at once
     });
     if (lastOnly) x = ops.sliceTime(x, time - 1, 1);
     return ops.linear(ops.rmsnorm(x, w.norm, c.normEps), w.output);

@@ -1,25 +1,16 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { closeGguf, ggufNumber, openGguf } from '../io/gguf.js';
 import { readGgufModel } from '../io/gguf-model.js';
 import { spmVocabFromGguf } from '../io/gguf-tokenizer.js';
 import { readModelWeights } from '../io/load-model.js';
 import { assetPath, fixturePath } from '../io/package-paths.js';
+import { llamats } from '../testing/run-cli.js';
 import { presetConfig } from '../model/presets.js';
 
-// Run the CLI as a user does: the built main.js, or main.ts through tsx when the tests run from source.
-const fromSource = import.meta.url.endsWith('.ts');
-const main = fileURLToPath(new URL(fromSource ? './main.ts' : './main.js', import.meta.url));
-
-function llamats(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [...(fromSource ? ['--import', 'tsx'] : []), main, ...args], { encoding: 'utf8' });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 
 const tmp = mkdtempSync(join(tmpdir(), 'llamats-init-quantize-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));

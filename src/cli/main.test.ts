@@ -1,21 +1,12 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { fixturePath } from '../io/package-paths.js';
+import { llamats } from '../testing/run-cli.js';
 import { readSafetensorsHeader, readSafetensorsTensor } from '../io/safetensors.js';
 
-// Run the CLI as a user does: the built main.js, or main.ts through tsx when the tests run from source.
-const fromSource = import.meta.url.endsWith('.ts');
-const main = fileURLToPath(new URL(fromSource ? './main.ts' : './main.js', import.meta.url));
-
-function llamats(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [...(fromSource ? ['--import', 'tsx'] : []), main, ...args], { encoding: 'utf8' });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 
 const tmp = mkdtempSync(join(tmpdir(), 'llamats-cli-'));
 const gguf = fixturePath('stories260K', 'stories260K.gguf');

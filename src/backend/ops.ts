@@ -60,4 +60,52 @@ export interface Ops {
   add(a: Tensor, b: Tensor): Tensor;
   /** Softmax over the last axis. */
   softmax(x: Tensor): Tensor;
+
+  // ---- training: the backward of each forward op, the fused loss and the optimizer ----
+  // Each `...Backward` takes the forward's inputs and dy, the gradient of the loss with respect to the forward's
+  // output, and returns the gradients with respect to the inputs (same shapes as those inputs).
+
+  /** y = linear(x, w): dx (..., in) = dy w; dw (out, in) = dy^T x, summed over every row of x. */
+  linearBackward(dy: Tensor, x: Tensor, w: Tensor): { dx: Tensor; dw: Tensor };
+  /** y = rmsnorm(x, weight, eps): dx (..., D) and dweight (D), the latter summed over rows. */
+  rmsnormBackward(dy: Tensor, x: Tensor, weight: Tensor, eps: number): { dx: Tensor; dweight: Tensor };
+  /** y = rope(x, invFreq, startPos): a rotation, so dx is dy rotated by the opposite angles. */
+  ropeBackward(dy: Tensor, invFreq: Tensor, startPos: number): Tensor;
+  /**
+   * y = attention(q, k, v, 0) with k, v (B, T, Hkv, Dh) (training: no cache, S = T). Recomputes the softmax row by
+   * row rather than storing T x T probabilities; dk and dv sum over the query heads that share a kv head.
+   */
+  attentionBackward(dy: Tensor, q: Tensor, k: Tensor, v: Tensor): { dq: Tensor; dk: Tensor; dv: Tensor };
+  /** y = swiglu(gate, up) = silu(gate) * up. */
+  swigluBackward(dy: Tensor, gate: Tensor, up: Tensor): { dgate: Tensor; dup: Tensor };
+  /** y = embedding(table, ids): dtable (vocab, D), rows scattered-added by id (zeros for unseen ids). */
+  embeddingBackward(dy: Tensor, ids: Tensor, vocab: number): Tensor;
+  /**
+   * The output layer and cross-entropy fused, a chunk of rows at a time, so the (N, V) logits never exist whole:
+   * logits = x w^T for x (N, D), w (V, D); loss (1) = sum over rows with target >= 0 of -log softmax(logits)[target]
+   * (rows with target < 0 are ignored). With `gradScale` given, also dx (N, D) and dw (V, D) of gradScale * loss
+   * (the trainer passes 1 / (counted rows * accumulation steps) to get the gradient of the mean).
+   */
+  crossEntropy(x: Tensor, w: Tensor, targets: Tensor, gradScale?: number): { loss: Tensor; dx?: Tensor; dw?: Tensor };
+  /** (1): the sum of squares of every element (for the global gradient norm). */
+  sumSquares(x: Tensor): Tensor;
+  /** x * s, elementwise. */
+  scale(x: Tensor, s: number): Tensor;
+  /**
+   * One AdamW step (Loshchilov & Hutter), in place on param, m and v (all the same shape), `step` counting from 1:
+   *   m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2
+   *   param -= lr * (m / (1 - b1^step)) / (sqrt(v / (1 - b2^step)) + eps) + lr * weightDecay * param
+   * (decay uses the param before this step's update, as torch.optim.AdamW does).
+   */
+  adamw(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, hp: AdamWStep): void;
+}
+
+/** The hyper-parameters of one AdamW step (see Ops.adamw). */
+export interface AdamWStep {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  step: number;
 }

@@ -4,7 +4,7 @@ import { expectShape, numel, shapeToString, type Shape } from '../../core/shape.
 import { decodeTensor } from '../../tensor/decode.js';
 import type { EncodedTensor, Tensor } from '../../tensor/tensor.js';
 import { attentionDims } from '../attention-dims.js';
-import type { Ops } from '../ops.js';
+import type { AdamWStep, Ops } from '../ops.js';
 import { sliceTimeRows, timeSliceShape, writeTimeRows } from '../time-rows.js';
 import { add } from './add.js';
 import { attention } from './attention.js';
@@ -132,6 +132,18 @@ export class CpuBackend implements Ops {
     softmax(out, f32(x), last(x));
     return wrap(out, x.shape, 'f32');
   }
+
+  // ---- training (being written: each throws until its kernel lands) ----
+  linearBackward(_dy: Tensor, _x: Tensor, _w: Tensor): { dx: Tensor; dw: Tensor } { throw todo('linearBackward'); }
+  rmsnormBackward(_dy: Tensor, _x: Tensor, _weight: Tensor, _eps: number): { dx: Tensor; dweight: Tensor } { throw todo('rmsnormBackward'); }
+  ropeBackward(_dy: Tensor, _invFreq: Tensor, _startPos: number): Tensor { throw todo('ropeBackward'); }
+  attentionBackward(_dy: Tensor, _q: Tensor, _k: Tensor, _v: Tensor): { dq: Tensor; dk: Tensor; dv: Tensor } { throw todo('attentionBackward'); }
+  swigluBackward(_dy: Tensor, _gate: Tensor, _up: Tensor): { dgate: Tensor; dup: Tensor } { throw todo('swigluBackward'); }
+  embeddingBackward(_dy: Tensor, _ids: Tensor, _vocab: number): Tensor { throw todo('embeddingBackward'); }
+  crossEntropy(_x: Tensor, _w: Tensor, _targets: Tensor, _gradScale?: number): { loss: Tensor; dx?: Tensor; dw?: Tensor } { throw todo('crossEntropy'); }
+  sumSquares(_x: Tensor): Tensor { throw todo('sumSquares'); }
+  scale(_x: Tensor, _s: number): Tensor { throw todo('scale'); }
+  adamw(_param: Tensor, _grad: Tensor, _m: Tensor, _v: Tensor, _hp: AdamWStep): void { throw todo('adamw'); }
 }
 
 function wrap(storage: Float32Array | Int32Array, shape: Shape, dtype: DType): Tensor {
@@ -155,4 +167,8 @@ function i32(t: Tensor): Int32Array {
 
 function last(t: Tensor): number {
   return t.shape[t.shape.length - 1]!;
+}
+
+function todo(op: string): Error {
+  return new Error(`llamats: ${op} is not written yet`);
 }

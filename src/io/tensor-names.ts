@@ -28,6 +28,17 @@ export function metaNameFromHf(name: string): string | null {
   return ours ? `layers.${m[1]}.${ours}` : null;
 }
 
+/** `layers.3.w3` -> `model.layers.3.mlp.up_proj.weight` (the inverse of metaNameFromHf). */
+export function hfNameFromMeta(name: string): string {
+  if (name === 'tokEmbeddings') return 'model.embed_tokens.weight';
+  if (name === 'norm') return 'model.norm.weight';
+  if (name === 'output') return 'lm_head.weight';
+  const m = /^layers\.(\d+)\.(\w+)$/.exec(name);
+  const theirs = m && Object.entries(hfLayer).find(([, ours]) => ours === m[2])?.[0];
+  if (!theirs) throw new Error(`llamats: no Hugging Face name for tensor ${name}`);
+  return `model.layers.${m[1]}.${theirs}.weight`;
+}
+
 /** `blk.3.ffn_up.weight` -> `layers.3.w3`; null for names we do not use (e.g. `rope_freqs.weight`). */
 export function metaNameFromGguf(name: string): string | null {
   if (name === 'token_embd.weight') return 'tokEmbeddings';

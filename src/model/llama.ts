@@ -51,8 +51,8 @@ export function forward(model: LlamaModel, tokens: Tensor, options: ForwardOptio
   return logits;
 }
 
-/** One pre-norm transformer block: two residual lines. */
-function block(model: LlamaModel, x: Tensor, w: LayerWeights, startPos: number, cache?: { k: Tensor; v: Tensor }): Tensor {
+/** One pre-norm transformer block: two residual lines. x (B, T, D) at positions startPos.. -> (B, T, D). */
+export function block(model: LlamaModel, x: Tensor, w: LayerWeights, startPos: number, cache?: { k: Tensor; v: Tensor }): Tensor {
   const { ops, config: c } = model;
   const h = ops.add(x, attention(model, ops.rmsnorm(x, w.attnNorm, c.normEps), w, startPos, cache));
   return ops.add(h, feedForward(ops, ops.rmsnorm(h, w.ffnNorm, c.normEps), w));

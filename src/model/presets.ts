@@ -28,6 +28,19 @@ export const presets = {
     dim: 256, nLayers: 2, nHeads: 4, nKvHeads: 2, hiddenDim: 512, vocabSize: 512, maxSeqLen: 256,
     tieEmbeddings: false, ...llama,
   },
+  /**
+   * The quickstart of `llamats train`: a small LLaMA over bytes (vocab 256) for the built-in tiny Shakespeare,
+   * sized to train in about five minutes on two cores.
+   */
+  shakespeare: {
+    dim: 192, nLayers: 6, nHeads: 6, nKvHeads: 6, hiddenDim: 512, vocabSize: 256, maxSeqLen: 128,
+    tieEmbeddings: false, ...llama,
+  },
+  /** For training tests: a few thousand weights over bytes. */
+  'train-test': {
+    dim: 32, nLayers: 2, nHeads: 4, nKvHeads: 2, hiddenDim: 64, vocabSize: 256, maxSeqLen: 32,
+    tieEmbeddings: false, ...llama,
+  },
 } satisfies Record<string, LlamaConfig>;
 
 export type PresetName = keyof typeof presets;

@@ -1,0 +1,21 @@
+import type { Ops } from '../backend/ops.js';
+
+/**
+ * The backend's measured mat-mul peak (FLOP/s): the best of a few (512 x 512) x (512 x 512) products, the size
+ * where our CPU kernels run fastest. MFU is reported against this, the machine's practical limit for our kernels.
+ */
+export async function measurePeakFlops(ops: Ops, size = 512, repeats = 5): Promise<number> {
+  const x = ops.fromHost(new Float32Array(size * size).fill(0.5), [size, size]);
+  const w = ops.fromHost(new Float32Array(size * size).fill(0.25), [size, size]);
+  let best = Infinity;
+  for (let r = 0; r < repeats; r++) {
+    const start = performance.now();
+    const y = ops.linear(x, w);
+    await ops.read(y);
+    best = Math.min(best, (performance.now() - start) / 1000);
+    ops.release(y);
+  }
+  ops.release(x);
+  ops.release(w);
+  return (2 * size ** 3) / best;
+}

@@ -39,3 +39,60 @@ export function attention(
     }
   }
 }
+
+/**
+ * Backward of causal attention for training (startPos 0, k and v of length T). Memory-efficient, as the forward:
+ * for each query row the probabilities are recomputed (two passes over its keys: max, then sum) rather than kept
+ * as a T x T matrix. With p_s = softmax_s(scale q.k_s), dp_s = dy.v_s and D = sum_s p_s dp_s (= dy.out):
+ *   ds_s = p_s (dp_s - D);   dq += scale ds_s k_s;   dk_s += scale ds_s q;   dv_s += p_s dy
+ * dk and dv sum over the query heads of a group. q, dq (B, T, H, Dh); k, v, dk, dv (B, T, Hkv, Dh).
+ */
+export function attentionBackward(
+  dq: Float32Array, dk: Float32Array, dv: Float32Array, dy: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array,
+  batch: number, time: number, heads: number, kvHeads: number, headDim: number,
+): void {
+  const group = heads / kvHeads;
+  const scale = 1 / Math.sqrt(headDim);
+  const p = new Float64Array(time);
+  const dkAcc = new Float64Array(dk.length);
+  const dvAcc = new Float64Array(dv.length);
+  for (let b = 0; b < batch; b++) {
+    for (let t = 0; t < time; t++) {
+      for (let h = 0; h < heads; h++) {
+        const qo = ((b * time + t) * heads + h) * headDim;
+        const kvh = Math.floor(h / group);
+        const keyAt = (s: number) => ((b * time + s) * kvHeads + kvh) * headDim;
+        let max = -Infinity;
+        for (let s = 0; s <= t; s++) {
+          let score = 0;
+          for (let d = 0; d < headDim; d++) score += q[qo + d]! * k[keyAt(s) + d]!;
+          p[s] = score * scale;
+          max = Math.max(max, p[s]!);
+        }
+        let sum = 0;
+        for (let s = 0; s <= t; s++) sum += (p[s] = Math.exp(p[s]! - max));
+        let dotSum = 0; // D
+        const dp = new Float64Array(t + 1);
+        for (let s = 0; s <= t; s++) {
+          p[s] = p[s]! / sum;
+          let dot = 0;
+          for (let d = 0; d < headDim; d++) dot += dy[qo + d]! * v[keyAt(s) + d]!;
+          dp[s] = dot;
+          dotSum += p[s]! * dot;
+        }
+        for (let d = 0; d < headDim; d++) dq[qo + d] = 0;
+        for (let s = 0; s <= t; s++) {
+          const ds = p[s]! * (dp[s]! - dotSum) * scale;
+          const ko = keyAt(s);
+          for (let d = 0; d < headDim; d++) {
+            dq[qo + d] = dq[qo + d]! + ds * k[ko + d]!;
+            dkAcc[ko + d] = dkAcc[ko + d]! + ds * q[qo + d]!;
+            dvAcc[ko + d] = dvAcc[ko + d]! + p[s]! * dy[qo + d]!;
+          }
+        }
+      }
+    }
+  }
+  dk.set(dkAcc);
+  dv.set(dvAcc);
+}

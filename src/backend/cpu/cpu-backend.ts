@@ -6,14 +6,16 @@ import type { EncodedTensor, Tensor } from '../../tensor/tensor.js';
 import { attentionDims } from '../attention-dims.js';
 import type { AdamWStep, Ops } from '../ops.js';
 import { sliceTimeRows, timeSliceShape, writeTimeRows } from '../time-rows.js';
+import { adamw } from './adamw.js';
 import { add } from './add.js';
-import { attention } from './attention.js';
-import { embedding } from './embedding.js';
-import { linear } from './linear.js';
-import { rmsnorm } from './rmsnorm.js';
+import { attention, attentionBackward } from './attention.js';
+import { crossEntropy } from './cross-entropy.js';
+import { embedding, embeddingBackward } from './embedding.js';
+import { linear, linearBackward } from './linear.js';
+import { rmsnorm, rmsnormBackward } from './rmsnorm.js';
 import { rope } from './rope.js';
 import { softmax } from './softmax.js';
-import { swiglu } from './swiglu.js';
+import { swiglu, swigluBackward } from './swiglu.js';
 
 /**
  * The reference backend: plain TypeScript kernels over Float32Array, each in its own file beside this one.
@@ -133,17 +135,91 @@ export class CpuBackend implements Ops {
     return wrap(out, x.shape, 'f32');
   }
 
-  // ---- training (being written: each throws until its kernel lands) ----
-  linearBackward(_dy: Tensor, _x: Tensor, _w: Tensor): { dx: Tensor; dw: Tensor } { throw todo('linearBackward'); }
-  rmsnormBackward(_dy: Tensor, _x: Tensor, _weight: Tensor, _eps: number): { dx: Tensor; dweight: Tensor } { throw todo('rmsnormBackward'); }
-  ropeBackward(_dy: Tensor, _invFreq: Tensor, _startPos: number): Tensor { throw todo('ropeBackward'); }
-  attentionBackward(_dy: Tensor, _q: Tensor, _k: Tensor, _v: Tensor): { dq: Tensor; dk: Tensor; dv: Tensor } { throw todo('attentionBackward'); }
-  swigluBackward(_dy: Tensor, _gate: Tensor, _up: Tensor): { dgate: Tensor; dup: Tensor } { throw todo('swigluBackward'); }
-  embeddingBackward(_dy: Tensor, _ids: Tensor, _vocab: number): Tensor { throw todo('embeddingBackward'); }
-  crossEntropy(_x: Tensor, _w: Tensor, _targets: Tensor, _gradScale?: number): { loss: Tensor; dx?: Tensor; dw?: Tensor } { throw todo('crossEntropy'); }
-  sumSquares(_x: Tensor): Tensor { throw todo('sumSquares'); }
-  scale(_x: Tensor, _s: number): Tensor { throw todo('scale'); }
-  adamw(_param: Tensor, _grad: Tensor, _m: Tensor, _v: Tensor, _hp: AdamWStep): void { throw todo('adamw'); }
+  // ---- training ----
+
+  linearBackward(dy: Tensor, x: Tensor, w: Tensor): { dx: Tensor; dw: Tensor } {
+    const [outF, inF] = w.shape as [number, number];
+    expectShape('linearBackward x', [last(x)], [inF]);
+    const rows = numel(x.shape) / inF;
+    expectShape('linearBackward dy', dy.shape, [...x.shape.slice(0, -1), outF]);
+    const dx = new Float32Array(rows * inF);
+    const dw = new Float32Array(outF * inF);
+    linearBackward(dx, dw, f32(dy), f32(x), f32(w), rows, inF, outF);
+    return { dx: wrap(dx, x.shape, 'f32'), dw: wrap(dw, w.shape, 'f32') };
+  }
+
+  rmsnormBackward(dy: Tensor, x: Tensor, weight: Tensor, eps: number): { dx: Tensor; dweight: Tensor } {
+    const dim = last(x);
+    expectShape('rmsnormBackward weight', weight.shape, [dim]);
+    expectShape('rmsnormBackward dy', dy.shape, x.shape);
+    const dx = new Float32Array(numel(x.shape));
+    const dweight = new Float32Array(dim);
+    rmsnormBackward(dx, dweight, f32(dy), f32(x), f32(weight), dim, eps);
+    return { dx: wrap(dx, x.shape, 'f32'), dweight: wrap(dweight, weight.shape, 'f32') };
+  }
+
+  ropeBackward(dy: Tensor, invFreq: Tensor, startPos: number): Tensor {
+    const [batch, time, heads, headDim] = dy.shape as [number, number, number, number];
+    expectShape('rope invFreq', invFreq.shape, [headDim / 2]);
+    const dx = new Float32Array(numel(dy.shape));
+    rope(dx, f32(dy), f32(invFreq), batch, time, heads, headDim, startPos, -1);
+    return wrap(dx, dy.shape, 'f32');
+  }
+
+  attentionBackward(dy: Tensor, q: Tensor, k: Tensor, v: Tensor): { dq: Tensor; dk: Tensor; dv: Tensor } {
+    const { batch, time, heads, kvHeads, headDim, cacheLen } = attentionDims(q, k, v, 0);
+    if (cacheLen !== time) throw new ShapeError('attentionBackward k', `${time} positions (training has no cache)`, String(cacheLen));
+    expectShape('attentionBackward dy', dy.shape, q.shape);
+    const dq = new Float32Array(numel(q.shape));
+    const dk = new Float32Array(numel(k.shape));
+    const dv = new Float32Array(numel(v.shape));
+    attentionBackward(dq, dk, dv, f32(dy), f32(q), f32(k), f32(v), batch, time, heads, kvHeads, headDim);
+    return { dq: wrap(dq, q.shape, 'f32'), dk: wrap(dk, k.shape, 'f32'), dv: wrap(dv, v.shape, 'f32') };
+  }
+
+  swigluBackward(dy: Tensor, gate: Tensor, up: Tensor): { dgate: Tensor; dup: Tensor } {
+    expectShape('swiglu up', up.shape, gate.shape);
+    expectShape('swigluBackward dy', dy.shape, gate.shape);
+    const dgate = new Float32Array(numel(gate.shape));
+    const dup = new Float32Array(numel(gate.shape));
+    swigluBackward(dgate, dup, f32(dy), f32(gate), f32(up));
+    return { dgate: wrap(dgate, gate.shape, 'f32'), dup: wrap(dup, up.shape, 'f32') };
+  }
+
+  embeddingBackward(dy: Tensor, ids: Tensor, vocab: number): Tensor {
+    const dim = last(dy);
+    expectShape('embeddingBackward dy', dy.shape, [...ids.shape, dim]);
+    const dtable = new Float32Array(vocab * dim);
+    embeddingBackward(dtable, f32(dy), i32(ids), vocab, dim);
+    return wrap(dtable, [vocab, dim], 'f32');
+  }
+
+  crossEntropy(x: Tensor, w: Tensor, targets: Tensor, gradScale?: number): { loss: Tensor; dx?: Tensor; dw?: Tensor } {
+    const [vocab, dim] = w.shape as [number, number];
+    expectShape('crossEntropy x', [last(x)], [dim]);
+    const rows = numel(x.shape) / dim;
+    expectShape('crossEntropy targets', targets.shape, [rows]);
+    if (gradScale === undefined) {
+      return { loss: wrap(Float32Array.of(crossEntropy(f32(x), f32(w), i32(targets), rows, dim, vocab)), [1], 'f32') };
+    }
+    const dx = new Float32Array(rows * dim);
+    const dw = new Float32Array(vocab * dim);
+    const loss = crossEntropy(f32(x), f32(w), i32(targets), rows, dim, vocab, { dx, dw, gradScale });
+    return { loss: wrap(Float32Array.of(loss), [1], 'f32'), dx: wrap(dx, x.shape, 'f32'), dw: wrap(dw, w.shape, 'f32') };
+  }
+
+  sumSquares(x: Tensor): Tensor {
+    return wrap(Float32Array.of(f32(x).reduce((s, v) => s + v * v, 0)), [1], 'f32');
+  }
+
+  scale(x: Tensor, s: number): Tensor {
+    return wrap(f32(x).map((v) => v * s), x.shape, 'f32');
+  }
+
+  adamw(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, hp: AdamWStep): void {
+    for (const [what, t] of [['grad', grad], ['m', m], ['v', v]] as const) expectShape(`adamw ${what}`, t.shape, param.shape);
+    adamw(f32(param), f32(grad), f32(m), f32(v), hp);
+  }
 }
 
 function wrap(storage: Float32Array | Int32Array, shape: Shape, dtype: DType): Tensor {
@@ -167,8 +243,4 @@ function i32(t: Tensor): Int32Array {
 
 function last(t: Tensor): number {
   return t.shape[t.shape.length - 1]!;
-}
-
-function todo(op: string): Error {
-  return new Error(`llamats: ${op} is not written yet`);
 }

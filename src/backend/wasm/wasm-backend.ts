@@ -5,6 +5,7 @@ import { expectShape, numel, shapeToString, type Shape } from '../../core/shape.
 import { decodeTensor } from '../../tensor/decode.js';
 import type { EncodedTensor, Tensor } from '../../tensor/tensor.js';
 import { attentionDims } from '../attention-dims.js';
+import { embeddingBackward } from '../cpu/embedding.js';
 import type { AdamWStep, Ops } from '../ops.js';
 import { sliceTimeRows, timeSliceShape, writeTimeRows } from '../time-rows.js';
 import { WasmHeap } from './heap.js';
@@ -269,17 +270,163 @@ export class WasmBackend implements Ops {
     return out;
   }
 
-  // ---- training (being written: each throws until its kernel lands) ----
-  linearBackward(_dy: Tensor, _x: Tensor, _w: Tensor): { dx: Tensor; dw: Tensor } { throw todo('linearBackward'); }
-  rmsnormBackward(_dy: Tensor, _x: Tensor, _weight: Tensor, _eps: number): { dx: Tensor; dweight: Tensor } { throw todo('rmsnormBackward'); }
-  ropeBackward(_dy: Tensor, _invFreq: Tensor, _startPos: number): Tensor { throw todo('ropeBackward'); }
-  attentionBackward(_dy: Tensor, _q: Tensor, _k: Tensor, _v: Tensor): { dq: Tensor; dk: Tensor; dv: Tensor } { throw todo('attentionBackward'); }
-  swigluBackward(_dy: Tensor, _gate: Tensor, _up: Tensor): { dgate: Tensor; dup: Tensor } { throw todo('swigluBackward'); }
-  embeddingBackward(_dy: Tensor, _ids: Tensor, _vocab: number): Tensor { throw todo('embeddingBackward'); }
-  crossEntropy(_x: Tensor, _w: Tensor, _targets: Tensor, _gradScale?: number): { loss: Tensor; dx?: Tensor; dw?: Tensor } { throw todo('crossEntropy'); }
-  sumSquares(_x: Tensor): Tensor { throw todo('sumSquares'); }
-  scale(_x: Tensor, _s: number): Tensor { throw todo('scale'); }
-  adamw(_param: Tensor, _grad: Tensor, _m: Tensor, _v: Tensor, _hp: AdamWStep): void { throw todo('adamw'); }
+  // ---- training ----
+
+  /** xᵀ of a 2-D view (rows, cols) as a new (cols, rows) tensor. */
+  private transposed(x: Tensor, rows: number, cols: number): Tensor {
+    const out = this.f32([cols, rows]);
+    this.pool.run([{ kernel: 'transpose', args: [ptr(out), ptr(f32Tensor(x)), rows, cols, 0, 0], range: 4, total: rows }]);
+    return out;
+  }
+
+  /** out (m, n) = a (m, k) b^T for b (n, k): the register-tiled kernel, threads splitting n. */
+  private matmulInto(out: Tensor, a: Tensor, b: Tensor, m: number, k: number, n: number): void {
+    this.pool.run([{ kernel: 'matmulF32', args: [ptr(out), ptr(a), ptr(b), m, k, n, 0, 0], range: 6, total: n }]);
+  }
+
+  /**
+   * dx = dy w and dw = dy^T x, both as the x w^T tile the forward uses, on transposed copies (transposes are
+   * O(size) against the products' O(rows * in * out)): dx = dy (w^T)^T, dw = (dy^T) (x^T)^T.
+   */
+  linearBackward(dy: Tensor, x: Tensor, w: Tensor): { dx: Tensor; dw: Tensor } {
+    const [outF, inF] = f32Tensor(w).shape as [number, number];
+    expectShape('linearBackward x', [last(x)], [inF]);
+    const rows = numel(x.shape) / inF;
+    expectShape('linearBackward dy', dy.shape, [...x.shape.slice(0, -1), outF]);
+    const dx = this.f32(x.shape);
+    const dw = this.f32(w.shape);
+    const wT = this.transposed(w, outF, inF);
+    this.matmulInto(dx, dy, wT, rows, outF, inF);
+    this.release(wT);
+    const dyT = this.transposed(dy, rows, outF);
+    const xT = this.transposed(x, rows, inF);
+    this.matmulInto(dw, dyT, xT, outF, rows, inF);
+    this.release(dyT);
+    this.release(xT);
+    return { dx, dw };
+  }
+
+  rmsnormBackward(dy: Tensor, x: Tensor, weight: Tensor, eps: number): { dx: Tensor; dweight: Tensor } {
+    const dim = last(x);
+    const rows = numel(x.shape) / dim;
+    expectShape('rmsnormBackward weight', weight.shape, [dim]);
+    expectShape('rmsnormBackward dy', dy.shape, x.shape);
+    const dx = this.f32(x.shape);
+    const dweight = this.f32([dim]);
+    const rs = this.f32([rows]);
+    this.pool.run([{ kernel: 'rmsnormBackward', args: [ptr(dx), ptr(rs), ptr(f32Tensor(dy)), ptr(f32Tensor(x)), ptr(f32Tensor(weight)), dim, 0, 0, eps], range: 6, total: rows }]);
+    this.pool.run([{ kernel: 'rmsnormWeightGrad', args: [ptr(dweight), ptr(rs), ptr(dy), ptr(x), dim, rows, 0, 0], range: 6, total: dim }]);
+    this.release(rs);
+    return { dx, dweight };
+  }
+
+  ropeBackward(dy: Tensor, invFreq: Tensor, startPos: number): Tensor {
+    const negated = this.fromHost(this.view(invFreq).map((f) => -f), invFreq.shape); // the inverse rotation
+    const dx = this.rope(dy, negated, startPos);
+    this.release(negated);
+    return dx;
+  }
+
+  attentionBackward(dy: Tensor, q: Tensor, k: Tensor, v: Tensor): { dq: Tensor; dk: Tensor; dv: Tensor } {
+    const { batch, time, heads, kvHeads, headDim, cacheLen } = attentionDims(q, k, v, 0);
+    if (cacheLen !== time) throw new ShapeError('attentionBackward k', `${time} positions (training has no cache)`, String(cacheLen));
+    expectShape('attentionBackward dy', dy.shape, q.shape);
+    const dq = this.f32(q.shape);
+    const dk = this.f32(k.shape);
+    const dv = this.f32(v.shape);
+    const scratch = this.f32([this.threads, 2 * time]);
+    const qStride = time * heads * headDim * 4;
+    const kvStride = time * kvHeads * headDim * 4;
+    for (let b = 0; b < batch; b++) {
+      const [qo, kvo] = [b * qStride, b * kvStride];
+      this.pool.run([{
+        kernel: 'attentionBackward',
+        args: [ptr(dq) + qo, ptr(dk) + kvo, ptr(dv) + kvo, ptr(f32Tensor(dy)) + qo, ptr(q) + qo, ptr(k) + kvo, ptr(v) + kvo, ptr(scratch),
+          time, heads, kvHeads, headDim, 0, 0, 0],
+        range: 13, total: kvHeads, thread: 12,
+      }]);
+    }
+    this.release(scratch);
+    return { dq, dk, dv };
+  }
+
+  swigluBackward(dy: Tensor, gate: Tensor, up: Tensor): { dgate: Tensor; dup: Tensor } {
+    expectShape('swiglu up', up.shape, gate.shape);
+    expectShape('swigluBackward dy', dy.shape, gate.shape);
+    const dgate = this.f32(gate.shape);
+    const dup = this.f32(gate.shape);
+    this.pool.run([{ kernel: 'swigluBackward', args: [ptr(dgate), ptr(dup), ptr(f32Tensor(dy)), ptr(f32Tensor(gate)), ptr(f32Tensor(up)), 0, 0], range: 5, total: numel(gate.shape) }]);
+    return { dgate, dup };
+  }
+
+  embeddingBackward(dy: Tensor, ids: Tensor, vocab: number): Tensor {
+    const dim = last(dy);
+    expectShape('embeddingBackward dy', dy.shape, [...ids.shape, dim]);
+    if (ids.dtype !== 'i32') throw new ShapeError('embedding ids', 'an i32 tensor', ids.dtype);
+    const dtable = this.zeros([vocab, dim]);
+    embeddingBackward(this.view(dtable), this.view(dy), this.heap.i32(ptr(ids), numel(ids.shape)), vocab, dim);
+    return dtable;
+  }
+
+  /**
+   * Chunks of rows small enough that their (rows, V) logits stay within ~4 MB: logits by the forward tile, then
+   * crossEntropyRows turns each row into its loss and gradScale (softmax - onehot), then dx and dw as in
+   * linearBackward (w^T made once; dw summed over chunks).
+   */
+  crossEntropy(x: Tensor, w: Tensor, targets: Tensor, gradScale?: number): { loss: Tensor; dx?: Tensor; dw?: Tensor } {
+    const [vocab, dim] = f32Tensor(w).shape as [number, number];
+    expectShape('crossEntropy x', [last(x)], [dim]);
+    const rows = numel(x.shape) / dim;
+    expectShape('crossEntropy targets', targets.shape, [rows]);
+    if (targets.dtype !== 'i32') throw new ShapeError('crossEntropy targets', 'an i32 tensor', targets.dtype);
+    const ids = this.heap.i32(ptr(targets), rows);
+    const bad = ids.find((t) => t >= vocab);
+    if (bad !== undefined) throw new ArgumentError('target id', `an integer < ${vocab} (or < 0 to skip the row)`, String(bad));
+    const chunk = Math.max(1, Math.min(rows, Math.floor(2 ** 20 / vocab)));
+    const grad = gradScale !== undefined;
+    const dx = grad ? this.f32(x.shape) : undefined;
+    const dw = grad ? this.zeros(w.shape) : undefined;
+    const wT = grad ? this.transposed(w, vocab, dim) : undefined;
+    const logits = this.f32([chunk, vocab]);
+    const losses = this.f32([chunk]);
+    let loss = 0;
+    for (let start = 0; start < rows; start += chunk) {
+      const n = Math.min(chunk, rows - start);
+      const xc = { ...x, shape: [n, dim], storage: { ...(x.storage as Storage), ptr: ptr(x) + start * dim * 4 } };
+      this.matmulInto(logits, xc, w, n, dim, vocab);
+      this.pool.run([{ kernel: 'crossEntropyRows', args: [ptr(logits), ptr(targets) + start * 4, ptr(losses), vocab, gradScale ?? 0, 0, 0], range: 5, total: n }]);
+      loss += this.heap.f32(ptr(losses), n).reduce((s, l) => s + l, 0);
+      if (!grad) continue;
+      const dxc = { ...dx!, storage: { ...(dx!.storage as Storage), ptr: ptr(dx!) + start * dim * 4 } };
+      this.matmulInto(dxc, logits, wT!, n, vocab, dim);
+      const dlT = this.transposed(logits, n, vocab);
+      const xT = this.transposed(xc, n, dim);
+      const part = this.f32([vocab, dim]);
+      this.matmulInto(part, dlT, xT, vocab, n, dim);
+      this.k['add']!(ptr(dw!), ptr(dw!), ptr(part), 0, vocab * dim);
+      for (const t of [dlT, xT, part]) this.release(t);
+    }
+    for (const t of [logits, losses, ...(wT ? [wT] : [])]) this.release(t);
+    return { loss: this.fromHost(Float32Array.of(loss), [1]), dx, dw };
+  }
+
+  sumSquares(x: Tensor): Tensor {
+    return this.fromHost(Float32Array.of((this.k['sumSquares'] as unknown as (p: number, n: number) => number)(ptr(f32Tensor(x)), numel(x.shape))), [1]);
+  }
+
+  scale(x: Tensor, s: number): Tensor {
+    const out = this.f32(x.shape);
+    this.pool.run([{ kernel: 'scale', args: [ptr(out), ptr(f32Tensor(x)), s, 0, 0], range: 3, total: numel(x.shape) }]);
+    return out;
+  }
+
+  adamw(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, hp: AdamWStep): void {
+    for (const [what, t] of [['grad', grad], ['m', m], ['v', v]] as const) expectShape(`adamw ${what}`, t.shape, param.shape);
+    const { lr, beta1, beta2, eps, weightDecay, step } = hp;
+    const args = [ptr(f32Tensor(param)), ptr(f32Tensor(grad)), ptr(f32Tensor(m)), ptr(f32Tensor(v)), 1 - lr * weightDecay, beta1, beta2, eps,
+      lr / (1 - beta1 ** step), Math.sqrt(1 - beta2 ** step), 0, 0];
+    this.pool.run([{ kernel: 'adamw', args, range: 10, total: numel(param.shape) }]);
+  }
 
   dispose(): void {
     unusedPools.unregister(this);
@@ -321,8 +468,4 @@ function ptr(t: Tensor): number {
 function f32Tensor(t: Tensor): Tensor {
   if (t.dtype !== 'f32') throw new ShapeError('wasm op', 'an f32 tensor', t.dtype);
   return t;
-}
-
-function todo(op: string): Error {
-  return new Error(`llamats: ${op} is not written yet`);
 }

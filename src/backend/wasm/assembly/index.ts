@@ -5,3 +5,4 @@ export { quantizeQ8A } from './q8a';
 export { matvecF32, matvecF16, matvecBF16, matvecQ8_0, matvecQ4_0, matvecQ4_K, matvecQ6_K } from './matvec';
 export { matmulF32, matmulDecoded } from './matmul';
 export { rmsnorm, rope, attention, swiglu, add, softmax, sumRows } from './elementwise';
+export { transpose, rmsnormBackward, rmsnormWeightGrad, swigluBackward, attentionBackward, crossEntropyRows, scale, sumSquares, adamw } from './backward';

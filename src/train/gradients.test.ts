@@ -1,0 +1,88 @@
+/**
+ * The training loss and every parameter's gradient against PyTorch: transformers' LlamaForCausalLM (fp32, eager)
+ * on the `tiny-gqa` fixture, `model(ids, labels=ids).loss` and its `.backward()` (test/fixtures/hf/tiny-gqa).
+ */
+import assert from 'node:assert/strict';
+import { after, describe, test } from 'node:test';
+import { join } from 'node:path';
+import { Tape } from '../autograd/tape.js';
+import { getBackend } from '../backend/registry.js';
+import { fixturePath } from '../io/package-paths.js';
+import { loadModel } from '../io/load-model.js';
+import { readSafetensorsHeader, readSafetensorsInts, readSafetensorsTensor } from '../io/safetensors.js';
+import { metaNameFromHf, permuteRopeRows } from '../io/tensor-names.js';
+import type { LlamaModel } from '../model/llama.js';
+import { recordLoss, type Batch } from './lm-loss.js';
+import { trainableParams } from './trainer.js';
+
+const dir = fixturePath('hf', 'tiny-gqa');
+const ids = readSafetensorsInts(readSafetensorsHeader(join(dir, 'inputs_outputs.safetensors')).get('input_ids')!);
+const torchLoss = 6.520448684692383; // README.md of the fixture
+
+/** HF's shift: position t predicts token t + 1; the last position of each row has no target. */
+function nextTokenBatch(rows: number, len: number): Batch {
+  const inputs = Int32Array.from(ids);
+  const targets = Int32Array.from(ids, (_, i) => ((i + 1) % len === 0 ? -1 : ids[i + 1]!));
+  return { inputs, targets, batch: rows, seqLen: len };
+}
+
+/** Our gradients by flat name, q/k rows moved into HF's rotate_half layout to compare with torch's. */
+async function gradients(model: LlamaModel, recompute: boolean): Promise<{ loss: number; grads: Map<string, Float32Array> }> {
+  const tape = new Tape(model.ops);
+  const batch = nextTokenBatch(2, 24);
+  const scored = 2 * 23;
+  const lossT = recordLoss(tape, model, batch, 1 / scored, recompute);
+  tape.backward();
+  const loss = (await model.ops.read(lossT))[0]! / scored;
+  const grads = new Map<string, Float32Array>();
+  for (const p of trainableParams(model, { decayEmbeddings: true, decayNorms: false })) {
+    const g = tape.grads.get(p.tensor);
+    assert.ok(g, `no gradient for ${p.name}`);
+    grads.set(p.name, (await model.ops.read(g)) as Float32Array);
+  }
+  tape.dispose();
+  return { loss, grads };
+}
+
+const torchGrads = new Map<string, Float32Array>();
+for (const [name, info] of readSafetensorsHeader(join(dir, 'grads.safetensors'))) {
+  const ours = metaNameFromHf(name)!;
+  const heads = ours.endsWith('.wq') ? 4 : ours.endsWith('.wk') ? 2 : 0;
+  const t = readSafetensorsTensor(info);
+  torchGrads.set(ours, heads ? permuteRopeRows(t, heads).data : t.data);
+}
+
+function relativeError(a: Float32Array, b: Float32Array): number {
+  let diff = 0;
+  let norm = 0;
+  for (let i = 0; i < a.length; i++) {
+    diff += (a[i]! - b[i]!) ** 2;
+    norm += b[i]! ** 2;
+  }
+  return Math.sqrt(diff / norm);
+}
+
+for (const backend of ['reference', 'cpu'] as const) {
+  describe(`[${backend}] tiny-gqa loss and gradients match PyTorch`, async () => {
+    const ops = await getBackend(backend, { threads: 2 });
+    after(() => ops.dispose());
+    const model = await loadModel(dir, { backend: ops });
+
+    test('loss within 1e-5 of transformers, every gradient within 1e-4 relative (per tensor)', async () => {
+      const { loss, grads } = await gradients(model, false);
+      assert.ok(Math.abs(loss - torchLoss) < 1e-5, `loss ${loss} vs ${torchLoss}`);
+      assert.equal(grads.size, torchGrads.size);
+      for (const [name, want] of torchGrads) {
+        const err = relativeError(grads.get(name)!, want);
+        assert.ok(err < 1e-4, `${name}: relative error ${err}`);
+      }
+    });
+
+    test('activation recomputation gives identical gradients', async () => {
+      const plain = await gradients(model, false);
+      const recomputed = await gradients(model, true);
+      assert.equal(recomputed.loss, plain.loss);
+      for (const [name, g] of plain.grads) assert.deepEqual(recomputed.grads.get(name), g, name);
+    });
+  });
+}

@@ -162,5 +162,78 @@ for (const name of backendNames.filter((n) => n !== 'reference')) {
         assert.deepEqual(ops.heap.stats, before);
       });
     }
+
+    describe('training ops', () => {
+      /** Like agree, for ops with several outputs. */
+      const agreeAll = async (inputs: { data: Float32Array | Int32Array; shape: Shape }[], op: (o: Ops, ts: Tensor[]) => Tensor[], tol: number, what: string) => {
+        const run = async (o: Ops) => Promise.all(op(o, inputs.map((i) => o.fromHost(i.data, i.shape))).map((t) => o.read(t)));
+        const [got, want] = [await run(ops), await run(reference)];
+        got.forEach((g, i) => {
+          const d = maxRelDiff(g, want[i]!);
+          assert.ok(d <= tol, `${what} output ${i}: max relative difference ${d} > ${tol}`);
+        });
+      };
+      const input = (shape: Shape, scale = 1) => ({ data: random(rng, shape, scale), shape });
+
+      test('linearBackward (transposes + the forward tile)', async () => {
+        for (const [rows, inF, outF] of [[1, 1, 1], [1, 17, 5], [7, 33, 13], [13, 100, 9], [130, 64, 70]] as const) {
+          await agreeAll([input([rows, outF]), input([rows, inF]), input([outF, inF])], (o, [dy, x, w]) => {
+            const { dx, dw } = o.linearBackward(dy!, x!, w!);
+            return [dx, dw];
+          }, F32_TOL * 5, `linearBackward ${rows}x${inF}->${outF}`); // sums of up to 130 terms: a little more rounding
+        }
+      });
+
+      test('rmsnorm, rope, swiglu backward', async () => {
+        await agreeAll([input([5, 37]), input([5, 37]), input([37])], (o, [dy, x, w]) => {
+          const { dx, dweight } = o.rmsnormBackward(dy!, x!, w!, 1e-5);
+          return [dx, dweight];
+        }, F32_TOL, 'rmsnormBackward');
+        const inv = { data: Float32Array.from({ length: 3 }, (_, i) => 10000 ** (-i / 3)), shape: [3] };
+        await agreeAll([input([2, 7, 3, 6]), inv], (o, [dy, f]) => [o.ropeBackward(dy!, f!, 4)], F32_TOL, 'ropeBackward');
+        await agreeAll([input([3, 41]), input([3, 41], 3), input([3, 41])], (o, [dy, g, u]) => {
+          const { dgate, dup } = o.swigluBackward(dy!, g!, u!);
+          return [dgate, dup];
+        }, F32_TOL, 'swigluBackward');
+      });
+
+      test('attentionBackward (GQA, awkward sizes)', async () => {
+        for (const [batch, time, heads, kvHeads, dh] of [[1, 1, 2, 1, 4], [2, 7, 6, 2, 6], [1, 13, 4, 4, 16], [2, 20, 6, 3, 5]] as const) {
+          await agreeAll([input([batch, time, heads, dh]), input([batch, time, heads, dh]), input([batch, time, kvHeads, dh]), input([batch, time, kvHeads, dh])],
+            (o, [dy, q, k, v]) => {
+              const { dq, dk, dv } = o.attentionBackward(dy!, q!, k!, v!);
+              return [dq, dk, dv];
+            }, F32_TOL * 5, `attentionBackward B${batch} T${time} H${heads}/${kvHeads} Dh${dh}`); // f32 softmax vs f64
+        }
+      });
+
+      test('embeddingBackward, crossEntropy (chunks, an ignored row), sumSquares, scale', async () => {
+        const ids = { data: Int32Array.from([3, 0, 3, 6, 1, 6]), shape: [2, 3] };
+        await agreeAll([input([2, 3, 5]), ids], (o, [dy, i]) => [o.embeddingBackward(dy!, i!, 7)], F32_TOL, 'embeddingBackward');
+        for (const [rows, dim, vocab] of [[1, 3, 5], [150, 9, 11], [37, 16, 300]] as const) {
+          const targets = { data: Int32Array.from({ length: rows }, (_, i) => (i === 2 ? -1 : (i * 7) % vocab)), shape: [rows] };
+          await agreeAll([input([rows, dim]), input([vocab, dim]), targets], (o, [x, w, t]) => {
+            const { loss, dx, dw } = o.crossEntropy(x!, w!, t!, 0.25);
+            return [loss, dx!, dw!, o.crossEntropy(x!, w!, t!).loss];
+          }, F32_TOL * 5, `crossEntropy ${rows}x${dim}, V ${vocab}`);
+        }
+        await agreeAll([input([1000])], (o, [x]) => [o.sumSquares(x!), o.scale(x!, -0.3)], F32_TOL, 'sumSquares, scale');
+      });
+
+      test('adamw in place (param, m, v after two steps)', async () => {
+        const shape = [3, 37];
+        const start = [input(shape), input(shape), input(shape)];
+        const run = async (o: Ops) => {
+          const [p, g1, g2] = start.map((i) => o.fromHost(i.data, i.shape)) as [Tensor, Tensor, Tensor];
+          const m = o.zeros(shape);
+          const v = o.zeros(shape);
+          o.adamw(p, g1, m, v, { lr: 0.01, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, step: 1 });
+          o.adamw(p, g2, m, v, { lr: 0.01, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, step: 2 });
+          return Promise.all([p, m, v].map((t) => o.read(t)));
+        };
+        const [got, want] = [await run(ops), await run(reference)];
+        got.forEach((g, i) => assert.ok(maxRelDiff(g, want[i]!) <= F32_TOL, `adamw output ${i}`));
+      });
+    });
   });
 }

@@ -5,11 +5,29 @@ import { LlamatsError } from '../core/errors.js';
 import { runGenerate } from './generate-command.js';
 import { runInit } from './init-command.js';
 import { runPerplexity } from './perplexity-command.js';
+import { runPrepare } from './prepare-command.js';
 import { runQuantize } from './quantize-command.js';
+import { runTrain } from './train-command.js';
 
 const usage = `llamats: the LLaMA system in TypeScript
 
 Usage:
+  llamats train [--data DIR | --text FILE] [--tokenizer bytes|PATH] [--config PRESET|FILE] [--init MODEL]
+                [--out DIR] [--resume DIR] [--steps N] [--batch B] [--seq-len T] [--accum N] [--lr LR]
+                [--warmup N] [--min-lr-ratio R] [--weight-decay W] [--beta1 B] [--beta2 B] [--eps E] [--clip C]
+                [--decay-embeddings true|false] [--decay-norms true|false] [--seed S] [--recompute]
+                [--eval-every N] [--eval-windows N] [--save-every N] [--samples N] [--threads N]
+                [--power WATTS] [--pue P] [--carbon-intensity KG_PER_KWH]
+      Pre-trains a LLaMA with the paper's recipe (AdamW 0.9/0.95, eps 1e-8, weight decay 0.1 on matrices, warmup
+      then cosine to 10%, clip 1.0). With no flags: a small LLaMA on the built-in tiny Shakespeare, bytes as tokens,
+      into runs/shakespeare (about 5 minutes on 2 cores), then validation bits per byte and samples. OUT gets
+      model.safetensors + config.json + tokenizer.json (a Hugging Face folder), checkpoints/, metrics.jsonl,
+      loss.svg and summary.json (FLOPs, time, energy, CO2). --resume OUT continues the run exactly; --init starts
+      from any F32/F16/BF16 model.
+  llamats prepare [--input FILE]... [--tokenizer bytes|PATH] [--out DIR] [--val-fraction F]
+      Tokenizes text files (streaming) into token shards for train --data: train.bin, val.bin (uint16/uint32 ids)
+      and meta.json. The last F (default 0.1) of each file is the validation split. Defaults: the built-in corpus,
+      bytes as tokens, data/tinyshakespeare.
   llamats [generate] [--model PATH] [--tokenizer PATH] [--prompt TEXT] [--max-tokens N]
                      [--temperature T] [--top-k K] [--top-p P] [--min-p P] [--repetition-penalty R]
                      [--seed S] [--json-stats FILE] [--backend cpu|reference] [--threads N]
@@ -44,6 +62,8 @@ async function main(argv: string[]): Promise<number> {
   const rest = command === first ? argv.slice(1) : argv;
   if (command === 'generate') return runGenerate(parse(rest, generateFlags));
   if (command === 'perplexity') return runPerplexity(parse(rest, perplexityFlags));
+  if (command === 'prepare') return runPrepare(parseArgs({ args: rest, options: prepareFlags, strict: true }).values);
+  if (command === 'train') return runTrain(parseArgs({ args: rest, options: trainFlags, strict: true }).values);
   if (command === 'init') return runInit(parse(rest, initFlags));
   if (command === 'quantize') {
     const { values, positionals } = parseArgs({ args: rest, options: quantizeFlags, strict: true, allowPositionals: true });
@@ -62,6 +82,14 @@ const perplexityFlags = {
   model: str, tokenizer: str, 'text-file': str, 'ids-file': str, 'save-logits': str, backend: str, threads: str,
   'kl-divergence-base': str, context: str,
 };
+const prepareFlags = { input: { type: 'string', multiple: true }, tokenizer: str, out: str, 'val-fraction': str } as const;
+const trainFlags = {
+  data: str, text: str, tokenizer: str, config: str, out: str, resume: str, init: str, steps: str, batch: str,
+  'seq-len': str, accum: str, lr: str, warmup: str, 'min-lr-ratio': str, 'weight-decay': str, beta1: str, beta2: str,
+  eps: str, clip: str, 'decay-embeddings': str, 'decay-norms': str, seed: str, recompute: { type: 'boolean' },
+  'eval-every': str, 'eval-windows': str, 'save-every': str, samples: str, backend: str, threads: str, power: str,
+  pue: str, 'carbon-intensity': str,
+} as const;
 const initFlags = { preset: str, out: str, dtype: str, seed: str };
 const quantizeFlags = { type: str, tokenizer: str };
 

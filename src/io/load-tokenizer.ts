@@ -5,6 +5,7 @@ import { parseLlama2cTokenizer } from '../tokenizer/llama2c-tokenizer.js';
 import { createSentencePieceBpe, type SpmVocab } from '../tokenizer/sentencepiece-bpe.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import { withGguf } from './gguf.js';
+import { readHfTokenizer } from './hf-tokenizer.js';
 import { spmVocabFromGguf } from './gguf-tokenizer.js';
 import { detectFormat } from './load-model.js';
 
@@ -13,8 +14,9 @@ export interface LoadTokenizerOptions {
   vocabSize?: number;
 }
 
-/** Load a tokenizer from a GGUF (embedded vocabulary) or a llama2.c `tokenizer.bin`. */
+/** Load a tokenizer from a GGUF (embedded vocabulary), a llama2.c `tokenizer.bin`, or a `tokenizer.json`. */
 export function loadTokenizer(path: string, options: LoadTokenizerOptions = {}): Tokenizer {
+  if (path.endsWith('.json')) return readHfTokenizer(path);
   return createSentencePieceBpe(readSpmVocab(path, options.vocabSize));
 }
 
@@ -37,8 +39,10 @@ export function tokenizerPathFor(modelPath: string, explicit?: string): string {
   if (explicit !== undefined) return explicit;
   const format = detectFormat(modelPath);
   if (format === 'gguf') return modelPath;
-  const beside = join(format === 'hf' ? modelPath : dirname(modelPath), 'tokenizer.bin');
-  if (existsSync(beside)) return beside;
+  const folder = format === 'hf' ? modelPath : dirname(modelPath);
+  for (const name of format === 'hf' ? ['tokenizer.json', 'tokenizer.bin'] : ['tokenizer.bin']) {
+    if (existsSync(join(folder, name))) return join(folder, name);
+  }
   throw new ArgumentError('--tokenizer', `a tokenizer for ${modelPath} (a llama2.c tokenizer.bin or a .gguf)`,
-    format === 'hf' ? 'a Hugging Face folder (its tokenizer.json is not read yet)' : 'none given and none beside the model');
+    format === 'hf' ? 'a Hugging Face folder without tokenizer.json or tokenizer.bin' : 'none given and none beside the model');
 }

@@ -165,6 +165,7 @@ export async function train(run: TrainRun): Promise<TrainResult> {
       tokens += stepTokens;
       seconds += stepSeconds;
       run.onStep?.({ step, loss, lr, gradNorm, tokens, tokensPerSecond: stepTokens / stepSeconds, seconds });
+      await new Promise(setImmediate); // let timers run (the progress bar redraws on one) and signals arrive
       const last = step === s.steps;
       if (step % s.evalEvery === 0 && !last) run.onEval?.(await validate(model, data, s, step, s.evalWindows));
       if (step % s.saveEvery === 0 || last) {

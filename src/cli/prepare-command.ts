@@ -16,21 +16,21 @@ export async function runPrepare(f: PrepareFlags): Promise<number> {
   const inputs = f.input?.flatMap((i) => i.split(',')) ?? [assetPath('corpus', 'tinyshakespeare.txt')];
   const out = f.out ?? 'data/tinyshakespeare';
   const spec = f.tokenizer ?? 'bytes';
-  const meta = await prepareWithProgress(inputs, spec, out, numberFlag('val-fraction', f['val-fraction']));
+  const meta = await prepareWithProgress(inputs, tokenizerFromFlag(spec), spec, out, numberFlag('val-fraction', f['val-fraction']));
   process.stderr.write(`wrote ${out}: ${meta.trainTokens} training and ${meta.valTokens} validation tokens (${meta.dtype})\n`);
   return 0;
 }
 
-/** `bytes`, or a tokenizer file loadTokenizer reads. */
-export function tokenizerFromFlag(spec: string): Tokenizer {
-  return spec === 'bytes' ? new ByteTokenizer() : loadTokenizer(spec);
+/** `bytes`, or a tokenizer file loadTokenizer reads (a llama2.c tokenizer.bin needs the model's vocabSize). */
+export function tokenizerFromFlag(spec: string, vocabSize?: number): Tokenizer {
+  return spec === 'bytes' ? new ByteTokenizer() : loadTokenizer(spec, { vocabSize });
 }
 
-export async function prepareWithProgress(inputs: string[], tokenizerSpec: string, outDir: string, valFraction?: number) {
+export async function prepareWithProgress(inputs: string[], tokenizer: Tokenizer, tokenizerSpec: string, outDir: string, valFraction?: number) {
   if (inputs.length === 0) throw new ArgumentError('--input', 'one or more text files', 'none');
   const bar = progressBar('prepare', 'kB');
   const meta = await prepareData({
-    inputs, tokenizer: tokenizerFromFlag(tokenizerSpec), tokenizerPath: tokenizerSpec, outDir, valFraction,
+    inputs, tokenizer, tokenizerPath: tokenizerSpec, outDir, valFraction,
     onProgress: (done, total) => bar.update(Math.round(done / 1e3), Math.round(total / 1e3)),
   });
   bar.finish();

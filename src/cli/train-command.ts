@@ -3,7 +3,7 @@
  * tiny Shakespeare corpus, bytes as tokens, about five minutes on a 2-core machine.
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import cliProgress from 'cli-progress';
 import { getBackend } from '../backend/registry.js';
 import { ArgumentError, FormatError, UnsupportedError } from '../core/errors.js';
@@ -66,7 +66,7 @@ export async function runTrain(f: TrainFlags): Promise<number> {
     : settingsFromFlags(f);
   if (!checkpoint) writeFileAtomic(join(out, 'run.json'), JSON.stringify(record, null, 1) + '\n');
 
-  const tokenizer = tokenizerFromFlag(record.tokenizer);
+  const tokenizer = tokenizerFromFlag(record.tokenizer, record.config.vocabSize);
   const shards = openTokenShards(record.data);
   const ops = await getBackend(backendFlags(f).backend, backendFlags(f));
   try {
@@ -138,18 +138,18 @@ export async function runTrain(f: TrainFlags): Promise<number> {
 
 async function newRunRecord(f: TrainFlags, out: string): Promise<RunRecord> {
   if (f.data !== undefined && f.text !== undefined) throw new ArgumentError('--data / --text', 'one of them', 'both');
+  const init = f.init !== undefined ? openModelWeights(f.init) : null;
+  init?.dispose();
   const tokenizerSpec = f.tokenizer ?? (f.init !== undefined ? tokenizerPathFor(f.init) : 'bytes');
-  const tokenizer = tokenizerFromFlag(tokenizerSpec);
+  const tokenizer = tokenizerFromFlag(tokenizerSpec, init?.config.vocabSize);
   let data = f.data;
   if (data === undefined) {
     data = join(out, 'data');
-    if (!existsSync(join(data, 'meta.json'))) await prepareWithProgress([f.text ?? assetPath('corpus', 'tinyshakespeare.txt')], tokenizerSpec, data);
+    if (!existsSync(join(data, 'meta.json'))) await prepareWithProgress([f.text ?? assetPath('corpus', 'tinyshakespeare.txt')], tokenizer, tokenizerSpec, data);
   }
-  const config = f.init !== undefined ? openModelWeights(f.init) : null;
-  if (config) config.dispose();
   return {
     data, tokenizer: tokenizerSpec, init: f.init ?? null,
-    config: config?.config ?? configFromFlag(f.config ?? 'shakespeare', tokenizer.vocabSize, numberFlag('seq-len', f['seq-len'], true)),
+    config: init?.config ?? configFromFlag(f.config ?? 'shakespeare', tokenizer.vocabSize, numberFlag('seq-len', f['seq-len'], true)),
   };
 }
 
@@ -224,13 +224,17 @@ function booleanFlag(flag: string, value: string | undefined): boolean | undefin
   throw new ArgumentError(`--${flag}`, 'true or false', JSON.stringify(value));
 }
 
-/** tokenizer.json (+ tokenizer_config.json) for the byte vocabulary; a tokenizer file is copied as it is. */
+/**
+ * The tokenizer beside the model, where `llamats generate --model DIR` looks for it: tokenizer.json (+
+ * tokenizer_config.json) for the byte vocabulary; a tokenizer file is copied as tokenizer.bin or tokenizer.gguf.
+ */
 function writeTokenizerFiles(dir: string, tokenizer: string, config: LlamaConfig): void {
   if (tokenizer === 'bytes') {
     writeFileAtomic(join(dir, 'tokenizer.json'), JSON.stringify(byteTokenizerJson()) + '\n');
     writeFileAtomic(join(dir, 'tokenizer_config.json'), JSON.stringify(byteTokenizerConfigJson(config.maxSeqLen), null, 1) + '\n');
   } else {
-    writeFileAtomic(join(dir, basename(tokenizer)), readFileSync(tokenizer));
+    const name = tokenizer.endsWith('.gguf') ? 'tokenizer.gguf' : tokenizer.endsWith('.json') ? 'tokenizer.json' : 'tokenizer.bin';
+    writeFileAtomic(join(dir, name), readFileSync(tokenizer));
   }
 }
 

@@ -67,6 +67,20 @@ describe('llamats train', () => {
     assert.deepEqual(deterministic(metrics(b)), deterministic(metrics(a)));
   });
 
+  test('--init starts from a loaded model (llama2.c stories260K) and the result keeps its tokenizer', () => {
+    const out = join(tmp, 'init');
+    const r = llamats('train', '--init', assetPath('stories260K', 'stories260K.bin'), '--tokenizer', assetPath('stories260K', 'tok512.bin'),
+      '--text', text, '--out', out, '--steps', '3', '--batch', '2', '--seq-len', '32', '--eval-every', '3', '--eval-windows', '4',
+      '--samples', '0', '--threads', '1', '--lr', '1e-4');
+    assert.equal(r.status, 0, r.stderr);
+    // A random init of this vocabulary starts at ln 512 = 6.24 nats; the TinyStories weights already know English.
+    const first = metrics(out)[0]!.loss!;
+    assert.ok(first < Math.log(512) - 0.5, `first loss ${first}`);
+    const g = llamats('generate', '--model', out, '--prompt', 'Once upon a time', '--max-tokens', '10', '--threads', '1');
+    assert.equal(g.status, 0, g.stderr);
+    assert.ok(g.stdout.startsWith('Once upon a time'));
+  });
+
   test('bad flags are clear errors', () => {
     const r = llamats('train', '--text', text, '--data', tmp);
     assert.equal(r.status, 1);

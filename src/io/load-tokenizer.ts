@@ -40,7 +40,7 @@ export function tokenizerPathFor(modelPath: string, explicit?: string): string {
   const format = detectFormat(modelPath);
   if (format === 'gguf') return modelPath;
   const folder = format === 'hf' ? modelPath : dirname(modelPath);
-  for (const name of format === 'hf' ? ['tokenizer.json', 'tokenizer.bin'] : ['tokenizer.bin']) {
+  for (const name of format === 'hf' ? ['tokenizer.json', 'tokenizer.bin', 'tokenizer.gguf'] : ['tokenizer.bin']) {
     if (existsSync(join(folder, name))) return join(folder, name);
   }
   throw new ArgumentError('--tokenizer', `a tokenizer for ${modelPath} (a llama2.c tokenizer.bin or a .gguf)`,

@@ -163,6 +163,19 @@ for (const name of backendNames.filter((n) => n !== 'reference')) {
       });
     }
 
+    test('repeated runs are bit-identical (threads claim rows dynamically; results must not depend on which)', async () => {
+      const q = ops.fromHost(random(rng, [4, 24, 4, 16]), [4, 24, 4, 16]);
+      const kv = ops.fromHost(random(rng, [4, 24, 2, 16]), [4, 24, 2, 16]);
+      const x = ops.fromHost(random(rng, [37, 64]), [37, 64]);
+      const w = ops.fromHost(random(rng, [101, 64]), [101, 64]);
+      const runs = async () => [
+        await ops.read(ops.attention(q, kv, kv, 0)), await ops.read(ops.linear(x, w)),
+        ...(await Promise.all(Object.values(ops.attentionBackward(q, q, kv, kv)).map((t) => ops.read(t)))),
+      ];
+      const first = await runs();
+      for (let r = 0; r < 20; r++) assert.deepEqual(await runs(), first, `run ${r}`);
+    });
+
     describe('training ops', () => {
       /** Like agree, for ops with several outputs. */
       const agreeAll = async (inputs: { data: Float32Array | Int32Array; shape: Shape }[], op: (o: Ops, ts: Tensor[]) => Tensor[], tol: number, what: string) => {

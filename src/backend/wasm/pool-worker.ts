@@ -1,9 +1,9 @@
 /** A worker of WorkerPool: instantiates the kernel module on the shared memory and runs its share of each job. */
 import { parentPort, workerData } from 'node:worker_threads';
-import { poolLayout, share, type KernelTable } from './pool.js';
+import { claimChunks, poolLayout, type KernelTable } from './pool.js';
 
-const { module, memory, control, job, names, index, threads } = workerData as {
-  module: WebAssembly.Module; memory: WebAssembly.Memory; control: Int32Array; job: Float64Array;
+const { module, memory, control, claims, job, names, index, threads } = workerData as {
+  module: WebAssembly.Module; memory: WebAssembly.Memory; control: Int32Array; claims: Int32Array; job: Float64Array;
   names: string[]; index: number; threads: number;
 };
 const { CALL_WORDS, GEN, DONE, CALLS, STOP, FAILED, SPIN } = poolLayout;
@@ -15,12 +15,14 @@ function runShare(): void {
   for (let i = 0; i < calls; i++) {
     const base = i * CALL_WORDS;
     const range = job[base + 1]!;
-    const [start, end] = share(job[base + 2]!, index, threads);
     const args = Array.from(job.subarray(base + 4, base + CALL_WORDS));
-    args[range] = start;
-    args[range + 1] = end;
     if (job[base + 3]! >= 0) args[job[base + 3]!] = index;
-    if (start < end) kernels[names[job[base]!]!]!(...args);
+    const kernel = kernels[names[job[base]!]!]!;
+    claimChunks(claims, i, job[base + 2]!, threads, (start, end) => {
+      args[range] = start;
+      args[range + 1] = end;
+      kernel(...args);
+    });
   }
 }
 

@@ -38,6 +38,8 @@ const STALL_MS = 60_000; // a job this late means a lost worker: fail loudly rat
 
 export class WorkerPool {
   private readonly control = new Int32Array(new SharedArrayBuffer(32));
+  /** Per call of a job: the next chunk of rows to claim (see chunkRows). */
+  private readonly claims = new Int32Array(new SharedArrayBuffer(MAX_CALLS * 4));
   private readonly job = new Float64Array(new SharedArrayBuffer(MAX_CALLS * CALL_WORDS * 8));
 
   private constructor(
@@ -53,7 +55,7 @@ export class WorkerPool {
     const url = new URL('./pool-worker.js', import.meta.url);
     const starts = Array.from({ length: threads - 1 }, (_, i) => new Promise<Worker>((resolve, reject) => {
       const worker = new Worker(url, {
-        workerData: { module, memory, control: pool.control, job: pool.job, names, index: i + 1, threads },
+        workerData: { module, memory, control: pool.control, claims: pool.claims, job: pool.job, names, index: i + 1, threads },
       });
       worker.once('message', () => {
         worker.unref(); // an idle pool does not keep the process alive
@@ -89,14 +91,12 @@ export class WorkerPool {
       c.args.forEach((a, j) => (this.job[base + 4 + j] = a));
     });
     const ctrl = this.control;
+    this.claims.fill(0);
     Atomics.store(ctrl, CALLS, calls.length);
     Atomics.store(ctrl, DONE, 0);
     Atomics.add(ctrl, GEN, 1);
     Atomics.notify(ctrl, GEN);
-    for (const c of calls) {
-      const [start, end] = share(c.total, 0, this.threads);
-      this.kernels[c.kernel]!(...withRange(c, start, end, 0));
-    }
+    calls.forEach((c, i) => claimChunks(this.claims, i, c.total, this.threads, (start, end) => this.kernels[c.kernel]!(...withRange(c, start, end, 0))));
     const others = this.workers.length;
     for (let spin = 0; Atomics.load(ctrl, DONE) < others && spin < SPIN; spin++);
     const deadline = performance.now() + STALL_MS;
@@ -118,9 +118,23 @@ export class WorkerPool {
   }
 }
 
-/** Thread `index` of `threads` gets rows [start, end) of `total`, contiguous and as even as possible. */
-export function share(total: number, index: number, threads: number): [number, number] {
-  return [Math.floor((total * index) / threads), Math.floor((total * (index + 1)) / threads)];
+/**
+ * Rows are handed out in chunks, claimed by whichever thread is free (an atomic counter per call): on a VM whose
+ * second core is shared, a fixed even split leaves the faster thread waiting. About 4 chunks per thread, a multiple
+ * of 4 rows (the mat-mul tiles) when there are enough rows. The chunks depend only on `total` and `threads`, and
+ * every row is computed by the same code whichever thread takes it, so results do not depend on the timing.
+ */
+export function chunkRows(total: number, threads: number): number {
+  const size = Math.ceil(total / (threads * 4));
+  return total >= threads * 16 ? Math.ceil(size / 4) * 4 : Math.max(1, size);
+}
+
+/** Claim chunks of call `call` until none is left, running `run(start, end)` on each. */
+export function claimChunks(claims: Int32Array, call: number, total: number, threads: number, run: (start: number, end: number) => void): void {
+  const size = chunkRows(total, threads);
+  for (let k = Atomics.add(claims, call, 1); k * size < total; k = Atomics.add(claims, call, 1)) {
+    run(k * size, Math.min(total, (k + 1) * size));
+  }
 }
 
 function withRange(c: KernelCall, start: number, end: number, thread: number): number[] {

@@ -235,15 +235,16 @@ export class WasmBackend implements Ops {
   attention(q: Tensor, k: Tensor, v: Tensor, startPos: number): Tensor {
     const { batch, time, heads, kvHeads, headDim, cacheLen } = attentionDims(q, k, v, startPos);
     const out = this.f32(q.shape);
-    const scratch = ptr(this.f32([heads, headDim + 4]));
+    const scratch = ptr(this.f32([this.threads, headDim + 4]));
     const qStride = time * heads * headDim * 4;
     const kvStride = cacheLen * kvHeads * headDim * 4;
     const calls = Array.from({ length: batch }, (_, b): KernelCall => ({
       kernel: 'attention',
       args: [ptr(out) + b * qStride, ptr(q) + b * qStride, ptr(k) + b * kvStride, ptr(v) + b * kvStride, scratch,
-        time, heads, kvHeads, headDim, cacheLen, startPos, 0, 0],
-      range: 11,
+        time, heads, kvHeads, headDim, cacheLen, startPos, 0, 0, 0],
+      range: 12,
       total: heads,
+      thread: 11,
     }));
     this.pool.run(calls);
     return out;

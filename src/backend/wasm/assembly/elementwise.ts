@@ -35,15 +35,15 @@ export function rope(out: usize, x: usize, invFreq: usize, time: i32, heads: i32
 
 /**
  * Causal GQA attention for one sequence, query heads [headStart, headEnd): q (T, H, Dh), k/v (S, Hkv, Dh), out
- * (T, H, Dh). Online softmax: a running max m, sum l and accumulator acc (Dh floats at scratch + h * (Dh + 4) * 4),
- * rescaled as m grows; the T x S score matrix never exists.
+ * (T, H, Dh). Online softmax: a running max m, sum l and accumulator acc (Dh floats of this thread's scratch, at
+ * scratch + thread * (Dh + 4) * 4), rescaled as m grows; the T x S score matrix never exists.
  */
-export function attention(out: usize, q: usize, k: usize, v: usize, scratch: usize, time: i32, heads: i32, kvHeads: i32, headDim: i32, cacheLen: i32, startPos: i32, headStart: i32, headEnd: i32): void {
+export function attention(out: usize, q: usize, k: usize, v: usize, scratch: usize, time: i32, heads: i32, kvHeads: i32, headDim: i32, cacheLen: i32, startPos: i32, thread: i32, headStart: i32, headEnd: i32): void {
   const group = heads / kvHeads;
   const scale = <f32>(1 / Math.sqrt(<f64>headDim));
   const db = <usize>headDim * 4;
+  const acc = scratch + <usize>thread * (db + 16);
   for (let h = headStart; h < headEnd; h++) {
-    const acc = scratch + <usize>h * (db + 16);
     const kvh = h / group;
     for (let t = 0; t < time; t++) {
       const qo = q + (<usize>t * <usize>heads + <usize>h) * db;

@@ -117,13 +117,15 @@ export async function runTrain(f: TrainFlags): Promise<number> {
       kgCo2PerKwh: numberFlag('carbon-intensity', f['carbon-intensity']), deviceName: `CPU, ${threads} threads`,
     });
     const peakRssMb = peakRss() / 1e6;
+    // The fast backend's heap never shrinks: its top is the most tensor memory the run ever held at once.
+    const tensorMb = ((ops as { heap?: { stats: { reserved: number } } }).heap?.stats.reserved ?? NaN) / 1e6;
     const summary = {
       steps: result.steps, tokens: result.tokens, trainSeconds: result.seconds, wallSeconds,
       tokensPerSecond: result.tokens / result.seconds, mfu: mfu(result.tokens / result.seconds, flopsPerToken, peak),
-      peakFlops: peak, parameters: parameterCount(config), validation: result.final, peakRssMb, carbon, settings, config,
+      peakFlops: peak, parameters: parameterCount(config), validation: result.final, peakRssMb, tensorMb, carbon, settings, config,
     };
     writeFileAtomic(join(out, 'summary.json'), JSON.stringify(summary, null, 1) + '\n');
-    process.stderr.write(`${formatCarbonReport(carbon)}\npeak resident memory ${peakRssMb.toFixed(0)} MB\n`);
+    process.stderr.write(`${formatCarbonReport(carbon)}\npeak resident memory ${peakRssMb.toFixed(0)} MB (tensors at most ${tensorMb.toFixed(0)} MB)\n`);
     process.stderr.write(`wrote ${out}: model.safetensors, config.json, metrics.jsonl, loss.svg, summary.json\n`);
     const samples = numberFlag('samples', f.samples, true) ?? 2;
     for (let i = 0; i < samples; i++) {

@@ -22,7 +22,8 @@ function hidden(model: LlamaModel, ops: Ops, inputs: Tensor, recompute: boolean)
   let x = ops.embedding(model.weights.tokEmbeddings, inputs);
   for (const layer of model.weights.layers) {
     const runBlock = (o: Ops, input: Tensor) => block({ ...model, ops: o }, input, layer, 0);
-    x = recompute && ops instanceof Tape ? ops.checkpoint(runBlock, x) : block(onOps, x, layer, 0);
+    const input = x; // a tape's tidy keeps everything; a backend's frees the block's intermediates (evaluation)
+    x = recompute && ops instanceof Tape ? ops.checkpoint(runBlock, input) : ops.tidy(() => block(onOps, input, layer, 0));
   }
   return ops.reshape(ops.rmsnorm(x, model.weights.norm, model.config.normEps), [batch * time, model.config.dim]);
 }

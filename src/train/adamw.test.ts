@@ -65,7 +65,7 @@ for (const backend of ['reference', 'cpu'] as const) {
           moved += (want[i]! - start[i]!) ** 2;
         }
         const err = Math.sqrt(diff / moved);
-        assert.ok(err < 1e-3, `${p.name}: update differs from torch's by ${err} relative`);
+        assert.ok(err < 1e-4, `${p.name}: update differs from torch's by ${err} relative`); // measured: 1.4e-5 at worst
       }
       optimizer.dispose();
     });

@@ -52,9 +52,15 @@ const maxAbs = (x: Float32Array) => x.reduce((m, v) => Math.max(m, Math.abs(v)),
 // up to a few hundred O(1) terms the difference stays below ~1e-5 relative.
 const F32_TOL = 2e-5;
 
-for (const name of backendNames.filter((n) => n !== 'reference')) {
+/** Every fast backend, and the fast CPU backend's plain SIMD128 build too (runtimes without relaxed SIMD get it). */
+const candidates: [string, () => Promise<Ops>][] = [
+  ...backendNames.filter((n) => n !== 'reference').map((n): [string, () => Promise<Ops>] => [n, () => getBackend(n, { threads: 2 })]),
+  ['cpu (SIMD128 build)', () => WasmBackend.create({ threads: 2, relaxed: false })],
+];
+
+for (const [name, create] of candidates) {
   describe(`backend ${name} conformance`, async () => {
-    const ops = await getBackend(name, { threads: 2 });
+    const ops = await create();
     after(() => ops.dispose());
     const rng = new Rng(2024);
 

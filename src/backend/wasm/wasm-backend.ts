@@ -22,7 +22,7 @@ interface Storage {
 export interface WasmBackendOptions {
   /** Threads to run kernels on (the main thread included); default: the machine's cores. */
   threads?: number;
-  /** Use the relaxed-SIMD kernels when the runtime accepts them (Node 20 needs --experimental-wasm-relaxed-simd). */
+  /** Use the relaxed-SIMD kernels (fused multiply-add) when the runtime accepts them; default true. */
   relaxed?: boolean;
 }
 
@@ -58,7 +58,7 @@ export class WasmBackend implements Ops {
     const threads = options.threads ?? availableParallelism();
     if (!Number.isInteger(threads) || threads < 1) throw new ArgumentError('threads', 'an integer >= 1', String(threads));
     const heap = new WasmHeap();
-    const module = kernelModule(options.relaxed ?? false);
+    const module = kernelModule(options.relaxed ?? true);
     const instance = new WebAssembly.Instance(module, { env: { memory: heap.memory, abort: kernelAbort } });
     const kernels = instance.exports as unknown as KernelTable;
     const pool = await WorkerPool.create(threads, kernels, module, heap.memory);

@@ -1,6 +1,6 @@
 // Dot products of one weight row (as stored) with one activation row: f32 x for the float types, Q8A x for the
 // block types (see q8a.ts). Shared by the matvec (decode) and matmul (prefill) kernels.
-import { dotI8, dotI8Small2, f16, f16x4, f16x4High, hsum } from './simd';
+import { dotI8, dotI8Small2, f16, f16x4, f16x4High, hsum, madd } from './simd';
 import { Q8A_BYTES } from './q8a';
 
 /** w (cols f32) . x (cols f32), 4 accumulators of 4 lanes. */
@@ -10,12 +10,12 @@ import { Q8A_BYTES } from './q8a';
   let c = 0;
   for (; c + 16 <= cols; c += 16) {
     const o = <usize>c * 4;
-    a0 = f32x4.add(a0, f32x4.mul(v128.load(w + o), v128.load(x + o)));
-    a1 = f32x4.add(a1, f32x4.mul(v128.load(w + o + 16), v128.load(x + o + 16)));
-    a2 = f32x4.add(a2, f32x4.mul(v128.load(w + o + 32), v128.load(x + o + 32)));
-    a3 = f32x4.add(a3, f32x4.mul(v128.load(w + o + 48), v128.load(x + o + 48)));
+    a0 = madd(v128.load(w + o), v128.load(x + o), a0);
+    a1 = madd(v128.load(w + o + 16), v128.load(x + o + 16), a1);
+    a2 = madd(v128.load(w + o + 32), v128.load(x + o + 32), a2);
+    a3 = madd(v128.load(w + o + 48), v128.load(x + o + 48), a3);
   }
-  for (; c + 4 <= cols; c += 4) a0 = f32x4.add(a0, f32x4.mul(v128.load(w + <usize>c * 4), v128.load(x + <usize>c * 4)));
+  for (; c + 4 <= cols; c += 4) a0 = madd(v128.load(w + <usize>c * 4), v128.load(x + <usize>c * 4), a0);
   let sum = hsum(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)));
   for (; c < cols; c++) sum += load<f32>(w + <usize>c * 4) * load<f32>(x + <usize>c * 4);
   return sum;

@@ -1,7 +1,7 @@
 // Prefill: out (m, n) = x (m, k) w^T for w (n, k), writing columns [rowStart, rowEnd) of out (rows of w).
 // Weight rows are the outer loop so each stays in cache while every x row passes over it; x is f32.
 import { dequantizeRow, rowBytes } from './dequantize';
-import { hsum } from './simd';
+import { hsum, madd } from './simd';
 
 /**
  * f32: 2 x rows by 4 w rows at a time, 8 accumulators, each x and w vector loaded once per tile (V8 gives WASM 16
@@ -44,10 +44,10 @@ function tile4(out: usize, x: usize, w0: usize, m: i32, k: i32, n: i32, j: i32):
     for (; c + 16 <= kb; c += 16) {
       const u = v128.load(x0 + c), v = v128.load(x1 + c);
       const b0 = v128.load(w0 + c), b1 = v128.load(w1 + c), b2 = v128.load(w2 + c), b3 = v128.load(w3 + c);
-      a00 = f32x4.add(a00, f32x4.mul(u, b0)); a01 = f32x4.add(a01, f32x4.mul(u, b1));
-      a02 = f32x4.add(a02, f32x4.mul(u, b2)); a03 = f32x4.add(a03, f32x4.mul(u, b3));
-      a10 = f32x4.add(a10, f32x4.mul(v, b0)); a11 = f32x4.add(a11, f32x4.mul(v, b1));
-      a12 = f32x4.add(a12, f32x4.mul(v, b2)); a13 = f32x4.add(a13, f32x4.mul(v, b3));
+      a00 = madd(u, b0, a00); a01 = madd(u, b1, a01);
+      a02 = madd(u, b2, a02); a03 = madd(u, b3, a03);
+      a10 = madd(v, b0, a10); a11 = madd(v, b1, a11);
+      a12 = madd(v, b2, a12); a13 = madd(v, b3, a13);
     }
     const o0 = out + (<usize>i * <usize>n + <usize>j) * 4, o1 = o0 + <usize>n * 4;
     store<f32>(o0, hsum(a00) + tail(x0, w0, c, kb)); store<f32>(o0 + 4, hsum(a01) + tail(x0, w1, c, kb));
@@ -71,7 +71,7 @@ function storeDot(out: usize, x: usize, wr: usize, i: i32, j: i32, k: i32, n: i3
   const kb = <usize>k * 4;
   let acc = f32x4.splat(0);
   let c: usize = 0;
-  for (; c + 16 <= kb; c += 16) acc = f32x4.add(acc, f32x4.mul(v128.load(x + <usize>i * kb + c), v128.load(wr + c)));
+  for (; c + 16 <= kb; c += 16) acc = madd(v128.load(x + <usize>i * kb + c), v128.load(wr + c), acc);
   store<f32>(out + (<usize>i * <usize>n + <usize>j) * 4, hsum(acc) + tail(x + <usize>i * kb, wr, c, kb));
 }
 

@@ -54,3 +54,13 @@
 @inline function f16Top(top: v128): v128 {
   return f32x4.mul(v128.and(i32x4.shr_s(top, 3), i32x4.splat(0x8fffe000)), f32x4.splat(reinterpret<f32>(0x77800000)));
 }
+
+/**
+ * a * b + c on f32 lanes: one fused multiply-add in the relaxed-SIMD build (x64 FMA), else a multiply and an add
+ * (the same sum as `c + a * b`, bit for bit).
+ */
+// @ts-ignore: decorator
+@inline export function madd(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+  return f32x4.add(c, f32x4.mul(a, b));
+}

@@ -150,22 +150,15 @@ export class Tape implements Ops {
   }
 
   linear(x: Tensor, w: Tensor): Tensor {
-    const y = this.keep(this.backend.linear(x, w));
-    return this.record(y, (dy) => {
-      const { dx, dw } = this.backend.linearBackward(dy, x, w);
-      this.accumulate(x, dx);
-      this.accumulate(w, dw);
-    });
+    return this.linears(x, [w])[0]!;
   }
 
   linears(x: Tensor, ws: Tensor[]): Tensor[] {
-    const ys = this.backend.linears(x, ws).map((y) => this.keep(y));
-    ys.forEach((y, i) => this.record(y, (dy) => {
+    return this.backend.linears(x, ws).map((y, i) => this.record(this.keep(y), (dy) => {
       const { dx, dw } = this.backend.linearBackward(dy, x, ws[i]!);
       this.accumulate(x, dx);
       this.accumulate(ws[i]!, dw);
     }));
-    return ys;
   }
 
   rope(x: Tensor, invFreq: Tensor, startPos: number): Tensor {

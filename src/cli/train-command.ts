@@ -31,7 +31,7 @@ import {
   carbonReport, formatCarbonReport, lossPlotSvg, metricSeries, MetricsLog, mfu, parameterCount, readMetrics,
   trainingFlopsPerToken,
 } from '../train/report.js';
-import { checkSettings, defaultTrainSettings, train, trainableParams, type TrainSettings } from '../train/trainer.js';
+import { checkSettings, defaultTrainSettings, hostTensors, train, trainableParams, type TrainSettings } from '../train/trainer.js';
 import { backendFlags, numberFlag } from './flags.js';
 import { prepareWithProgress, tokenizerFromFlag } from './prepare-command.js';
 
@@ -105,7 +105,7 @@ export async function runTrain(f: TrainFlags): Promise<number> {
     const wallSeconds = (performance.now() - wallStart) / 1000;
 
     // The final model, as a Hugging Face folder at the top of OUT (`llamats generate --model OUT` reads it).
-    writeFinalModel(out, config, await readParams(model), record.tokenizer);
+    writeFinalModel(out, config, await hostTensors(ops, trainableParams(model, settings).map((p) => [p.name, p.tensor])), record.tokenizer);
     const records = readMetrics(metrics.path);
     writeFileAtomic(join(out, 'loss.svg'), lossPlotSvg([
       { name: 'train loss', points: metricSeries(records, 'loss') },
@@ -238,14 +238,6 @@ function writeTokenizerFiles(dir: string, tokenizer: string, config: LlamaConfig
     const name = tokenizer.endsWith('.gguf') ? 'tokenizer.gguf' : tokenizer.endsWith('.json') ? 'tokenizer.json' : 'tokenizer.bin';
     writeFileAtomic(join(dir, name), readFileSync(tokenizer));
   }
-}
-
-async function readParams(model: LlamaModel): Promise<Map<string, HostTensor>> {
-  const out = new Map<string, HostTensor>();
-  for (const p of trainableParams(model, defaultTrainSettings)) {
-    out.set(p.name, { shape: [...p.tensor.shape], data: (await model.ops.read(p.tensor)) as Float32Array });
-  }
-  return out;
 }
 
 function writeFinalModel(out: string, config: LlamaConfig, params: Map<string, HostTensor>, tokenizer: string): void {

@@ -11,8 +11,8 @@ import { Tape } from '../autograd/tape.js';
 import { getBackend } from '../backend/registry.js';
 import { fixturePath } from '../io/package-paths.js';
 import { loadModel } from '../io/load-model.js';
-import { readSafetensorsHeader, readSafetensorsInts, readSafetensorsTensor } from '../io/safetensors.js';
-import { metaNameFromHf, permuteRopeRows } from '../io/tensor-names.js';
+import { readSafetensorsHeader, readSafetensorsInts } from '../io/safetensors.js';
+import { readHfTensorsAsOurs } from '../testing/hf-tensors.js';
 import { AdamW, llamaAdamW } from './adamw.js';
 import { recordLoss } from './lm-loss.js';
 import { trainableParams } from './trainer.js';
@@ -21,13 +21,7 @@ const model0 = fixturePath('hf', 'tiny-gqa');
 const fixture = fixturePath('hf', 'tiny-gqa-adamw');
 const expected = JSON.parse(readFileSync(join(fixture, 'expected.json'), 'utf8')) as { lr: number; steps: { loss: number; grad_norm: number }[] };
 const ids = readSafetensorsInts(readSafetensorsHeader(join(model0, 'inputs_outputs.safetensors')).get('input_ids')!);
-const torchAfter = new Map<string, Float32Array>();
-for (const [name, info] of readSafetensorsHeader(join(fixture, 'params-after-2-steps.safetensors'))) {
-  const ours = metaNameFromHf(name)!;
-  const heads = ours.endsWith('.wq') ? 4 : ours.endsWith('.wk') ? 2 : 0;
-  const t = readSafetensorsTensor(info);
-  torchAfter.set(ours, heads ? permuteRopeRows(t, heads).data : t.data);
-}
+const torchAfter = readHfTensorsAsOurs(join(fixture, 'params-after-2-steps.safetensors'), 4, 2);
 
 for (const backend of ['reference', 'cpu'] as const) {
   describe(`[${backend}] AdamW matches torch.optim.AdamW after clip_grad_norm_`, async () => {

@@ -9,8 +9,8 @@ import { Tape } from '../autograd/tape.js';
 import { getBackend } from '../backend/registry.js';
 import { fixturePath } from '../io/package-paths.js';
 import { loadModel } from '../io/load-model.js';
-import { readSafetensorsHeader, readSafetensorsInts, readSafetensorsTensor } from '../io/safetensors.js';
-import { metaNameFromHf, permuteRopeRows } from '../io/tensor-names.js';
+import { readSafetensorsHeader, readSafetensorsInts } from '../io/safetensors.js';
+import { readHfTensorsAsOurs } from '../testing/hf-tensors.js';
 import type { LlamaModel } from '../model/llama.js';
 import { recordLoss, type Batch } from './lm-loss.js';
 import { trainableParams } from './trainer.js';
@@ -44,13 +44,7 @@ async function gradients(model: LlamaModel, recompute: boolean): Promise<{ loss:
   return { loss, grads };
 }
 
-const torchGrads = new Map<string, Float32Array>();
-for (const [name, info] of readSafetensorsHeader(join(dir, 'grads.safetensors'))) {
-  const ours = metaNameFromHf(name)!;
-  const heads = ours.endsWith('.wq') ? 4 : ours.endsWith('.wk') ? 2 : 0;
-  const t = readSafetensorsTensor(info);
-  torchGrads.set(ours, heads ? permuteRopeRows(t, heads).data : t.data);
-}
+const torchGrads = readHfTensorsAsOurs(join(dir, 'grads.safetensors'), 4, 2);
 
 function relativeError(a: Float32Array, b: Float32Array): number {
   let diff = 0;

@@ -235,7 +235,8 @@ function concat(parts: Int32Array[]): Int32Array {
   return out;
 }
 
-async function hostTensors(ops: Ops, entries: [string, Tensor][]): Promise<Map<string, HostTensor>> {
+/** Tensors copied to the host, by name (for checkpoints and the final model). */
+export async function hostTensors(ops: Ops, entries: [string, Tensor][]): Promise<Map<string, HostTensor>> {
   const out = new Map<string, HostTensor>();
   for (const [name, t] of entries) out.set(name, { shape: [...t.shape], data: (await ops.read(t)) as Float32Array });
   return out;

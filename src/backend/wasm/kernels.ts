@@ -20,13 +20,35 @@ export function kernelModule(relaxed = true): WebAssembly.Module {
     useRelaxed = WebAssembly.validate(bytes);
     if (!useRelaxed) {
       v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
+      // That V8's baseline compiler (Liftoff) swaps the operands of relaxed SIMD's integer dot product, so code
+      // gives wrong sums until it is re-optimized; its optimizing compiler is right. Compile optimized only.
+      v8.setFlagsFromString('--no-liftoff');
       useRelaxed = WebAssembly.validate(bytes);
     }
   }
   let m = modules.get(useRelaxed);
   if (!m) {
     m = new WebAssembly.Module(readFileSync(join(dir, useRelaxed ? 'kernels-relaxed.wasm' : 'kernels.wasm')));
+    if (useRelaxed && !relaxedDotIsRight(m)) return kernelModule(false);
     modules.set(useRelaxed, m);
   }
   return m;
+}
+
+/**
+ * Whether the relaxed build's integer dot gives the exact sums on this runtime, tried on its first (unoptimized)
+ * call: 16 unsigned 7-bit bytes 0, 8, ..., 120 dotted with the signed bytes -128, -112, ..., 112, whose 4 lane
+ * sums are known. A runtime that gets it wrong gets the SIMD128 build.
+ */
+function relaxedDotIsRight(module: WebAssembly.Module): boolean {
+  const memory = new WebAssembly.Memory({ initial: 17, maximum: 65536, shared: true });
+  const kernels = new WebAssembly.Instance(module, { env: { memory, abort: () => undefined } }).exports as Record<string, (...args: number[]) => number>;
+  const bytes = new Uint8Array(memory.buffer, 0, 48);
+  const sums = new Int32Array(memory.buffer, 32, 4);
+  for (let i = 0; i < 16; i++) {
+    bytes[i] = 8 * i;
+    bytes[16 + i] = (16 * i - 128) & 0xff;
+  }
+  kernels['dotU7Probe']!(32, 0, 16);
+  return sums.every((sum, lane) => sum === [0, 1, 2, 3].reduce((s, j) => s + 8 * (4 * lane + j) * (16 * (4 * lane + j) - 128), 0));
 }

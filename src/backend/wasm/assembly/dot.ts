@@ -1,6 +1,6 @@
 // Dot products of one weight row (as stored) with one activation row: f32 x for the float types, Q8A x for the
 // block types (see q8a.ts). Shared by the matvec (decode) and matmul (prefill) kernels.
-import { dotI8, dotI8Small2, f16, f16x4, f16x4High, hsum, madd } from './simd';
+import { dotI8, dotI8Small2, dotU7Add, f16, F16_REBIAS, f16x8High, f16x8Low, hsum, madd } from './simd';
 import { Q8A_BYTES } from './q8a';
 
 /** w (cols f32) . x (cols f32), 4 accumulators of 4 lanes. */
@@ -21,17 +21,26 @@ import { Q8A_BYTES } from './q8a';
   return sum;
 }
 
-/** f16 w . f32 x: 8 halves decoded per step. */
+/** f16 w . f32 x: 8 halves decoded per step (f16x8Low/High), rebiased, multiplied into 4 accumulators. */
 // @ts-ignore: decorator
 @inline export function dotF16(w: usize, x: usize, cols: i32): f32 {
-  let a0 = f32x4.splat(0), a1 = f32x4.splat(0);
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+  const rebias = f32x4.splat(F16_REBIAS);
   let c = 0;
+  for (; c + 16 <= cols; c += 16) {
+    const h0 = v128.load(w + <usize>c * 2), h1 = v128.load(w + <usize>c * 2 + 16);
+    const xc = x + <usize>c * 4;
+    a0 = madd(f32x4.mul(f16x8Low(h0), rebias), v128.load(xc), a0);
+    a1 = madd(f32x4.mul(f16x8High(h0), rebias), v128.load(xc + 16), a1);
+    a2 = madd(f32x4.mul(f16x8Low(h1), rebias), v128.load(xc + 32), a2);
+    a3 = madd(f32x4.mul(f16x8High(h1), rebias), v128.load(xc + 48), a3);
+  }
   for (; c + 8 <= cols; c += 8) {
     const h = v128.load(w + <usize>c * 2);
-    a0 = f32x4.add(a0, f32x4.mul(f16x4(h), v128.load(x + <usize>c * 4)));
-    a1 = f32x4.add(a1, f32x4.mul(f16x4High(h), v128.load(x + <usize>c * 4 + 16)));
+    a0 = madd(f32x4.mul(f16x8Low(h), rebias), v128.load(x + <usize>c * 4), a0);
+    a1 = madd(f32x4.mul(f16x8High(h), rebias), v128.load(x + <usize>c * 4 + 16), a1);
   }
-  let sum = hsum(f32x4.add(a0, a1));
+  let sum = hsum(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)));
   for (; c < cols; c++) sum += f16(load<u16>(w + <usize>c * 2)) * load<f32>(x + <usize>c * 4);
   return sum;
 }
@@ -67,17 +76,38 @@ import { Q8A_BYTES } from './q8a';
 /** Q4_0 w (18-byte blocks: f16 d, 16 bytes of nibbles; low nibbles are elements 0..15) . Q8A x. */
 // @ts-ignore: decorator
 @inline export function dotQ4_0(w: usize, x: usize, cols: i32): f32 {
-  let acc = f32x4.splat(0);
-  const mask = i8x16.splat(0x0f), eight = i8x16.splat(8);
-  for (let b = 0; b < cols / 32; b++) {
+  let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0);
+  let offset0: f32 = 0, offset1: f32 = 0;
+  const blocks = cols / 32;
+  let b = 0;
+  for (; b + 2 <= blocks; b += 2) {
     const wb = w + <usize>b * 18;
     const xb = x + <usize>b * Q8A_BYTES;
-    const q = v128.load(wb + 2);
-    // (q - 8) as signed bytes, so the products need no offset correction
-    const isum = dotI8Small2(i8x16.sub(v128.and(q, mask), eight), v128.load(xb + 8), i8x16.sub(i8x16.shr_u(q, 4), eight), v128.load(xb + 24));
-    acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(isum), f32x4.splat(f16(load<u16>(wb)) * load<f32>(xb))));
+    const s0 = f16(load<u16>(wb)) * load<f32>(xb);
+    const s1 = f16(load<u16>(wb + 18)) * load<f32>(xb + Q8A_BYTES);
+    acc0 = madd(f32x4.convert_i32x4_s(q4Dot(v128.load(wb + 2), xb)), f32x4.splat(s0), acc0);
+    acc1 = madd(f32x4.convert_i32x4_s(q4Dot(v128.load(wb + 20), xb + Q8A_BYTES)), f32x4.splat(s1), acc1);
+    offset0 += s0 * <f32>load<i32>(xb + 4);
+    offset1 += s1 * <f32>load<i32>(xb + Q8A_BYTES + 4);
   }
-  return hsum(acc);
+  for (; b < blocks; b++) {
+    const wb = w + <usize>b * 18;
+    const xb = x + <usize>b * Q8A_BYTES;
+    const s0 = f16(load<u16>(wb)) * load<f32>(xb);
+    acc0 = madd(f32x4.convert_i32x4_s(q4Dot(v128.load(wb + 2), xb)), f32x4.splat(s0), acc0);
+    offset0 += s0 * <f32>load<i32>(xb + 4);
+  }
+  return hsum(f32x4.add(acc0, acc1)) - 8 * (offset0 + offset1);
+}
+
+/**
+ * sum(n xq) over a block: the 16 bytes q hold the 32 unsigned nibbles n (low nibbles are elements 0..15), xb is
+ * the block's Q8A. With sum((n - 8) xq) = sum(n xq) - 8 sum(xq), the dot takes the nibbles as they are.
+ */
+// @ts-ignore: decorator
+@inline function q4Dot(q: v128, xb: usize): v128 {
+  const mask = i8x16.splat(0x0f);
+  return dotU7Add(v128.and(q, mask), v128.load(xb + 8), dotU7Add(v128.and(i16x8.shr_u(q, 4), mask), v128.load(xb + 24), i32x4.splat(0)));
 }
 
 /** The 6-bit (scale, min) pair j of a Q4_K block's 12 scale bytes at s. */

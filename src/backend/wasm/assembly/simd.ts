@@ -26,12 +26,44 @@
   return i32x4.extadd_pairwise_i16x8_s(i16x8.add(s0, s1));
 }
 
+/**
+ * acc + the i32x4 partial sums of u . s, for 16 bytes u holding 0..127 and 16 signed bytes s: one relaxed-SIMD
+ * dot (x64: vpdpbusd, or pmaddubsw + pmaddwd) in the relaxed build, else the exact widening form. The relaxed
+ * instruction's i16 pair sums cannot saturate here: 2 * 127 * 128 < 2^15.
+ */
+// @ts-ignore: decorator
+@inline export function dotU7Add(u: v128, s: v128, acc: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return i32x4.relaxed_dot_i8x16_i7x16_add_s(s, u, acc);
+  return i32x4.add(acc, dotI8(u, s));
+}
+
+/** out (i32x4) = dotU7Add(16 bytes at u, 16 bytes at s, 0): the loader's check that the runtime gets it right. */
+export function dotU7Probe(out: usize, u: usize, s: usize): void {
+  v128.store(out, dotU7Add(v128.load(u), v128.load(s), i32x4.splat(0)));
+}
+
 /** Scalar f16 bits -> f32 (exact for zero, subnormals and normals; weights hold no inf/nan). */
 // @ts-ignore: decorator
 @inline export function f16(h: u32): f32 {
   const magnitude = reinterpret<f32>((h & 0x7fff) << 13) * reinterpret<f32>(0x77800000); // * 2^112 rebias
   return reinterpret<f32>(reinterpret<u32>(magnitude) | ((h & 0x8000) << 16));
 }
+
+/**
+ * Eight f16 values -> two f32x4 times 2^-112, exactly: f32 bits sign | exponent | mantissa << 13, which is the
+ * f16 value over 2^112 (normals and subnormals alike). Built in 16-bit lanes, 8 values per op: the high halves are
+ * the f16 shifted right by 3 (sign copies masked off), the low halves its 3 low mantissa bits; one interleave
+ * each makes the f32s. Multiply by 2^112 (F16_REBIAS) to get the values.
+ */
+// @ts-ignore: decorator
+@inline export function f16x8Low(h: v128): v128 {
+  return i8x16.shuffle(i16x8.shl(h, 13), v128.and(i16x8.shr_s(h, 3), i16x8.splat(<i16>0x8fff)), 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23);
+}
+// @ts-ignore: decorator
+@inline export function f16x8High(h: v128): v128 {
+  return i8x16.shuffle(i16x8.shl(h, 13), v128.and(i16x8.shr_s(h, 3), i16x8.splat(<i16>0x8fff)), 8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31);
+}
+export const F16_REBIAS: f32 = reinterpret<f32>(0x77800000); // 2^112
 
 /**
  * Four f16 values (the low 4 u16 lanes of `halves`) -> f32x4, exactly (zero, subnormals, normals; weights hold no

@@ -36,19 +36,22 @@ export function kernelModule(relaxed = true): WebAssembly.Module {
 }
 
 /**
- * Whether the relaxed build's integer dot gives the exact sums on this runtime, tried on its first (unoptimized)
- * call: 16 unsigned 7-bit bytes 0, 8, ..., 120 dotted with the signed bytes -128, -112, ..., 112, whose 4 lane
- * sums are known. A runtime that gets it wrong gets the SIMD128 build.
+ * Whether the relaxed build's integer dots give the exact sums on this runtime: the 16 unsigned bytes 0, 8, ..., 120
+ * dotted with the signed bytes -128, -112, ..., 112 (whole; as low plus high nibbles; and the other way round, where
+ * |-128| = 128 must read as unsigned), whose 4 lane sums are known. A guard (Node 20's baseline compiler got these
+ * dots wrong inside our kernels, though not in this probe): a runtime that gets them wrong gets the SIMD128 build.
  */
 function relaxedDotIsRight(module: WebAssembly.Module): boolean {
   const memory = new WebAssembly.Memory({ initial: 17, maximum: 65536, shared: true });
   const kernels = new WebAssembly.Instance(module, { env: { memory, abort: () => undefined } }).exports as Record<string, (...args: number[]) => number>;
-  const bytes = new Uint8Array(memory.buffer, 0, 48);
-  const sums = new Int32Array(memory.buffer, 32, 4);
+  const u = new Uint8Array(memory.buffer, 0, 16);
+  const s = new Int8Array(memory.buffer, 16, 16);
   for (let i = 0; i < 16; i++) {
-    bytes[i] = 8 * i;
-    bytes[16 + i] = (16 * i - 128) & 0xff;
+    u[i] = 8 * i;
+    s[i] = 16 * i - 128;
   }
-  kernels['dotU7Probe']!(32, 0, 16);
-  return sums.every((sum, lane) => sum === [0, 1, 2, 3].reduce((s, j) => s + 8 * (4 * lane + j) * (16 * (4 * lane + j) - 128), 0));
+  kernels['relaxedDotProbe']!(32, 0, 16);
+  const laneSum = (lane: number, f: (u: number) => number) => [0, 1, 2, 3].reduce((sum, j) => sum + f(u[4 * lane + j]!) * s[4 * lane + j]!, 0);
+  const sums = new Int32Array(memory.buffer, 32, 12);
+  return [0, 1, 2, 3].every((lane) => sums[lane] === laneSum(lane, (b) => b) && sums[4 + lane] === laneSum(lane, (b) => (b & 15) + (b >> 4)) && sums[8 + lane] === sums[lane]);
 }

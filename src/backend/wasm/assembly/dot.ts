@@ -1,6 +1,6 @@
 // Dot products of one weight row (as stored) with one activation row: f32 x for the float types, Q8A x for the
 // block types (see q8a.ts). Shared by the matvec (decode) and matmul (prefill) kernels.
-import { dotI8, dotI8Small2, dotU7Add, f16, F16_REBIAS, f16x8High, f16x8Low, hsum, madd } from './simd';
+import { dotI8, dotI8Add, dotU4Pair, dotU7Add, f16, F16_REBIAS, f16x8High, f16x8Low, hsum, madd } from './simd';
 import { Q8A_BYTES } from './q8a';
 
 /** w (cols f32) . x (cols f32), 4 accumulators of 4 lanes. */
@@ -67,7 +67,7 @@ import { Q8A_BYTES } from './q8a';
   for (let b = 0; b < cols / 32; b++) {
     const wb = w + <usize>b * 34;
     const xb = x + <usize>b * Q8A_BYTES;
-    const isum = i32x4.add(dotI8(v128.load(wb + 2), v128.load(xb + 8)), dotI8(v128.load(wb + 18), v128.load(xb + 24)));
+    const isum = dotI8Add(v128.load(wb + 18), v128.load(xb + 24), dotI8Add(v128.load(wb + 2), v128.load(xb + 8), i32x4.splat(0)));
     acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(isum), f32x4.splat(f16(load<u16>(wb)) * load<f32>(xb))));
   }
   return hsum(acc);
@@ -107,7 +107,7 @@ import { Q8A_BYTES } from './q8a';
 // @ts-ignore: decorator
 @inline function q4Dot(q: v128, xb: usize): v128 {
   const mask = i8x16.splat(0x0f);
-  return dotU7Add(v128.and(q, mask), v128.load(xb + 8), dotU7Add(v128.and(i16x8.shr_u(q, 4), mask), v128.load(xb + 24), i32x4.splat(0)));
+  return dotU4Pair(v128.and(q, mask), v128.load(xb + 8), v128.and(i16x8.shr_u(q, 4), mask), v128.load(xb + 24));
 }
 
 /** The 6-bit (scale, min) pair j of a Q4_K block's 12 scale bytes at s. */
@@ -140,9 +140,9 @@ import { Q8A_BYTES } from './q8a';
         const j = 2 * c + half;
         const xb = x + (<usize>(b * 8 + j)) * Q8A_BYTES;
         const q0 = v128.load(qs), q1 = v128.load(qs + 16);
-        const lo0 = half == 0 ? v128.and(q0, mask) : i8x16.shr_u(q0, 4);
-        const lo1 = half == 0 ? v128.and(q1, mask) : i8x16.shr_u(q1, 4);
-        const isum = dotI8Small2(lo0, v128.load(xb + 8), lo1, v128.load(xb + 24));
+        const n0 = half == 0 ? v128.and(q0, mask) : v128.and(i16x8.shr_u(q0, 4), mask);
+        const n1 = half == 0 ? v128.and(q1, mask) : v128.and(i16x8.shr_u(q1, 4), mask);
+        const isum = dotU4Pair(n0, v128.load(xb + 8), n1, v128.load(xb + 24));
         const dx = load<f32>(xb);
         acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(isum), f32x4.splat(d * <f32>q4kScale(wb + 4, j) * dx)));
         offset += dmin * <f32>q4kMin(wb + 4, j) * dx * <f32>load<i32>(xb + 4);

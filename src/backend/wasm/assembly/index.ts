@@ -6,4 +6,4 @@ export { matvecF32, matvecF16, matvecBF16, matvecQ8_0, matvecQ4_0, matvecQ4_K, m
 export { matmulF32, matmulDecoded } from './matmul';
 export { rmsnorm, rope, attention, swiglu, add, softmax, sumRows } from './elementwise';
 export { transpose, rmsnormBackward, rmsnormWeightGrad, swigluBackward, attentionBackward, crossEntropyRows, scale, sumSquares, adamw } from './backward';
-export { dotU7Probe } from './simd';
+export { relaxedDotProbe } from './simd';

@@ -37,9 +37,38 @@
   return i32x4.add(acc, dotI8(u, s));
 }
 
-/** out (i32x4) = dotU7Add(16 bytes at u, 16 bytes at s, 0): the loader's check that the runtime gets it right. */
-export function dotU7Probe(out: usize, u: usize, s: usize): void {
-  v128.store(out, dotU7Add(v128.load(u), v128.load(s), i32x4.splat(0)));
+/**
+ * acc + the i32x4 partial sums of w . x for signed bytes w and x, x in -127..127: in the relaxed build, |w| . (x
+ * with w's sign) on the relaxed dot. |-128| is 128, outside the i7 range that relaxed SIMD defines; x64 reads that
+ * operand as unsigned (pmaddubsw), which gives the exact product, and the loader checks this at start-up.
+ */
+// @ts-ignore: decorator
+@inline export function dotI8Add(w: v128, x: v128, acc: v128): v128 {
+  if (!ASC_FEATURE_RELAXED_SIMD) return i32x4.add(acc, dotI8(w, x));
+  const negative = i8x16.lt_s(w, i8x16.splat(0));
+  return i32x4.relaxed_dot_i8x16_i7x16_add_s(i8x16.sub(v128.xor(x, negative), negative), i8x16.abs(w), acc);
+}
+
+/**
+ * i32x4 partial sums of u0 . s0 + u1 . s1 for unsigned 4-bit values u and signed bytes s: relaxed SIMD's i16 dot
+ * (pmaddubsw) for each pair, whose i16 sums add without overflow (4 * 15 * 128 < 2^15), then one widening.
+ */
+// @ts-ignore: decorator
+@inline export function dotU4Pair(u0: v128, s0: v128, u1: v128, s1: v128): v128 {
+  if (!ASC_FEATURE_RELAXED_SIMD) return dotI8Small2(u0, s0, u1, s1);
+  return i32x4.extadd_pairwise_i16x8_s(i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(s0, u0), i16x8.relaxed_dot_i8x16_i7x16_s(s1, u1)));
+}
+
+/**
+ * The loader's check that the runtime gets the relaxed integer dots right, on 16 bytes at u (0..127) and at s:
+ * out (i32x4) = dotU7Add(u, s, 0), out + 16 = dotU4Pair(low nibbles of u, s, high nibbles of u, s), and
+ * out + 32 = dotI8Add(s, u, 0).
+ */
+export function relaxedDotProbe(out: usize, u: usize, s: usize): void {
+  const uv = v128.load(u), sv = v128.load(s), mask = i8x16.splat(0x0f);
+  v128.store(out, dotU7Add(uv, sv, i32x4.splat(0)));
+  v128.store(out + 16, dotU4Pair(v128.and(uv, mask), sv, v128.and(i16x8.shr_u(uv, 4), mask), sv));
+  v128.store(out + 32, dotI8Add(sv, uv, i32x4.splat(0)));
 }
 
 /** Scalar f16 bits -> f32 (exact for zero, subnormals and normals; weights hold no inf/nan). */

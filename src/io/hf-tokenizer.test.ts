@@ -3,7 +3,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { byteLevelAlphabet, byteTokenizerJson, readHfTokenizer } from './hf-tokenizer.js';
+import { byteLevelAlphabet } from '../tokenizer/byte-level-bpe.js';
+import { byteTokenizerJson, readHfTokenizer } from './hf-tokenizer.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'llamats-tok-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));

@@ -7,16 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { FormatError, UnsupportedError } from '../core/errors.js';
 import { ByteTokenizer } from '../tokenizer/byte-tokenizer.js';
-
-/**
- * GPT-2's byte-level alphabet: printable bytes stand for themselves, the other 68 for U+0100.. in byte order,
- * so every byte is one visible character.
- */
-export function byteLevelAlphabet(): string[] {
-  const printable = (b: number) => (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff);
-  let next = 0x100;
-  return Array.from({ length: 256 }, (_, b) => String.fromCodePoint(printable(b) ? b : next++));
-}
+import { byteLevelAlphabet } from '../tokenizer/byte-level-bpe.js';
 
 const byteLevel = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: false };
 

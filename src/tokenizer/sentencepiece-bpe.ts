@@ -3,6 +3,7 @@
  * not pieces, and greedy merging of the adjacent pair whose concatenation is the highest-scoring piece.
  */
 import { ArgumentError } from '../core/errors.js';
+import { MergeScratch, mergeSymbols, type MergeRules, type Symbols } from './bpe-merge.js';
 import type { EncodeOptions, StreamDecoder, Tokenizer } from './tokenizer.js';
 import { createUtf8Stream, utf8Decode, utf8Encode } from './utf8-stream.js';
 
@@ -33,11 +34,11 @@ interface Tables {
   vocab: SpmVocab;
   /** Normal and user-defined pieces: the only ones a code point or a merge may become. */
   mergeable: Map<string, number>;
-  /** See buildPairs. */
-  pairs: Map<number, number>;
+  /** Merging: see buildPairs; the merge of a pair is the id of the piece it makes, whose score ranks it. */
+  rules: MergeRules;
   /** See wordsAreIndependent. */
   wordsAreIndependent: boolean;
-  scratch: Scratch;
+  scratch: MergeScratch;
   /** Byte value to its `<0xHH>` id, -1 where the vocabulary lacks it. */
   byteIds: Int32Array;
   /** What each id decodes to, as UTF-8. */
@@ -94,9 +95,9 @@ function buildTables(vocab: SpmVocab): Tables {
   });
   return {
     vocab, mergeable, byteIds, surfaces, dummyPrefixed,
-    pairs: buildPairs(mergeable, n),
+    rules: mergeRules(buildPairs(mergeable, n), vocab),
     wordsAreIndependent: wordsAreIndependent(mergeable),
-    scratch: createScratch(0),
+    scratch: new MergeScratch(),
   };
 }
 
@@ -142,26 +143,14 @@ function wordsAreIndependent(mergeable: Map<string, number>): boolean {
 }
 
 function encodeWord(t: Tables, word: string): number[] {
-  if (t.scratch.symbols.id.length < word.length) t.scratch = createScratch(2 * word.length);
-  const { symbols, heap } = t.scratch;
-  splitCodePoints(t, word, symbols);
-  mergeSymbols(t, symbols, heap);
+  const symbols = splitCodePoints(t, word);
+  mergeSymbols(t.scratch, t.rules);
   return emitIds(t, word, symbols);
 }
 
-/**
- * Working arrays for encodeWord, reused from word to word because allocating them per word dominated the time.
- * Sharing one per tokenizer is safe: encoding is synchronous.
- */
-interface Scratch {
-  symbols: Symbols;
-  heap: PairHeap;
-}
-
-function createScratch(capacity: number): Scratch {
-  const n = Math.max(capacity, 64);
-  const symbols = { start: new Int32Array(n), id: new Int32Array(n), prev: new Int32Array(n), next: new Int32Array(n) };
-  return { symbols, heap: createPairHeap(n) };
+function mergeRules(pairs: Map<number, number>, vocab: SpmVocab): MergeRules {
+  const n = vocab.pieces.length;
+  return { find: (left, right) => pairs.get(left * n + right) ?? -1, score: (id) => vocab.scores[id]!, result: (id) => id };
 }
 
 /**
@@ -180,56 +169,18 @@ function buildPairs(mergeable: Map<string, number>, vocabSize: number): Map<numb
   return pairs;
 }
 
-/**
- * The symbols of a text as a doubly linked list over parallel arrays, in text order; a symbol merged into its
- * left neighbour is unlinked. `id` -1 marks a code point that is no piece: it never merges and is written out as
- * byte-fallback tokens. `start` is the UTF-16 offset of a symbol's first code point.
- */
-interface Symbols {
-  start: Int32Array;
-  id: Int32Array;
-  prev: Int32Array;
-  next: Int32Array;
-}
-
-/** Fill `s` with the code points of `text` (which `s` has room for). */
-function splitCodePoints(t: Tables, text: string, s: Symbols): void {
+/** The code points of `text` as symbols (in the scratch): each one's piece id, -1 where it is no piece. */
+function splitCodePoints(t: Tables, text: string): Symbols {
   let n = 0;
-  for (let i = 0; i < text.length; n++) {
+  for (let i = 0; i < text.length; n++) i += text.codePointAt(i)! > 0xffff ? 2 : 1;
+  const s = t.scratch.reset(n);
+  for (let i = 0, k = 0; i < text.length; k++) {
     const width = text.codePointAt(i)! > 0xffff ? 2 : 1;
-    s.start[n] = i;
-    s.id[n] = t.mergeable.get(text.slice(i, i + width)) ?? -1;
-    s.prev[n] = n - 1;
-    s.next[n] = n + 1;
+    s.start[k] = i;
+    s.id[k] = t.mergeable.get(text.slice(i, i + width)) ?? -1;
     i += width;
   }
-  s.next[n - 1] = -1;
-}
-
-/**
- * Merge until no adjacent pair forms a piece, best pair first (highest score, then leftmost), as SentencePiece's
- * BPE does. Each symbol waits in a heap keyed by the merge with its right neighbour, re-keyed when a neighbour
- * changes, so the work is O(n log n) rather than a rescan of every pair after each merge. The heap is left empty.
- */
-function mergeSymbols(t: Tables, s: Symbols, heap: PairHeap): void {
-  const vocabSize = t.vocab.pieces.length;
-  const update = (left: number): void => {
-    const right = s.next[left]!;
-    const merged = right >= 0 && s.id[left]! >= 0 && s.id[right]! >= 0 ? t.pairs.get(s.id[left]! * vocabSize + s.id[right]!) : undefined;
-    if (merged === undefined) removePair(heap, left);
-    else setPair(heap, left, t.vocab.scores[merged]!, merged);
-  };
-  for (let i = 0; i >= 0; i = s.next[i]!) update(i);
-  for (let left = popBest(heap); left >= 0; left = popBest(heap)) {
-    const right = s.next[left]!;
-    s.id[left] = heap.merged[left]!;
-    removePair(heap, right);
-    const after = s.next[right]!;
-    s.next[left] = after;
-    if (after >= 0) s.prev[after] = left;
-    update(left);
-    if (s.prev[left]! >= 0) update(s.prev[left]!);
-  }
+  return s;
 }
 
 /** The ids of the surviving symbols; a code point that is no piece becomes its UTF-8 bytes' tokens, else unk. */
@@ -252,80 +203,6 @@ function emitIds(t: Tables, text: string, s: Symbols): number[] {
 function unspellable(codePoint: number): ArgumentError {
   const found = `U+${codePoint.toString(16).toUpperCase().padStart(4, '0')}`;
   return new ArgumentError('text', 'characters that the vocabulary can spell (it has no byte pieces and no unk)', found);
-}
-
-/**
- * An indexed binary max-heap of symbols, keyed by the score of merging each symbol with its right neighbour
- * (ties: the leftmost symbol first). `pos` finds a symbol in the heap so that its key can change in place.
- */
-interface PairHeap {
-  heap: Int32Array;
-  size: number;
-  /** Heap position of each symbol, -1 when it has no merge waiting. */
-  pos: Int32Array;
-  score: Float64Array;
-  /** The piece id that the waiting merge would make. */
-  merged: Int32Array;
-}
-
-function createPairHeap(n: number): PairHeap {
-  return { heap: new Int32Array(n), size: 0, pos: new Int32Array(n).fill(-1), score: new Float64Array(n), merged: new Int32Array(n) };
-}
-
-function before(h: PairHeap, a: number, b: number): boolean {
-  return h.score[a]! > h.score[b]! || (h.score[a] === h.score[b] && a < b);
-}
-
-function setPair(h: PairHeap, sym: number, score: number, merged: number): void {
-  h.score[sym] = score;
-  h.merged[sym] = merged;
-  if (h.pos[sym]! < 0) {
-    h.pos[sym] = h.size;
-    h.heap[h.size++] = sym;
-  }
-  sift(h, h.pos[sym]!);
-}
-
-function removePair(h: PairHeap, sym: number): void {
-  const i = h.pos[sym]!;
-  if (i < 0) return;
-  h.pos[sym] = -1;
-  const last = h.heap[--h.size]!;
-  if (last === sym) return;
-  h.heap[i] = last;
-  h.pos[last] = i;
-  sift(h, i);
-}
-
-/** The symbol with the best waiting merge, taken out of the heap; -1 when none is left. */
-function popBest(h: PairHeap): number {
-  if (h.size === 0) return -1;
-  const best = h.heap[0]!;
-  removePair(h, best);
-  return best;
-}
-
-/** Restore heap order around position i after its key changed: move it up, else down. */
-function sift(h: PairHeap, i: number): void {
-  const sym = h.heap[i]!;
-  while (i > 0 && before(h, sym, h.heap[(i - 1) >> 1]!)) i = moveInto(h, i, (i - 1) >> 1);
-  for (;;) {
-    let child = 2 * i + 1;
-    if (child >= h.size) break;
-    if (child + 1 < h.size && before(h, h.heap[child + 1]!, h.heap[child]!)) child++;
-    if (!before(h, h.heap[child]!, sym)) break;
-    i = moveInto(h, i, child);
-  }
-  h.heap[i] = sym;
-  h.pos[sym] = i;
-}
-
-/** Move the symbol at heap position `from` into position `to`; returns `from`, the hole left behind. */
-function moveInto(h: PairHeap, to: number, from: number): number {
-  const sym = h.heap[from]!;
-  h.heap[to] = sym;
-  h.pos[sym] = to;
-  return from;
 }
 
 // ---- Decoding ----

@@ -8,11 +8,12 @@ export interface Tokenizer {
   /** The ids of `text`; BOS/EOS are added only when asked for (both default to false). */
   encode(text: string, options?: EncodeOptions): number[];
   /**
-   * The text of these ids. Control tokens (`<s>`, `</s>`) render as ''. As in SentencePiece, the dummy-prefix
-   * space that `encode` adds is dropped from the first piece that follows nothing but control tokens.
+   * The text of these ids, as the format's reference renders it: SentencePiece renders control tokens (`<s>`,
+   * `</s>`) as '' and drops the dummy-prefix space that `encode` adds from the first piece that follows nothing but
+   * control tokens; byte-level BPE (tiktoken) renders special tokens as their text.
    */
   decode(ids: readonly number[]): string;
-  /** The raw vocabulary piece of an id (SentencePiece spells a space as '▁'). */
+  /** The raw vocabulary piece of an id (SentencePiece spells a space as '▁', byte-level BPE as 'Ġ'). */
   piece(id: number): string;
   /** A decoder for ids that arrive one at a time (generation). */
   createDecoder(): StreamDecoder;
@@ -21,6 +22,12 @@ export interface Tokenizer {
 export interface EncodeOptions {
   bos?: boolean;
   eos?: boolean;
+  /**
+   * Recognise special-token text (`<|eot_id|>`) in the input as that special token (Hugging Face's default). Off by
+   * default, as in Meta's tokenizer: it is the safe choice for user input, which then cannot forge a chat turn.
+   * SentencePiece vocabularies have no such text form and ignore it.
+   */
+  parseSpecial?: boolean;
 }
 
 /**

@@ -82,7 +82,8 @@ export function f32LeBytes(data: Float32Array): Uint8Array {
 }
 
 const chunkSize = 1 << 20;
-const utf8 = new TextDecoder('utf-8');
+// ignoreBOM: a string that starts with U+FEFF keeps it (LLaMA 2's vocabulary has that piece, id 30143).
+const utf8 = new TextDecoder('utf-8', { ignoreBOM: true });
 
 /**
  * A sequential little-endian reader over a ByteSource, buffered in 1 MiB chunks. Every read names the field it is

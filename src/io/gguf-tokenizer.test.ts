@@ -5,6 +5,7 @@ import { describe, it } from 'node:test';
 import { FormatError, UnsupportedError } from '../core/errors.js';
 import { Rng } from '../core/rng.js';
 import { parseLlama2cTokenizer } from '../tokenizer/llama2c-tokenizer.js';
+import { fuzzMismatches, fuzzStrings } from '../testing/tokenizer-fuzz.js';
 import { createSentencePieceBpe, type SpmVocab } from '../tokenizer/sentencepiece-bpe.js';
 import { closeGguf, openGguf } from './gguf.js';
 import { spmVocabFromGguf } from './gguf-tokenizer.js';
@@ -39,6 +40,19 @@ describe('LLaMA 1/2 vocabulary from GGUF', () => {
       .map(({ text, ids }, i) => ({ i, text, expected: ids.join(' '), got: llama2.encode(text).join(' ') }))
       .filter((t) => t.expected !== t.got);
     assert.deepEqual(mismatches, []);
+  });
+
+  it('equals SentencePiece on 10,000 random strings, and decodes those without "▁" back', () => {
+    const mismatches = fuzzMismatches(llama2, 'sentencepiece-llama2');
+    assert.deepEqual(mismatches.slice(0, 5), [], `${mismatches.length} mismatches`);
+    // SentencePiece writes a space as "▁", so a "▁" in the input decodes as a space.
+    const lossy = fuzzStrings().filter((s) => !s.includes('\u2581') && llama2.decode(llama2.encode(s)) !== s);
+    assert.deepEqual(lossy.slice(0, 5), []);
+  });
+
+  it('keeps a string that starts with U+FEFF whole (piece 30143 is the BOM itself)', () => {
+    assert.equal(llama2.piece(30143), '\ufeff');
+    assert.deepEqual(llama2.encode('\ufeffa'), [29871, 30143, 29874]);
   });
 
   it('decodes each test vector back to its input', () => {

@@ -1,34 +1,65 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { ArgumentError, UnsupportedError } from '../core/errors.js';
-import { parseLlama2cTokenizer } from '../tokenizer/llama2c-tokenizer.js';
+import { ArgumentError, FormatError, UnsupportedError } from '../core/errors.js';
+import { createByteLevelBpe } from '../tokenizer/byte-level-bpe.js';
+import { llama2cEntryCount, parseLlama2cTokenizer } from '../tokenizer/llama2c-tokenizer.js';
 import { createSentencePieceBpe, type SpmVocab } from '../tokenizer/sentencepiece-bpe.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import { withGguf } from './gguf.js';
 import { readHfTokenizer } from './hf-tokenizer.js';
 import { spmVocabFromGguf } from './gguf-tokenizer.js';
 import { detectFormat } from './load-model.js';
+import { looksLikeSentencePiece, parseSentencePieceModel } from './sentencepiece-model.js';
+import { looksLikeTiktoken, parseTiktokenFile } from './tiktoken-file.js';
 
 export interface LoadTokenizerOptions {
   /** Vocabulary size, needed for a llama2.c `tokenizer.bin` (which does not store it): the model's vocabSize. */
   vocabSize?: number;
 }
 
-/** Load a tokenizer from a GGUF (embedded vocabulary), a llama2.c `tokenizer.bin`, or a `tokenizer.json`. */
+/**
+ * Load a tokenizer from any form we read, detected by content: a Hugging Face `tokenizer.json`, a GGUF (its
+ * embedded vocabulary), a `tokenizer.model` (SentencePiece protobuf, or Llama 3's tiktoken rank file), a llama2.c
+ * `tokenizer.bin`, or a model folder holding one of these.
+ */
 export function loadTokenizer(path: string, options: LoadTokenizerOptions = {}): Tokenizer {
+  if (isDirectory(path)) {
+    const name = ['tokenizer.json', 'tokenizer.model', 'tokenizer.bin'].find((n) => existsSync(join(path, n)));
+    if (!name) throw new FormatError(path, 'folder', 'a tokenizer.json, tokenizer.model or tokenizer.bin in it', 'none of them');
+    return loadTokenizer(join(path, name), options);
+  }
   if (path.endsWith('.json')) return readHfTokenizer(path);
+  const head = readHead(path, 256);
+  if (looksLikeTiktoken(head)) return createByteLevelBpe(parseTiktokenFile(readFileSync(path), path));
+  if (path.endsWith('.model') && looksLikeSentencePiece(head)) return createSentencePieceBpe(parseSentencePieceModel(readFileSync(path), path).vocab);
   return createSentencePieceBpe(readSpmVocab(path, options.vocabSize));
 }
 
-/** The SentencePiece vocabulary in a GGUF or a llama2.c `tokenizer.bin` (which needs `vocabSize`). */
+/** The SentencePiece vocabulary in a GGUF or a llama2.c `tokenizer.bin` (whose size is the model's `vocabSize`, or all its entries). */
 export function readSpmVocab(path: string, vocabSize?: number): SpmVocab {
   const format = detectFormat(path);
   if (format === 'gguf') return withGguf(path, (file) => spmVocabFromGguf(file.metadata, path));
   if (format === 'hf') throw new UnsupportedError(path, 'tokenizer', 'a Hugging Face tokenizer.json');
-  if (vocabSize === undefined) {
-    throw new ArgumentError('vocabSize', "the model's vocabulary size to read a llama2.c tokenizer.bin", 'none');
+  const bytes = readFileSync(path);
+  return parseLlama2cTokenizer(bytes, vocabSize ?? llama2cEntryCount(bytes, path), path);
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    throw new FormatError(path, 'path', 'a tokenizer file or a model folder', 'nothing at this path');
   }
-  return parseLlama2cTokenizer(readFileSync(path), vocabSize, path);
+}
+
+function readHead(path: string, n: number): Uint8Array {
+  const fd = openSync(path, 'r');
+  try {
+    const head = new Uint8Array(n);
+    return head.subarray(0, readSync(fd, head, 0, n, 0));
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /**

@@ -50,14 +50,27 @@ function readEntry(view: DataView, offset: number, i: number, file: string): { s
 
 /** What follows the last expected entry: a whole number of further entries, or stray bytes. */
 function describeExtra(view: DataView, offset: number, vocabSize: number): string {
-  let extra = 0;
-  for (let at = offset; at < view.byteLength; extra++) {
+  const extra = wholeEntries(view, offset);
+  return extra < 0 ? `${view.byteLength - offset} more bytes after entry ${vocabSize - 1}` : `${vocabSize + extra} entries`;
+}
+
+/** The number of whole entries from `offset` to the end, -1 if the bytes are not whole entries. */
+function wholeEntries(view: DataView, offset: number): number {
+  let count = 0;
+  for (let at = offset; at < view.byteLength; count++) {
     const left = view.byteLength - at;
     const len = left >= 8 ? view.getInt32(at + 4, true) : -1;
-    if (len < 0 || len > left - 8) return `${view.byteLength - offset} more bytes after entry ${vocabSize - 1}`;
+    if (len < 0 || len > left - 8) return -1;
     at += 8 + len;
   }
-  return `${vocabSize + extra} entries`;
+  return count;
+}
+
+/** The vocabulary size of a `tokenizer.bin` read alone (no model to say it): all its entries. */
+export function llama2cEntryCount(bytes: Uint8Array, file: string): number {
+  const count = bytes.length < 4 ? -1 : wholeEntries(new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), 4);
+  if (count <= 0) throw new FormatError(file, 'entries', 'a u32 then whole (score, len, piece) entries to the end', 'a file that does not divide into them');
+  return count;
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });

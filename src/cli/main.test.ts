@@ -71,3 +71,25 @@ test('bad flags and bad files give one clear line and a non-zero status, no stac
   const r = llamats('perplexity', '--model', gguf, '--ids-file', badIds);
   assert.match(r.stderr, /bad-ids\.json: \[1\]\[1\]: expected a token id in \[0, 512\), found 99999/);
 });
+
+test('tokenize and detokenize: Llama 3 and LLaMA 2 files, one text, a JSONL batch, special text, bad flags', () => {
+  const llama3 = fixturePath('llama3-tokenizer', 'tokenizer.model');
+  const llama2 = fixturePath('llama2-tokenizer', 'tokenizer.model');
+  let r = llamats('tokenize', '--tokenizer', llama3, '--text', 'This is a test sentence.', '--bos');
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout, '[128000,2028,374,264,1296,11914,13]\n');
+  r = llamats('tokenize', '--tokenizer', llama3, '--text', '<|eot_id|>', '--parse-special');
+  assert.equal(r.stdout, '[128009]\n');
+  const batch = join(tmp, 'batch.jsonl');
+  writeFileSync(batch, `${JSON.stringify('Hello world')}\n${JSON.stringify(' Hello world')}\n`);
+  r = llamats('tokenize', '--tokenizer', llama2, '--jsonl', batch);
+  assert.equal(r.stdout, '[15043,3186]\n[29871,15043,3186]\n');
+  r = llamats('detokenize', '--tokenizer', llama2, '--ids', '[1,15043,3186]');
+  assert.equal(r.stdout, 'Hello world');
+  r = llamats('tokenize', '--tokenizer', llama2, '--text', 'a', '--jsonl', batch);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /tokenize: expected exactly one of --text, --file, --jsonl, found --text and --jsonl/);
+  writeFileSync(batch, 'not json\n');
+  assert.match(llamats('tokenize', '--tokenizer', llama2, '--jsonl', batch).stderr, /line 1: expected a JSON string, found "not json"/);
+  assert.match(llamats('detokenize', '--tokenizer', llama2, '--ids', '[1.5]').stderr, /--ids: expected a JSON array of integer ids/);
+});

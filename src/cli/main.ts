@@ -7,6 +7,7 @@ import { runInit } from './init-command.js';
 import { runPerplexity } from './perplexity-command.js';
 import { runPrepare } from './prepare-command.js';
 import { runQuantize } from './quantize-command.js';
+import { runDetokenize, runTokenize } from './tokenize-command.js';
 import { runTrain } from './train-command.js';
 
 const usage = `llamats: the LLaMA system in TypeScript
@@ -49,6 +50,12 @@ Usage:
       Rewrites any model PATH as a GGUF of that type (norms stay f32; the output matrix is q6_k in q4/q6 files).
       The vocabulary comes from IN's GGUF, or --tokenizer (a .gguf or llama2.c tokenizer.bin), or tokenizer.bin
       beside a .bin.
+  llamats tokenize --tokenizer PATH (--text S | --file F | --jsonl F) [--bos] [--eos] [--parse-special]
+      Prints the ids as a JSON array; --jsonl reads one JSON string per line and prints one array per line.
+      --parse-special reads special-token text (<|eot_id|>) as the special token; by default it is plain text.
+  llamats detokenize --tokenizer PATH --ids '[1, 15043]'
+      Prints the text of the ids. PATH for both: a tokenizer.json, a tokenizer.model (SentencePiece or Llama 3's
+      tiktoken file), a llama2.c tokenizer.bin, a GGUF, or a model folder.
   llamats --help
 `;
 
@@ -65,6 +72,8 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'prepare') return runPrepare(parseArgs({ args: rest, options: prepareFlags, strict: true }).values);
   if (command === 'train') return runTrain(parseArgs({ args: rest, options: trainFlags, strict: true }).values);
   if (command === 'init') return runInit(parse(rest, initFlags));
+  if (command === 'tokenize') return runTokenize(parseArgs({ args: rest, options: tokenizeFlags, strict: true }).values);
+  if (command === 'detokenize') return runDetokenize(parse(rest, { tokenizer: str, ids: str }));
   if (command === 'quantize') {
     const { values, positionals } = parseArgs({ args: rest, options: quantizeFlags, strict: true, allowPositionals: true });
     return runQuantize(positionals, values);
@@ -92,6 +101,9 @@ const trainFlags = {
 } as const;
 const initFlags = { preset: str, out: str, dtype: str, seed: str };
 const quantizeFlags = { type: str, tokenizer: str };
+const tokenizeFlags = {
+  tokenizer: str, text: str, file: str, jsonl: str, bos: { type: 'boolean' }, eos: { type: 'boolean' }, 'parse-special': { type: 'boolean' },
+} as const;
 
 function parse<T extends Record<string, typeof str>>(args: string[], options: T): Partial<Record<keyof T, string>> {
   return parseArgs({ args, options, strict: true, allowPositionals: false }).values as Partial<Record<keyof T, string>>;

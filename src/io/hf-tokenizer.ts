@@ -1,13 +1,14 @@
 /**
- * Hugging Face `tokenizer.json` for the byte vocabulary (id = byte value): a byte-level BPE with no merges, which
- * transformers' PreTrainedTokenizerFast and the `tokenizers` library load and run as is. Reading general
- * tokenizer.json files (SentencePiece-style and LLaMA 3's byte-level BPE with merges) is the tokenizer work still
- * to come; this reader accepts exactly the byte form.
+ * Hugging Face `tokenizer.json`: reading the BPE files of both LLaMA families, and writing the byte vocabulary (id =
+ * byte value: a byte-level BPE with no merges) that `llamats train` gives its models, which transformers'
+ * PreTrainedTokenizerFast and the `tokenizers` library load and run as is.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { FormatError, UnsupportedError } from '../core/errors.js';
-import { ByteTokenizer } from '../tokenizer/byte-tokenizer.js';
-import { byteLevelAlphabet } from '../tokenizer/byte-level-bpe.js';
+import { byteLevelAlphabet, createByteLevelBpe, regexForJs } from '../tokenizer/byte-level-bpe.js';
+import { createSentencePieceBpe, spmTokenType } from '../tokenizer/sentencepiece-bpe.js';
+import type { Tokenizer } from '../tokenizer/tokenizer.js';
 
 const byteLevel = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: false };
 
@@ -30,21 +31,169 @@ export function byteTokenizerConfigJson(modelMaxLength: number): Record<string, 
   };
 }
 
-/** A tokenizer.json: the byte form above as a ByteTokenizer; any other is not supported yet. */
-export function readHfTokenizer(path: string): ByteTokenizer {
-  let json: { model?: { type?: string; vocab?: Record<string, number>; merges?: unknown[] }; pre_tokenizer?: { type?: string } | null };
+interface TokenizerJson {
+  model?: { type?: string; vocab?: Record<string, number>; merges?: unknown[]; ignore_merges?: boolean; byte_fallback?: boolean; unk_token?: string | null };
+  added_tokens?: { id?: number; content?: string; special?: boolean }[];
+  normalizer?: Component | null;
+  pre_tokenizer?: Component | null;
+}
+interface Component {
+  type?: string;
+  pretokenizers?: Component[];
+  normalizers?: Component[];
+  pattern?: { Regex?: string; String?: string };
+  behavior?: string;
+  invert?: boolean;
+  use_regex?: boolean;
+  add_prefix_space?: boolean;
+  replacement?: string;
+  prepend_scheme?: string;
+  split?: boolean;
+  prepend?: string;
+  content?: string;
+}
+
+/** GPT-2's pre-tokenizer regex, which a ByteLevel pre-tokenizer with `use_regex` applies. */
+const GPT2_PATTERN = String.raw`'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+`;
+
+/**
+ * A Hugging Face tokenizer.json with a BPE model, in either LLaMA family: byte-level (a ByteLevel pre-tokenizer,
+ * alone or after a regex Split, as Llama 3's) or SentencePiece-style (a Metaspace pre-tokenizer, or the older
+ * Prepend + Replace normalizer, with byte fallback, as LLaMA 2's). Added tokens are special tokens (parseSpecial);
+ * BOS and EOS come from `tokenizer_config.json` beside it, else from the family's usual names.
+ */
+export function readHfTokenizer(path: string): Tokenizer {
+  let json: TokenizerJson;
   try {
     json = JSON.parse(readFileSync(path, 'utf8'));
   } catch (e) {
     throw new FormatError(path, 'JSON', 'a tokenizer.json', (e as Error).message);
   }
   const model = json.model;
-  if (!model || typeof model.vocab !== 'object' || !Array.isArray(model.merges)) {
+  if (!model || typeof model.vocab !== 'object' || model.vocab === null || !Array.isArray(model.merges)) {
     throw new FormatError(path, 'model', 'an object with "vocab" and "merges"', JSON.stringify(model)?.slice(0, 80) ?? 'none');
   }
-  const alphabet = byteLevelAlphabet();
-  const isBytes = model.type === 'BPE' && json.pre_tokenizer?.type === 'ByteLevel' && model.merges.length === 0
-    && Object.keys(model.vocab).length === 256 && alphabet.every((c, b) => model.vocab![c] === b);
-  if (!isBytes) throw new UnsupportedError(path, 'model', 'tokenizer.json files other than the byte vocabulary llamats writes');
-  return new ByteTokenizer();
+  if ((model.type ?? 'BPE') !== 'BPE') throw new UnsupportedError(path, 'model.type', `a ${model.type} model (LLaMA's are BPE)`);
+  const pieces = piecesById(path, model.vocab, json.added_tokens ?? []);
+  const specialIds = new Set((json.added_tokens ?? []).map((t) => t.id!));
+  const idOf = new Map(pieces.map((p, id) => [p, id]));
+  const merges = model.merges.map((m, k): [number, number] => {
+    const pair = typeof m === 'string' ? splitMerge(m) : Array.isArray(m) && m.length === 2 ? m : undefined;
+    const ids = pair?.map((p) => idOf.get(p as string));
+    if (!ids || ids[0] === undefined || ids[1] === undefined) {
+      throw new FormatError(path, `model.merges[${k}]`, 'two tokens of the vocabulary', JSON.stringify(m));
+    }
+    return [ids[0], ids[1]];
+  });
+  const special = specialTokenIds(path, idOf);
+  const byteLevel = byteLevelPattern(json.pre_tokenizer);
+  if (byteLevel !== undefined) {
+    const fromAlphabet = new Map(byteLevelAlphabet().map((c, b) => [c, b]));
+    const encoder = new TextEncoder();
+    const tokens = pieces.map((piece, id) => {
+      if (specialIds.has(id)) return encoder.encode(piece);
+      const bytes = Array.from(piece, (c) => fromAlphabet.get(c) ?? -1);
+      if (bytes.includes(-1)) throw new FormatError(path, `model.vocab ${JSON.stringify(piece)}`, 'a token in the byte-level alphabet', 'other characters');
+      return Uint8Array.from(bytes);
+    });
+    const [bosId, eosId] = special(['<|begin_of_text|>', '<|endoftext|>'], ['<|end_of_text|>', '<|endoftext|>']);
+    return createByteLevelBpe({ tokens, specialIds: [...specialIds], merges, pattern: regexForJs(byteLevel), wholeTokens: model.ignore_merges ?? false, bosId, eosId });
+  }
+  const metaspace = metaspaceScheme(path, json);
+  const types = pieces.map((piece, id) => {
+    if (piece === model.unk_token) return spmTokenType.unknown;
+    if (specialIds.has(id)) return spmTokenType.control;
+    return model.byte_fallback && /^<0x[0-9A-F]{2}>$/.test(piece) ? spmTokenType.byte : spmTokenType.normal;
+  });
+  const [bosId, eosId] = special(['<s>'], ['</s>']);
+  return createSentencePieceBpe({
+    pieces, types, scores: new Float32Array(pieces.length), merges, bosId, eosId,
+    unkId: model.unk_token ? idOf.get(model.unk_token) ?? -1 : -1,
+    addSpacePrefix: metaspace !== 'never', metaspace: metaspace === 'legacy' || metaspace === 'never' ? undefined : metaspace,
+  });
+}
+
+/** Tokens by id: the model's vocabulary and the added tokens, ids 0..n-1 each once. */
+function piecesById(path: string, vocab: Record<string, number>, added: TokenizerJson['added_tokens'] & object): string[] {
+  const pieces: string[] = [];
+  const put = (piece: string, id: unknown, field: string) => {
+    if (!Number.isInteger(id) || (id as number) < 0 || (id as number) > 1e7) throw new FormatError(path, field, 'a token id', JSON.stringify(id));
+    const existing = pieces[id as number];
+    if (existing !== undefined && existing !== piece) {
+      throw new FormatError(path, field, 'each id once', `id ${id} for both ${JSON.stringify(existing)} and ${JSON.stringify(piece)}`);
+    }
+    pieces[id as number] = piece;
+  };
+  for (const [piece, id] of Object.entries(vocab)) put(piece, id, `model.vocab ${JSON.stringify(piece)}`);
+  added.forEach((t, i) => put(String(t.content), t.id, `added_tokens[${i}]`));
+  const gap = pieces.findIndex((p) => p === undefined);
+  if (gap >= 0) throw new FormatError(path, 'model.vocab', `ids 0..${pieces.length - 1} without gaps`, `no token with id ${gap}`);
+  return pieces;
+}
+
+/** "left right" (a merge in the older string form; tokens hold no spaces in either family). */
+function splitMerge(merge: string): string[] | undefined {
+  const parts = merge.split(' ');
+  return parts.length === 2 ? parts : undefined;
+}
+
+/** BOS and EOS: tokenizer_config.json's bos_token / eos_token beside `path`, else the first of the usual names present. */
+function specialTokenIds(path: string, idOf: Map<string, number>): (bos: string[], eos: string[]) => [number, number] {
+  let config: Record<string, unknown> = {};
+  const configPath = join(dirname(path), 'tokenizer_config.json');
+  if (existsSync(configPath)) {
+    try {
+      config = JSON.parse(readFileSync(configPath, 'utf8'));
+    } catch (e) {
+      throw new FormatError(configPath, 'JSON', 'a tokenizer_config.json', (e as Error).message);
+    }
+  }
+  const named = (key: string, usual: string[]) => {
+    const value = config[key] as string | { content?: string } | null | undefined;
+    const name = typeof value === 'string' ? value : value?.content;
+    if (name !== undefined) {
+      const id = idOf.get(name);
+      if (id === undefined) throw new FormatError(configPath, key, 'a token of tokenizer.json', JSON.stringify(name));
+      return id;
+    }
+    if (value === null) return -1;
+    return usual.map((u) => idOf.get(u)).find((id) => id !== undefined) ?? -1;
+  };
+  return (bos, eos) => [named('bos_token', bos), named('eos_token', eos)];
+}
+
+/**
+ * The pre-tokenizer regex of a byte-level tokenizer.json, or undefined if it is not byte-level: a ByteLevel
+ * pre-tokenizer (GPT-2's regex when `use_regex`, else none), alone or after one regex Split that isolates matches.
+ */
+function byteLevelPattern(pre: Component | null | undefined): string | undefined {
+  const steps = pre?.type === 'Sequence' ? pre.pretokenizers ?? [] : pre ? [pre] : [];
+  const last = steps[steps.length - 1];
+  if (last?.type !== 'ByteLevel' || last.add_prefix_space) return undefined;
+  if (steps.length === 1) return last.use_regex ? GPT2_PATTERN : String.raw`[\s\S]+`;
+  const split = steps[0]!;
+  if (steps.length === 2 && split.type === 'Split' && split.pattern?.Regex && split.behavior === 'Isolated' && !split.invert && !last.use_regex) {
+    return split.pattern.Regex;
+  }
+  return undefined;
+}
+
+/**
+ * How a SentencePiece-style tokenizer.json adds the '▁' prefix: a Metaspace pre-tokenizer ('always', 'first',
+ * 'never'), or the older normalizer Sequence [Prepend '▁', Replace ' ' -> '▁'] ('legacy', SentencePiece's rule).
+ */
+function metaspaceScheme(path: string, json: TokenizerJson): 'always' | 'first' | 'never' | 'legacy' {
+  const pre = json.pre_tokenizer, norm = json.normalizer;
+  if (pre?.type === 'Metaspace' && !norm) {
+    if (pre.replacement !== '\u2581' || pre.split) throw new UnsupportedError(path, 'pre_tokenizer', 'a Metaspace other than LLaMA\'s (replacement "▁", split false)');
+    const scheme = pre.prepend_scheme ?? (pre.add_prefix_space === false ? 'never' : 'always');
+    if (scheme !== 'always' && scheme !== 'first' && scheme !== 'never') throw new UnsupportedError(path, 'pre_tokenizer.prepend_scheme', JSON.stringify(scheme));
+    return scheme;
+  }
+  const steps = norm?.type === 'Sequence' ? norm.normalizers ?? [] : [];
+  const [prepend, replace] = steps;
+  if (!pre && steps.length === 2 && prepend?.type === 'Prepend' && prepend.prepend === '\u2581' && replace?.type === 'Replace' && replace.pattern?.String === ' ' && replace.content === '\u2581') {
+    return 'legacy';
+  }
+  throw new UnsupportedError(path, 'pre_tokenizer', `this pre-tokenizer/normalizer (${JSON.stringify({ pre_tokenizer: pre, normalizer: norm }).slice(0, 120)}); LLaMA's are ByteLevel, Metaspace, or Prepend + Replace`);
 }

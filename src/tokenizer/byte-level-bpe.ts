@@ -5,7 +5,7 @@
  */
 import { ArgumentError } from '../core/errors.js';
 import { MergeScratch, mergeSymbols, pushSymbolIds, type MergeRules } from './bpe-merge.js';
-import type { EncodeOptions, StreamDecoder, Tokenizer } from './tokenizer.js';
+import { specialTokenRegex, type EncodeOptions, type StreamDecoder, type Tokenizer } from './tokenizer.js';
 import { createUtf8Stream, utf8Decode } from './utf8-stream.js';
 
 export interface ByteLevelBpeVocab {
@@ -99,7 +99,7 @@ export function createByteLevelBpe(vocab: ByteLevelBpeVocab): ByteLevelBpe {
 interface Tables {
   vocab: ByteLevelBpeVocab;
   pattern: RegExp;
-  /** Special tokens' text, longest first (so that one that is a prefix of another does not win), or null if none. */
+  /** Special tokens' text (specialTokenRegex), or null if none. */
   specials: RegExp | null;
   specialIds: Map<string, number>;
   /** Ordinary tokens that are valid UTF-8, by their text: the whole-token lookup. */
@@ -139,11 +139,10 @@ function buildTables(vocab: ByteLevelBpeVocab): Tables {
   });
   const byteIds = new Int32Array(256).fill(-1);
   for (let b = 0; b < 256; b++) byteIds[b] = byBytes.get(String.fromCharCode(b)) ?? -1;
-  const specialTexts = [...specialIds.keys()].sort((a, b) => b.length - a.length);
   return {
     vocab,
     pattern: new RegExp(vocab.pattern, 'gv'),
-    specials: specialTexts.length ? new RegExp(specialTexts.map(escapeRegex).join('|'), 'g') : null,
+    specials: specialTokenRegex(specialIds.keys()),
     specialIds,
     byText,
     byteIds,
@@ -157,10 +156,6 @@ function binary(bytes: Uint8Array): string {
   let s = '';
   for (const b of bytes) s += String.fromCharCode(b);
   return s;
-}
-
-function escapeRegex(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 /** tiktoken's rule: a pair merges into the token that its bytes spell, and a lower id (rank) merges first. */

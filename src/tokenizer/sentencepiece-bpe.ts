@@ -4,7 +4,7 @@
  */
 import { ArgumentError } from '../core/errors.js';
 import { MergeScratch, mergeSymbols, type MergeRules, type Symbols } from './bpe-merge.js';
-import type { EncodeOptions, StreamDecoder, Tokenizer } from './tokenizer.js';
+import { specialTokenRegex, type EncodeOptions, type StreamDecoder, type Tokenizer } from './tokenizer.js';
 import { createUtf8Stream, utf8Decode, utf8Encode } from './utf8-stream.js';
 
 /** SentencePiece's piece types (ModelProto.SentencePiece.Type), as GGUF's `tokenizer.ggml.token_type` stores them. */
@@ -23,6 +23,15 @@ export interface SpmVocab {
   unkId: number;
   /** Prepend '▁' to non-empty text (SentencePiece's add_dummy_prefix; true for LLaMA). */
   addSpacePrefix: boolean;
+  /** Hugging Face's BPE: merge by this list of id pairs, best first, instead of by the score of the piece made. */
+  merges?: readonly (readonly [number, number])[];
+  /**
+   * Hugging Face's Metaspace pre-tokenizer instead of SentencePiece's dummy prefix: no '▁' is prepended to text
+   * that already starts with one (a space); with special tokens parsed, 'always' prefixes each stretch of text
+   * between them, 'first' only the first. Absent: SentencePiece's rule (as llama.cpp applies it to parsed
+   * specials: a prefix for each stretch).
+   */
+  metaspace?: 'always' | 'first';
 }
 
 const spaceSymbol = '\u2581';
@@ -34,8 +43,11 @@ interface Tables {
   vocab: SpmVocab;
   /** Normal and user-defined pieces: the only ones a code point or a merge may become. */
   mergeable: Map<string, number>;
-  /** Merging: see buildPairs; the merge of a pair is the id of the piece it makes, whose score ranks it. */
+  /** Merging: by score (see buildPairs) or by `vocab.merges`. */
   rules: MergeRules;
+  /** Control, unknown and user-defined pieces' text, longest first (parseSpecial), or null if none. */
+  specials: RegExp | null;
+  specialIds: Map<string, number>;
   /** See wordsAreIndependent. */
   wordsAreIndependent: boolean;
   scratch: MergeScratch;
@@ -95,7 +107,8 @@ function buildTables(vocab: SpmVocab): Tables {
   });
   return {
     vocab, mergeable, byteIds, surfaces, dummyPrefixed,
-    rules: mergeRules(buildPairs(mergeable, n), vocab),
+    rules: vocab.merges ? listRules(vocab.merges, vocab.pieces, mergeable) : scoreRules(buildPairs(mergeable, n), vocab),
+    ...specialTexts(vocab),
     wordsAreIndependent: wordsAreIndependent(mergeable),
     scratch: new MergeScratch(),
   };
@@ -111,22 +124,40 @@ function checkId(id: number, vocabSize: number): number {
 // ---- Encoding ----
 
 function encode(t: Tables, text: string, options: EncodeOptions = {}): number[] {
-  const { bosId, eosId, addSpacePrefix } = t.vocab;
+  const { bosId, eosId } = t.vocab;
   if (options.bos && bosId < 0) throw new ArgumentError('options.bos', 'a vocabulary with a BOS token', 'none');
   if (options.eos && eosId < 0) throw new ArgumentError('options.eos', 'a vocabulary with an EOS token', 'none');
   const ids: number[] = options.bos ? [bosId] : [];
-  if (text !== '') {
-    const normalized = (addSpacePrefix ? spaceSymbol : '') + text.replaceAll(' ', spaceSymbol);
-    const words = t.wordsAreIndependent ? normalized.match(wordPattern)! : [normalized];
-    const seen = new Map<string, number[]>();
-    for (const word of words) {
-      let wordIds = seen.get(word);
-      if (!wordIds) seen.set(word, (wordIds = encodeWord(t, word)));
-      for (const id of wordIds) ids.push(id);
+  const seen = new Map<string, number[]>();
+  if (options.parseSpecial && t.specials) {
+    let from = 0, first = true;
+    for (const m of text.matchAll(t.specials)) {
+      first = encodeText(t, text.slice(from, m.index), first, ids, seen);
+      ids.push(t.specialIds.get(m[0])!);
+      from = m.index! + m[0].length;
     }
+    encodeText(t, text.slice(from), first, ids, seen);
+  } else {
+    encodeText(t, text, true, ids, seen);
   }
   if (options.eos) ids.push(eosId);
   return ids;
+}
+
+/** Text without special tokens, appended to `ids`; returns whether the next stretch is still the first. */
+function encodeText(t: Tables, text: string, first: boolean, ids: number[], seen: Map<string, number[]>): boolean {
+  if (text === '') return first;
+  const { addSpacePrefix, metaspace } = t.vocab;
+  let normalized = text.replaceAll(' ', spaceSymbol);
+  const prefix = addSpacePrefix && (metaspace !== 'first' || first) && !(metaspace && normalized.startsWith(spaceSymbol));
+  if (prefix) normalized = spaceSymbol + normalized;
+  const words = t.wordsAreIndependent ? normalized.match(wordPattern)! : [normalized];
+  for (const word of words) {
+    let wordIds = seen.get(word);
+    if (!wordIds) seen.set(word, (wordIds = encodeWord(t, word)));
+    for (const id of wordIds) ids.push(id);
+  }
+  return false;
 }
 
 /** A run of '▁' and the non-'▁' text after it (or a final run of '▁'): the unit of `wordsAreIndependent`. */
@@ -148,9 +179,34 @@ function encodeWord(t: Tables, word: string): number[] {
   return emitIds(t, word, symbols);
 }
 
-function mergeRules(pairs: Map<number, number>, vocab: SpmVocab): MergeRules {
+/** SentencePiece's rule: a pair merges into the piece it spells, the highest-scoring piece first. */
+function scoreRules(pairs: Map<number, number>, vocab: SpmVocab): MergeRules {
   const n = vocab.pieces.length;
   return { find: (left, right) => pairs.get(left * n + right) ?? -1, score: (id) => vocab.scores[id]!, result: (id) => id };
+}
+
+/** Hugging Face's rule: merge k of the list joins its pair into the piece they spell; earlier merges first. */
+function listRules(merges: readonly (readonly [number, number])[], pieces: string[], mergeable: Map<string, number>): MergeRules {
+  const n = pieces.length;
+  const pairs = new Map<number, number>();
+  const results = new Int32Array(merges.length);
+  merges.forEach(([left, right], k) => {
+    const result = mergeable.get(pieces[left]! + pieces[right]!);
+    if (result === undefined) throw new ArgumentError(`vocab.merges[${k}]`, 'a pair whose joined text is a piece', `${JSON.stringify(pieces[left])} + ${JSON.stringify(pieces[right])}`);
+    results[k] = result;
+    if (!pairs.has(left * n + right)) pairs.set(left * n + right, k);
+  });
+  return { find: (left, right) => pairs.get(left * n + right) ?? -1, score: (k) => -k, result: (k) => results[k]! };
+}
+
+/** The text of control, unknown and user-defined pieces, which parseSpecial recognises as the piece. */
+function specialTexts(vocab: SpmVocab): { specials: RegExp | null; specialIds: Map<string, number> } {
+  const specialIds = new Map<string, number>();
+  vocab.types.forEach((type, id) => {
+    const special = type === spmTokenType.control || type === spmTokenType.unknown || type === spmTokenType.userDefined;
+    if (special && vocab.pieces[id] !== '' && !specialIds.has(vocab.pieces[id]!)) specialIds.set(vocab.pieces[id]!, id);
+  });
+  return { specials: specialTokenRegex(specialIds.keys()), specialIds };
 }
 
 /**

@@ -39,3 +39,9 @@ export interface StreamDecoder {
   push(id: number): string;
   flush(): string;
 }
+
+/** A regex for special tokens' text, longest first (so that one that is a prefix of another loses); null if none. */
+export function specialTokenRegex(texts: Iterable<string>): RegExp | null {
+  const sorted = [...texts].sort((a, b) => b.length - a.length).map((t) => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+  return sorted.length ? new RegExp(sorted.join('|'), 'g') : null;
+}

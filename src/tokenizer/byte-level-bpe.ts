@@ -200,10 +200,9 @@ function checkId(id: number, vocabSize: number): number {
 // ---- Encoding ----
 
 function encode(t: Tables, text: string, options: EncodeOptions = {}): number[] {
+  // BOS/EOS requests add nothing when the vocabulary has none, as with a Hugging Face tokenizer without them.
   const { bosId, eosId } = t.vocab;
-  if (options.bos && bosId < 0) throw new ArgumentError('options.bos', 'a vocabulary with a BOS token', 'none');
-  if (options.eos && eosId < 0) throw new ArgumentError('options.eos', 'a vocabulary with an EOS token', 'none');
-  const ids: number[] = options.bos ? [bosId] : [];
+  const ids: number[] = options.bos && bosId >= 0 ? [bosId] : [];
   // UTF-8 cannot hold an unpaired surrogate: it is encoded as U+FFFD, as TextEncoder does.
   const wellFormed = text.replace(/\p{Surrogate}/gu, '\uFFFD');
   const cache = new Map<string, number[]>();
@@ -218,7 +217,7 @@ function encode(t: Tables, text: string, options: EncodeOptions = {}): number[] 
   } else {
     encodeOrdinary(t, wellFormed, ids, cache);
   }
-  if (options.eos) ids.push(eosId);
+  if (options.eos && eosId >= 0) ids.push(eosId);
   return ids;
 }
 

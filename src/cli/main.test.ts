@@ -93,3 +93,19 @@ test('tokenize and detokenize: Llama 3 and LLaMA 2 files, one text, a JSONL batc
   assert.match(llamats('tokenize', '--tokenizer', llama2, '--jsonl', batch).stderr, /line 1: expected a JSON string, found "not json"/);
   assert.match(llamats('detokenize', '--tokenizer', llama2, '--ids', '[1.5]').stderr, /--ids: expected a JSON array of integer ids/);
 });
+
+test('tokenizer train writes a tokenizer.json that tokenize reads; bad flags are clear errors', () => {
+  const input = join(tmp, 'tiny.txt');
+  writeFileSync(input, 'the cat sat on the mat\nthe dog sat on the log\n'.repeat(50));
+  const out = join(tmp, 'trained-tokenizer');
+  let r = llamats('tokenizer', 'train', '--input', input, '--vocab-size', '300', '--out', out);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /sentencepiece BPE, vocabulary 289 \(no pair left to merge before 300\), 7 distinct words/);
+  assert.match(r.stdout, /compression: [\d.]+ bytes per token/);
+  r = llamats('tokenize', '--tokenizer', out, '--text', 'the cat', '--bos');
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(JSON.parse(r.stdout)[0], 1);
+  assert.match(llamats('tokenizer', 'train', '--input', input, '--vocab-size', 'lots').stderr, /--vocab-size: expected an integer, found "lots"/);
+  assert.match(llamats('tokenizer', 'fit').stderr, /tokenizer: expected the subcommand "train", found "fit"/);
+  assert.match(llamats('tokenizer', 'train', '--input', join(tmp, 'missing.txt')).stderr, /--input: expected a readable text file/);
+});

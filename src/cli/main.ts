@@ -1,13 +1,14 @@
 #!/usr/bin/env node
 /** The `llamats` command line. The only module that reads argv; everything else takes typed arguments. */
 import { parseArgs } from 'node:util';
-import { LlamatsError } from '../core/errors.js';
+import { ArgumentError, LlamatsError } from '../core/errors.js';
 import { runGenerate } from './generate-command.js';
 import { runInit } from './init-command.js';
 import { runPerplexity } from './perplexity-command.js';
 import { runPrepare } from './prepare-command.js';
 import { runQuantize } from './quantize-command.js';
 import { runDetokenize, runTokenize } from './tokenize-command.js';
+import { runTokenizerTrain } from './tokenizer-command.js';
 import { runTrain } from './train-command.js';
 
 const usage = `llamats: the LLaMA system in TypeScript
@@ -56,6 +57,11 @@ Usage:
   llamats detokenize --tokenizer PATH --ids '[1, 15043]'
       Prints the text of the ids. PATH for both: a tokenizer.json, a tokenizer.model (SentencePiece or Llama 3's
       tiktoken file), a llama2.c tokenizer.bin, a GGUF, or a model folder.
+  llamats tokenizer train [--input FILE]... [--vocab-size N] [--out DIR] [--byte-level]
+      Trains a BPE tokenizer the way LLaMA's was made (SentencePiece BPE: dummy prefix, split digits, byte
+      fallback, one script per piece), or with --byte-level as LLaMA 3's (Meta's regex, bytes). Streams the input
+      into word counts. Writes DIR/tokenizer.json + tokenizer_config.json (transformers loads them) and prints the
+      compression. Defaults: the built-in corpus (tiny Shakespeare + a TinyStories sample), 4096, runs/tokenizer.
   llamats --help
 `;
 
@@ -73,6 +79,10 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'train') return runTrain(parseArgs({ args: rest, options: trainFlags, strict: true }).values);
   if (command === 'init') return runInit(parse(rest, initFlags));
   if (command === 'tokenize') return runTokenize(parseArgs({ args: rest, options: tokenizeFlags, strict: true }).values);
+  if (command === 'tokenizer') {
+    if (rest[0] !== 'train') throw new ArgumentError('tokenizer', 'the subcommand "train"', JSON.stringify(rest[0] ?? ''));
+    return runTokenizerTrain(parseArgs({ args: rest.slice(1), options: tokenizerTrainFlags, strict: true }).values);
+  }
   if (command === 'detokenize') return runDetokenize(parse(rest, { tokenizer: str, ids: str }));
   if (command === 'quantize') {
     const { values, positionals } = parseArgs({ args: rest, options: quantizeFlags, strict: true, allowPositionals: true });
@@ -101,6 +111,7 @@ const trainFlags = {
 } as const;
 const initFlags = { preset: str, out: str, dtype: str, seed: str };
 const quantizeFlags = { type: str, tokenizer: str };
+const tokenizerTrainFlags = { input: { type: 'string', multiple: true }, 'vocab-size': str, out: str, 'byte-level': { type: 'boolean' } } as const;
 const tokenizeFlags = {
   tokenizer: str, text: str, file: str, jsonl: str, bos: { type: 'boolean' }, eos: { type: 'boolean' }, 'parse-special': { type: 'boolean' },
 } as const;

@@ -6,8 +6,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { FormatError, UnsupportedError } from '../core/errors.js';
-import { byteLevelAlphabet, createByteLevelBpe, regexForJs } from '../tokenizer/byte-level-bpe.js';
-import { createSentencePieceBpe, spmTokenType } from '../tokenizer/sentencepiece-bpe.js';
+import { byteLevelAlphabet, createByteLevelBpe, regexForJs, type ByteLevelBpeVocab } from '../tokenizer/byte-level-bpe.js';
+import { createSentencePieceBpe, spmTokenType, type SpmVocab } from '../tokenizer/sentencepiece-bpe.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
 
 const byteLevel = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: false };
@@ -28,6 +28,83 @@ export function byteTokenizerConfigJson(modelMaxLength: number): Record<string, 
   return {
     tokenizer_class: 'PreTrainedTokenizerFast', model_max_length: modelMaxLength, clean_up_tokenization_spaces: false,
     bos_token: null, eos_token: null, add_bos_token: false, add_eos_token: false,
+  };
+}
+
+const BPE_DEFAULTS = { type: 'BPE', dropout: null, continuing_subword_prefix: null, end_of_word_suffix: null };
+
+function addedToken(id: number, content: string): Record<string, unknown> {
+  return { id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true };
+}
+
+/** A post-processor that puts BOS first, as LLaMA's tokenizer.json files do. */
+function bosFirst(bos: string, bosId: number): Record<string, unknown> {
+  const seq = (id: string, typeId: number) => ({ Sequence: { id, type_id: typeId } });
+  const special = { SpecialToken: { id: bos, type_id: 0 } };
+  return {
+    type: 'TemplateProcessing', single: [special, seq('A', 0)], pair: [special, seq('A', 0), { SpecialToken: { id: bos, type_id: 1 } }, seq('B', 1)],
+    special_tokens: { [bos]: { id: bos, ids: [bosId], tokens: [bos] } },
+  };
+}
+
+/**
+ * A SentencePiece-style vocabulary as a tokenizer.json in LLaMA 2's older form (Prepend + Replace normalizer,
+ * which Hugging Face applies as SentencePiece does: the dummy prefix even before a leading space), BPE with byte
+ * fallback over `merges`; control and unknown pieces are its added tokens.
+ */
+export function sentencePieceTokenizerJson(v: SpmVocab & { merges: readonly (readonly [number, number])[] }): Record<string, unknown> {
+  const special = v.pieces.map((_, id) => id).filter((id) => v.types[id] === spmTokenType.control || v.types[id] === spmTokenType.unknown);
+  return {
+    version: '1.0', truncation: null, padding: null,
+    added_tokens: special.map((id) => addedToken(id, v.pieces[id]!)),
+    normalizer: { type: 'Sequence', normalizers: [{ type: 'Prepend', prepend: '\u2581' }, { type: 'Replace', pattern: { String: ' ' }, content: '\u2581' }] },
+    pre_tokenizer: null,
+    post_processor: v.bosId >= 0 ? bosFirst(v.pieces[v.bosId]!, v.bosId) : null,
+    decoder: { type: 'Sequence', decoders: [
+      { type: 'Replace', pattern: { String: '\u2581' }, content: ' ' }, { type: 'ByteFallback' }, { type: 'Fuse' },
+      { type: 'Strip', content: ' ', start: 1, stop: 0 },
+    ] },
+    model: {
+      ...BPE_DEFAULTS, unk_token: v.unkId >= 0 ? v.pieces[v.unkId] : null, fuse_unk: true, byte_fallback: true, ignore_merges: false,
+      vocab: Object.fromEntries(v.pieces.map((p, id) => [p, id])),
+      merges: v.merges.map(([a, b]) => [v.pieces[a], v.pieces[b]]),
+    },
+  };
+}
+
+/**
+ * A byte-level vocabulary as a tokenizer.json in Llama 3's form: the regex Split (`pattern`, in the Rust syntax
+ * that HF reads) then ByteLevel, BPE over `merges`, tokens spelled in GPT-2's byte alphabet; special tokens are
+ * its added tokens.
+ */
+export function byteLevelTokenizerJson(v: ByteLevelBpeVocab & { merges: readonly (readonly [number, number])[] }, pattern: string): Record<string, unknown> {
+  const alphabet = byteLevelAlphabet();
+  const special = new Set(v.specialIds);
+  const spell = (id: number) => Array.from(v.tokens[id]!, (b) => alphabet[b]).join('');
+  const text = (id: number) => new TextDecoder().decode(v.tokens[id]);
+  const byteLevelStep = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: false };
+  return {
+    version: '1.0', truncation: null, padding: null,
+    added_tokens: [...special].map((id) => addedToken(id, text(id))),
+    normalizer: null,
+    pre_tokenizer: { type: 'Sequence', pretokenizers: [{ type: 'Split', pattern: { Regex: pattern }, behavior: 'Isolated', invert: false }, byteLevelStep] },
+    post_processor: v.bosId >= 0 ? bosFirst(text(v.bosId), v.bosId) : null,
+    decoder: byteLevelStep,
+    model: {
+      ...BPE_DEFAULTS, unk_token: null, fuse_unk: false, byte_fallback: false, ignore_merges: v.wholeTokens,
+      vocab: Object.fromEntries(v.tokens.map((_, id) => id).filter((id) => !special.has(id)).map((id) => [spell(id), id])),
+      merges: v.merges.map(([a, b]) => [spell(a), spell(b)]),
+    },
+  };
+}
+
+/** tokenizer_config.json for transformers' PreTrainedTokenizerFast, naming BOS/EOS (and unk) by their text. */
+export function tokenizerConfigJson(tokenizer: Tokenizer, modelMaxLength: number, unk?: string): Record<string, unknown> {
+  const name = (id: number) => (id >= 0 ? tokenizer.decode([id]) || tokenizer.piece(id) : null);
+  return {
+    tokenizer_class: 'PreTrainedTokenizerFast', model_max_length: modelMaxLength, clean_up_tokenization_spaces: false,
+    bos_token: name(tokenizer.bosId), eos_token: name(tokenizer.eosId), ...(unk ? { unk_token: unk } : {}),
+    add_bos_token: tokenizer.bosId >= 0, add_eos_token: false,
   };
 }
 

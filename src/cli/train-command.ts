@@ -3,7 +3,7 @@
  * tiny Shakespeare corpus, bytes as tokens, about five minutes on a 2-core machine.
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import cliProgress from 'cli-progress';
 import { getBackend } from '../backend/registry.js';
 import { ArgumentError, FormatError, UnsupportedError } from '../core/errors.js';
@@ -13,7 +13,7 @@ import { byteTokenizerConfigJson, byteTokenizerJson } from '../io/hf-tokenizer.j
 import { hfConfigToLlama } from '../io/hf-model.js';
 import { writeHfModel } from '../io/hf-writer.js';
 import { openModelWeights, readModelWeights } from '../io/load-model.js';
-import { tokenizerPathFor } from '../io/load-tokenizer.js';
+import { tokenizerFile, tokenizerPathFor } from '../io/load-tokenizer.js';
 import { generate } from '../infer/generate.js';
 import { assetPath } from '../io/package-paths.js';
 import { validateConfig, type LlamaConfig } from '../model/config.js';
@@ -227,17 +227,21 @@ function booleanFlag(flag: string, value: string | undefined): boolean | undefin
 }
 
 /**
- * The tokenizer beside the model, where `llamats generate --model DIR` looks for it: tokenizer.json (+
- * tokenizer_config.json) for the byte vocabulary; a tokenizer file is copied as tokenizer.bin or tokenizer.gguf.
+ * The tokenizer beside the model, where `llamats generate --model DIR` and transformers look for it:
+ * tokenizer.json (+ tokenizer_config.json) for the byte vocabulary; a tokenizer file (or a folder's) is copied
+ * under its usual name, a tokenizer.json with the tokenizer_config.json beside it.
  */
 function writeTokenizerFiles(dir: string, tokenizer: string, config: LlamaConfig): void {
   if (tokenizer === 'bytes') {
     writeFileAtomic(join(dir, 'tokenizer.json'), JSON.stringify(byteTokenizerJson()) + '\n');
     writeFileAtomic(join(dir, 'tokenizer_config.json'), JSON.stringify(byteTokenizerConfigJson(config.maxSeqLen), null, 1) + '\n');
-  } else {
-    const name = tokenizer.endsWith('.gguf') ? 'tokenizer.gguf' : tokenizer.endsWith('.json') ? 'tokenizer.json' : 'tokenizer.bin';
-    writeFileAtomic(join(dir, name), readFileSync(tokenizer));
+    return;
   }
+  const file = tokenizerFile(tokenizer);
+  const name = file.endsWith('.gguf') ? 'tokenizer.gguf' : file.endsWith('.json') ? 'tokenizer.json' : file.endsWith('.model') ? 'tokenizer.model' : 'tokenizer.bin';
+  writeFileAtomic(join(dir, name), readFileSync(file));
+  const tokenizerConfig = join(dirname(file), 'tokenizer_config.json');
+  if (name === 'tokenizer.json' && existsSync(tokenizerConfig)) writeFileAtomic(join(dir, 'tokenizer_config.json'), readFileSync(tokenizerConfig));
 }
 
 function writeFinalModel(out: string, config: LlamaConfig, params: Map<string, HostTensor>, tokenizer: string): void {

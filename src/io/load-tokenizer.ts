@@ -23,11 +23,7 @@ export interface LoadTokenizerOptions {
  * `tokenizer.bin`, or a model folder holding one of these.
  */
 export function loadTokenizer(path: string, options: LoadTokenizerOptions = {}): Tokenizer {
-  if (isDirectory(path)) {
-    const name = ['tokenizer.json', 'tokenizer.model', 'tokenizer.bin'].find((n) => existsSync(join(path, n)));
-    if (!name) throw new FormatError(path, 'folder', 'a tokenizer.json, tokenizer.model or tokenizer.bin in it', 'none of them');
-    return loadTokenizer(join(path, name), options);
-  }
+  if (isDirectory(path)) return loadTokenizer(tokenizerFile(path), options);
   if (path.endsWith('.json')) return readHfTokenizer(path);
   const head = readHead(path, 256);
   if (looksLikeTiktoken(head)) return createByteLevelBpe(parseTiktokenFile(readFileSync(path), path));
@@ -42,6 +38,14 @@ export function readSpmVocab(path: string, vocabSize?: number): SpmVocab {
   if (format === 'hf') throw new UnsupportedError(path, 'tokenizer', 'a Hugging Face tokenizer.json');
   const bytes = readFileSync(path);
   return parseLlama2cTokenizer(bytes, vocabSize ?? llama2cEntryCount(bytes, path), path);
+}
+
+/** The tokenizer file that loadTokenizer reads for `path`: the path itself, or for a folder the one it holds. */
+export function tokenizerFile(path: string): string {
+  if (!isDirectory(path)) return path;
+  const name = ['tokenizer.json', 'tokenizer.model', 'tokenizer.bin'].find((n) => existsSync(join(path, n)));
+  if (!name) throw new FormatError(path, 'folder', 'a tokenizer.json, tokenizer.model or tokenizer.bin in it', 'none of them');
+  return join(path, name);
 }
 
 function isDirectory(path: string): boolean {

@@ -1,19 +1,26 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
+import { gunzipSync } from 'node:zlib';
 import { FormatError, UnsupportedError } from '../core/errors.js';
 import { Rng } from '../core/rng.js';
 import { parseLlama2cTokenizer } from '../tokenizer/llama2c-tokenizer.js';
 import { fuzzMismatches, fuzzStrings } from '../testing/tokenizer-fuzz.js';
 import { createSentencePieceBpe, type SpmVocab } from '../tokenizer/sentencepiece-bpe.js';
-import { closeGguf, openGguf } from './gguf.js';
-import { spmVocabFromGguf } from './gguf-tokenizer.js';
+import { byteLevelAlphabet } from '../tokenizer/byte-level-bpe.js';
+import { closeGguf, openGguf, withGguf } from './gguf.js';
+import { mergesFromRanks, spmVocabFromGguf, vocabFromGguf, vocabSize, vocabToGgufMetadata } from './gguf-tokenizer.js';
+import { writeGguf } from './gguf-writer.js';
+import { loadTokenizer } from './load-tokenizer.js';
+import { parseTiktokenFile } from './tiktoken-file.js';
 
 const fixture = (path: string) => fileURLToPath(new URL(`../../${path}`, import.meta.url));
 const llamaSpmPath = fixture('test/fixtures/llama.cpp-vocab/ggml-vocab-llama-spm.gguf');
 
-function vocabFromGguf(path: string): SpmVocab {
+function spmVocabOf(path: string): SpmVocab {
   const file = openGguf(path);
   try {
     return spmVocabFromGguf(file.metadata, path);
@@ -22,7 +29,7 @@ function vocabFromGguf(path: string): SpmVocab {
   }
 }
 
-const llama2 = createSentencePieceBpe(vocabFromGguf(llamaSpmPath));
+const llama2 = createSentencePieceBpe(spmVocabOf(llamaSpmPath));
 
 /** llama.cpp's test inputs: each string is followed by the separator, the last one too. */
 function vocabTests(): { text: string; ids: number[] }[] {
@@ -89,7 +96,7 @@ describe('LLaMA 1/2 vocabulary from GGUF', () => {
 
 describe('tok512.bin and the vocabulary inside stories260K.gguf', () => {
   const fromBin = parseLlama2cTokenizer(readFileSync(fixture('assets/stories260K/tok512.bin')), 512, 'tok512.bin');
-  const fromGguf = vocabFromGguf(fixture('test/fixtures/stories260K/stories260K.gguf'));
+  const fromGguf = spmVocabOf(fixture('test/fixtures/stories260K/stories260K.gguf'));
 
   it('have the same pieces, scores, types and special ids', () => {
     assert.deepEqual(fromBin.pieces, fromGguf.pieces);
@@ -167,3 +174,39 @@ function randomText(rng: Rng, maxCodePoints: number): string {
   }
   return out;
 }
+
+describe('byte-level vocabularies in GGUF (tokenizer.ggml.model "gpt2")', () => {
+  const rankFile = fixture('test/fixtures/llama3-tokenizer/tokenizer.model');
+  const llama3 = parseTiktokenFile(readFileSync(rankFile), rankFile);
+  const tmp = mkdtempSync(join(tmpdir(), 'llamats-gguf-vocab-'));
+  after(() => rmSync(tmp, { recursive: true, force: true }));
+
+  it("derives from tiktoken's ranks exactly the merges that transformers' converter writes (280,147, in order)", () => {
+    const hf = JSON.parse(gunzipSync(readFileSync(fixture('test/fixtures/hf-tokenizers/llama3-tokenizer.json.gz'))).toString('utf8')).model.merges as [string, string][];
+    const alphabet = byteLevelAlphabet();
+    const name = (id: number) => Array.from(llama3.tokens[id]!, (b) => alphabet[b]).join('');
+    const ours = mergesFromRanks(llama3.tokens, new Set(llama3.specialIds));
+    assert.equal(ours.length, 280147);
+    assert.deepEqual(ours.map(([a, b]) => `${name(a)} ${name(b)}`), hf.map(([a, b]) => `${a} ${b}`));
+  });
+
+  it('writes Llama 3 as "gpt2" + "llama-bpe" and reads it back with the same ids as the rank file', () => {
+    const path = join(tmp, 'llama3-vocab.gguf');
+    writeGguf(path, vocabToGgufMetadata(llama3), []);
+    const vocab = withGguf(path, (f) => vocabFromGguf(f.metadata, path));
+    assert.equal(vocabSize(vocab), 128256);
+    const tokenizer = loadTokenizer(path);
+    assert.deepEqual([tokenizer.bosId, tokenizer.eosId], [128000, 128001]);
+    const mismatches = fuzzMismatches(tokenizer, 'tiktoken-llama3');
+    assert.deepEqual(mismatches.slice(0, 5), [], `${mismatches.length} mismatches`);
+    assert.deepEqual(tokenizer.encode('<|eot_id|>', { parseSpecial: true }), [128009]);
+  });
+
+  it('names the key of a bad gpt2 vocabulary', () => {
+    const metadata = new Map<string, unknown>([['tokenizer.ggml.model', 'gpt2'], ['tokenizer.ggml.tokens', ['a', 'b']], ['tokenizer.ggml.token_type', [1, 1]], ['tokenizer.ggml.merges', ['a c']]]);
+    assert.throws(() => vocabFromGguf(metadata, 'v.gguf'), (e: unknown) => e instanceof FormatError && e.message === 'v.gguf: tokenizer.ggml.merges[0]: expected "left right", two tokens, found "a c"');
+    metadata.set('tokenizer.ggml.pre', 'qwen2');
+    assert.throws(() => vocabFromGguf(metadata, 'v.gguf'), (e: unknown) => e instanceof UnsupportedError && /tokenizer\.ggml\.pre: the pre-tokenizer "qwen2"/.test(e.message));
+  });
+});
+

@@ -1,7 +1,67 @@
-/** The SentencePiece vocabulary embedded in a GGUF's `tokenizer.ggml.*` metadata (llama.cpp's keys), read and written. */
+/**
+ * The vocabulary embedded in a GGUF's `tokenizer.ggml.*` metadata (llama.cpp's keys), read and written, for both
+ * kinds of `tokenizer.ggml.model`: "llama" (SentencePiece BPE: pieces, scores, types) and "gpt2" (byte-level BPE:
+ * tokens in GPT-2's byte alphabet, merges, and the pre-tokenizer named by `tokenizer.ggml.pre`).
+ */
 import { FormatError, UnsupportedError } from '../core/errors.js';
-import type { SpmVocab } from '../tokenizer/sentencepiece-bpe.js';
+import { byteLevelAlphabet, GPT2_PATTERN, LLAMA3_PATTERN, regexForJs, type ByteLevelBpeVocab } from '../tokenizer/byte-level-bpe.js';
+import { spmTokenType, type SpmVocab } from '../tokenizer/sentencepiece-bpe.js';
 import { gv, type GgufTypedValue } from './gguf-writer.js';
+
+/** Either kind of vocabulary: SentencePiece's has `pieces`, byte-level BPE's `tokens`. */
+export type Vocab = SpmVocab | ByteLevelBpeVocab;
+
+export function isSpmVocab(v: Vocab): v is SpmVocab {
+  return 'pieces' in v;
+}
+
+export function vocabSize(v: Vocab): number {
+  return isSpmVocab(v) ? v.pieces.length : v.tokens.length;
+}
+
+/** The vocabulary of a GGUF, of either kind. */
+export function vocabFromGguf(metadata: ReadonlyMap<string, unknown>, file: string): Vocab {
+  return metadata.get('tokenizer.ggml.model') === 'gpt2' ? byteLevelVocabFromGguf(metadata, file) : spmVocabFromGguf(metadata, file);
+}
+
+
+/**
+ * A byte-level vocabulary from GGUF metadata with `tokenizer.ggml.model` "gpt2". `tokenizer.ggml.pre` picks the
+ * pre-tokenizer: "llama-bpe" is Llama 3's (Meta's regex; a pre-token that is a whole token is taken whole, as
+ * llama.cpp does for it), "default" or none GPT-2's. Control and user-defined tokens are the special tokens.
+ */
+export function byteLevelVocabFromGguf(metadata: ReadonlyMap<string, unknown>, file: string): ByteLevelBpeVocab {
+  const names = arrayOf(metadata, 'tokenizer.ggml.tokens', file, 'string', -1) as string[];
+  const n = names.length;
+  const types = arrayOf(metadata, 'tokenizer.ggml.token_type', file, 'number', n) as number[];
+  const merges = arrayOf(metadata, 'tokenizer.ggml.merges', file, 'string', -1) as string[];
+  const pre = metadata.get('tokenizer.ggml.pre') ?? 'default';
+  if (pre !== 'llama-bpe' && pre !== 'default') throw new UnsupportedError(file, 'tokenizer.ggml.pre', `the pre-tokenizer ${JSON.stringify(pre)} (we have "llama-bpe" and "default")`);
+  const fromAlphabet = new Map(byteLevelAlphabet().map((c, b) => [c, b]));
+  const encoder = new TextEncoder();
+  const special = (id: number) => types[id] === spmTokenType.control || types[id] === spmTokenType.userDefined;
+  const tokens = names.map((name, id) => {
+    if (special(id)) return encoder.encode(name);
+    const bytes = Array.from(name, (c) => fromAlphabet.get(c) ?? -1);
+    if (bytes.includes(-1)) throw new FormatError(file, `tokenizer.ggml.tokens[${id}]`, 'a token in the byte-level alphabet', JSON.stringify(name));
+    return Uint8Array.from(bytes);
+  });
+  const idOf = new Map(names.map((name, id) => [name, id]));
+  return {
+    tokens,
+    specialIds: names.map((_, id) => id).filter(special),
+    merges: merges.map((m, k): [number, number] => {
+      const parts = m.split(' ');
+      const ids = parts.map((p) => idOf.get(p));
+      if (parts.length !== 2 || ids[0] === undefined || ids[1] === undefined) throw new FormatError(file, `tokenizer.ggml.merges[${k}]`, '"left right", two tokens', JSON.stringify(m));
+      return [ids[0], ids[1]];
+    }),
+    pattern: regexForJs(pre === 'llama-bpe' ? LLAMA3_PATTERN : GPT2_PATTERN),
+    wholeTokens: pre === 'llama-bpe',
+    bosId: tokenId(metadata, 'tokenizer.ggml.bos_token_id', file, -1, n),
+    eosId: tokenId(metadata, 'tokenizer.ggml.eos_token_id', file, -1, n),
+  };
+}
 
 /** llama.cpp writes this id (u32 -1) for "no such token". */
 const noToken = 0xffffffff;
@@ -61,6 +121,52 @@ function describe(v: unknown): string {
   if (Array.isArray(v)) return `an array of ${v.length}`;
   if (typeof v === 'string') return JSON.stringify(v.length > 40 ? `${v.slice(0, 37)}...` : v);
   return `${typeof v} ${String(v)}`;
+}
+
+/** The `tokenizer.ggml.*` metadata of either kind of vocabulary. */
+export function vocabToGgufMetadata(v: Vocab): [string, GgufTypedValue][] {
+  return isSpmVocab(v) ? spmVocabToGgufMetadata(v) : byteLevelVocabToGgufMetadata(v);
+}
+
+/**
+ * The `tokenizer.ggml.*` metadata of a byte-level vocabulary, as llama.cpp's converter writes Llama 3's: model
+ * "gpt2", pre-tokenizer "llama-bpe", tokens in GPT-2's byte alphabet (special tokens as their text, type control),
+ * merges "left right" (for a tiktoken rank vocabulary, every split of each token into two, by the token's rank).
+ */
+export function byteLevelVocabToGgufMetadata(v: ByteLevelBpeVocab): [string, GgufTypedValue][] {
+  const alphabet = byteLevelAlphabet();
+  const special = new Set(v.specialIds);
+  const names = v.tokens.map((bytes, id) => (special.has(id) ? new TextDecoder().decode(bytes) : Array.from(bytes, (b) => alphabet[b]).join('')));
+  const merges = v.merges === 'ranks' ? mergesFromRanks(v.tokens, special) : v.merges;
+  const id = (n: number) => gv.u32(n < 0 ? noToken : n);
+  return [
+    ['tokenizer.ggml.model', gv.string('gpt2')],
+    ['tokenizer.ggml.pre', gv.string('llama-bpe')],
+    ['tokenizer.ggml.tokens', gv.array('string', names)],
+    ['tokenizer.ggml.token_type', gv.array('i32', names.map((_, i) => (special.has(i) ? spmTokenType.control : spmTokenType.normal)))],
+    ['tokenizer.ggml.merges', gv.array('string', merges.map(([a, b]) => `${names[a]} ${names[b]}`))],
+    ['tokenizer.ggml.bos_token_id', id(v.bosId)],
+    ['tokenizer.ggml.eos_token_id', id(v.eosId)],
+    ['tokenizer.ggml.add_bos_token', gv.bool(v.bosId >= 0)],
+  ];
+}
+
+/** tiktoken's merge rule as a list: each way to split a token into two tokens, by the token's rank, then the halves'. */
+export function mergesFromRanks(tokens: Uint8Array[], special: Set<number>): [number, number][] {
+  const byBytes = new Map<string, number>();
+  tokens.forEach((t, id) => special.has(id) || byBytes.set(Buffer.from(t).toString('latin1'), id));
+  const merges: [number, number][] = [];
+  tokens.forEach((t, id) => {
+    if (special.has(id) || t.length < 2) return;
+    const key = Buffer.from(t).toString('latin1');
+    const local: [number, number][] = [];
+    for (let k = 1; k < key.length; k++) {
+      const left = byBytes.get(key.slice(0, k)), right = byBytes.get(key.slice(k));
+      if (left !== undefined && right !== undefined) local.push([left, right]);
+    }
+    merges.push(...local.sort((x, y) => x[0] - y[0] || x[1] - y[1]));
+  });
+  return merges;
 }
 
 /**

@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { FormatError, UnsupportedError } from '../core/errors.js';
-import { byteLevelAlphabet, createByteLevelBpe, regexForJs, type ByteLevelBpeVocab } from '../tokenizer/byte-level-bpe.js';
+import { byteLevelAlphabet, createByteLevelBpe, GPT2_PATTERN, regexForJs, type ByteLevelBpeVocab } from '../tokenizer/byte-level-bpe.js';
 import { createSentencePieceBpe, spmTokenType, type SpmVocab } from '../tokenizer/sentencepiece-bpe.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
 
@@ -130,8 +130,6 @@ interface Component {
   content?: string;
 }
 
-/** GPT-2's pre-tokenizer regex, which a ByteLevel pre-tokenizer with `use_regex` applies. */
-const GPT2_PATTERN = String.raw`'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+`;
 
 /**
  * A Hugging Face tokenizer.json with a BPE model, in either LLaMA family: byte-level (a ByteLevel pre-tokenizer,
@@ -140,6 +138,16 @@ const GPT2_PATTERN = String.raw`'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s
  * BOS and EOS come from `tokenizer_config.json` beside it, else from the family's usual names.
  */
 export function readHfTokenizer(path: string): Tokenizer {
+  const v = readHfVocab(path);
+  return 'pieces' in v ? createSentencePieceBpe(v) : createByteLevelBpe(v);
+}
+
+/**
+ * The vocabulary of a tokenizer.json (see readHfTokenizer). A SentencePiece-style one also gets scores from its
+ * merges (the piece that merge k first makes scores -k), so that score-based BPE (a GGUF "llama" vocabulary)
+ * merges in the same order.
+ */
+export function readHfVocab(path: string): SpmVocab | ByteLevelBpeVocab {
   let json: TokenizerJson;
   try {
     json = JSON.parse(readFileSync(path, 'utf8'));
@@ -174,7 +182,7 @@ export function readHfTokenizer(path: string): Tokenizer {
       return Uint8Array.from(bytes);
     });
     const [bosId, eosId] = special(['<|begin_of_text|>', '<|endoftext|>'], ['<|end_of_text|>', '<|endoftext|>']);
-    return createByteLevelBpe({ tokens, specialIds: [...specialIds], merges, pattern: regexForJs(byteLevel), wholeTokens: model.ignore_merges ?? false, bosId, eosId });
+    return { tokens, specialIds: [...specialIds], merges, pattern: regexForJs(byteLevel), wholeTokens: model.ignore_merges ?? false, bosId, eosId };
   }
   const metaspace = metaspaceScheme(path, json);
   const types = pieces.map((piece, id) => {
@@ -183,11 +191,21 @@ export function readHfTokenizer(path: string): Tokenizer {
     return model.byte_fallback && /^<0x[0-9A-F]{2}>$/.test(piece) ? spmTokenType.byte : spmTokenType.normal;
   });
   const [bosId, eosId] = special(['<s>'], ['</s>']);
-  return createSentencePieceBpe({
-    pieces, types, scores: new Float32Array(pieces.length), merges, bosId, eosId,
+  // Scores: merge results by merge order; the rest (characters, bytes, specials) below every merge.
+  const scores = new Float32Array(pieces.length).fill(-merges.length);
+  const scored = new Set<number>();
+  merges.forEach(([a, b], k) => {
+    const result = idOf.get(pieces[a]! + pieces[b]!);
+    if (result !== undefined && !scored.has(result)) {
+      scored.add(result);
+      scores[result] = -k;
+    }
+  });
+  return {
+    pieces, types, scores, merges, bosId, eosId,
     unkId: model.unk_token ? idOf.get(model.unk_token) ?? -1 : -1,
     addSpacePrefix: metaspace !== 'never', metaspace: metaspace === 'legacy' || metaspace === 'never' ? undefined : metaspace,
-  });
+  };
 }
 
 /** Tokens by id: the model's vocabulary and the added tokens, ids 0..n-1 each once. */

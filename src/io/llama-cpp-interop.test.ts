@@ -4,7 +4,7 @@
  * equal ours. If its binary cannot load here, the cases are skipped with the reason, never passed silently.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test, type TestContext } from 'node:test';
@@ -18,7 +18,9 @@ import { presetConfig } from '../model/presets.js';
 import { randomWeights, syntheticVocab } from '../model/random-init.js';
 import { loadModel } from './load-model.js';
 import { loadTokenizer } from './load-tokenizer.js';
+import { fuzzStrings } from '../testing/tokenizer-fuzz.js';
 import { fixturePath } from './package-paths.js';
+import { parseTiktokenFile } from './tiktoken-file.js';
 import { convertModel, weightTypes, writeLlamaGguf } from './write-model.js';
 
 process.env.OMP_WAIT_POLICY ??= 'passive'; // spinning OpenMP threads can stall llama.cpp on small shared machines
@@ -133,3 +135,22 @@ for (const dtype of weightTypes) {
     });
   });
 }
+
+test("a model with Llama 3's vocabulary (GGUF \"gpt2\" + \"llama-bpe\"): llama.cpp tokenizes as we do", async (t) => {
+  if (skipUnlessLlamaCpp(t)) return;
+  const rankFile = fixturePath('llama3-tokenizer', 'tokenizer.model');
+  const vocab = parseTiktokenFile(readFileSync(rankFile), rankFile);
+  const config = { ...presetConfig('test-tiny'), dim: 64, hiddenDim: 128, vocabSize: 128256, tieEmbeddings: true };
+  const path = join(tmp, 'tiny-llama3-vocab.gguf');
+  writeLlamaGguf(path, { config, tensors: randomWeights(config, 1), vocab, dtype: 'q8_0' });
+  const ours = loadTokenizer(path);
+  const model = await llama!.loadModel({ modelPath: path });
+  try {
+    const vectors = readFileSync(fixturePath('llama.cpp-vocab', 'ggml-vocab-llama-bpe.gguf.inp'), 'utf8').split('\n__ggml_vocab_test__\n').slice(0, -1);
+    const texts = [...vectors, ...fuzzStrings().slice(0, 1000)];
+    const differ = texts.filter((text) => JSON.stringify(model.tokenize(text, false)) !== JSON.stringify(ours.encode(text)));
+    assert.deepEqual(differ.slice(0, 5), [], `${differ.length} of ${texts.length} texts differ`);
+  } finally {
+    await model.dispose();
+  }
+});

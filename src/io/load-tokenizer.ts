@@ -1,13 +1,13 @@
 import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { ArgumentError, FormatError, UnsupportedError } from '../core/errors.js';
+import { ArgumentError, FormatError } from '../core/errors.js';
 import { createByteLevelBpe } from '../tokenizer/byte-level-bpe.js';
 import { llama2cEntryCount, parseLlama2cTokenizer } from '../tokenizer/llama2c-tokenizer.js';
-import { createSentencePieceBpe, type SpmVocab } from '../tokenizer/sentencepiece-bpe.js';
+import { createSentencePieceBpe } from '../tokenizer/sentencepiece-bpe.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import { withGguf } from './gguf.js';
-import { readHfTokenizer } from './hf-tokenizer.js';
-import { spmVocabFromGguf } from './gguf-tokenizer.js';
+import { readHfVocab } from './hf-tokenizer.js';
+import { isSpmVocab, vocabFromGguf, type Vocab } from './gguf-tokenizer.js';
 import { detectFormat } from './load-model.js';
 import { looksLikeSentencePiece, parseSentencePieceModel } from './sentencepiece-model.js';
 import { looksLikeTiktoken, parseTiktokenFile } from './tiktoken-file.js';
@@ -19,25 +19,33 @@ export interface LoadTokenizerOptions {
 
 /**
  * Load a tokenizer from any form we read, detected by content: a Hugging Face `tokenizer.json`, a GGUF (its
- * embedded vocabulary), a `tokenizer.model` (SentencePiece protobuf, or Llama 3's tiktoken rank file), a llama2.c
- * `tokenizer.bin`, or a model folder holding one of these.
+ * embedded vocabulary, either kind), a `tokenizer.model` (SentencePiece protobuf, or Llama 3's tiktoken rank
+ * file), a llama2.c `tokenizer.bin`, or a model folder holding one of these.
  */
 export function loadTokenizer(path: string, options: LoadTokenizerOptions = {}): Tokenizer {
-  if (isDirectory(path)) return loadTokenizer(tokenizerFile(path), options);
-  if (path.endsWith('.json')) return readHfTokenizer(path);
-  const head = readHead(path, 256);
-  if (looksLikeTiktoken(head)) return createByteLevelBpe(parseTiktokenFile(readFileSync(path), path));
-  if (path.endsWith('.model') && looksLikeSentencePiece(head)) return createSentencePieceBpe(parseSentencePieceModel(readFileSync(path), path).vocab);
-  return createSentencePieceBpe(readSpmVocab(path, options.vocabSize));
+  return tokenizerFromVocab(readVocab(path, options.vocabSize));
 }
 
-/** The SentencePiece vocabulary in a GGUF or a llama2.c `tokenizer.bin` (whose size is the model's `vocabSize`, or all its entries). */
-export function readSpmVocab(path: string, vocabSize?: number): SpmVocab {
-  const format = detectFormat(path);
-  if (format === 'gguf') return withGguf(path, (file) => spmVocabFromGguf(file.metadata, path));
-  if (format === 'hf') throw new UnsupportedError(path, 'tokenizer', 'a Hugging Face tokenizer.json');
-  const bytes = readFileSync(path);
-  return parseLlama2cTokenizer(bytes, vocabSize ?? llama2cEntryCount(bytes, path), path);
+export function tokenizerFromVocab(v: Vocab): Tokenizer {
+  return isSpmVocab(v) ? createSentencePieceBpe(v) : createByteLevelBpe(v);
+}
+
+/**
+ * The vocabulary in any tokenizer file loadTokenizer reads (or a folder's). A llama2.c `tokenizer.bin` does not
+ * store its size: it is `vocabSize` (the model's), or all its entries.
+ */
+export function readVocab(path: string, vocabSize?: number): Vocab {
+  const file = tokenizerFile(path);
+  if (file.endsWith('.json')) return readHfVocab(file);
+  const head = readHead(file, 256);
+  if (new TextDecoder().decode(head.subarray(0, 4)) === 'GGUF') return withGguf(file, (gguf) => vocabFromGguf(gguf.metadata, file));
+  if (looksLikeTiktoken(head)) return parseTiktokenFile(readFileSync(file), file);
+  if (file.endsWith('.model') && looksLikeSentencePiece(head)) return parseSentencePieceModel(readFileSync(file), file).vocab;
+  if (!file.endsWith('.bin')) {
+    throw new FormatError(file, 'format', 'a tokenizer.json, a GGUF, a tokenizer.model (SentencePiece or tiktoken) or a llama2.c tokenizer.bin', 'none of these');
+  }
+  const bytes = readFileSync(file);
+  return parseLlama2cTokenizer(bytes, vocabSize ?? llama2cEntryCount(bytes, file), file);
 }
 
 /** The tokenizer file that loadTokenizer reads for `path`: the path itself, or for a folder the one it holds. */

@@ -23,12 +23,11 @@ import { expectedTensors } from '../model/weights.js';
 import { decodeTensor } from '../tensor/decode.js';
 import { blockFormats } from '../core/quant/index.js';
 import type { EncodedTensor, HostTensor } from '../tensor/tensor.js';
-import type { SpmVocab } from '../tokenizer/sentencepiece-bpe.js';
 import { f32LeBytes } from './byte-source.js';
 import { ggmlType } from './gguf.js';
-import { spmVocabToGgufMetadata } from './gguf-tokenizer.js';
+import { vocabSize, vocabToGgufMetadata, type Vocab } from './gguf-tokenizer.js';
 import { readModelWeights } from './load-model.js';
-import { readSpmVocab, tokenizerPathFor } from './load-tokenizer.js';
+import { readVocab, tokenizerPathFor } from './load-tokenizer.js';
 import { gv, writeGguf, type GgufTensorSpec, type GgufTypedValue, type GgufWriteProgress } from './gguf-writer.js';
 import { ggufNameFromMeta } from './tensor-names.js';
 
@@ -51,7 +50,8 @@ export interface WriteLlamaGgufOptions {
   config: LlamaConfig;
   /** By our names (model/weights.ts `expectedTensors`); names the config does not use are ignored. */
   tensors: ReadonlyMap<string, TensorSource>;
-  vocab: SpmVocab;
+  /** Either kind: a GGUF "llama" (SentencePiece) or "gpt2" (byte-level BPE) vocabulary. */
+  vocab: Vocab;
   /** The type of the 2-D weights (see the policy above). */
   dtype: WeightType;
   /** `general.name`; default "llamats". */
@@ -71,14 +71,14 @@ export function writeLlamaGguf(path: string, o: WriteLlamaGgufOptions): void {
     ['general.file_type', gv.u32(fileTypes[o.dtype])],
     ...(quantized ? [['general.quantization_version', gv.u32(2)] as [string, GgufTypedValue]] : []),
     ...llamaMetadata(o.config),
-    ...spmVocabToGgufMetadata(o.vocab),
+    ...vocabToGgufMetadata(o.vocab),
   ];
   writeGguf(path, metadata, specs, { onProgress: o.onProgress });
 }
 
 export interface ConvertModelOptions {
   dtype: WeightType;
-  /** A .gguf or llama2.c tokenizer.bin; default: the model's own GGUF vocabulary, or tokenizer.bin beside a .bin. */
+  /** Any tokenizer file readVocab reads; default: the model's own GGUF vocabulary, or tokenizer.bin beside a .bin. */
   tokenizer?: string;
   name?: string;
   onProgress?: (p: GgufWriteProgress) => void;
@@ -90,7 +90,7 @@ export interface ConvertModelOptions {
  */
 export function convertModel(inPath: string, outPath: string, o: ConvertModelOptions): void {
   const { config, tensors } = readModelWeights(inPath);
-  const vocab = readSpmVocab(tokenizerPathFor(inPath, o.tokenizer), config.vocabSize);
+  const vocab = readVocab(tokenizerPathFor(inPath, o.tokenizer), config.vocabSize);
   const take = (name: string) => () => {
     const t = tensors.get(name)!;
     tensors.delete(name);
@@ -120,9 +120,9 @@ function llamaMetadata(c: LlamaConfig): [string, GgufTypedValue][] {
   return out;
 }
 
-function checkVocab(c: LlamaConfig, vocab: SpmVocab): void {
-  if (vocab.pieces.length !== c.vocabSize) {
-    throw new ArgumentError('vocab', `${c.vocabSize} pieces (the model's vocabSize)`, `${vocab.pieces.length}`);
+function checkVocab(c: LlamaConfig, vocab: Vocab): void {
+  if (vocabSize(vocab) !== c.vocabSize) {
+    throw new ArgumentError('vocab', `${c.vocabSize} pieces (the model's vocabSize)`, `${vocabSize(vocab)}`);
   }
 }
 

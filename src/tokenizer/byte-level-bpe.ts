@@ -33,6 +33,9 @@ export interface ByteLevelBpeVocab {
  */
 export const LLAMA3_PATTERN = String.raw`(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`;
 
+/** GPT-2's pre-tokenizer regex (a ByteLevel pre-tokenizer's `use_regex`; llama.cpp's "default" for gpt2 vocabularies). */
+export const GPT2_PATTERN = String.raw`'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+`;
+
 /**
  * The letters and numbers that Unicode 17.0 added. The references' regex engines (Rust's regex crate in tiktoken
  * and HF `tokenizers`) carry Unicode 16.0 tables, where these are unassigned (so neither \p{L} nor \p{N});

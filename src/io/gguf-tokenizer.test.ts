@@ -57,6 +57,10 @@ describe('LLaMA 1/2 vocabulary from GGUF', () => {
     assert.deepEqual(lossy.slice(0, 5), []);
   });
 
+  it('encodes an unpaired surrogate as U+FFFD (byte fallback of its UTF-8), as UTF-8 encoders do', () => {
+    assert.deepEqual(llama2.encode('a\ud800b'), llama2.encode('a\ufffdb'));
+  });
+
   it('keeps a string that starts with U+FEFF whole (piece 30143 is the BOM itself)', () => {
     assert.equal(llama2.piece(30143), '\ufeff');
     assert.deepEqual(llama2.encode('\ufeffa'), [29871, 30143, 29874]);

@@ -3,10 +3,13 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { gunzipSync } from 'node:zlib';
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
 import { ArgumentError } from '../core/errors.js';
 import { byteLevelTokenizerJson, readHfTokenizer, sentencePieceTokenizerJson, tokenizerConfigJson } from '../io/hf-tokenizer.js';
+import { loadTokenizer } from '../io/load-tokenizer.js';
 import { assetPath, fixturePath } from '../io/package-paths.js';
+import { fuzzStrings } from '../testing/tokenizer-fuzz.js';
 import { LLAMA3_PATTERN } from './byte-level-bpe.js';
 import { learnMerges } from './train-bpe.js';
 import { trainTokenizer, WordCounter, type TokenizerFamily } from './tokenizer-trainer.js';
@@ -81,4 +84,21 @@ describe('tokenizer training on the built-in corpus', () => {
     assert.throws(() => train('byte-level', 100), (e: unknown) => e instanceof ArgumentError && /--vocab-size: expected at least 258 \(256 bytes, 2 specials\), found 100/.test(e.message));
     assert.throws(() => train('sentencepiece', 300), (e: unknown) => e instanceof ArgumentError && /--vocab-size: expected at least \d+ \(3 specials, 256 bytes, \d+ characters\)/.test(e.message));
   });
+});
+
+describe('tokenizers trained here, as transformers and the Rust tokenizers library read them', () => {
+  // test/fixtures/tokenizer-train/check_with_transformers.py: AutoTokenizer's ids (BOS added by the post-processor)
+  // and the Rust library's, for the first 2000 fuzz strings, from the folders `llamats tokenizer train` wrote.
+  const theirs = JSON.parse(gunzipSync(readFileSync(fixturePath('tokenizer-train', 'transformers-ids.json.gz'))).toString('utf8'));
+  for (const folder of ['sentencepiece-4096', 'byte-level-4096']) {
+    it(`${folder}: the same ids as transformers' AutoTokenizer and HF tokenizers`, () => {
+      const ours = loadTokenizer(fixturePath('tokenizer-train', folder));
+      const strings = fuzzStrings().slice(0, 2000);
+      const differ = strings.filter((s, i) => {
+        const ids = ours.encode(s, { parseSpecial: true });
+        return JSON.stringify(ids) !== JSON.stringify(theirs[folder].rust[i]) || JSON.stringify([ours.bosId, ...ids]) !== JSON.stringify(theirs[folder].auto[i]);
+      });
+      assert.deepEqual(differ.slice(0, 5), [], `${differ.length} of ${strings.length} differ`);
+    });
+  }
 });

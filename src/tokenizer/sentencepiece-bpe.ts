@@ -129,6 +129,8 @@ function encode(t: Tables, text: string, options: EncodeOptions = {}): number[] 
   if (options.eos && eosId < 0) throw new ArgumentError('options.eos', 'a vocabulary with an EOS token', 'none');
   const ids: number[] = options.bos ? [bosId] : [];
   const seen = new Map<string, number[]>();
+  // UTF-8 cannot hold an unpaired surrogate: it is the character U+FFFD, as TextEncoder makes it.
+  text = text.replace(/\p{Surrogate}/gu, '\uFFFD');
   if (options.parseSpecial && t.specials) {
     let from = 0, first = true;
     for (const m of text.matchAll(t.specials)) {

@@ -1,6 +1,7 @@
 /** llamats: the public API. */
 export { loadModel, readModelWeights, detectFormat, type LoadModelOptions, type ModelFormat } from './io/load-model.js';
-export { loadTokenizer, type LoadTokenizerOptions } from './io/load-tokenizer.js';
+export { loadTokenizer, readVocab, tokenizerFromVocab, type LoadTokenizerOptions } from './io/load-tokenizer.js';
+export type { Vocab } from './io/gguf-tokenizer.js';
 export { generate, type GenerateOptions, type GeneratedToken, type GenerationStats } from './infer/generate.js';
 export { sampleToken, argmax, type SamplerOptions } from './infer/sampler.js';
 export { perplexity, type PerplexityResult } from './eval/perplexity.js';
@@ -10,6 +11,9 @@ export { validateConfig, headDim, type LlamaConfig, type RopeScaling } from './m
 export type { LlamaWeights, LayerWeights } from './model/weights.js';
 export type { Tokenizer, StreamDecoder, EncodeOptions } from './tokenizer/tokenizer.js';
 export { createSentencePieceBpe, type SpmVocab } from './tokenizer/sentencepiece-bpe.js';
+export { createByteLevelBpe, LLAMA3_PATTERN, regexForJs, type ByteLevelBpeVocab } from './tokenizer/byte-level-bpe.js';
+export { WordCounter, trainTokenizer, type TrainedTokenizer, type TokenizerFamily } from './tokenizer/tokenizer-trainer.js';
+export { readHfTokenizer, sentencePieceTokenizerJson, byteLevelTokenizerJson, tokenizerConfigJson } from './io/hf-tokenizer.js';
 export { parseLlama2cTokenizer, readLlama2cTokenizer } from './tokenizer/llama2c-tokenizer.js';
 export type { Ops, AdamWStep } from './backend/ops.js';
 export { getBackend, backendNames, type BackendName, type BackendOptions } from './backend/registry.js';

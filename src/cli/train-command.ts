@@ -9,7 +9,7 @@ import { getBackend } from '../backend/registry.js';
 import { ArgumentError, FormatError, UnsupportedError } from '../core/errors.js';
 import { openTokenShards, validationWindows, WindowSampler } from '../data/loader.js';
 import { writeFileAtomic } from '../io/atomic-write.js';
-import { byteTokenizerConfigJson, byteTokenizerJson } from '../io/hf-tokenizer.js';
+import { byteTokenizerJson, tokenizerConfigJson } from '../io/hf-tokenizer.js';
 import { hfConfigToLlama } from '../io/hf-model.js';
 import { writeHfModel } from '../io/hf-writer.js';
 import { openModelWeights, readModelWeights } from '../io/load-model.js';
@@ -23,6 +23,7 @@ import { ropeInverseFrequencies } from '../model/rope.js';
 import { uploadWeights } from '../model/weights.js';
 import { decodeTensor } from '../tensor/decode.js';
 import type { HostTensor } from '../tensor/tensor.js';
+import { ByteTokenizer } from '../tokenizer/byte-tokenizer.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import { loadLatestCheckpoint } from '../train/checkpoint.js';
 import { initialWeights } from '../train/init.js';
@@ -234,7 +235,7 @@ function booleanFlag(flag: string, value: string | undefined): boolean | undefin
 function writeTokenizerFiles(dir: string, tokenizer: string, config: LlamaConfig): void {
   if (tokenizer === 'bytes') {
     writeFileAtomic(join(dir, 'tokenizer.json'), JSON.stringify(byteTokenizerJson()) + '\n');
-    writeFileAtomic(join(dir, 'tokenizer_config.json'), JSON.stringify(byteTokenizerConfigJson(config.maxSeqLen), null, 1) + '\n');
+    writeFileAtomic(join(dir, 'tokenizer_config.json'), JSON.stringify(tokenizerConfigJson(new ByteTokenizer(), config.maxSeqLen), null, 1) + '\n');
     return;
   }
   const file = tokenizerFile(tokenizer);

@@ -24,13 +24,6 @@ export function byteTokenizerJson(): Record<string, unknown> {
   };
 }
 
-export function byteTokenizerConfigJson(modelMaxLength: number): Record<string, unknown> {
-  return {
-    tokenizer_class: 'PreTrainedTokenizerFast', model_max_length: modelMaxLength, clean_up_tokenization_spaces: false,
-    bos_token: null, eos_token: null, add_bos_token: false, add_eos_token: false,
-  };
-}
-
 const BPE_DEFAULTS = { type: 'BPE', dropout: null, continuing_subword_prefix: null, end_of_word_suffix: null };
 
 function addedToken(id: number, content: string): Record<string, unknown> {
@@ -129,7 +122,6 @@ interface Component {
   prepend?: string;
   content?: string;
 }
-
 
 /**
  * A Hugging Face tokenizer.json with a BPE model, in either LLaMA family: byte-level (a ByteLevel pre-tokenizer,

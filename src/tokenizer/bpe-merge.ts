@@ -173,3 +173,64 @@ function moveInto(h: PairHeap, to: number, from: number): number {
   h.pos[sym] = to;
   return from;
 }
+
+/**
+ * A hash map from a pair of ids (each below 2^31) to a non-negative int, open addressing over typed arrays: the
+ * pair lookups of BPE are the hot loop of encoding, and a Map keyed by `left * n + right` (beyond small integers
+ * for large vocabularies) was several times slower.
+ */
+export class PairMap {
+  private left: Int32Array;
+  private right: Int32Array;
+  private values: Int32Array;
+  private mask: number;
+  private count = 0;
+
+  constructor(expected = 1024) {
+    const capacity = 2 ** Math.ceil(Math.log2(Math.max(16, expected * 2)));
+    this.left = new Int32Array(capacity).fill(-1);
+    this.right = new Int32Array(capacity);
+    this.values = new Int32Array(capacity);
+    this.mask = capacity - 1;
+  }
+
+  /** The value of (a, b), or -1. */
+  get(a: number, b: number): number {
+    for (let i = this.slot(a, b); ; i = (i + 1) & this.mask) {
+      const l = this.left[i]!;
+      if (l === -1) return -1;
+      if (l === a && this.right[i] === b) return this.values[i]!;
+    }
+  }
+
+  /** Set (a, b) to `value` unless it has one already (the first setting wins). */
+  setIfAbsent(a: number, b: number, value: number): void {
+    if (2 * (this.count + 1) > this.left.length) this.grow();
+    for (let i = this.slot(a, b); ; i = (i + 1) & this.mask) {
+      const l = this.left[i]!;
+      if (l === a && this.right[i] === b) return;
+      if (l === -1) {
+        this.left[i] = a;
+        this.right[i] = b;
+        this.values[i] = value;
+        this.count++;
+        return;
+      }
+    }
+  }
+
+  private slot(a: number, b: number): number {
+    return (Math.imul(a, 0x9e3779b1) ^ Math.imul(b, 0x85ebca77)) >>> 0 & this.mask;
+  }
+
+  private grow(): void {
+    const { left, right, values } = this;
+    const capacity = left.length * 2;
+    this.left = new Int32Array(capacity).fill(-1);
+    this.right = new Int32Array(capacity);
+    this.values = new Int32Array(capacity);
+    this.mask = capacity - 1;
+    this.count = 0;
+    for (let i = 0; i < left.length; i++) if (left[i] !== -1) this.setIfAbsent(left[i]!, right[i]!, values[i]!);
+  }
+}

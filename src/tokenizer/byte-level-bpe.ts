@@ -4,7 +4,7 @@
  * best pair first, until none merges. Every byte is a token, so any text encodes and decoding is lossless.
  */
 import { ArgumentError } from '../core/errors.js';
-import { MergeScratch, mergeSymbols, pushSymbolIds, type MergeRules } from './bpe-merge.js';
+import { MergeScratch, mergeSymbols, PairMap, pushSymbolIds, type MergeRules } from './bpe-merge.js';
 import { specialTokenRegex, type EncodeOptions, type StreamDecoder, type Tokenizer } from './tokenizer.js';
 import { createUtf8Stream, utf8Decode } from './utf8-stream.js';
 
@@ -149,7 +149,7 @@ function buildTables(vocab: ByteLevelBpeVocab): Tables {
     specialIds,
     byText,
     byteIds,
-    rules: vocab.merges === 'ranks' ? rankRules(vocab.tokens, byBytes, special) : listRules(vocab.merges, vocab.tokens, byBytes),
+    rules: vocab.merges === 'ranks' ? rankRules(byBytes, special) : listRules(vocab.merges, vocab.tokens, byBytes),
     scratch: new MergeScratch(),
     alphabet: byteLevelAlphabet(),
   };
@@ -162,24 +162,23 @@ function binary(bytes: Uint8Array): string {
 }
 
 /** tiktoken's rule: a pair merges into the token that its bytes spell, and a lower id (rank) merges first. */
-function rankRules(tokens: Uint8Array[], byBytes: Map<string, number>, special: Set<number>): MergeRules {
-  const n = tokens.length;
-  const pairs = new Map<number, number>();
+function rankRules(byBytes: Map<string, number>, special: Set<number>): MergeRules {
+  const pairs = new PairMap();
   for (const [key, id] of byBytes) {
     if (special.has(id)) continue;
     for (let k = 1; k < key.length; k++) {
       const left = byBytes.get(key.slice(0, k));
       const right = byBytes.get(key.slice(k));
-      if (left !== undefined && right !== undefined) pairs.set(left * n + right, id);
+      if (left !== undefined && right !== undefined) pairs.setIfAbsent(left, right, id);
     }
   }
-  return { find: (left, right) => pairs.get(left * n + right) ?? -1, score: (id) => -id, result: (id) => id };
+  return { find: (left, right) => pairs.get(left, right), score: (id) => -id, result: (id) => id };
 }
 
 /** An explicit merge list: merge k joins its pair into the token of their bytes; earlier merges first. */
 function listRules(merges: readonly (readonly [number, number])[], tokens: Uint8Array[], byBytes: Map<string, number>): MergeRules {
   const n = tokens.length;
-  const pairs = new Map<number, number>();
+  const pairs = new PairMap();
   const results = new Int32Array(merges.length);
   merges.forEach(([left, right], k) => {
     for (const id of [left, right]) {
@@ -188,9 +187,9 @@ function listRules(merges: readonly (readonly [number, number])[], tokens: Uint8
     const result = byBytes.get(binary(tokens[left]!) + binary(tokens[right]!));
     if (result === undefined) throw new ArgumentError(`merges[${k}]`, 'a pair whose joined bytes are a token', `${left} + ${right}, which is none`);
     results[k] = result;
-    if (!pairs.has(left * n + right)) pairs.set(left * n + right, k);
+    pairs.setIfAbsent(left, right, k);
   });
-  return { find: (left, right) => pairs.get(left * n + right) ?? -1, score: (k) => -k, result: (k) => results[k]! };
+  return { find: (left, right) => pairs.get(left, right), score: (k) => -k, result: (k) => results[k]! };
 }
 
 function checkId(id: number, vocabSize: number): number {

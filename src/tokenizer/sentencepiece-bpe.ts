@@ -3,7 +3,7 @@
  * not pieces, and greedy merging of the adjacent pair whose concatenation is the highest-scoring piece.
  */
 import { ArgumentError } from '../core/errors.js';
-import { MergeScratch, mergeSymbols, type MergeRules, type Symbols } from './bpe-merge.js';
+import { MergeScratch, mergeSymbols, PairMap, type MergeRules, type Symbols } from './bpe-merge.js';
 import { specialTokenRegex, type EncodeOptions, type StreamDecoder, type Tokenizer } from './tokenizer.js';
 import { createUtf8Stream, utf8Decode, utf8Encode } from './utf8-stream.js';
 
@@ -107,7 +107,7 @@ function buildTables(vocab: SpmVocab): Tables {
   });
   return {
     vocab, mergeable, byteIds, surfaces, dummyPrefixed,
-    rules: vocab.merges ? listRules(vocab.merges, vocab.pieces, mergeable) : scoreRules(buildPairs(mergeable, n), vocab),
+    rules: vocab.merges ? listRules(vocab.merges, vocab.pieces, mergeable) : scoreRules(buildPairs(mergeable), vocab),
     ...specialTexts(vocab),
     wordsAreIndependent: wordsAreIndependent(mergeable),
     scratch: new MergeScratch(),
@@ -182,23 +182,21 @@ function encodeWord(t: Tables, word: string): number[] {
 }
 
 /** SentencePiece's rule: a pair merges into the piece it spells, the highest-scoring piece first. */
-function scoreRules(pairs: Map<number, number>, vocab: SpmVocab): MergeRules {
-  const n = vocab.pieces.length;
-  return { find: (left, right) => pairs.get(left * n + right) ?? -1, score: (id) => vocab.scores[id]!, result: (id) => id };
+function scoreRules(pairs: PairMap, vocab: SpmVocab): MergeRules {
+  return { find: (left, right) => pairs.get(left, right), score: (id) => vocab.scores[id]!, result: (id) => id };
 }
 
 /** Hugging Face's rule: merge k of the list joins its pair into the piece they spell; earlier merges first. */
 function listRules(merges: readonly (readonly [number, number])[], pieces: string[], mergeable: Map<string, number>): MergeRules {
-  const n = pieces.length;
-  const pairs = new Map<number, number>();
+  const pairs = new PairMap();
   const results = new Int32Array(merges.length);
   merges.forEach(([left, right], k) => {
     const result = mergeable.get(pieces[left]! + pieces[right]!);
     if (result === undefined) throw new ArgumentError(`vocab.merges[${k}]`, 'a pair whose joined text is a piece', `${JSON.stringify(pieces[left])} + ${JSON.stringify(pieces[right])}`);
     results[k] = result;
-    if (!pairs.has(left * n + right)) pairs.set(left * n + right, k);
+    pairs.setIfAbsent(left, right, k);
   });
-  return { find: (left, right) => pairs.get(left * n + right) ?? -1, score: (k) => -k, result: (k) => results[k]! };
+  return { find: (left, right) => pairs.get(left, right), score: (k) => -k, result: (k) => results[k]! };
 }
 
 /** The text of control, unknown and user-defined pieces, which parseSpecial recognises as the piece. */
@@ -215,13 +213,13 @@ function specialTexts(vocab: SpmVocab): { specials: RegExp | null; specialIds: M
  * Every way to write a mergeable piece as two mergeable pieces: key `left * vocabSize + right` to the piece's id.
  * Two adjacent symbols merge exactly when their ids form a key, so merging never builds or hashes strings.
  */
-function buildPairs(mergeable: Map<string, number>, vocabSize: number): Map<number, number> {
-  const pairs = new Map<number, number>();
+function buildPairs(mergeable: Map<string, number>): PairMap {
+  const pairs = new PairMap();
   for (const [piece, id] of mergeable) {
     for (let k = 1; k < piece.length; k++) {
       const left = mergeable.get(piece.slice(0, k));
       const right = mergeable.get(piece.slice(k));
-      if (left !== undefined && right !== undefined) pairs.set(left * vocabSize + right, id);
+      if (left !== undefined && right !== undefined) pairs.setIfAbsent(left, right, id);
     }
   }
   return pairs;

@@ -41,7 +41,7 @@ export interface GenerationStats {
 export async function* generate(
   model: LlamaModel, tokenizer: Tokenizer, prompt: string | readonly number[], options: GenerateOptions = {},
 ): AsyncGenerator<GeneratedToken, GenerationStats> {
-  const { maxTokens = 256, bos = true, stopAtEos = true, signal } = options;
+  const { maxTokens = 256, bos = tokenizer.addBos, stopAtEos = true, signal } = options;
   const seed = options.seed ?? Date.now() % 2 ** 31;
   checkSamplerOptions(options);
   if (!Number.isInteger(maxTokens) || maxTokens < 0) throw new ArgumentError('maxTokens', 'an integer >= 0', String(maxTokens));

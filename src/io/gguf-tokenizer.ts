@@ -60,6 +60,7 @@ export function byteLevelVocabFromGguf(metadata: ReadonlyMap<string, unknown>, f
     wholeTokens: pre === 'llama-bpe',
     bosId: tokenId(metadata, 'tokenizer.ggml.bos_token_id', file, -1, n),
     eosId: tokenId(metadata, 'tokenizer.ggml.eos_token_id', file, -1, n),
+    addBos: booleanOf(metadata, 'tokenizer.ggml.add_bos_token', file, true),
   };
 }
 
@@ -87,6 +88,7 @@ export function spmVocabFromGguf(metadata: ReadonlyMap<string, unknown>, file: s
     eosId: tokenId(metadata, 'tokenizer.ggml.eos_token_id', file, 2, n),
     unkId: tokenId(metadata, 'tokenizer.ggml.unknown_token_id', file, 0, n),
     addSpacePrefix: booleanOf(metadata, 'tokenizer.ggml.add_space_prefix', file, true),
+    addBos: booleanOf(metadata, 'tokenizer.ggml.add_bos_token', file, true),
   };
 }
 
@@ -147,7 +149,7 @@ export function byteLevelVocabToGgufMetadata(v: ByteLevelBpeVocab): [string, Ggu
     ['tokenizer.ggml.merges', gv.array('string', merges.map(([a, b]) => `${names[a]} ${names[b]}`))],
     ['tokenizer.ggml.bos_token_id', id(v.bosId)],
     ['tokenizer.ggml.eos_token_id', id(v.eosId)],
-    ['tokenizer.ggml.add_bos_token', gv.bool(v.bosId >= 0)],
+    ['tokenizer.ggml.add_bos_token', gv.bool(v.addBos ?? v.bosId >= 0)],
   ];
 }
 
@@ -185,7 +187,7 @@ export function spmVocabToGgufMetadata(vocab: SpmVocab): [string, GgufTypedValue
     ['tokenizer.ggml.bos_token_id', id(vocab.bosId)],
     ['tokenizer.ggml.eos_token_id', id(vocab.eosId)],
     ['tokenizer.ggml.unknown_token_id', id(vocab.unkId)],
-    ['tokenizer.ggml.add_bos_token', gv.bool(true)],
+    ['tokenizer.ggml.add_bos_token', gv.bool(vocab.addBos ?? vocab.bosId >= 0)],
     ['tokenizer.ggml.add_eos_token', gv.bool(false)],
     ['tokenizer.ggml.add_space_prefix', gv.bool(vocab.addSpacePrefix)],
   ];

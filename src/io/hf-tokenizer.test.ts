@@ -91,3 +91,10 @@ test('malformed tokenizer.json files are FormatErrors naming the file and what i
   write({ ...byteTokenizerJson(), model: { type: 'WordPiece', vocab: {}, merges: [] } });
   assert.throws(() => readHfTokenizer(file), (e: unknown) => e instanceof UnsupportedError && /model\.type: a WordPiece model/.test(e.message));
 });
+
+test('add_bos comes from tokenizer_config.json, else from the post-processor (generation follows it)', () => {
+  assert.equal(readHfTokenizer(unpack('llama3-tokenizer', 'llama3-tokenizer_config.json')).addBos, false); // ByteLevel post-processor
+  assert.equal(readHfTokenizer(unpack('llama2-tokenizer')).addBos, false); // TemplateProcessing without <s>
+  assert.equal(readHfTokenizer(fixturePath('tokenizer-train', 'sentencepiece-4096', 'tokenizer.json')).addBos, true);
+  assert.equal(loadTokenizer(fixturePath('llama2-tokenizer', 'tokenizer.model')).addBos, true);
+});

@@ -106,6 +106,7 @@ interface TokenizerJson {
   added_tokens?: { id?: number; content?: string; special?: boolean }[];
   normalizer?: Component | null;
   pre_tokenizer?: Component | null;
+  post_processor?: { type?: string; single?: { SpecialToken?: unknown }[] } | null;
 }
 interface Component {
   type?: string;
@@ -162,7 +163,7 @@ export function readHfVocab(path: string): SpmVocab | ByteLevelBpeVocab {
     }
     return [ids[0], ids[1]];
   });
-  const special = specialTokenIds(path, idOf);
+  const special = specialTokenIds(path, json, idOf);
   const byteLevel = byteLevelPattern(json.pre_tokenizer);
   if (byteLevel !== undefined) {
     const fromAlphabet = new Map(byteLevelAlphabet().map((c, b) => [c, b]));
@@ -173,8 +174,8 @@ export function readHfVocab(path: string): SpmVocab | ByteLevelBpeVocab {
       if (bytes.includes(-1)) throw new FormatError(path, `model.vocab ${JSON.stringify(piece)}`, 'a token in the byte-level alphabet', 'other characters');
       return Uint8Array.from(bytes);
     });
-    const [bosId, eosId] = special(['<|begin_of_text|>', '<|endoftext|>'], ['<|end_of_text|>', '<|endoftext|>']);
-    return { tokens, specialIds: [...specialIds], merges, pattern: regexForJs(byteLevel), wholeTokens: model.ignore_merges ?? false, bosId, eosId };
+    const specials = special(['<|begin_of_text|>', '<|endoftext|>'], ['<|end_of_text|>', '<|endoftext|>']);
+    return { tokens, specialIds: [...specialIds], merges, pattern: regexForJs(byteLevel), wholeTokens: model.ignore_merges ?? false, ...specials };
   }
   const metaspace = metaspaceScheme(path, json);
   const types = pieces.map((piece, id) => {
@@ -182,7 +183,7 @@ export function readHfVocab(path: string): SpmVocab | ByteLevelBpeVocab {
     if (specialIds.has(id)) return spmTokenType.control;
     return model.byte_fallback && /^<0x[0-9A-F]{2}>$/.test(piece) ? spmTokenType.byte : spmTokenType.normal;
   });
-  const [bosId, eosId] = special(['<s>'], ['</s>']);
+  const specials = special(['<s>'], ['</s>']);
   // Scores: merge results by merge order; the rest (characters, bytes, specials) below every merge.
   const scores = new Float32Array(pieces.length).fill(-merges.length);
   const scored = new Set<number>();
@@ -194,7 +195,7 @@ export function readHfVocab(path: string): SpmVocab | ByteLevelBpeVocab {
     }
   });
   return {
-    pieces, types, scores, merges, bosId, eosId,
+    pieces, types, scores, merges, ...specials,
     unkId: model.unk_token ? idOf.get(model.unk_token) ?? -1 : -1,
     addSpacePrefix: metaspace !== 'never', metaspace: metaspace === 'legacy' || metaspace === 'never' ? undefined : metaspace,
   };
@@ -225,7 +226,7 @@ function splitMerge(merge: string): string[] | undefined {
 }
 
 /** BOS and EOS: tokenizer_config.json's bos_token / eos_token beside `path`, else the first of the usual names present. */
-function specialTokenIds(path: string, idOf: Map<string, number>): (bos: string[], eos: string[]) => [number, number] {
+function specialTokenIds(path: string, json: TokenizerJson, idOf: Map<string, number>): (bos: string[], eos: string[]) => { bosId: number; eosId: number; addBos: boolean } {
   let config: Record<string, unknown> = {};
   const configPath = join(dirname(path), 'tokenizer_config.json');
   if (existsSync(configPath)) {
@@ -246,7 +247,14 @@ function specialTokenIds(path: string, idOf: Map<string, number>): (bos: string[
     if (value === null) return -1;
     return usual.map((u) => idOf.get(u)).find((id) => id !== undefined) ?? -1;
   };
-  return (bos, eos) => [named('bos_token', bos), named('eos_token', eos)];
+  // add_bos_token when the config says it; else whether the post-processor puts a special token first.
+  const addBos = typeof config['add_bos_token'] === 'boolean'
+    ? config['add_bos_token']
+    : json.post_processor?.type === 'TemplateProcessing' && json.post_processor.single?.[0]?.SpecialToken !== undefined;
+  return (bos, eos) => {
+    const bosId = named('bos_token', bos);
+    return { bosId, eosId: named('eos_token', eos), addBos: addBos && bosId >= 0 };
+  };
 }
 
 /**

@@ -96,7 +96,7 @@ export function syntheticVocab(vocabSize: number): SpmVocab {
   types.push(...fillers.map(() => spmTokenType.normal));
   // Earlier normal pieces merge first; special and byte pieces never merge (score 0 as SentencePiece writes them).
   const scores = Float32Array.from(pieces, (_, id) => (id < specialCount ? 0 : -(id - specialCount)));
-  return { pieces, scores, types, bosId: 1, eosId: 2, unkId: 0, addSpacePrefix: true };
+  return { pieces, scores, types, bosId: 1, eosId: 2, unkId: 0, addSpacePrefix: true, addBos: true };
 }
 
 /** `count` unique pieces: printable ASCII characters, then '▁' + a base-36 number. */

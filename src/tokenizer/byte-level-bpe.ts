@@ -25,6 +25,8 @@ export interface ByteLevelBpeVocab {
   /** -1 where the vocabulary has none. */
   bosId: number;
   eosId: number;
+  /** Tokenizer.addBos; default: whether there is a BOS. */
+  addBos?: boolean;
 }
 
 /**
@@ -85,6 +87,7 @@ export function createByteLevelBpe(vocab: ByteLevelBpeVocab): ByteLevelBpe {
   return {
     vocabSize,
     bosId: vocab.bosId,
+    addBos: vocab.addBos ?? vocab.bosId >= 0,
     eosId: vocab.eosId,
     get mergeSteps() {
       return t.scratch.heapSteps;

@@ -9,6 +9,7 @@ import { createUtf8Stream, utf8Decode, utf8Encode } from './utf8-stream.js';
 export class ByteTokenizer implements Tokenizer {
   readonly vocabSize = 256;
   readonly bosId = -1;
+  readonly addBos = false;
   readonly eosId = -1;
 
   /** BOS/EOS requests add nothing: the vocabulary has no such tokens (as a Hugging Face tokenizer without them). */

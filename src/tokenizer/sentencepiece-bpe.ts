@@ -23,6 +23,8 @@ export interface SpmVocab {
   unkId: number;
   /** Prepend '▁' to non-empty text (SentencePiece's add_dummy_prefix; true for LLaMA). */
   addSpacePrefix: boolean;
+  /** Tokenizer.addBos; default: whether there is a BOS. */
+  addBos?: boolean;
   /** Hugging Face's BPE: merge by this list of id pairs, best first, instead of by the score of the piece made. */
   merges?: readonly (readonly [number, number])[];
   /**
@@ -66,6 +68,7 @@ export function createSentencePieceBpe(vocab: SpmVocab): Tokenizer {
   return {
     vocabSize,
     bosId: vocab.bosId,
+    addBos: vocab.addBos ?? vocab.bosId >= 0,
     eosId: vocab.eosId,
     encode: (text, options) => encode(t, text, options),
     decode: (ids) => decode(t, ids),

@@ -5,6 +5,11 @@ export interface Tokenizer {
   readonly bosId: number;
   /** End-of-sequence id, or -1 if the vocabulary has none. */
   readonly eosId: number;
+  /**
+   * Whether the tokenizer's files ask for BOS before each text (tokenizer_config.json's add_bos_token or its
+   * post-processor, GGUF's tokenizer.ggml.add_bos_token; LLaMA's own files: yes). Generation follows it.
+   */
+  readonly addBos: boolean;
   /** The ids of `text`; BOS/EOS are added only when asked for (both default to false). */
   encode(text: string, options?: EncodeOptions): number[];
   /**

@@ -57,6 +57,18 @@ describe('LLaMA 1/2 vocabulary from GGUF', () => {
     assert.deepEqual(lossy.slice(0, 5), []);
   });
 
+  it('merges a 1 MB run of one character in O(n log n) heap steps', () => {
+    for (const char of ['a', '\u2581', '7']) {
+      const text = char.repeat(1 << 20);
+      const before = llama2.mergeSteps;
+      const ids = llama2.encode(text);
+      const n = text.length, steps = llama2.mergeSteps - before;
+      // Each merge re-keys at most 3 heap entries, each in at most log2(n) + 1 moves; n merges at most.
+      assert.ok(steps <= 4 * n * (Math.log2(n) + 1), `${JSON.stringify(char)}: ${steps} heap steps for ${n} characters`);
+      assert.equal(llama2.decode(ids), char === '\u2581' ? ' '.repeat(n) : text); // '▁' decodes as a space
+    }
+  });
+
   it('encodes an unpaired surrogate as U+FFFD (byte fallback of its UTF-8), as UTF-8 encoders do', () => {
     assert.deepEqual(llama2.encode('a\ud800b'), llama2.encode('a\ufffdb'));
   });

@@ -61,7 +61,12 @@ interface Tables {
   dummyPrefixed: Uint8Array;
 }
 
-export function createSentencePieceBpe(vocab: SpmVocab): Tokenizer {
+export interface SentencePieceBpe extends Tokenizer {
+  /** Heap moves made by merging since creation: the work measure of the O(n log n) test. */
+  readonly mergeSteps: number;
+}
+
+export function createSentencePieceBpe(vocab: SpmVocab): SentencePieceBpe {
   validateVocab(vocab);
   const t = buildTables(vocab);
   const vocabSize = vocab.pieces.length;
@@ -74,6 +79,9 @@ export function createSentencePieceBpe(vocab: SpmVocab): Tokenizer {
     decode: (ids) => decode(t, ids),
     piece: (id) => vocab.pieces[checkId(id, vocabSize)]!,
     createDecoder: () => createStreamDecoder(t),
+    get mergeSteps() {
+      return t.scratch.heapSteps;
+    },
   };
 }
 

@@ -69,7 +69,7 @@ test('quantize reads a llama2.c .bin with --tokenizer, and finds tokenizer.bin b
   for (const [name, t] of b.tensors) assert.deepEqual(t, a.tensors.get(name), name);
   const missing = llamats('quantize', bin, join(tmp, 'no.gguf'), '--type', 'f32');
   assert.equal(missing.status, 1);
-  assert.match(missing.stderr, /^llamats: --tokenizer: expected a tokenizer for .*stories260K\.bin \(a llama2\.c tokenizer\.bin or a \.gguf\), found none given and none beside the model\n$/);
+  assert.match(missing.stderr, /^llamats: --tokenizer: expected a tokenizer for .*stories260K\.bin \(a tokenizer file: tokenizer\.json, tokenizer\.model, tokenizer\.bin or a \.gguf\), found none given and none beside the model\n$/);
   assert.ok(!existsSync(join(tmp, 'no.gguf')));
 });
 

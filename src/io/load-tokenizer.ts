@@ -83,9 +83,9 @@ export function tokenizerPathFor(modelPath: string, explicit?: string): string {
   const format = detectFormat(modelPath);
   if (format === 'gguf') return modelPath;
   const folder = format === 'hf' ? modelPath : dirname(modelPath);
-  for (const name of format === 'hf' ? ['tokenizer.json', 'tokenizer.bin', 'tokenizer.gguf'] : ['tokenizer.bin']) {
+  for (const name of format === 'hf' ? ['tokenizer.json', 'tokenizer.model', 'tokenizer.bin', 'tokenizer.gguf'] : ['tokenizer.bin']) {
     if (existsSync(join(folder, name))) return join(folder, name);
   }
-  throw new ArgumentError('--tokenizer', `a tokenizer for ${modelPath} (a llama2.c tokenizer.bin or a .gguf)`,
-    format === 'hf' ? 'a Hugging Face folder without tokenizer.json or tokenizer.bin' : 'none given and none beside the model');
+  throw new ArgumentError('--tokenizer', `a tokenizer for ${modelPath} (a tokenizer file: tokenizer.json, tokenizer.model, tokenizer.bin or a .gguf)`,
+    format === 'hf' ? 'a Hugging Face folder without tokenizer.json, tokenizer.model or tokenizer.bin' : 'none given and none beside the model');
 }

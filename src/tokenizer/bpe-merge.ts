@@ -83,6 +83,20 @@ export function mergeSymbols(scratch: MergeScratch, rules: MergeRules): void {
   }
 }
 
+/**
+ * Rules from an explicit merge list (Hugging Face, GGUF): merge k joins its pair into `join(left, right, k)` (the
+ * caller's lookup, which throws for a pair that makes no token); earlier merges first.
+ */
+export function mergeListRules(merges: readonly (readonly [number, number])[], join: (left: number, right: number, k: number) => number): MergeRules {
+  const pairs = new PairMap(merges.length);
+  const results = new Int32Array(merges.length);
+  merges.forEach(([left, right], k) => {
+    results[k] = join(left, right, k);
+    pairs.setIfAbsent(left, right, k);
+  });
+  return { find: (left, right) => pairs.get(left, right), score: (k) => -k, result: (k) => results[k]! };
+}
+
 /** The ids of the symbols left after merging, in order, appended to `out`. */
 export function pushSymbolIds(s: Symbols, out: number[]): void {
   if (s.length === 0) return;

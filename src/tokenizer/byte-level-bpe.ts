@@ -4,8 +4,8 @@
  * best pair first, until none merges. Every byte is a token, so any text encodes and decoding is lossless.
  */
 import { ArgumentError } from '../core/errors.js';
-import { MergeScratch, mergeSymbols, PairMap, pushSymbolIds, type MergeRules } from './bpe-merge.js';
-import { specialTokenRegex, type EncodeOptions, type StreamDecoder, type Tokenizer } from './tokenizer.js';
+import { mergeListRules, MergeScratch, mergeSymbols, PairMap, pushSymbolIds, type MergeRules } from './bpe-merge.js';
+import { checkTokenId, specialTokenRegex, type EncodeOptions, type StreamDecoder, type Tokenizer } from './tokenizer.js';
 import { createUtf8Stream, utf8Decode } from './utf8-stream.js';
 
 export interface ByteLevelBpeVocab {
@@ -93,11 +93,11 @@ export function createByteLevelBpe(vocab: ByteLevelBpeVocab): ByteLevelBpe {
       return t.scratch.heapSteps;
     },
     encode: (text, options) => encode(t, text, options),
-    decode: (ids) => utf8Decode(concatBytes(ids.map((id) => t.vocab.tokens[checkId(id, vocabSize)]!))),
-    piece: (id) => Array.from(vocab.tokens[checkId(id, vocabSize)]!, (b) => t.alphabet[b]).join(''),
+    decode: (ids) => utf8Decode(concatBytes(ids.map((id) => t.vocab.tokens[checkTokenId(id, vocabSize)]!))),
+    piece: (id) => Array.from(vocab.tokens[checkTokenId(id, vocabSize)]!, (b) => t.alphabet[b]).join(''),
     createDecoder: (): StreamDecoder => {
       const stream = createUtf8Stream();
-      return { push: (id) => stream.write(vocab.tokens[checkId(id, vocabSize)]!), flush: () => stream.end() };
+      return { push: (id) => stream.write(vocab.tokens[checkTokenId(id, vocabSize)]!), flush: () => stream.end() };
     },
   };
 }
@@ -181,25 +181,14 @@ function rankRules(byBytes: Map<string, number>, special: Set<number>): MergeRul
 /** An explicit merge list: merge k joins its pair into the token of their bytes; earlier merges first. */
 function listRules(merges: readonly (readonly [number, number])[], tokens: Uint8Array[], byBytes: Map<string, number>): MergeRules {
   const n = tokens.length;
-  const pairs = new PairMap();
-  const results = new Int32Array(merges.length);
-  merges.forEach(([left, right], k) => {
+  return mergeListRules(merges, (left, right, k) => {
     for (const id of [left, right]) {
       if (!Number.isInteger(id) || id < 0 || id >= n) throw new ArgumentError(`merges[${k}]`, `token ids in [0, ${n})`, String(id));
     }
     const result = byBytes.get(binary(tokens[left]!) + binary(tokens[right]!));
     if (result === undefined) throw new ArgumentError(`merges[${k}]`, 'a pair whose joined bytes are a token', `${left} + ${right}, which is none`);
-    results[k] = result;
-    pairs.setIfAbsent(left, right, k);
+    return result;
   });
-  return { find: (left, right) => pairs.get(left, right), score: (k) => -k, result: (k) => results[k]! };
-}
-
-function checkId(id: number, vocabSize: number): number {
-  if (!Number.isInteger(id) || id < 0 || id >= vocabSize) {
-    throw new ArgumentError('token id', `an integer in [0, ${vocabSize}) (the vocabulary size is ${vocabSize})`, String(id));
-  }
-  return id;
 }
 
 // ---- Encoding ----

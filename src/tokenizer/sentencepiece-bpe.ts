@@ -3,8 +3,8 @@
  * not pieces, and greedy merging of the adjacent pair whose concatenation is the highest-scoring piece.
  */
 import { ArgumentError } from '../core/errors.js';
-import { MergeScratch, mergeSymbols, PairMap, type MergeRules, type Symbols } from './bpe-merge.js';
-import { specialTokenRegex, type EncodeOptions, type StreamDecoder, type Tokenizer } from './tokenizer.js';
+import { mergeListRules, MergeScratch, mergeSymbols, PairMap, type MergeRules, type Symbols } from './bpe-merge.js';
+import { checkTokenId, specialTokenRegex, type EncodeOptions, type StreamDecoder, type Tokenizer } from './tokenizer.js';
 import { createUtf8Stream, utf8Decode, utf8Encode } from './utf8-stream.js';
 
 /** SentencePiece's piece types (ModelProto.SentencePiece.Type), as GGUF's `tokenizer.ggml.token_type` stores them. */
@@ -77,7 +77,7 @@ export function createSentencePieceBpe(vocab: SpmVocab): SentencePieceBpe {
     eosId: vocab.eosId,
     encode: (text, options) => encode(t, text, options),
     decode: (ids) => decode(t, ids),
-    piece: (id) => vocab.pieces[checkId(id, vocabSize)]!,
+    piece: (id) => vocab.pieces[checkTokenId(id, vocabSize)]!,
     createDecoder: () => createStreamDecoder(t),
     get mergeSteps() {
       return t.scratch.heapSteps;
@@ -123,13 +123,6 @@ function buildTables(vocab: SpmVocab): Tables {
     wordsAreIndependent: wordsAreIndependent(mergeable),
     scratch: new MergeScratch(),
   };
-}
-
-function checkId(id: number, vocabSize: number): number {
-  if (!Number.isInteger(id) || id < 0 || id >= vocabSize) {
-    throw new ArgumentError('token id', `an integer in [0, ${vocabSize}) (the vocabulary size is ${vocabSize})`, String(id));
-  }
-  return id;
 }
 
 // ---- Encoding ----
@@ -199,15 +192,11 @@ function scoreRules(pairs: PairMap, vocab: SpmVocab): MergeRules {
 
 /** Hugging Face's rule: merge k of the list joins its pair into the piece they spell; earlier merges first. */
 function listRules(merges: readonly (readonly [number, number])[], pieces: string[], mergeable: Map<string, number>): MergeRules {
-  const pairs = new PairMap();
-  const results = new Int32Array(merges.length);
-  merges.forEach(([left, right], k) => {
+  return mergeListRules(merges, (left, right, k) => {
     const result = mergeable.get(pieces[left]! + pieces[right]!);
     if (result === undefined) throw new ArgumentError(`vocab.merges[${k}]`, 'a pair whose joined text is a piece', `${JSON.stringify(pieces[left])} + ${JSON.stringify(pieces[right])}`);
-    results[k] = result;
-    pairs.setIfAbsent(left, right, k);
+    return result;
   });
-  return { find: (left, right) => pairs.get(left, right), score: (k) => -k, result: (k) => results[k]! };
 }
 
 /** The text of control, unknown and user-defined pieces, which parseSpecial recognises as the piece. */
@@ -279,7 +268,7 @@ function unspellable(codePoint: number): ArgumentError {
  * drops the space of a leading '▁', the dummy prefix that encoding added.
  */
 function surface(t: Tables, id: number, atStart: boolean): Uint8Array {
-  const bytes = t.surfaces[checkId(id, t.surfaces.length)]!;
+  const bytes = t.surfaces[checkTokenId(id, t.surfaces.length)]!;
   return atStart && t.dummyPrefixed[id] ? bytes.subarray(1) : bytes;
 }
 

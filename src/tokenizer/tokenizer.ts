@@ -1,3 +1,5 @@
+import { ArgumentError } from '../core/errors.js';
+
 /** What every tokenizer offers: text to ids and back, whole or streamed. */
 export interface Tokenizer {
   readonly vocabSize: number;
@@ -49,4 +51,12 @@ export interface StreamDecoder {
 export function specialTokenRegex(texts: Iterable<string>): RegExp | null {
   const sorted = [...texts].sort((a, b) => b.length - a.length).map((t) => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
   return sorted.length ? new RegExp(sorted.join('|'), 'g') : null;
+}
+
+/** `id` if it is a token id of a vocabulary of `vocabSize`, else an ArgumentError. */
+export function checkTokenId(id: number, vocabSize: number): number {
+  if (!Number.isInteger(id) || id < 0 || id >= vocabSize) {
+    throw new ArgumentError('token id', `an integer in [0, ${vocabSize}) (the vocabulary size is ${vocabSize})`, String(id));
+  }
+  return id;
 }

@@ -46,6 +46,8 @@ export const GPT2_PATTERN = String.raw`'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+
  */
 const UNICODE_17_LETTERS = String.raw`\u{88F}\u{C5C}\u{CDC}\u{A7CE}-\u{A7CF}\u{A7D2}\u{A7D4}\u{A7F1}\u{10940}-\u{10959}\u{10EC5}-\u{10EC7}\u{11DB0}-\u{11DDB}\u{11DE0}-\u{11DE9}\u{16EA0}-\u{16EB8}\u{16EBB}-\u{16ED3}\u{16FF2}-\u{16FF6}\u{187F8}-\u{187FF}\u{18D09}-\u{18D1E}\u{18D80}-\u{18DF2}\u{1E6C0}-\u{1E6DE}\u{1E6E0}-\u{1E6E2}\u{1E6E4}-\u{1E6E5}\u{1E6E7}-\u{1E6ED}\u{1E6F0}-\u{1E6F4}\u{1E6FE}-\u{1E6FF}\u{2B73A}-\u{2B73F}\u{2CEA2}-\u{2CEAD}\u{323B0}-\u{33479}`;
 
+const unicode17Letter = new RegExp(`[${UNICODE_17_LETTERS}]`, 'v');
+
 /**
  * A pre-tokenizer regex written for Rust's regex crate (tiktoken, HF `tokenizers`) as a JavaScript regex for the
  * `v` flag that matches the same: `\s` is Unicode White_Space there (JavaScript's also takes U+FEFF and leaves out
@@ -105,6 +107,11 @@ export function createByteLevelBpe(vocab: ByteLevelBpeVocab): ByteLevelBpe {
 interface Tables {
   vocab: ByteLevelBpeVocab;
   pattern: RegExp;
+  /**
+   * The same without leaving out Unicode 17's letters, for text that has none (nearly all): V8 runs the class
+   * subtraction ~1.7x slower, and the regex is most of the encoding time.
+   */
+  fastPattern: RegExp;
   /** Special tokens' text (specialTokenRegex), or null if none. */
   specials: RegExp | null;
   specialIds: Map<string, number>;
@@ -148,6 +155,7 @@ function buildTables(vocab: ByteLevelBpeVocab): Tables {
   return {
     vocab,
     pattern: new RegExp(vocab.pattern, 'gv'),
+    fastPattern: new RegExp(vocab.pattern.replaceAll(`--[${UNICODE_17_LETTERS}]`, ''), 'gv'),
     specials: specialTokenRegex(specialIds.keys()),
     specialIds,
     byText,
@@ -217,7 +225,7 @@ function encode(t: Tables, text: string, options: EncodeOptions = {}): number[] 
 
 /** Text without special tokens: each pre-token the regex finds (text it skips is dropped, as tiktoken does). */
 function encodeOrdinary(t: Tables, text: string, out: number[], cache: Map<string, number[]>): void {
-  for (const [piece] of text.matchAll(t.pattern)) {
+  for (const [piece] of text.matchAll(unicode17Letter.test(text) ? t.pattern : t.fastPattern)) {
     const whole = t.vocab.wholeTokens ? t.byText.get(piece) : undefined;
     if (whole !== undefined) {
       out.push(whole);

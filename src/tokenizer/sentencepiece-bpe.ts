@@ -167,7 +167,7 @@ function encodeText(t: Tables, text: string, first: boolean, ids: number[], seen
 }
 
 /** A run of '▁' and the non-'▁' text after it (or a final run of '▁'): the unit of `wordsAreIndependent`. */
-const wordPattern = /\u2581*[^\u2581]+|\u2581+/g;
+export const wordPattern = /\u2581*[^\u2581]+|\u2581+/g;
 
 /**
  * Whether no mergeable piece has a '▁' right after a character other than '▁' (true of LLaMA's vocabulary).

@@ -12,7 +12,7 @@
 import { ArgumentError } from '../core/errors.js';
 import { createByteLevelBpe, LLAMA3_PATTERN, regexForJs, type ByteLevelBpeVocab } from './byte-level-bpe.js';
 import { learnMerges, type WordSymbols } from './train-bpe.js';
-import { createSentencePieceBpe, spmTokenType, type SpmVocab } from './sentencepiece-bpe.js';
+import { createSentencePieceBpe, spmTokenType, wordPattern, type SpmVocab } from './sentencepiece-bpe.js';
 import type { Tokenizer } from './tokenizer.js';
 
 export type TokenizerFamily = 'sentencepiece' | 'byte-level';
@@ -63,7 +63,7 @@ function shapeOf(char: string): PieceShape {
   return { length: 1, script, hasSpace: false, allSpace: false };
 }
 
-/** Counts words line by line; `add` each line (without its newline), then `train`. */
+/** Counts words line by line: `add` each line (without its newline), then pass it to trainTokenizer. */
 export class WordCounter {
   readonly counts = new Map<string, number>();
   private readonly pattern: RegExp;
@@ -72,7 +72,8 @@ export class WordCounter {
     readonly family: TokenizerFamily,
     private readonly maxWords = 8_000_000,
   ) {
-    this.pattern = family === 'sentencepiece' ? /\u2581*[^\u2581]+|\u2581+/g : new RegExp(regexForJs(LLAMA3_PATTERN), 'gv');
+    // SentencePiece-style words are the encoder's (a '▁' run and what follows), so training and encoding split alike.
+    this.pattern = family === 'sentencepiece' ? wordPattern : new RegExp(regexForJs(LLAMA3_PATTERN), 'gv');
   }
 
   add(line: string): void {

@@ -1,7 +1,7 @@
 // Dot products of one weight row (as stored) with one activation row: f32 x for the float types, Q8A x for the
 // block types (see q8a.ts). Shared by the matvec (decode) and matmul (prefill) kernels.
-import { dotI8, dotI8Add, dotU4Pair, dotU7Add, f16, F16_REBIAS, f16x8High, f16x8Low, hsum, madd } from './simd';
-import { Q8A_BYTES } from './q8a';
+import { dotI8Add, dotU4Pair, dotU7, dotU7Add, f16, F16_REBIAS, f16x8High, f16x8Low, hsum, madd } from './simd';
+import { Q8A_BYTES, q8aHalfSum, q8aSum } from './q8a';
 
 /** w (cols f32) . x (cols f32), 4 accumulators of 4 lanes. */
 // @ts-ignore: decorator
@@ -87,15 +87,15 @@ import { Q8A_BYTES } from './q8a';
     const s1 = f16(load<u16>(wb + 18)) * load<f32>(xb + Q8A_BYTES);
     acc0 = madd(f32x4.convert_i32x4_s(q4Dot(v128.load(wb + 2), xb)), f32x4.splat(s0), acc0);
     acc1 = madd(f32x4.convert_i32x4_s(q4Dot(v128.load(wb + 20), xb + Q8A_BYTES)), f32x4.splat(s1), acc1);
-    offset0 += s0 * <f32>load<i32>(xb + 4);
-    offset1 += s1 * <f32>load<i32>(xb + Q8A_BYTES + 4);
+    offset0 += s0 * <f32>q8aSum(xb);
+    offset1 += s1 * <f32>q8aSum(xb + Q8A_BYTES);
   }
   for (; b < blocks; b++) {
     const wb = w + <usize>b * 18;
     const xb = x + <usize>b * Q8A_BYTES;
     const s0 = f16(load<u16>(wb)) * load<f32>(xb);
     acc0 = madd(f32x4.convert_i32x4_s(q4Dot(v128.load(wb + 2), xb)), f32x4.splat(s0), acc0);
-    offset0 += s0 * <f32>load<i32>(xb + 4);
+    offset0 += s0 * <f32>q8aSum(xb);
   }
   return hsum(f32x4.add(acc0, acc1)) - 8 * (offset0 + offset1);
 }
@@ -145,7 +145,7 @@ import { Q8A_BYTES } from './q8a';
         const isum = dotU4Pair(n0, v128.load(xb + 8), n1, v128.load(xb + 24));
         const dx = load<f32>(xb);
         acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(isum), f32x4.splat(d * <f32>q4kScale(wb + 4, j) * dx)));
-        offset += dmin * <f32>q4kMin(wb + 4, j) * dx * <f32>load<i32>(xb + 4);
+        offset += dmin * <f32>q4kMin(wb + 4, j) * dx * <f32>q8aSum(xb);
       }
     }
     sum += hsum(acc) - offset;
@@ -155,42 +155,52 @@ import { Q8A_BYTES } from './q8a';
 
 /**
  * Q6_K w (210-byte blocks of 256: 128 bytes low nibbles ql, 64 bytes high pairs qh, 16 int8 scales, f16 d last)
- * . Q8A x. Each 6-bit value minus 32 is built as a signed byte, 16 at a time, and dotted with x's int8 values.
+ * . Q8A x. Each 6-bit value u (0..63) is built as a byte, 16 at a time, and dotted with x's int8 values as it is;
+ * the -32 comes back as 32 times the sum of those 16 x values (Q8A keeps per-16 sums).
  */
 // @ts-ignore: decorator
 @inline export function dotQ6_K(w: usize, x: usize, cols: i32): f32 {
   let sum: f32 = 0;
-  const mask4 = i8x16.splat(0x0f), mask2 = i8x16.splat(0x03), bias = i8x16.splat(32);
+  const mask4 = i8x16.splat(0x0f), mask2 = i8x16.splat(0x03);
   for (let b = 0; b < cols / 256; b++) {
     const wb = w + <usize>b * 210;
     const d = f16(load<u16>(wb + 208));
     let acc = f32x4.splat(0);
+    let offset: f32 = 0;
     for (let h = 0; h < 2; h++) {
       const ql = wb + h * 64, qh = wb + 128 + h * 32, sc = wb + 192 + h * 8;
       for (let l = 0; l < 32; l += 16) {
         const L0 = v128.load(ql + l), L1 = v128.load(ql + l + 32), H = v128.load(qh + l);
         const s = l / 16;
-        const q0 = i8x16.sub(v128.or(v128.and(L0, mask4), i8x16.shl(v128.and(H, mask2), 4)), bias);
-        const q1 = i8x16.sub(v128.or(v128.and(L1, mask4), i8x16.shl(v128.and(i8x16.shr_u(H, 2), mask2), 4)), bias);
-        const q2 = i8x16.sub(v128.or(i8x16.shr_u(L0, 4), i8x16.shl(v128.and(i8x16.shr_u(H, 4), mask2), 4)), bias);
-        const q3 = i8x16.sub(v128.or(i8x16.shr_u(L1, 4), i8x16.shl(i8x16.shr_u(H, 6), 4)), bias);
-        const e = b * 256 + h * 128 + l; // element of q0's first value; q_k's is e + 32k
-        acc = f32x4.add(acc, q6Part(q0, x, e, load<i8>(sc + s)));
-        acc = f32x4.add(acc, q6Part(q1, x, e + 32, load<i8>(sc + s + 2)));
-        acc = f32x4.add(acc, q6Part(q2, x, e + 64, load<i8>(sc + s + 4)));
-        acc = f32x4.add(acc, q6Part(q3, x, e + 96, load<i8>(sc + s + 6)));
+        const u0 = v128.or(v128.and(L0, mask4), i8x16.shl(v128.and(H, mask2), 4));
+        const u1 = v128.or(v128.and(L1, mask4), i8x16.shl(v128.and(i8x16.shr_u(H, 2), mask2), 4));
+        const u2 = v128.or(i8x16.shr_u(L0, 4), i8x16.shl(v128.and(i8x16.shr_u(H, 4), mask2), 4));
+        const u3 = v128.or(i8x16.shr_u(L1, 4), i8x16.shl(i8x16.shr_u(H, 6), 4));
+        const e = b * 256 + h * 128 + l; // element of u0's first value; u_k's is e + 32k
+        acc = q6Part(u0, x, e, load<i8>(sc + s), acc);
+        acc = q6Part(u1, x, e + 32, load<i8>(sc + s + 2), acc);
+        acc = q6Part(u2, x, e + 64, load<i8>(sc + s + 4), acc);
+        acc = q6Part(u3, x, e + 96, load<i8>(sc + s + 6), acc);
+        offset += q6Offset(x, e, load<i8>(sc + s)) + q6Offset(x, e + 32, load<i8>(sc + s + 2))
+          + q6Offset(x, e + 64, load<i8>(sc + s + 4)) + q6Offset(x, e + 96, load<i8>(sc + s + 6));
       }
     }
-    sum += d * hsum(acc);
+    sum += d * (hsum(acc) - 32 * offset);
   }
   return sum;
 }
 
-/** scale * dx * (16 signed 6-bit values . the 16 Q8A values of x from element e), as 4 lanes. */
+/** acc + scale * dx * (16 unsigned 6-bit values u . the 16 Q8A values of x from element e), as 4 lanes. */
 // @ts-ignore: decorator
-@inline function q6Part(q: v128, x: usize, e: i32, scale: i8): v128 {
+@inline function q6Part(u: v128, x: usize, e: i32, scale: i8, acc: v128): v128 {
   const xb = x + (<usize>(e >> 5)) * Q8A_BYTES;
-  const isum = dotI8(q, v128.load(xb + 8 + (e & 31)));
-  return f32x4.mul(f32x4.convert_i32x4_s(isum), f32x4.splat(<f32>scale * load<f32>(xb)));
+  const isum = dotU7(u, v128.load(xb + 8 + (e & 31)));
+  return madd(f32x4.convert_i32x4_s(isum), f32x4.splat(<f32>scale * load<f32>(xb)), acc);
 }
 
+/** scale * dx * (the sum of the 16 Q8A values of x from element e): what the -32 of those 16 values takes off. */
+// @ts-ignore: decorator
+@inline function q6Offset(x: usize, e: i32, scale: i8): f32 {
+  const xb = x + (<usize>(e >> 5)) * Q8A_BYTES;
+  return <f32>scale * load<f32>(xb) * <f32>q8aHalfSum(xb, e & 31);
+}

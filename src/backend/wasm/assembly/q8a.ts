@@ -1,5 +1,6 @@
 // Q8A, our activation quantization for the integer kernels: per 32 consecutive f32 values, 40 bytes:
-// f32 d, i32 sum of the 32 int8 values, then the 32 int8 values q = round(x / d), d = max|x| / 127.
+// f32 d, the i16 sums of the int8 values 0..15 and 16..31, then the 32 int8 values q = round(x / d),
+// d = max|x| / 127. (|sum| <= 16 * 127 fits i16; Q6_K's scales are per 16 values, so it needs the halves.)
 export const Q8A_BYTES: usize = 40;
 
 /** dst (n/32 blocks of Q8A) from x (n f32, n a multiple of 32). */
@@ -12,19 +13,30 @@ export function quantizeQ8A(dst: usize, x: usize, n: i32): void {
     const m = max(max(f32x4.extract_lane(amax, 0), f32x4.extract_lane(amax, 1)), max(f32x4.extract_lane(amax, 2), f32x4.extract_lane(amax, 3)));
     const d: f32 = m / 127;
     const inv = f32x4.splat(d > 0 ? 1 / d : 0);
-    let sums = i32x4.splat(0);
     for (let half = 0; half < 2; half++) {
       const q0 = round4(src + half * 64, inv), q1 = round4(src + half * 64 + 16, inv);
       const q2 = round4(src + half * 64 + 32, inv), q3 = round4(src + half * 64 + 48, inv);
-      sums = i32x4.add(sums, i32x4.add(i32x4.add(q0, q1), i32x4.add(q2, q3)));
+      const sums = i32x4.add(i32x4.add(q0, q1), i32x4.add(q2, q3));
+      const sum = i32x4.extract_lane(sums, 0) + i32x4.extract_lane(sums, 1) + i32x4.extract_lane(sums, 2) + i32x4.extract_lane(sums, 3);
+      store<i16>(out + 4 + half * 2, <i16>sum);
       v128.store(out + 8 + half * 16, i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(q0, q1), i16x8.narrow_i32x4_s(q2, q3)));
     }
-    const sum = i32x4.extract_lane(sums, 0) + i32x4.extract_lane(sums, 1) + i32x4.extract_lane(sums, 2) + i32x4.extract_lane(sums, 3);
     store<f32>(out, d);
-    store<i32>(out + 4, sum);
   }
 }
 
+
+/** The sum of a Q8A block's 32 int8 values. */
+// @ts-ignore: decorator
+@inline export function q8aSum(xb: usize): i32 {
+  return <i32>load<i16>(xb + 4) + <i32>load<i16>(xb + 6);
+}
+
+/** The sum of the 16 int8 values from offset `at` (0 or 16) of a Q8A block. */
+// @ts-ignore: decorator
+@inline export function q8aHalfSum(xb: usize, at: i32): i32 {
+  return <i32>load<i16>(xb + 4 + (at >> 3));
+}
 
 /** round(x / d) of 4 floats at p, as i32x4 (round half to even; |values| <= 127). */
 // @ts-ignore: decorator

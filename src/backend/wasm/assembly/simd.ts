@@ -50,6 +50,16 @@
 }
 
 /**
+ * i32x4 partial sums of u . s for 16 bytes u holding 0..127 and 16 signed bytes s: relaxed SIMD's i16 dot
+ * (pmaddubsw; its pair sums cannot saturate: 2 * 127 * 128 < 2^15) and one widening, else the exact form.
+ */
+// @ts-ignore: decorator
+@inline export function dotU7(u: v128, s: v128): v128 {
+  if (!ASC_FEATURE_RELAXED_SIMD) return dotI8(u, s);
+  return i32x4.extadd_pairwise_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(s, u));
+}
+
+/**
  * i32x4 partial sums of u0 . s0 + u1 . s1 for unsigned 4-bit values u and signed bytes s: relaxed SIMD's i16 dot
  * (pmaddubsw) for each pair, whose i16 sums add without overflow (4 * 15 * 128 < 2^15), then one widening.
  */

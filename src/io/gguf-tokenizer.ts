@@ -4,7 +4,7 @@
  * tokens in GPT-2's byte alphabet, merges, and the pre-tokenizer named by `tokenizer.ggml.pre`).
  */
 import { FormatError, UnsupportedError } from '../core/errors.js';
-import { byteLevelAlphabet, GPT2_PATTERN, LLAMA3_PATTERN, regexForJs, type ByteLevelBpeVocab } from '../tokenizer/byte-level-bpe.js';
+import { byteString, GPT2_PATTERN, LLAMA3_PATTERN, regexForJs, spellBytes, twoTokenSplits, unspellBytes, type ByteLevelBpeVocab } from '../tokenizer/byte-level-bpe.js';
 import { spmTokenType, type SpmVocab } from '../tokenizer/sentencepiece-bpe.js';
 import { gv, type GgufTypedValue } from './gguf-writer.js';
 
@@ -37,14 +37,13 @@ export function byteLevelVocabFromGguf(metadata: ReadonlyMap<string, unknown>, f
   const merges = arrayOf(metadata, 'tokenizer.ggml.merges', file, 'string', -1) as string[];
   const pre = metadata.get('tokenizer.ggml.pre') ?? 'default';
   if (pre !== 'llama-bpe' && pre !== 'default') throw new UnsupportedError(file, 'tokenizer.ggml.pre', `the pre-tokenizer ${JSON.stringify(pre)} (we have "llama-bpe" and "default")`);
-  const fromAlphabet = new Map(byteLevelAlphabet().map((c, b) => [c, b]));
   const encoder = new TextEncoder();
   const special = (id: number) => types[id] === spmTokenType.control || types[id] === spmTokenType.userDefined;
   const tokens = names.map((name, id) => {
     if (special(id)) return encoder.encode(name);
-    const bytes = Array.from(name, (c) => fromAlphabet.get(c) ?? -1);
-    if (bytes.includes(-1)) throw new FormatError(file, `tokenizer.ggml.tokens[${id}]`, 'a token in the byte-level alphabet', JSON.stringify(name));
-    return Uint8Array.from(bytes);
+    const bytes = unspellBytes(name);
+    if (!bytes) throw new FormatError(file, `tokenizer.ggml.tokens[${id}]`, 'a token in the byte-level alphabet', JSON.stringify(name));
+    return bytes;
   });
   const idOf = new Map(names.map((name, id) => [name, id]));
   return {
@@ -136,9 +135,8 @@ export function vocabToGgufMetadata(v: Vocab): [string, GgufTypedValue][] {
  * merges "left right" (for a tiktoken rank vocabulary, every split of each token into two, by the token's rank).
  */
 export function byteLevelVocabToGgufMetadata(v: ByteLevelBpeVocab): [string, GgufTypedValue][] {
-  const alphabet = byteLevelAlphabet();
   const special = new Set(v.specialIds);
-  const names = v.tokens.map((bytes, id) => (special.has(id) ? new TextDecoder().decode(bytes) : Array.from(bytes, (b) => alphabet[b]).join('')));
+  const names = v.tokens.map((bytes, id) => (special.has(id) ? new TextDecoder().decode(bytes) : spellBytes(bytes)));
   const merges = v.merges === 'ranks' ? mergesFromRanks(v.tokens, special) : v.merges;
   const id = (n: number) => gv.u32(n < 0 ? noToken : n);
   return [
@@ -156,19 +154,8 @@ export function byteLevelVocabToGgufMetadata(v: ByteLevelBpeVocab): [string, Ggu
 /** tiktoken's merge rule as a list: each way to split a token into two tokens, by the token's rank, then the halves'. */
 export function mergesFromRanks(tokens: Uint8Array[], special: Set<number>): [number, number][] {
   const byBytes = new Map<string, number>();
-  tokens.forEach((t, id) => special.has(id) || byBytes.set(Buffer.from(t).toString('latin1'), id));
-  const merges: [number, number][] = [];
-  tokens.forEach((t, id) => {
-    if (special.has(id) || t.length < 2) return;
-    const key = Buffer.from(t).toString('latin1');
-    const local: [number, number][] = [];
-    for (let k = 1; k < key.length; k++) {
-      const left = byBytes.get(key.slice(0, k)), right = byBytes.get(key.slice(k));
-      if (left !== undefined && right !== undefined) local.push([left, right]);
-    }
-    merges.push(...local.sort((x, y) => x[0] - y[0] || x[1] - y[1]));
-  });
-  return merges;
+  tokens.forEach((t, id) => special.has(id) || byBytes.set(byteString(t), id));
+  return twoTokenSplits(byBytes).map(([left, right]) => [left, right]);
 }
 
 /**

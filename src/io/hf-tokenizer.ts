@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { FormatError, UnsupportedError } from '../core/errors.js';
-import { byteLevelAlphabet, createByteLevelBpe, GPT2_PATTERN, regexForJs, type ByteLevelBpeVocab } from '../tokenizer/byte-level-bpe.js';
+import { byteLevelAlphabet, createByteLevelBpe, GPT2_PATTERN, regexForJs, spellBytes, unspellBytes, type ByteLevelBpeVocab } from '../tokenizer/byte-level-bpe.js';
 import { createSentencePieceBpe, spmTokenType, type SpmVocab } from '../tokenizer/sentencepiece-bpe.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
 
@@ -71,9 +71,8 @@ export function sentencePieceTokenizerJson(v: SpmVocab & { merges: readonly (rea
  * its added tokens.
  */
 export function byteLevelTokenizerJson(v: ByteLevelBpeVocab & { merges: readonly (readonly [number, number])[] }, pattern: string): Record<string, unknown> {
-  const alphabet = byteLevelAlphabet();
   const special = new Set(v.specialIds);
-  const spell = (id: number) => Array.from(v.tokens[id]!, (b) => alphabet[b]).join('');
+  const spell = (id: number) => spellBytes(v.tokens[id]!);
   const text = (id: number) => new TextDecoder().decode(v.tokens[id]);
   const byteLevelStep = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: false };
   return {
@@ -166,13 +165,12 @@ export function readHfVocab(path: string): SpmVocab | ByteLevelBpeVocab {
   const special = specialTokenIds(path, json, idOf);
   const byteLevel = byteLevelPattern(json.pre_tokenizer);
   if (byteLevel !== undefined) {
-    const fromAlphabet = new Map(byteLevelAlphabet().map((c, b) => [c, b]));
     const encoder = new TextEncoder();
     const tokens = pieces.map((piece, id) => {
       if (specialIds.has(id)) return encoder.encode(piece);
-      const bytes = Array.from(piece, (c) => fromAlphabet.get(c) ?? -1);
-      if (bytes.includes(-1)) throw new FormatError(path, `model.vocab ${JSON.stringify(piece)}`, 'a token in the byte-level alphabet', 'other characters');
-      return Uint8Array.from(bytes);
+      const bytes = unspellBytes(piece);
+      if (!bytes) throw new FormatError(path, `model.vocab ${JSON.stringify(piece)}`, 'a token in the byte-level alphabet', 'other characters');
+      return bytes;
     });
     const specials = special(['<|begin_of_text|>', '<|endoftext|>'], ['<|end_of_text|>', '<|endoftext|>']);
     return { tokens, specialIds: [...specialIds], merges, pattern: regexForJs(byteLevel), wholeTokens: model.ignore_merges ?? false, ...specials };

@@ -78,6 +78,44 @@ export function byteLevelAlphabet(): string[] {
   return Array.from({ length: 256 }, (_, b) => String.fromCodePoint(printable(b) ? b : next++));
 }
 
+const alphabet = byteLevelAlphabet();
+const fromAlphabet = new Map(alphabet.map((c, b) => [c, b]));
+
+/** A token's bytes spelled in GPT-2's byte alphabet (`Ġhello`), as Hugging Face and GGUF store it. */
+export function spellBytes(bytes: Uint8Array): string {
+  return Array.from(bytes, (b) => alphabet[b]).join('');
+}
+
+/** The bytes a GPT-2-alphabet spelling stands for, or null if it holds another character. */
+export function unspellBytes(spelling: string): Uint8Array | null {
+  const bytes = Array.from(spelling, (c) => fromAlphabet.get(c) ?? -1);
+  return bytes.includes(-1) ? null : Uint8Array.from(bytes);
+}
+
+/** Bytes as a string of one char per byte: a cheap key to slice, join and hash. */
+export function byteString(bytes: Uint8Array): string {
+  let s = '';
+  for (const b of bytes) s += String.fromCharCode(b);
+  return s;
+}
+
+/**
+ * Every way to write a token as two tokens, given the ordinary tokens' ids by byte string (byteString): [left,
+ * right, token], by token id, then by the halves' ids. tiktoken's merge rule in list form.
+ */
+export function twoTokenSplits(byBytes: Map<string, number>): [number, number, number][] {
+  const splits: [number, number, number][] = [];
+  for (const [key, id] of [...byBytes].sort((a, b) => a[1] - b[1])) {
+    const local: [number, number, number][] = [];
+    for (let k = 1; k < key.length; k++) {
+      const left = byBytes.get(key.slice(0, k)), right = byBytes.get(key.slice(k));
+      if (left !== undefined && right !== undefined) local.push([left, right, id]);
+    }
+    splits.push(...local.sort((x, y) => x[0] - y[0] || x[1] - y[1]));
+  }
+  return splits;
+}
+
 export interface ByteLevelBpe extends Tokenizer {
   /** Heap moves made by merging since creation: the work measure of the O(n log n) test. */
   readonly mergeSteps: number;
@@ -96,7 +134,7 @@ export function createByteLevelBpe(vocab: ByteLevelBpeVocab): ByteLevelBpe {
     },
     encode: (text, options) => encode(t, text, options),
     decode: (ids) => utf8Decode(concatBytes(ids.map((id) => t.vocab.tokens[checkTokenId(id, vocabSize)]!))),
-    piece: (id) => Array.from(vocab.tokens[checkTokenId(id, vocabSize)]!, (b) => t.alphabet[b]).join(''),
+    piece: (id) => spellBytes(vocab.tokens[checkTokenId(id, vocabSize)]!),
     createDecoder: (): StreamDecoder => {
       const stream = createUtf8Stream();
       return { push: (id) => stream.write(vocab.tokens[checkTokenId(id, vocabSize)]!), flush: () => stream.end() };
@@ -120,7 +158,6 @@ interface Tables {
   byteIds: Int32Array;
   rules: MergeRules;
   scratch: MergeScratch;
-  alphabet: string[];
 }
 
 function buildTables(vocab: ByteLevelBpeVocab): Tables {
@@ -141,7 +178,7 @@ function buildTables(vocab: ByteLevelBpeVocab): Tables {
   const strict = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
   vocab.tokens.forEach((bytes, id) => {
     if (special.has(id)) return;
-    const key = binary(bytes);
+    const key = byteString(bytes);
     if (byBytes.has(key)) throw new ArgumentError(`vocab.tokens[${id}]`, 'tokens with distinct bytes', `the bytes of token ${byBytes.get(key)}`);
     byBytes.set(key, id);
     try {
@@ -160,29 +197,15 @@ function buildTables(vocab: ByteLevelBpeVocab): Tables {
     specialIds,
     byText,
     byteIds,
-    rules: vocab.merges === 'ranks' ? rankRules(byBytes, special) : listRules(vocab.merges, vocab.tokens, byBytes),
+    rules: vocab.merges === 'ranks' ? rankRules(byBytes) : listRules(vocab.merges, vocab.tokens, byBytes),
     scratch: new MergeScratch(),
-    alphabet: byteLevelAlphabet(),
   };
 }
 
-function binary(bytes: Uint8Array): string {
-  let s = '';
-  for (const b of bytes) s += String.fromCharCode(b);
-  return s;
-}
-
 /** tiktoken's rule: a pair merges into the token that its bytes spell, and a lower id (rank) merges first. */
-function rankRules(byBytes: Map<string, number>, special: Set<number>): MergeRules {
+function rankRules(byBytes: Map<string, number>): MergeRules {
   const pairs = new PairMap();
-  for (const [key, id] of byBytes) {
-    if (special.has(id)) continue;
-    for (let k = 1; k < key.length; k++) {
-      const left = byBytes.get(key.slice(0, k));
-      const right = byBytes.get(key.slice(k));
-      if (left !== undefined && right !== undefined) pairs.setIfAbsent(left, right, id);
-    }
-  }
+  for (const [left, right, id] of twoTokenSplits(byBytes)) pairs.setIfAbsent(left, right, id);
   return { find: (left, right) => pairs.get(left, right), score: (id) => -id, result: (id) => id };
 }
 
@@ -193,7 +216,7 @@ function listRules(merges: readonly (readonly [number, number])[], tokens: Uint8
     for (const id of [left, right]) {
       if (!Number.isInteger(id) || id < 0 || id >= n) throw new ArgumentError(`merges[${k}]`, `token ids in [0, ${n})`, String(id));
     }
-    const result = byBytes.get(binary(tokens[left]!) + binary(tokens[right]!));
+    const result = byBytes.get(byteString(tokens[left]!) + byteString(tokens[right]!));
     if (result === undefined) throw new ArgumentError(`merges[${k}]`, 'a pair whose joined bytes are a token', `${left} + ${right}, which is none`);
     return result;
   });

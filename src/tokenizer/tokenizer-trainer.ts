@@ -10,7 +10,7 @@
  * words, not the input size (beyond `maxWords` distinct words, the words seen once are dropped).
  */
 import { ArgumentError } from '../core/errors.js';
-import { createByteLevelBpe, LLAMA3_PATTERN, regexForJs, type ByteLevelBpeVocab } from './byte-level-bpe.js';
+import { byteString, createByteLevelBpe, LLAMA3_PATTERN, regexForJs, type ByteLevelBpeVocab } from './byte-level-bpe.js';
 import { learnMerges, type WordSymbols } from './train-bpe.js';
 import { createSentencePieceBpe, spmTokenType, wordPattern, type SpmVocab } from './sentencepiece-bpe.js';
 import type { Tokenizer } from './tokenizer.js';
@@ -153,10 +153,10 @@ function trainByteLevel(counts: Map<string, number>, vocabSize: number, onMerge?
   const tokens: Uint8Array[] = Array.from({ length: 256 }, (_, b) => Uint8Array.of(b));
   // Symbol ids to token ids; two merges can spell the same bytes (ab+c, a+bc): one id, made by both.
   const idOf = Array.from({ length: 256 }, (_, b) => b);
-  const idOfBytes = new Map<string, number>(idOf.map((b) => [String.fromCharCode(b), b]));
+  const idOfBytes = new Map<string, number>(tokens.map((t, b) => [byteString(t), b]));
   for (const [a, b] of merges) {
     const bytes = Uint8Array.from([...tokens[idOf[a]!]!, ...tokens[idOf[b]!]!]);
-    const key = String.fromCharCode(...bytes);
+    const key = byteString(bytes);
     let id = idOfBytes.get(key);
     if (id === undefined) idOfBytes.set(key, (id = tokens.push(bytes) - 1));
     idOf.push(id);

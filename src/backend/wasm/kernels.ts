@@ -35,6 +35,11 @@ export function kernelModule(relaxed = true): WebAssembly.Module {
   return m;
 }
 
+/** Whether `module` is the relaxed-SIMD build. */
+export function isRelaxedBuild(module: WebAssembly.Module): boolean {
+  return modules.get(true) === module;
+}
+
 /**
  * Whether the relaxed build's integer dots give the exact sums on this runtime: the 16 unsigned bytes 0, 8, ..., 120
  * dotted with the signed bytes -128, -112, ..., 112 (whole; as low plus high nibbles; and the other way round, where

@@ -9,7 +9,7 @@ import { embeddingBackward } from '../cpu/embedding.js';
 import type { AdamWStep, Ops } from '../ops.js';
 import { sliceTimeRows, timeSliceShape, writeTimeRows } from '../time-rows.js';
 import { WasmHeap } from './heap.js';
-import { kernelModule } from './kernels.js';
+import { isRelaxedBuild, kernelModule } from './kernels.js';
 import { WorkerPool, type KernelCall, type KernelTable } from './pool.js';
 
 /** Where a tensor lives in the heap. Views (reshape) share one storage, freed once. */
@@ -24,6 +24,8 @@ export interface WasmBackendOptions {
   threads?: number;
   /** Use the relaxed-SIMD kernels (fused multiply-add) when the runtime accepts them; default true. */
   relaxed?: boolean;
+  /** Run Q4_0 and Q8_0 prefill on the integer kernels; default: when the relaxed build runs (there they are faster). */
+  int8Prefill?: boolean;
 }
 
 /**
@@ -36,8 +38,18 @@ const weightKernels: Partial<Record<DType, { suffix: string; quantizedX: boolean
   q4_0: { suffix: 'Q4_0', quantizedX: true, ggml: 2 }, q4_k: { suffix: 'Q4_K', quantizedX: true, ggml: 12 },
   q6_k: { suffix: 'Q6_K', quantizedX: true, ggml: 14 },
 };
-/** Q8A, the activation quantization of the integer kernels: per 32 values an f32 scale, an i32 sum, 32 int8. */
+/** Q8A, the activation quantization of the integer kernels: per 32 values an f32 scale, two i16 half sums, 32 int8. */
 const Q8A_BLOCK_BYTES = 40;
+/** Q8A4 and Q8A4N (q8a.ts), x for the integer prefill kernels: bytes per 4 rows and 32 columns. */
+const Q8A4_BLOCK_BYTES = { Q8A4: 160, Q8A4N: 272 };
+/**
+ * The weight types whose prefill runs on the integer dot (matmul-int8.ts), with the layout of x it takes. Relaxed
+ * build only: there it is 1.3-1.7x the f32 tile on decoded rows; the SIMD128 build's exact dot is slower than that.
+ */
+const int8PrefillKernels: Partial<Record<DType, { kernel: string; layout: keyof typeof Q8A4_BLOCK_BYTES }>> = {
+  q4_0: { kernel: 'matmulQ4_0', layout: 'Q8A4' },
+  q8_0: { kernel: 'matmulQ8_0', layout: 'Q8A4N' },
+};
 
 /**
  * The fast CPU backend: tensors in one shared WebAssembly memory, WASM SIMD kernels (src/backend/wasm/assembly),
@@ -52,6 +64,7 @@ export class WasmBackend implements Ops {
     readonly heap: WasmHeap,
     private readonly k: KernelTable,
     private readonly pool: WorkerPool,
+    private readonly int8Prefill: boolean,
   ) {}
 
   static async create(options: WasmBackendOptions = {}): Promise<WasmBackend> {
@@ -62,7 +75,7 @@ export class WasmBackend implements Ops {
     const instance = new WebAssembly.Instance(module, { env: { memory: heap.memory, abort: kernelAbort } });
     const kernels = instance.exports as unknown as KernelTable;
     const pool = await WorkerPool.create(threads, kernels, module, heap.memory);
-    const backend = new WasmBackend(heap, kernels, pool);
+    const backend = new WasmBackend(heap, kernels, pool, options.int8Prefill ?? isRelaxedBuild(module));
     unusedPools.register(backend, pool, backend); // a forgotten backend's threads still end
     return backend;
   }
@@ -192,19 +205,31 @@ export class WasmBackend implements Ops {
 
   /**
    * x (rows, in) against each w (out_i, in): one pool job. One row (decode) uses the matvec kernels (integer ones
-   * on x quantized once to Q8A); several rows (prefill) the register-tiled f32 mat-mul, with weights of other types
+   * on x quantized once to Q8A); several rows (prefill) the integer mat-mul kernels for Q4_0 and Q8_0 (on x
+   * quantized once to Q8A4 or Q8A4N), and the register-tiled f32 mat-mul for the rest, with weights of other types
    * decoded a few rows at a time into per-thread scratch.
    */
   linears(x: Tensor, ws: Tensor[]): Tensor[] {
     const inF = last(f32Tensor(x));
     const rows = numel(x.shape) / inF;
     const decode = rows === 1;
-    let xq = 0;
-    if (decode && ws.some((w) => kernelsFor(w).quantizedX)) {
-      if (inF % 32 !== 0) throw new ShapeError('linear', 'an input width that is a multiple of 32 for quantized weights', String(inF));
-      xq = ptr(this.alloc([inF], 'i32', (inF / 32) * Q8A_BLOCK_BYTES));
-      this.k['quantizeQ8A']!(xq, ptr(x), inF);
+    if (ws.some((w) => kernelsFor(w).quantizedX) && inF % 32 !== 0) {
+      throw new ShapeError('linear', 'an input width that is a multiple of 32 for quantized weights', String(inF));
     }
+    const quantized = new Map<string, number>(); // x in each activation layout a kernel asks for, made once
+    const xIn = (layout: 'Q8A' | keyof typeof Q8A4_BLOCK_BYTES): number => {
+      let p = quantized.get(layout);
+      if (p !== undefined) return p;
+      if (layout === 'Q8A') {
+        p = ptr(this.alloc([inF], 'i32', (inF / 32) * Q8A_BLOCK_BYTES));
+        this.k['quantizeQ8A']!(p, ptr(x), inF);
+      } else {
+        p = ptr(this.alloc([rows, inF], 'i32', Math.ceil(rows / 4) * (inF / 32) * Q8A4_BLOCK_BYTES[layout]));
+        this.k['quantizeQ8A4']!(p, ptr(x), rows, inF, layout === 'Q8A4N' ? 1 : 0, ptr(this.f32([26]))); // 104 bytes of scratch
+      }
+      quantized.set(layout, p);
+      return p;
+    };
     const scratch = !decode && ws.some((w) => w.dtype !== 'f32') ? ptr(this.f32([this.threads, 4, inF])) : 0;
     const outs: Tensor[] = [];
     const calls: KernelCall[] = ws.map((w) => {
@@ -213,8 +238,12 @@ export class WasmBackend implements Ops {
       const out = this.f32([...x.shape.slice(0, -1), outF]);
       outs.push(out);
       const { suffix, quantizedX, ggml } = kernelsFor(w);
-      if (decode) return { kernel: `matvec${suffix}`, args: [ptr(out), quantizedX ? xq : ptr(x), ptr(w), inF, 0, 0], range: 4, total: outF };
+      if (decode) return { kernel: `matvec${suffix}`, args: [ptr(out), quantizedX ? xIn('Q8A') : ptr(x), ptr(w), inF, 0, 0], range: 4, total: outF };
       if (w.dtype === 'f32') return { kernel: 'matmulF32', args: [ptr(out), ptr(x), ptr(w), rows, inF, outF, 0, 0], range: 6, total: outF };
+      const int8 = this.int8Prefill ? int8PrefillKernels[w.dtype] : undefined;
+      if (int8) {
+        return { kernel: int8.kernel, args: [ptr(out), xIn(int8.layout), ptr(w), rows, inF, outF, scratch, 0, 0, 0], range: 8, total: outF, thread: 7 };
+      }
       return { kernel: 'matmulDecoded', args: [ptr(out), ptr(x), ptr(w), ggml, rows, inF, outF, scratch, 0, 0, 0], range: 9, total: outF, thread: 8 };
     });
     this.pool.run(calls);

@@ -135,3 +135,4 @@ export const F16_REBIAS: f32 = reinterpret<f32>(0x77800000); // 2^112
   if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
   return f32x4.add(c, f32x4.mul(a, b));
 }
+

@@ -1,0 +1,204 @@
+// Prefill on the integer dot: out (m, n) = x (m, k) w^T for Q4_0 and Q8_0 weights w (n, k), as stored, and x
+// quantized to Q8A4 (q8a.ts), writing columns [rowStart, rowEnd) of out (rows of w).
+//
+// Q8A4 interleaves 4 rows of x in 4-byte groups, so one 16-byte x vector holds elements 4t..4t+3 of rows 0..3. The
+// 4 weight bytes of those elements, broadcast to all lanes, meet it in one i16 pair-dot (x64 pmaddubsw): i32 lane i
+// ends up with row i's dot. Each lane is one output, so a block's scales multiply whole vectors, nothing is summed
+// across lanes, and the weights are used as the file stores them. 128-bit lanes cap what this gains over the f32
+// tile: the integer dot does 16 multiply-adds per instruction, the f32 multiply-add 4, but it takes adds, widening
+// and per-block scaling around it.
+import { f16, madd } from './simd';
+import { Q8A4_BYTES, Q8A4N_BYTES } from './q8a';
+
+/**
+ * Q4_0 (18-byte blocks: f16 d, 16 bytes of nibbles, low nibbles are elements 0..15), x in Q8A4: block dot =
+ * d_w d_x (sum(n xq) - 8 sum(xq)), the nibbles n unsigned as they are. Four weight rows share each x load; their
+ * block scales are first decoded to f32 in this thread's scratch (4 rows of k / 32 floats, at scratch + thread *
+ * k / 2 bytes).
+ */
+export function matmulQ4_0(out: usize, x: usize, w: usize, m: i32, k: i32, n: i32, scratch: usize, thread: i32, rowStart: i32, rowEnd: i32): void {
+  const blocks = k / 32;
+  const rb = <usize>blocks * 18, sb = <usize>blocks * 4;
+  const scales = scratch + <usize>thread * 4 * sb;
+  for (let j = rowStart; j < rowEnd; j += 4) {
+    const count = min(4, rowEnd - j);
+    const w0 = w + <usize>j * rb;
+    for (let r = 0; r < count; r++) {
+      for (let b = 0; b < blocks; b++) store<f32>(scales + <usize>r * sb + <usize>b * 4, f16(load<u16>(w0 + <usize>r * rb + <usize>b * 18)));
+    }
+    for (let g = 0; g < (m + 3) >> 2; g++) {
+      const xg = x + <usize>g * blocks * Q8A4_BYTES;
+      if (count == 4) q4Tile4(out, xg, w0, rb, scales, sb, blocks, m, n, g, j);
+      else for (let r = 0; r < count; r++) {
+        let acc = f32x4.splat(0);
+        for (let b = 0; b < blocks; b++) acc = q4Block(w0 + <usize>r * rb + <usize>b * 18, xg + <usize>b * Q8A4_BYTES, scales + <usize>r * sb + <usize>b * 4, acc);
+        storeLanes(out, acc, m, n, g, j + r);
+      }
+    }
+  }
+}
+
+/** Columns j..j+3 of out for the 4 x rows of group g: 4 weight rows (stride rb) against the group's blocks. */
+function q4Tile4(out: usize, xg: usize, w0: usize, rb: usize, scales: usize, sb: usize, blocks: i32, m: i32, n: i32, g: i32, j: i32): void {
+  const mask = i8x16.splat(0x0f);
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+  for (let b = 0; b < blocks; b++) {
+    const xb = xg + <usize>b * Q8A4_BYTES;
+    const wb = w0 + <usize>b * 18;
+    let s0 = i16x8.splat(0), s1 = i16x8.splat(0), s2 = i16x8.splat(0), s3 = i16x8.splat(0);
+    for (let t = 0; t < 4; t++) {
+      const low = v128.load(xb + 32 + t * 16), high = v128.load(xb + 96 + t * 16);
+      const q0 = v128.load32_splat(wb + 2 + t * 4), q1 = v128.load32_splat(wb + rb + 2 + t * 4);
+      const q2 = v128.load32_splat(wb + 2 * rb + 2 + t * 4), q3 = v128.load32_splat(wb + 3 * rb + 2 + t * 4);
+      s0 = i16x8.add(s0, i16x8.add(pairDot(v128.and(q0, mask), low), pairDot(v128.and(i16x8.shr_u(q0, 4), mask), high)));
+      s1 = i16x8.add(s1, i16x8.add(pairDot(v128.and(q1, mask), low), pairDot(v128.and(i16x8.shr_u(q1, 4), mask), high)));
+      s2 = i16x8.add(s2, i16x8.add(pairDot(v128.and(q2, mask), low), pairDot(v128.and(i16x8.shr_u(q2, 4), mask), high)));
+      s3 = i16x8.add(s3, i16x8.add(pairDot(v128.and(q3, mask), low), pairDot(v128.and(i16x8.shr_u(q3, 4), mask), high)));
+    }
+    const dx = v128.load(xb), offset = i32x4.shl(v128.load(xb + 16), 3), d = scales + <usize>b * 4;
+    a0 = q4Scale(s0, offset, dx, d, a0);
+    a1 = q4Scale(s1, offset, dx, d + sb, a1);
+    a2 = q4Scale(s2, offset, dx, d + 2 * sb, a2);
+    a3 = q4Scale(s3, offset, dx, d + 3 * sb, a3);
+  }
+  storeLanes(out, a0, m, n, g, j);
+  storeLanes(out, a1, m, n, g, j + 1);
+  storeLanes(out, a2, m, n, g, j + 2);
+  storeLanes(out, a3, m, n, g, j + 3);
+}
+
+/** acc + one Q4_0 block (at wb, its d as f32 at d) against one Q8A4 block (at xb), 4 x rows in the lanes. */
+// @ts-ignore: decorator
+@inline function q4Block(wb: usize, xb: usize, d: usize, acc: v128): v128 {
+  const mask = i8x16.splat(0x0f);
+  let s = i16x8.splat(0);
+  for (let t = 0; t < 4; t++) {
+    const q = v128.load32_splat(wb + 2 + t * 4);
+    s = i16x8.add(s, i16x8.add(pairDot(v128.and(q, mask), v128.load(xb + 32 + t * 16)), pairDot(v128.and(i16x8.shr_u(q, 4), mask), v128.load(xb + 96 + t * 16))));
+  }
+  return q4Scale(s, i32x4.shl(v128.load(xb + 16), 3), v128.load(xb), d, acc);
+}
+
+/**
+ * acc + d_w dx (sum(n xq) - 8 sum(xq)) for the i16 pair sums s of one block (8 of them per lane: |s| <= 8 * 2 * 15
+ * * 128 < 2^15), offset = 8 sum(xq) and dx per lane, d_w as f32 at d.
+ */
+// @ts-ignore: decorator
+@inline function q4Scale(s: v128, offset: v128, dx: v128, d: usize, acc: v128): v128 {
+  const isum = i32x4.sub(i32x4.extadd_pairwise_i16x8_s(s), offset);
+  return madd(f32x4.convert_i32x4_s(isum), f32x4.mul(dx, v128.load32_splat(d)), acc);
+}
+
+/**
+ * Q8_0 (34-byte blocks: f16 d, 32 int8), x in Q8A4N. The pair dot needs one unsigned factor of at most 7 bits, and
+ * neither the weights nor x are; so x comes as unsigned xq + 128 split into nibbles h, l, and
+ * sum(w xq) = 16 sum(w h) + sum(w l) - 128 sum(w): two pair dots per 16 products, on the weights as stored.
+ * Per weight row, d and 128 sum(w) of each block are prepared first in this thread's scratch (4 rows of k / 32
+ * pairs of 4 bytes, at scratch + thread * k bytes).
+ */
+export function matmulQ8_0(out: usize, x: usize, w: usize, m: i32, k: i32, n: i32, scratch: usize, thread: i32, rowStart: i32, rowEnd: i32): void {
+  const blocks = k / 32;
+  const rb = <usize>blocks * 34, pb = <usize>blocks * 8;
+  const prep = scratch + <usize>thread * 4 * pb;
+  for (let j = rowStart; j < rowEnd; j += 4) {
+    const count = min(4, rowEnd - j);
+    const w0 = w + <usize>j * rb;
+    for (let r = 0; r < count; r++) prepareRow(w0 + <usize>r * rb, blocks, prep + <usize>r * pb);
+    for (let g = 0; g < (m + 3) >> 2; g++) {
+      const xg = x + <usize>g * blocks * Q8A4N_BYTES;
+      if (count == 4) q8Tile4(out, xg, w0, rb, prep, pb, blocks, m, n, g, j);
+      else for (let r = 0; r < count; r++) {
+        let acc = f32x4.splat(0);
+        for (let b = 0; b < blocks; b++) acc = q8Block(w0 + <usize>r * rb + <usize>b * 34, xg + <usize>b * Q8A4N_BYTES, prep + <usize>r * pb + <usize>b * 8, acc);
+        storeLanes(out, acc, m, n, g, j + r);
+      }
+    }
+  }
+}
+
+/** Per block of a Q8_0 row: d as f32 and 128 sum(w) as i32, 8 bytes each at dst. */
+function prepareRow(w: usize, blocks: i32, dst: usize): void {
+  for (let b = 0; b < blocks; b++) {
+    const q = w + <usize>b * 34 + 2;
+    const s = i16x8.add(i16x8.extadd_pairwise_i8x16_s(v128.load(q)), i16x8.extadd_pairwise_i8x16_s(v128.load(q + 16)));
+    const s4 = i32x4.extadd_pairwise_i16x8_s(s);
+    store<f32>(dst + <usize>b * 8, f16(load<u16>(q - 2)));
+    store<i32>(dst + <usize>b * 8 + 4, 128 * (i32x4.extract_lane(s4, 0) + i32x4.extract_lane(s4, 1) + i32x4.extract_lane(s4, 2) + i32x4.extract_lane(s4, 3)));
+  }
+}
+
+/** Columns j..j+3 of out for group g: 4 weight rows (stride rb) share each x load. */
+function q8Tile4(out: usize, xg: usize, w0: usize, rb: usize, prep: usize, pb: usize, blocks: i32, m: i32, n: i32, g: i32, j: i32): void {
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+  for (let b = 0; b < blocks; b++) {
+    const xb = xg + <usize>b * Q8A4N_BYTES;
+    const wb = w0 + <usize>b * 34;
+    let l0 = i16x8.splat(0), h0 = i16x8.splat(0), l1 = i16x8.splat(0), h1 = i16x8.splat(0);
+    let l2 = i16x8.splat(0), h2 = i16x8.splat(0), l3 = i16x8.splat(0), h3 = i16x8.splat(0);
+    for (let t = 0; t < 8; t++) {
+      const low = v128.load(xb + 16 + t * 16), high = v128.load(xb + 144 + t * 16);
+      const q0 = v128.load32_splat(wb + 2 + t * 4), q1 = v128.load32_splat(wb + rb + 2 + t * 4);
+      l0 = i16x8.add(l0, pairDot(low, q0)); h0 = i16x8.add(h0, pairDot(high, q0));
+      l1 = i16x8.add(l1, pairDot(low, q1)); h1 = i16x8.add(h1, pairDot(high, q1));
+      const q2 = v128.load32_splat(wb + 2 * rb + 2 + t * 4), q3 = v128.load32_splat(wb + 3 * rb + 2 + t * 4);
+      l2 = i16x8.add(l2, pairDot(low, q2)); h2 = i16x8.add(h2, pairDot(high, q2));
+      l3 = i16x8.add(l3, pairDot(low, q3)); h3 = i16x8.add(h3, pairDot(high, q3));
+    }
+    const dx = v128.load(xb), p = prep + <usize>b * 8;
+    a0 = q8Scale(l0, h0, p, dx, a0);
+    a1 = q8Scale(l1, h1, p + pb, dx, a1);
+    a2 = q8Scale(l2, h2, p + 2 * pb, dx, a2);
+    a3 = q8Scale(l3, h3, p + 3 * pb, dx, a3);
+  }
+  storeLanes(out, a0, m, n, g, j);
+  storeLanes(out, a1, m, n, g, j + 1);
+  storeLanes(out, a2, m, n, g, j + 2);
+  storeLanes(out, a3, m, n, g, j + 3);
+}
+
+/** acc + one Q8_0 block (at wb, prepared at p) against one Q8A4N block (at xb). */
+// @ts-ignore: decorator
+@inline function q8Block(wb: usize, xb: usize, p: usize, acc: v128): v128 {
+  let l = i16x8.splat(0), h = i16x8.splat(0);
+  for (let t = 0; t < 8; t++) {
+    const q = v128.load32_splat(wb + 2 + t * 4);
+    l = i16x8.add(l, pairDot(v128.load(xb + 16 + t * 16), q));
+    h = i16x8.add(h, pairDot(v128.load(xb + 144 + t * 16), q));
+  }
+  return q8Scale(l, h, p, v128.load(xb), acc);
+}
+
+/**
+ * acc + d_w dx (16 h + l - 128 sum(w)) from the i16 pair sums of the low and high nibbles (8 pair sums each per
+ * lane: |sum| <= 8 * 2 * 15 * 128 < 2^15), with d_w and 128 sum(w) prepared at p.
+ */
+// @ts-ignore: decorator
+@inline function q8Scale(l: v128, h: v128, p: usize, dx: v128, acc: v128): v128 {
+  const isum = i32x4.sub(i32x4.add(i32x4.extadd_pairwise_i16x8_s(l), i32x4.shl(i32x4.extadd_pairwise_i16x8_s(h), 4)), v128.load32_splat(p + 4));
+  return madd(f32x4.convert_i32x4_s(isum), f32x4.mul(dx, v128.load32_splat(p)), acc);
+}
+
+/**
+ * i16 lanes u[2l] s[2l] + u[2l+1] s[2l+1] for bytes u in 0..127 and signed bytes s: relaxed SIMD's i16 dot (x64
+ * pmaddubsw; a pair cannot saturate, 2 * 127 * 128 < 2^15), else the same sums from widened products.
+ */
+// @ts-ignore: decorator
+@inline function pairDot(u: v128, s: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return i16x8.relaxed_dot_i8x16_i7x16_s(s, u);
+  const lo = i16x8.extmul_low_i8x16_s(u, s), hi = i16x8.extmul_high_i8x16_s(u, s);
+  return i16x8.add(
+    i8x16.shuffle(lo, hi, 0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29),
+    i8x16.shuffle(lo, hi, 2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31),
+  );
+}
+
+/** out[4g + i, j] = lane i of v, for the rows of group g that exist (m may not be a multiple of 4). */
+// @ts-ignore: decorator
+@inline function storeLanes(out: usize, v: v128, m: i32, n: i32, g: i32, j: i32): void {
+  const rows = min(4, m - 4 * g);
+  const o = out + (<usize>(4 * g) * <usize>n + <usize>j) * 4, stride = <usize>n * 4;
+  store<f32>(o, f32x4.extract_lane(v, 0));
+  if (rows > 1) store<f32>(o + stride, f32x4.extract_lane(v, 1));
+  if (rows > 2) store<f32>(o + 2 * stride, f32x4.extract_lane(v, 2));
+  if (rows > 3) store<f32>(o + 3 * stride, f32x4.extract_lane(v, 3));
+}

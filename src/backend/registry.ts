@@ -2,13 +2,15 @@ import { ArgumentError } from '../core/errors.js';
 import { CpuBackend } from './cpu/cpu-backend.js';
 import type { Ops } from './ops.js';
 import { WasmBackend } from './wasm/wasm-backend.js';
+import { WebGpuBackend } from './webgpu/webgpu-backend.js';
 
 /**
  * `cpu`: the fast CPU backend (WASM SIMD kernels on a thread pool, backend/wasm). `reference`: the plain TypeScript
- * kernels (backend/cpu), slow and obviously right, the oracle the fast kernels are tested against.
+ * kernels (backend/cpu), slow and obviously right, the oracle the fast kernels are tested against. `webgpu`: WGSL
+ * kernels on the GPU (backend/webgpu; in Node through the optional `webgpu` package).
  */
-export type BackendName = 'cpu' | 'reference';
-export const backendNames: readonly BackendName[] = ['cpu', 'reference'];
+export type BackendName = 'cpu' | 'reference' | 'webgpu';
+export const backendNames: readonly BackendName[] = ['cpu', 'reference', 'webgpu'];
 
 export interface BackendOptions {
   /** Threads for the `cpu` backend (the main thread included); default: the machine's cores. */
@@ -19,5 +21,6 @@ export interface BackendOptions {
 export async function getBackend(name: BackendName = 'cpu', options: BackendOptions = {}): Promise<Ops> {
   if (name === 'reference') return new CpuBackend();
   if (name === 'cpu') return WasmBackend.create({ threads: options.threads });
+  if (name === 'webgpu') return WebGpuBackend.create();
   throw new ArgumentError('backend', backendNames.map((n) => `"${n}"`).join(' or '), JSON.stringify(name));
 }

@@ -1,0 +1,248 @@
+/// <reference types="@webgpu/types" />
+/**
+ * The WebGPU device layer under the WebGPU backend: the device (Node's `webgpu` package or the browser's
+ * navigator.gpu), a buffer pool, a pipeline cache, and the command stream. Kernels are recorded into one open
+ * command encoder and one compute pass, and submitted together when the host needs a result (`flush`), so a
+ * forward pass is a single submit. Each dispatch's small parameters go into a uniform ring written once per
+ * submit.
+ */
+import { ArgumentError } from '../../core/errors.js';
+
+/** A storage buffer that a device reports as out of memory or too large: names the size asked for. */
+export class GpuMemoryError extends Error {
+  constructor(readonly bytes: number, reason: string) {
+    super(`webgpu: cannot allocate ${bytes} bytes (${(bytes / 2 ** 20).toFixed(1)} MiB): ${reason}`);
+    this.name = 'GpuMemoryError';
+  }
+}
+
+let dawn: GPU | undefined;
+
+/**
+ * The WebGPU entry point: navigator.gpu in a browser, else the optional `webgpu` package (Dawn) in Node. Dawn's
+ * instance is made once and kept for the process: if it were garbage-collected while its devices live, Dawn would
+ * crash.
+ */
+export async function gpuEntry(): Promise<GPU | undefined> {
+  const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
+  if (nav?.gpu) return nav.gpu;
+  if (dawn) return dawn;
+  let module: { create(flags: string[]): GPU; globals: object };
+  process.env['XDG_RUNTIME_DIR'] ??= '/tmp'; // Vulkan loaders want it; headless machines often lack it
+  try {
+    module = (await import('webgpu')) as typeof module;
+  } catch {
+    return undefined;
+  }
+  Object.assign(globalThis, module.globals); // GPUBufferUsage, GPUMapMode, ...
+  dawn = module.create([]);
+  return dawn;
+}
+
+/** Why no device: undefined when one is available. For tests that skip with a reason. */
+export async function gpuUnavailableReason(): Promise<string | undefined> {
+  const gpu = await gpuEntry();
+  if (!gpu) return 'no WebGPU: neither navigator.gpu nor the optional `webgpu` package is available';
+  const adapter = await gpu.requestAdapter();
+  return adapter ? undefined : 'no WebGPU adapter on this machine (no GPU and no Vulkan software driver such as lavapipe)';
+}
+
+const WORKGROUP = 64;
+/** Dispatches with more than this many workgroups along x wrap onto y (the per-dimension limit is 65535). */
+const MAX_GROUPS_X = 32768;
+const PARAM_SLOT = 256; // minUniformBufferOffsetAlignment
+const RING_SLOTS = 2048;
+
+/**
+ * A kernel's parameters: u32 (plain numbers) and f32 (wrapped with `f32`), 4 bytes each in order, as its WGSL
+ * `Params` struct declares them (at most 64).
+ */
+export type Param = number | { f32: number };
+export const f32 = (value: number): Param => ({ f32: value });
+
+/** WGSL shared by every kernel: the flat invocation index of a 1-D dispatch that `dispatch1d` spread over x and y. */
+export const FLAT_INDEX = /* wgsl */ `
+fn flatIndex(id: vec3u) -> u32 { return id.x + id.y * ${MAX_GROUPS_X * WORKGROUP}u; }`;
+
+export class Gpu {
+  private readonly pool = new Map<number, GPUBuffer[]>();
+  private readonly pipelines = new Map<string, GPUComputePipeline>();
+  private encoder: GPUCommandEncoder | undefined;
+  private pass: GPUComputePassEncoder | undefined;
+  private readonly ring: GPUBuffer;
+  private readonly ringData = new ArrayBuffer(RING_SLOTS * PARAM_SLOT);
+  private ringUsed = 0;
+  private lost: string | undefined;
+
+  private constructor(readonly device: GPUDevice, readonly adapterInfo: GPUAdapterInfo) {
+    this.ring = device.createBuffer({ size: RING_SLOTS * PARAM_SLOT, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+    // Errors surface at the next read (check).
+    void device.lost.then((info) => {
+      this.lost ??= `device lost (${info.reason}): ${info.message}`;
+    });
+    device.addEventListener('uncapturederror', (e) => {
+      this.lost ??= (e as GPUUncapturedErrorEvent).error.message;
+    });
+  }
+
+  /** The first adapter's device, with its largest buffer limits; an Error saying why when there is none. */
+  static async create(): Promise<Gpu> {
+    const gpu = await gpuEntry();
+    if (!gpu) throw new ArgumentError('backend', 'WebGPU (navigator.gpu, or the optional `webgpu` package in Node)', 'neither is available');
+    const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+    if (!adapter) throw new ArgumentError('backend', 'a WebGPU adapter', 'none on this machine');
+    const device = await adapter.requestDevice({
+      requiredLimits: {
+        maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
+        maxBufferSize: adapter.limits.maxBufferSize,
+        maxStorageBuffersPerShaderStage: Math.min(10, adapter.limits.maxStorageBuffersPerShaderStage),
+      },
+    });
+    return new Gpu(device, adapter.info);
+  }
+
+  /** Largest buffer one binding can see. */
+  get maxBinding(): number {
+    return this.device.limits.maxStorageBufferBindingSize;
+  }
+
+  // ---- memory ----
+
+  /** A storage buffer of at least `bytes` (pooled by size class: sizes round up by at most 1/8). */
+  alloc(bytes: number): GPUBuffer {
+    const size = sizeClass(bytes);
+    const reused = this.pool.get(size)?.pop();
+    if (reused) return reused;
+    if (size > this.maxBinding) throw new GpuMemoryError(bytes, `larger than one binding may be on this device (${this.maxBinding} bytes)`);
+    return this.device.createBuffer({ size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+  }
+
+  /** Give a buffer back to the pool. Commands already recorded that use it still run first (queue order). */
+  free(buffer: GPUBuffer): void {
+    const list = this.pool.get(buffer.size) ?? [];
+    list.push(buffer);
+    this.pool.set(buffer.size, list);
+  }
+
+  /** Copy host bytes into a buffer at offset (after the commands recorded so far, which may still read it). */
+  write(buffer: GPUBuffer, data: ArrayBufferView, offset = 0): void {
+    this.flush();
+    const bytes = new Uint8Array(Math.ceil(data.byteLength / 4) * 4); // a 4-byte multiple, and never shared memory
+    bytes.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    this.device.queue.writeBuffer(buffer, offset, bytes);
+  }
+
+  /** The bytes [offset, offset + bytes) of a buffer, after everything recorded so far has run. */
+  async read(buffer: GPUBuffer, bytes: number, offset = 0): Promise<ArrayBuffer> {
+    const size = Math.ceil(bytes / 4) * 4;
+    const staging = this.device.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    this.copy(buffer, offset, staging, 0, size);
+    this.flush();
+    try {
+      await staging.mapAsync(GPUMapMode.READ);
+    } catch (e) {
+      this.check();
+      throw e;
+    }
+    const out = staging.getMappedRange().slice(0, bytes);
+    staging.unmap();
+    staging.destroy();
+    this.check();
+    return out;
+  }
+
+  /** Release every pooled buffer and the device. */
+  destroy(): void {
+    for (const list of this.pool.values()) for (const b of list) b.destroy();
+    this.pool.clear();
+    this.ring.destroy();
+    this.device.destroy();
+  }
+
+  // ---- commands ----
+
+  /**
+   * Record one kernel: `wgsl` declares its buffers as @group(0) @binding(0..n-1) in the order given (read-only ones
+   * as `read`, outputs as `read_write`) and, when there are params, `var<uniform> p: Params` at @binding(n). Its
+   * entry point is `main`, with @workgroup_size(64) unless it says otherwise.
+   */
+  dispatch(wgsl: string, buffers: GPUBuffer[], params: Param[], groups: [number, number?, number?]): void {
+    const pipeline = this.pipeline(wgsl);
+    const entries: GPUBindGroupEntry[] = buffers.map((buffer, binding) => ({ binding, resource: { buffer } }));
+    if (params.length > 0) entries.push({ binding: buffers.length, resource: { buffer: this.ring, offset: this.pushParams(params), size: PARAM_SLOT } });
+    const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+    const pass = this.computePass();
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, bindGroup);
+    pass.dispatchWorkgroups(groups[0], groups[1] ?? 1, groups[2] ?? 1);
+  }
+
+  /** `dispatch` over n invocations of a 64-wide kernel that indexes with flatIndex (FLAT_INDEX). */
+  dispatch1d(wgsl: string, buffers: GPUBuffer[], params: Param[], n: number): void {
+    const groups = Math.max(1, Math.ceil(n / WORKGROUP));
+    this.dispatch(wgsl, buffers, params, groups <= MAX_GROUPS_X ? [groups] : [MAX_GROUPS_X, Math.ceil(groups / MAX_GROUPS_X)]);
+  }
+
+  /** Record a buffer-to-buffer copy (byte counts multiples of 4). */
+  copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, bytes: number): void {
+    if (bytes === 0) return;
+    this.endPass();
+    this.commandEncoder().copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
+  }
+
+  /** Submit what is recorded. */
+  flush(): void {
+    if (!this.encoder) return;
+    this.endPass();
+    if (this.ringUsed > 0) this.device.queue.writeBuffer(this.ring, 0, this.ringData, 0, this.ringUsed);
+    this.device.queue.submit([this.encoder.finish()]);
+    this.encoder = undefined;
+    this.ringUsed = 0;
+  }
+
+  /** Throw if the device was lost or ran out of memory. */
+  check(): void {
+    if (this.lost) throw new Error(`webgpu: ${this.lost}`);
+  }
+
+  private pipeline(wgsl: string): GPUComputePipeline {
+    let p = this.pipelines.get(wgsl);
+    if (!p) {
+      const module = this.device.createShaderModule({ code: wgsl });
+      p = this.device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' } });
+      this.pipelines.set(wgsl, p);
+    }
+    return p;
+  }
+
+  private pushParams(params: Param[]): number {
+    if (this.ringUsed + PARAM_SLOT > this.ringData.byteLength) this.flush();
+    const offset = this.ringUsed;
+    const view = new DataView(this.ringData, offset, PARAM_SLOT);
+    params.forEach((v, i) => (typeof v === 'number' ? view.setUint32(i * 4, v, true) : view.setFloat32(i * 4, v.f32, true)));
+    this.ringUsed += PARAM_SLOT;
+    return offset;
+  }
+
+  private commandEncoder(): GPUCommandEncoder {
+    this.encoder ??= this.device.createCommandEncoder();
+    return this.encoder;
+  }
+
+  private computePass(): GPUComputePassEncoder {
+    this.pass ??= this.commandEncoder().beginComputePass();
+    return this.pass;
+  }
+
+  private endPass(): void {
+    this.pass?.end();
+    this.pass = undefined;
+  }
+}
+
+/** Sizes round up to 16 bytes, then to 1/8 of their power of two, so pooled buffers fit many requests. */
+function sizeClass(bytes: number): number {
+  const size = Math.max(16, Math.ceil(bytes / 16) * 16);
+  const step = Math.max(16, 2 ** (Math.floor(Math.log2(size)) - 3));
+  return Math.ceil(size / step) * step;
+}

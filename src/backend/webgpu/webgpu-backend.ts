@@ -1,0 +1,307 @@
+import { ArgumentError, ShapeError } from '../../core/errors.js';
+import { expectShape, numel, shapeToString, type Shape } from '../../core/shape.js';
+import { decodeTensor } from '../../tensor/decode.js';
+import type { EncodedTensor, Tensor } from '../../tensor/tensor.js';
+import { attentionDims } from '../attention-dims.js';
+import type { AdamWStep, Ops } from '../ops.js';
+import { timeSliceShape } from '../time-rows.js';
+import { Gpu } from './gpu.js';
+import * as k from './kernels/index.js';
+
+/** A tensor's GPU buffer; views (reshape) share one storage, freed once. */
+interface Storage {
+  buffer: GPUBuffer;
+  bytes: number;
+  freed: boolean;
+}
+
+/**
+ * The WebGPU backend: tensors in GPU storage buffers (f32, i32 for ids), one WGSL kernel per op (kernels/), recorded
+ * into one command stream that is submitted only when the host reads a result. Weights in other encodings are
+ * decoded to f32 on upload. Release is deterministic: `tidy` frees a step's intermediates into the buffer pool, and
+ * `dispose` destroys the device.
+ */
+export class WebGpuBackend implements Ops {
+  readonly name = 'webgpu';
+  private readonly scopes: Set<Storage>[] = [];
+
+  private constructor(readonly gpu: Gpu) {}
+
+  static async create(): Promise<WebGpuBackend> {
+    return new WebGpuBackend(await Gpu.create());
+  }
+
+  /** The adapter, in words (vendor, device, driver). */
+  get description(): string {
+    const { vendor, device, description } = this.gpu.adapterInfo;
+    return [vendor, device, description].filter(Boolean).join(', ');
+  }
+
+  // ---- memory ----
+
+  private alloc(shape: Shape, dtype: 'f32' | 'i32'): Tensor {
+    const bytes = numel(shape) * 4;
+    const storage: Storage = { buffer: this.gpu.alloc(bytes), bytes, freed: false };
+    this.scopes[this.scopes.length - 1]?.add(storage);
+    return { shape: [...shape], dtype, backend: 'webgpu', storage };
+  }
+
+  private f32(shape: Shape): Tensor {
+    return this.alloc(shape, 'f32');
+  }
+
+  fromHost(data: Float32Array | Int32Array, shape: Shape): Tensor {
+    if (data.length !== numel(shape)) {
+      throw new ShapeError('fromHost', `${numel(shape)} elements for shape ${shapeToString(shape)}`, `${data.length}`);
+    }
+    const t = this.alloc(shape, data instanceof Int32Array ? 'i32' : 'f32');
+    if (data.length > 0) this.gpu.write(buf(t), data);
+    return t;
+  }
+
+  fromEncoded(e: EncodedTensor): Tensor {
+    return this.fromHost(decodeTensor(e), e.shape);
+  }
+
+  zeros(shape: Shape): Tensor {
+    const out = this.f32(shape);
+    k.fill(this.gpu, buf(out), numel(shape), 0);
+    return out;
+  }
+
+  async read(t: Tensor): Promise<Float32Array | Int32Array> {
+    const n = numel(t.shape);
+    if (n === 0) return t.dtype === 'i32' ? new Int32Array(0) : new Float32Array(0);
+    const bytes = await this.gpu.read(buf(t), n * 4);
+    return t.dtype === 'i32' ? new Int32Array(bytes) : new Float32Array(bytes);
+  }
+
+  release(t: Tensor): void {
+    const s = t.storage as Storage;
+    if (s.freed) return;
+    s.freed = true;
+    this.gpu.free(s.buffer);
+  }
+
+  dispose(): void {
+    this.gpu.flush();
+    this.gpu.destroy();
+  }
+
+  tidy<T extends Tensor | Tensor[]>(fn: () => T): T {
+    const scope = new Set<Storage>();
+    this.scopes.push(scope);
+    let result: T;
+    try {
+      result = fn();
+    } finally {
+      this.scopes.pop();
+    }
+    const kept = new Set((Array.isArray(result) ? result : [result]).map((t) => t.storage as Storage));
+    for (const s of scope) {
+      if (kept.has(s)) this.scopes[this.scopes.length - 1]?.add(s);
+      else if (!s.freed) (s.freed = true), this.gpu.free(s.buffer);
+    }
+    return result;
+  }
+
+  reshape(x: Tensor, shape: Shape): Tensor {
+    if (numel(shape) !== numel(x.shape)) {
+      throw new ShapeError('reshape', `${numel(x.shape)} elements`, `shape ${shapeToString(shape)}`);
+    }
+    return { ...x, shape: [...shape] };
+  }
+
+  sliceTime(x: Tensor, start: number, length: number): Tensor {
+    const out = this.f32(timeSliceShape(x, start, length));
+    const [batch, time] = x.shape as [number, number];
+    const row = numel(x.shape.slice(2)) * 4;
+    for (let b = 0; b < batch; b++) this.gpu.copy(buf(x), (b * time + start) * row, buf(out), b * length * row, length * row);
+    return out;
+  }
+
+  writeAt(dst: Tensor, x: Tensor, pos: number): void {
+    const [batch, cacheLen] = dst.shape as [number, number];
+    const time = x.shape[1]!;
+    expectShape('writeAt', x.shape, [batch, time, ...dst.shape.slice(2)]);
+    if (pos < 0 || pos + time > cacheLen) {
+      throw new ArgumentError('cache position', `rows within [0, ${cacheLen})`, `[${pos}, ${pos + time})`);
+    }
+    const row = numel(dst.shape.slice(2)) * 4;
+    for (let b = 0; b < batch; b++) this.gpu.copy(buf(x), b * time * row, buf(dst), (b * cacheLen + pos) * row, time * row);
+  }
+
+  // ---- ops ----
+
+  embedding(table: Tensor, ids: Tensor): Tensor {
+    const [vocab, dim] = table.shape as [number, number];
+    if (ids.dtype !== 'i32') throw new ShapeError('embedding ids', 'an i32 tensor', ids.dtype);
+    const out = this.f32([...ids.shape, dim]);
+    k.embedding(this.gpu, buf(out), buf(f32(table)), buf(ids), numel(ids.shape), vocab, dim);
+    return out;
+  }
+
+  rmsnorm(x: Tensor, weight: Tensor, eps: number): Tensor {
+    const dim = last(x);
+    expectShape('rmsnorm weight', weight.shape, [dim]);
+    const out = this.f32(x.shape);
+    k.rmsnorm(this.gpu, buf(out), buf(f32(x)), buf(f32(weight)), numel(x.shape) / dim, dim, eps);
+    return out;
+  }
+
+  linear(x: Tensor, w: Tensor): Tensor {
+    const inF = last(f32(x));
+    const outF = w.shape[0]!;
+    expectShape('linear weight', w.shape, [outF, inF]);
+    const rows = numel(x.shape.slice(0, -1));
+    const out = this.f32([...x.shape.slice(0, -1), outF]);
+    k.matmul(this.gpu, buf(out), buf(x), buf(f32(w)), rows, inF, outF, k.NT);
+    return out;
+  }
+
+  linears(x: Tensor, ws: Tensor[]): Tensor[] {
+    return ws.map((w) => this.linear(x, w));
+  }
+
+  rope(x: Tensor, invFreq: Tensor, startPos: number): Tensor {
+    const [batch, time, heads, headDim] = x.shape as [number, number, number, number];
+    expectShape('rope invFreq', invFreq.shape, [headDim / 2]);
+    const out = this.f32(x.shape);
+    k.rope(this.gpu, buf(out), buf(f32(x)), buf(f32(invFreq)), batch, time, heads, headDim, startPos, 1);
+    return out;
+  }
+
+  attention(q: Tensor, kc: Tensor, vc: Tensor, startPos: number): Tensor {
+    const { batch, time, heads, kvHeads, headDim, cacheLen } = attentionDims(q, kc, vc, startPos);
+    const out = this.f32(q.shape);
+    k.attention(this.gpu, buf(out), buf(f32(q)), buf(f32(kc)), buf(f32(vc)), { batch, time, heads, kvHeads, headDim, cacheLen, startPos });
+    return out;
+  }
+
+  swiglu(gate: Tensor, up: Tensor): Tensor {
+    expectShape('swiglu up', up.shape, gate.shape);
+    const out = this.f32(gate.shape);
+    k.swiglu(this.gpu, buf(out), buf(f32(gate)), buf(f32(up)), numel(gate.shape));
+    return out;
+  }
+
+  add(a: Tensor, b: Tensor): Tensor {
+    expectShape('add', b.shape, a.shape);
+    const out = this.f32(a.shape);
+    k.add(this.gpu, buf(out), buf(f32(a)), buf(f32(b)), numel(a.shape));
+    return out;
+  }
+
+  softmax(x: Tensor): Tensor {
+    const n = last(x);
+    const out = this.f32(x.shape);
+    k.softmax(this.gpu, buf(out), buf(f32(x)), numel(x.shape) / n, n);
+    return out;
+  }
+
+  // ---- training ----
+
+  linearBackward(dy: Tensor, x: Tensor, w: Tensor): { dx: Tensor; dw: Tensor } {
+    const [outF, inF] = f32(w).shape as [number, number];
+    expectShape('linearBackward x', [last(x)], [inF]);
+    const rows = numel(x.shape) / inF;
+    expectShape('linearBackward dy', dy.shape, [...x.shape.slice(0, -1), outF]);
+    const dx = this.f32(x.shape);
+    const dw = this.f32(w.shape);
+    k.matmul(this.gpu, buf(dx), buf(f32(dy)), buf(w), rows, outF, inF, k.NN); // dx (rows, in) = dy (rows, out) w (out, in)
+    k.matmul(this.gpu, buf(dw), buf(dy), buf(f32(x)), outF, rows, inF, k.TN); // dw (out, in) = dy^T x
+    return { dx, dw };
+  }
+
+  rmsnormBackward(dy: Tensor, x: Tensor, weight: Tensor, eps: number): { dx: Tensor; dweight: Tensor } {
+    const dim = last(x);
+    expectShape('rmsnormBackward weight', weight.shape, [dim]);
+    expectShape('rmsnormBackward dy', dy.shape, x.shape);
+    const dx = this.f32(x.shape);
+    const dweight = this.f32([dim]);
+    k.rmsnormBackward(this.gpu, buf(dx), buf(dweight), buf(f32(dy)), buf(f32(x)), buf(f32(weight)), numel(x.shape) / dim, dim, eps);
+    return { dx, dweight };
+  }
+
+  ropeBackward(dy: Tensor, invFreq: Tensor, startPos: number): Tensor {
+    const [batch, time, heads, headDim] = dy.shape as [number, number, number, number];
+    expectShape('rope invFreq', invFreq.shape, [headDim / 2]);
+    const dx = this.f32(dy.shape);
+    k.rope(this.gpu, buf(dx), buf(f32(dy)), buf(f32(invFreq)), batch, time, heads, headDim, startPos, -1);
+    return dx;
+  }
+
+  attentionBackward(dy: Tensor, q: Tensor, kc: Tensor, vc: Tensor): { dq: Tensor; dk: Tensor; dv: Tensor } {
+    const { batch, time, heads, kvHeads, headDim, cacheLen } = attentionDims(q, kc, vc, 0);
+    if (cacheLen !== time) throw new ShapeError('attentionBackward k', `${time} positions (training has no cache)`, String(cacheLen));
+    expectShape('attentionBackward dy', dy.shape, q.shape);
+    const dq = this.f32(q.shape);
+    const dk = this.f32(kc.shape);
+    const dv = this.f32(vc.shape);
+    k.attentionBackward(this.gpu, { dq: buf(dq), dk: buf(dk), dv: buf(dv) }, buf(f32(dy)), buf(f32(q)), buf(f32(kc)), buf(f32(vc)), { batch, time, heads, kvHeads, headDim });
+    return { dq, dk, dv };
+  }
+
+  swigluBackward(dy: Tensor, gate: Tensor, up: Tensor): { dgate: Tensor; dup: Tensor } {
+    expectShape('swiglu up', up.shape, gate.shape);
+    expectShape('swigluBackward dy', dy.shape, gate.shape);
+    const dgate = this.f32(gate.shape);
+    const dup = this.f32(up.shape);
+    k.swigluBackward(this.gpu, buf(dgate), buf(dup), buf(f32(dy)), buf(f32(gate)), buf(f32(up)), numel(gate.shape));
+    return { dgate, dup };
+  }
+
+  embeddingBackward(dy: Tensor, ids: Tensor, vocab: number): Tensor {
+    const dim = last(dy);
+    expectShape('embeddingBackward dy', dy.shape, [...ids.shape, dim]);
+    const dtable = this.f32([vocab, dim]);
+    k.embeddingBackward(this.gpu, buf(dtable), buf(f32(dy)), buf(ids), numel(ids.shape), vocab, dim);
+    return dtable;
+  }
+
+  crossEntropy(x: Tensor, w: Tensor, targets: Tensor, gradScale?: number): { loss: Tensor; dx?: Tensor; dw?: Tensor } {
+    const [vocab, dim] = f32(w).shape as [number, number];
+    expectShape('crossEntropy x', [last(x)], [dim]);
+    const rows = numel(x.shape) / dim;
+    expectShape('crossEntropy targets', targets.shape, [rows]);
+    const loss = this.f32([1]);
+    const grads = gradScale === undefined ? undefined : { dx: this.f32(x.shape), dw: this.f32(w.shape), scale: gradScale };
+    const scratch = this.f32([k.crossEntropyScratch(rows, vocab)]);
+    k.crossEntropy(this.gpu, buf(loss), buf(f32(x)), buf(w), buf(targets), buf(scratch), rows, dim, vocab, grads && { dx: buf(grads.dx), dw: buf(grads.dw), scale: grads.scale });
+    this.release(scratch);
+    return grads ? { loss, dx: grads.dx, dw: grads.dw } : { loss };
+  }
+
+  sumSquares(x: Tensor): Tensor {
+    const out = this.f32([1]);
+    k.sumSquares(this.gpu, buf(out), buf(f32(x)), numel(x.shape));
+    return out;
+  }
+
+  scale(x: Tensor, s: number): Tensor {
+    const out = this.f32(x.shape);
+    k.scale(this.gpu, buf(out), buf(f32(x)), numel(x.shape), s);
+    return out;
+  }
+
+  adamw(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, hp: AdamWStep): void {
+    for (const [what, t] of [['grad', grad], ['m', m], ['v', v]] as const) expectShape(`adamw ${what}`, t.shape, param.shape);
+    k.adamw(this.gpu, buf(f32(param)), buf(f32(grad)), buf(f32(m)), buf(f32(v)), numel(param.shape), hp);
+  }
+}
+
+function buf(t: Tensor): GPUBuffer {
+  if (t.backend !== 'webgpu') throw new ArgumentError('tensor', 'a tensor of the webgpu backend', `one of ${t.backend}`);
+  const s = t.storage as Storage;
+  if (s.freed) throw new ArgumentError('tensor', 'a live tensor', 'a released one');
+  return s.buffer;
+}
+
+function f32(t: Tensor): Tensor {
+  if (t.dtype !== 'f32') throw new ShapeError('webgpu op', 'an f32 tensor', t.dtype);
+  return t;
+}
+
+function last(t: Tensor): number {
+  return t.shape[t.shape.length - 1]!;
+}

@@ -12,6 +12,7 @@ import type { Tensor } from '../tensor/tensor.js';
 import type { Ops } from './ops.js';
 import { backendNames, getBackend } from './registry.js';
 import { WasmBackend } from './wasm/wasm-backend.js';
+import { gpuUnavailableReason } from './webgpu/gpu.js';
 
 const reference = await getBackend('reference');
 
@@ -58,8 +59,11 @@ const candidates: [string, () => Promise<Ops>][] = [
   ['cpu (SIMD128 build)', () => WasmBackend.create({ threads: 2, relaxed: false })],
 ];
 
+/** Backends that cannot run on this machine, with the reason (reported as a skip). */
+const unavailable: Record<string, string | undefined> = { webgpu: await gpuUnavailableReason() };
+
 for (const [name, create] of candidates) {
-  describe(`backend ${name} conformance`, async () => {
+  describe(`backend ${name} conformance`, { skip: unavailable[name] }, async () => {
     const ops = await create();
     after(() => ops.dispose());
     const rng = new Rng(2024);

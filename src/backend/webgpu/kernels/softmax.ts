@@ -1,5 +1,45 @@
-import type { Gpu } from '../gpu.js';
+// Softmax over the last axis: one 64-wide workgroup per row (rows wrap onto y as in dispatch1d), each invocation
+// taking a strided share of the row; the row max and the sum go through workgroup-memory tree reductions.
+import { FLAT_INDEX, type Gpu } from '../gpu.js';
 
-export function softmax(_gpu: Gpu, _out: GPUBuffer, _x: GPUBuffer, _rows: number, _n: number): void {
-  throw new Error('TODO softmax');
+// out (rows, n) = exp(x - max) / sum(exp(x - max)) per row (subtracting the max keeps exp from overflowing).
+// The start of the max, -FLT_MAX: WGSL has no infinity literal.
+const SOFTMAX = /* wgsl */ `${FLAT_INDEX}
+@group(0) @binding(0) var<storage, read_write> out: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+struct Params { rows: u32, n: u32 }
+@group(0) @binding(2) var<uniform> p: Params;
+var<workgroup> part: array<f32, 64>;
+
+// The max (isMax) or the sum of v over the workgroup, returned to every invocation.
+fn rowReduce(lane: u32, v: f32, isMax: bool) -> f32 {
+  workgroupBarrier(); // earlier reads of part are done
+  part[lane] = v;
+  for (var s = 32u; s > 0u; s >>= 1u) {
+    workgroupBarrier();
+    if (lane < s) { part[lane] = select(part[lane] + part[lane + s], max(part[lane], part[lane + s]), isMax); }
+  }
+  return workgroupUniformLoad(&part[0]);
+}
+
+@compute @workgroup_size(64) fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lane: u32) {
+  let row = flatIndex(wg * vec3u(64u, 1u, 1u)) / 64u; // the row of this workgroup, uniform
+  if (row >= p.rows) { return; }
+  let base = row * p.n;
+  var m = -0x1.fffffep+127f;
+  for (var i = lane; i < p.n; i += 64u) { m = max(m, x[base + i]); }
+  m = rowReduce(lane, m, true);
+  var sum = 0.0;
+  for (var i = lane; i < p.n; i += 64u) {
+    let e = exp(x[base + i] - m);
+    out[base + i] = e;
+    sum += e;
+  }
+  sum = rowReduce(lane, sum, false);
+  for (var i = lane; i < p.n; i += 64u) { out[base + i] = out[base + i] / sum; }
+}`;
+
+/** out (rows, n) = softmax of each row of x (rows, n). */
+export function softmax(gpu: Gpu, out: GPUBuffer, x: GPUBuffer, rows: number, n: number): void {
+  if (rows > 0 && n > 0) gpu.dispatch1d(SOFTMAX, [out, x], [rows, n], rows * 64);
 }

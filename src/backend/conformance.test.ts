@@ -10,9 +10,9 @@ import { f32ToBf16, f32ToF16 } from '../core/dtype.js';
 import { blockFormats } from '../core/quant/index.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { Ops } from './ops.js';
-import { backendNames, getBackend } from './registry.js';
+import { backendNames, getBackend, type BackendName } from './registry.js';
 import { WasmBackend } from './wasm/wasm-backend.js';
-import { gpuUnavailableReason } from './webgpu/gpu.js';
+import { unavailable } from '../testing/backends.js';
 
 const reference = await getBackend('reference');
 
@@ -59,11 +59,8 @@ const candidates: [string, () => Promise<Ops>][] = [
   ['cpu (SIMD128 build)', () => WasmBackend.create({ threads: 2, relaxed: false })],
 ];
 
-/** Backends that cannot run on this machine, with the reason (reported as a skip). */
-const unavailable: Record<string, string | undefined> = { webgpu: await gpuUnavailableReason() };
-
 for (const [name, create] of candidates) {
-  describe(`backend ${name} conformance`, { skip: unavailable[name] }, async () => {
+  describe(`backend ${name} conformance`, { skip: unavailable[name as BackendName] }, async () => {
     const ops = await create();
     after(() => ops.dispose());
     const rng = new Rng(2024);

@@ -18,7 +18,7 @@ Usage:
                 [--out DIR] [--resume DIR] [--steps N] [--batch B] [--seq-len T] [--accum N] [--lr LR]
                 [--warmup N] [--min-lr-ratio R] [--weight-decay W] [--beta1 B] [--beta2 B] [--eps E] [--clip C]
                 [--decay-embeddings true|false] [--decay-norms true|false] [--seed S] [--recompute]
-                [--eval-every N] [--eval-windows N] [--save-every N] [--samples N] [--threads N]
+                [--eval-every N] [--eval-windows N] [--save-every N] [--samples N] [--backend B] [--threads N]
                 [--power WATTS] [--pue P] [--carbon-intensity KG_PER_KWH]
       Pre-trains a LLaMA with the paper's recipe (AdamW 0.9/0.95, eps 1e-8, weight decay 0.1 on matrices, warmup
       then cosine to 10%, clip 1.0). With no flags: a small LLaMA on the built-in tiny Shakespeare, bytes as tokens,
@@ -32,15 +32,16 @@ Usage:
       bytes as tokens, data/tinyshakespeare.
   llamats [generate] [--model PATH] [--tokenizer PATH] [--prompt TEXT] [--max-tokens N]
                      [--temperature T] [--top-k K] [--top-p P] [--min-p P] [--repetition-penalty R]
-                     [--seed S] [--json-stats FILE] [--backend cpu|reference] [--threads N]
+                     [--seed S] [--json-stats FILE] [--backend cpu|webgpu|reference] [--threads N]
       Streams the prompt and its continuation to stdout, timing to stderr. With no --model, the built-in
       stories260K model (llama2.c, TinyStories) tells a story. PATH: a llama2.c .bin, a .gguf or a Hugging Face
       folder. --temperature 0 is greedy. Defaults: --temperature 1 --top-p 0.9 --max-tokens 256.
       --backend cpu (default) runs the WASM SIMD kernels on --threads threads (default: all cores);
+      --backend webgpu runs WGSL kernels on the GPU (WebGPU; in Node the optional webgpu package);
       --backend reference runs the plain TypeScript reference kernels.
   llamats perplexity --model PATH [--tokenizer PATH] (--text-file F | --ids-file F.json)
                      [--save-logits OUT.safetensors] [--kl-divergence-base BASE.safetensors] [--context N]
-                     [--backend cpu|reference] [--threads N]
+                     [--backend cpu|webgpu|reference] [--threads N]
       Prints "perplexity: X" last. --ids-file holds token ids (an array, or an array of arrays), fed as they are;
       a text is cut into windows of --context tokens (default the model's context). --kl-divergence-base takes the
       logits a base model saved with --save-logits on the same input and reports the KL divergence from it.

@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test, type TestContext } from 'node:test';
 import { getLlama, type Llama, type Token } from 'node-llama-cpp';
-import { backendNames, type BackendName } from '../backend/registry.js';
+import type { BackendName } from '../backend/registry.js';
+import { availableBackends } from '../testing/backends.js';
 import { UnsupportedError } from '../core/errors.js';
 import { argmax } from '../infer/sampler.js';
 import { KvCache } from '../model/kv-cache.js';
@@ -99,7 +100,7 @@ for (const dtype of ['f32', 'f16', 'q8_0'] as const) {
     convertModel(stories, path, { dtype });
     const prompt = storiesPrompt(path);
     const theirs = await llamaCppGreedy(path, prompt, 40);
-    for (const backend of backendNames) assert.deepEqual(await ourGreedy(path, prompt, 40, backend), theirs, backend);
+    for (const backend of availableBackends) assert.deepEqual(await ourGreedy(path, prompt, 40, backend), theirs, backend);
   });
 }
 
@@ -108,7 +109,7 @@ test('stories260K as q8_0: the first 50 greedy tokens equal the f32 original\'s,
   convertModel(stories, path, { dtype: 'q8_0' });
   const prompt = [1];
   const f32 = await ourGreedy(stories, prompt, 50);
-  for (const backend of backendNames) assert.deepEqual(await ourGreedy(path, prompt, 50, backend), f32, backend);
+  for (const backend of availableBackends) assert.deepEqual(await ourGreedy(path, prompt, 50, backend), f32, backend);
 });
 
 test('stories260K written as q4_0: llama.cpp loads it and tells a story (the same as ours)', async (t) => {
@@ -119,7 +120,7 @@ test('stories260K written as q4_0: llama.cpp loads it and tells a story (the sam
   const tokens = await llamaCppGreedy(path, prompt, 20);
   const text = loadTokenizer(path).decode(tokens);
   assert.match(text, /[a-z]+ [a-z]+/, text); // words, not noise
-  for (const backend of backendNames) assert.deepEqual(await ourGreedy(path, prompt, 20, backend), tokens, backend);
+  for (const backend of availableBackends) assert.deepEqual(await ourGreedy(path, prompt, 20, backend), tokens, backend);
 });
 
 for (const dtype of weightTypes) {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { backendNames } from '../backend/registry.js';
+import { unavailable } from '../testing/backends.js';
 import { loadModel } from '../io/load-model.js';
 import { fixturePath } from '../io/package-paths.js';
 import { readSafetensorsHeader, readSafetensorsInts, readSafetensorsTensor } from '../io/safetensors.js';
@@ -41,7 +42,8 @@ async function greedy(model: LlamaModel, prompt: number[], steps: number): Promi
 }
 
 for (const backend of backendNames) {
-  test(`[${backend}] tiny-gqa (HF folder, fp32): logits within 1e-4 of transformers for both sequences, same greedy ids`, async () => {
+  const skip = unavailable[backend];
+  test(`[${backend}] tiny-gqa (HF folder, fp32): logits within 1e-4 of transformers for both sequences, same greedy ids`, { skip }, async () => {
     const dir = fixturePath('hf', 'tiny-gqa');
     const expected = JSON.parse(readFileSync(`${dir}/expected.json`, 'utf8'));
     const model = await loadModel(dir, { backend });
@@ -53,7 +55,7 @@ for (const backend of backendNames) {
   });
 
   for (const variant of ['bf16', 'f16']) {
-    test(`[${backend}] tiny-llama3-${variant} (llama3 rope scaling, MQA, tied, ${variant === 'bf16' ? 'sharded bf16' : 'f16'}): matches transformers`, async () => {
+    test(`[${backend}] tiny-llama3-${variant} (llama3 rope scaling, MQA, tied, ${variant === 'bf16' ? 'sharded bf16' : 'f16'}): matches transformers`, { skip }, async () => {
       const dir = fixturePath('hf', `tiny-llama3-${variant}`);
       const model = await loadModel(dir, { backend });
       const ref = readSafetensorsHeader(`${dir}/reference.safetensors`);
@@ -70,7 +72,7 @@ for (const backend of backendNames) {
     });
   }
 
-  test(`[${backend}] prefill + cached steps give the logits of one full pass`, async () => {
+  test(`[${backend}] prefill + cached steps give the logits of one full pass`, { skip }, async () => {
     const model = await loadModel(fixturePath('hf', 'tiny-gqa'), { backend });
     const ids = [5, 17, 300, 2, 99, 411, 7, 63, 250];
     const full = await logitsOf(model, [ids]);

@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { join } from 'node:path';
 import { Tape } from '../autograd/tape.js';
-import { getBackend } from '../backend/registry.js';
+import { backendNames, getBackend } from '../backend/registry.js';
+import { unavailable } from '../testing/backends.js';
 import { fixturePath } from '../io/package-paths.js';
 import { loadModel } from '../io/load-model.js';
 import { readSafetensorsHeader, readSafetensorsInts } from '../io/safetensors.js';
@@ -56,8 +57,8 @@ function relativeError(a: Float32Array, b: Float32Array): number {
   return Math.sqrt(diff / norm);
 }
 
-for (const backend of ['reference', 'cpu'] as const) {
-  describe(`[${backend}] tiny-gqa loss and gradients match PyTorch`, async () => {
+for (const backend of backendNames) {
+  describe(`[${backend}] tiny-gqa loss and gradients match PyTorch`, { skip: unavailable[backend] }, async () => {
     const ops = await getBackend(backend, { threads: 2 });
     after(() => ops.dispose());
     const model = await loadModel(dir, { backend: ops });

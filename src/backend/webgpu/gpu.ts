@@ -49,7 +49,7 @@ export async function gpuUnavailableReason(): Promise<string | undefined> {
 
 const WORKGROUP = 64;
 /** Dispatches with more than this many workgroups along x wrap onto y (the per-dimension limit is 65535). */
-const MAX_GROUPS_X = 32768;
+export const MAX_GROUPS_X = 32768;
 const PARAM_SLOT = 256; // minUniformBufferOffsetAlignment
 const RING_SLOTS = 2048;
 

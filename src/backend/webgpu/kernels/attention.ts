@@ -121,7 +121,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: 
 //   dq:    per (b, t, h): dq = scale sum_s p_s (dp_s - D) k_s
 //   dkdv:  per (b, s, kvh): dk_s = scale sum p (dp - D) q, dv_s = sum p dy, over queries t >= s and the heads of
 //          the group, so the sum over heads needs no atomics.
-const BACKWARD_BINDINGS = /* wgsl */ `
+const BACKWARD_PARAMS = /* wgsl */ `
 struct Params { batch: u32, time: u32, heads: u32, kvHeads: u32, scale: f32 }`;
 
 function statsSource(dh: number): string {
@@ -131,7 +131,7 @@ function statsSource(dh: number): string {
 @group(0) @binding(2) var<storage, read> k: array<f32>;
 @group(0) @binding(3) var<storage, read> v: array<f32>;
 @group(0) @binding(4) var<storage, read> dy: array<f32>;
-${BACKWARD_BINDINGS}
+${BACKWARD_PARAMS}
 @group(0) @binding(5) var<uniform> p: Params;
 var<workgroup> qs: array<f32, DH>;
 var<workgroup> dys: array<f32, DH>;
@@ -182,7 +182,7 @@ function dqSource(dh: number): string {
 @group(0) @binding(3) var<storage, read> v: array<f32>;
 @group(0) @binding(4) var<storage, read> dy: array<f32>;
 @group(0) @binding(5) var<storage, read> stats: array<f32>;
-${BACKWARD_BINDINGS}
+${BACKWARD_PARAMS}
 @group(0) @binding(6) var<uniform> p: Params;
 var<workgroup> qs: array<f32, DH>;
 var<workgroup> dys: array<f32, DH>;
@@ -222,7 +222,7 @@ function dkdvSource(dh: number): string {
 @group(0) @binding(4) var<storage, read> v: array<f32>;
 @group(0) @binding(5) var<storage, read> dy: array<f32>;
 @group(0) @binding(6) var<storage, read> stats: array<f32>;
-${BACKWARD_BINDINGS}
+${BACKWARD_PARAMS}
 @group(0) @binding(7) var<uniform> p: Params;
 var<workgroup> ks: array<f32, DH>;
 var<workgroup> vs: array<f32, DH>;

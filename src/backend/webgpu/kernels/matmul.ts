@@ -3,9 +3,10 @@
 //   NT: A (m, k), B stored (n, k)  -> x w^T     (linear: x (rows, in), w (out, in))
 //   NN: A (m, k), B stored (k, n)  -> dy w      (dx of a linear)
 //   TN: A stored (k, m), B (k, n)  -> dy^T x    (dw of a linear)
-// A 64 x 64 tile of out per 16 x 16 workgroup, 4 x 4 outputs per invocation, k in steps of 16 through workgroup
+// A 64 x 64 tile of out per workgroup of 256, 4 x 4 outputs per invocation, k in steps of 16 through workgroup
 // memory; loads are mapped so that neighbouring invocations read neighbouring addresses in either layout.
-import type { Gpu } from '../gpu.js';
+// A few rows of x against w (NT, decode) take the mat-vec kernel instead: a tile would idle all but those rows.
+import { MAX_GROUPS_X, type Gpu } from '../gpu.js';
 
 export type MatmulLayout = 'NT' | 'NN' | 'TN';
 export const NT: MatmulLayout = 'NT';
@@ -76,8 +77,49 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
 
 const sources = { NT: source('NT'), NN: source('NN'), TN: source('TN') };
 
+/** Rows of x up to which NT products run as mat-vecs. */
+const MATVEC_ROWS = 8;
+
+/**
+ * out (m, n) = x (m, k) w^T for m <= MATVEC_ROWS: one workgroup per row j of w, which its 64 invocations read
+ * once, coalesced, for all m rows of x; their partial sums meet in a tree in workgroup memory.
+ */
+const MATVEC = /* wgsl */ `
+@group(0) @binding(0) var<storage, read_write> out: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> w: array<f32>;
+struct Params { m: u32, k: u32, n: u32 }
+@group(0) @binding(3) var<uniform> p: Params;
+var<workgroup> partial: array<f32, ${64 * MATVEC_ROWS}>; // [row][invocation]
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
+  let j = wg.x + wg.y * ${MAX_GROUPS_X}u;
+  if (j >= p.n) { return; }
+  var acc: array<f32, ${MATVEC_ROWS}>;
+  for (var q = t; q < p.k; q += 64u) {
+    let wq = w[j * p.k + q];
+    for (var r = 0u; r < p.m; r++) { acc[r] += wq * x[r * p.k + q]; }
+  }
+  for (var r = 0u; r < p.m; r++) { partial[r * 64u + t] = acc[r]; }
+  workgroupBarrier();
+  for (var s = 32u; s > 0u; s >>= 1u) {
+    if (t < s) {
+      for (var r = 0u; r < p.m; r++) { partial[r * 64u + t] += partial[r * 64u + t + s]; }
+    }
+    workgroupBarrier();
+  }
+  if (t == 0u) {
+    for (var r = 0u; r < p.m; r++) { out[r * p.n + j] = partial[r * 64u]; }
+  }
+}`;
+
 /** out (m, n) = A B as `layout` says (see above). */
 export function matmul(gpu: Gpu, out: GPUBuffer, a: GPUBuffer, b: GPUBuffer, m: number, k: number, n: number, layout: MatmulLayout): void {
   if (m === 0 || n === 0) return;
-  gpu.dispatch(sources[layout], [out, a, b], [m, k, n], [Math.ceil(n / TILE), Math.ceil(m / TILE)]);
+  if (layout === 'NT' && m <= MATVEC_ROWS) {
+    gpu.dispatch(MATVEC, [out, a, b], [m, k, n], n <= MAX_GROUPS_X ? [n] : [MAX_GROUPS_X, Math.ceil(n / MAX_GROUPS_X)]);
+  } else {
+    gpu.dispatch(sources[layout], [out, a, b], [m, k, n], [Math.ceil(n / TILE), Math.ceil(m / TILE)]);
+  }
 }

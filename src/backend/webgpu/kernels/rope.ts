@@ -1,13 +1,13 @@
 // Rotary position embedding on x (batch, time, heads, headDim): interleaved pairs (x[2i], x[2i+1]) rotated by angle
 // (startPos + t) invFreq[i]; one invocation per pair.
 //
-// Accuracy. The angle is the f32 product, as the reference computes it (Math.fround of an exact product), and
-// it must stay rounded: the xor with p.zero (always 0) hides it from the compiler, which could otherwise fuse the
-// product into the first subtraction below (fma) and reduce the unrounded angle, off by up to half an ulp of the angle
-// (2.4e-4 at 4096). The reference then takes cos and sin in f64. WGSL's sin and cos are accurate only on [-pi, pi] (and
-// GPUs reduce large arguments in f32, off by ~|angle| 2^-24), so the angle is first reduced mod 2pi with 2pi split
-// in three (Cody-Waite): k C1 is exact for |k| < 2^16 (angles up to ~4e5) and k C2 for |k| < 2^12 (angles up to
-// ~2.5e4), so the reduced angle is within ~1e-6 of the exact one for the positions of any LLaMA context.
+// Accuracy. The reference takes f64 cos and sin of the f32 angle Math.fround(pos * invFreq[i]). Here the angle is the
+// same f32 product, kept rounded: the xor with p.zero (always 0) hides it from the compiler, which may otherwise fuse
+// it into the first subtraction below (an fma) and reduce the unrounded product, off by up to half an ulp of the angle
+// (2.4e-4 at 4096). WGSL's sin and cos are accurate only on [-pi, pi] (GPUs reduce larger arguments in f32, off by
+// ~|angle| 2^-24), so the angle is first reduced mod 2pi in f32 with 2pi split in three (Cody-Waite): k C1 and k C2
+// have 8 significant bits each and are exact for |k| < 2^16 (angles up to ~4e5), so the reduced angle carries one
+// rounding, ~1.2e-7. Measured on lavapipe against f64 cos/sin: at most 1.6e-7 for positions up to 131072.
 import { f32, FLAT_INDEX, type Gpu } from '../gpu.js';
 
 const ROPE = /* wgsl */ `${FLAT_INDEX}
@@ -22,9 +22,9 @@ struct Params { n: u32, half: u32, heads: u32, time: u32, startPos: u32, zero: u
   let i = k % p.half;
   let t = k / p.half / p.heads % p.time;
   let angle = bitcast<f32>(bitcast<u32>(f32(p.startPos + t) * invFreq[i]) ^ p.zero);
-  // angle - 2pi round(angle / 2pi), with 2pi = 6.28125 + 0.0019354820251464844 - 1.7484555314695172e-7
+  // angle - 2pi round(angle / 2pi), with 2pi = 6.28125 + 0.0019378662109375 - 2.5590313512680041e-6
   let turns = round(angle * 0.15915494309189535);
-  let r = ((angle - turns * 6.28125) - turns * 0.0019354820251464844) + turns * 1.7484555314695172e-7;
+  let r = ((angle - turns * 6.28125) - turns * 0.0019378662109375) + turns * 2.5590313512680041e-6;
   let c = cos(r);
   let s = p.direction * sin(r);
   let x0 = x[2u * k];

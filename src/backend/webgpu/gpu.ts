@@ -73,6 +73,8 @@ export class Gpu {
   private readonly ringData = new ArrayBuffer(RING_SLOTS * PARAM_SLOT);
   private ringUsed = 0;
   private lost: string | undefined;
+  /** Bytes of storage buffers created so far (pooled ones included): what the pool holds on the device. */
+  allocatedBytes = 0;
 
   private constructor(readonly device: GPUDevice, readonly adapterInfo: GPUAdapterInfo) {
     this.ring = device.createBuffer({ size: RING_SLOTS * PARAM_SLOT, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
@@ -114,6 +116,7 @@ export class Gpu {
     const reused = this.pool.get(size)?.pop();
     if (reused) return reused;
     if (size > this.maxBinding) throw new GpuMemoryError(bytes, `larger than one binding may be on this device (${this.maxBinding} bytes)`);
+    this.allocatedBytes += size;
     return this.device.createBuffer({ size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
   }
 

@@ -24,6 +24,8 @@ interface Storage {
 export class WebGpuBackend implements Ops {
   readonly name = 'webgpu';
   private readonly scopes: Set<Storage>[] = [];
+  /** The host copy of every i32 tensor (token ids, targets: small), so ids are checked and sorted without a read. */
+  private readonly hostInts = new WeakMap<Storage, Int32Array>();
 
   private constructor(readonly gpu: Gpu) {}
 
@@ -55,6 +57,7 @@ export class WebGpuBackend implements Ops {
       throw new ShapeError('fromHost', `${numel(shape)} elements for shape ${shapeToString(shape)}`, `${data.length}`);
     }
     const t = this.alloc(shape, data instanceof Int32Array ? 'i32' : 'f32');
+    if (data instanceof Int32Array) this.hostInts.set(t.storage as Storage, data.slice());
     if (data.length > 0) this.gpu.write(buf(t), data);
     return t;
   }
@@ -131,11 +134,22 @@ export class WebGpuBackend implements Ops {
     for (let b = 0; b < batch; b++) this.gpu.copy(buf(x), b * time * row, buf(dst), (b * cacheLen + pos) * row, time * row);
   }
 
+  /** The host copy of i32 tensor t, each value checked to lie in [0, vocab) (or below 0: ignored targets). */
+  private hostIds(t: Tensor, vocab: number, what: string, negativeAllowed = false): Int32Array {
+    if (t.dtype !== 'i32') throw new ShapeError(what, 'an i32 tensor', t.dtype);
+    buf(t);
+    const values = this.hostInts.get(t.storage as Storage)!;
+    for (const v of values) {
+      if (v >= vocab || (v < 0 && !negativeAllowed)) throw new ArgumentError(what, `an integer in [0, ${vocab})`, String(v));
+    }
+    return values;
+  }
+
   // ---- ops ----
 
   embedding(table: Tensor, ids: Tensor): Tensor {
     const [vocab, dim] = table.shape as [number, number];
-    if (ids.dtype !== 'i32') throw new ShapeError('embedding ids', 'an i32 tensor', ids.dtype);
+    this.hostIds(ids, vocab, 'token id');
     const out = this.f32([...ids.shape, dim]);
     k.embedding(this.gpu, buf(out), buf(f32(table)), buf(ids), numel(ids.shape), vocab, dim);
     return out;
@@ -255,7 +269,7 @@ export class WebGpuBackend implements Ops {
     const dim = last(dy);
     expectShape('embeddingBackward dy', dy.shape, [...ids.shape, dim]);
     const dtable = this.f32([vocab, dim]);
-    k.embeddingBackward(this.gpu, buf(dtable), buf(f32(dy)), buf(ids), numel(ids.shape), vocab, dim);
+    k.embeddingBackward(this.gpu, buf(dtable), buf(f32(dy)), this.hostIds(ids, vocab, 'token id'), vocab, dim);
     return dtable;
   }
 
@@ -264,6 +278,7 @@ export class WebGpuBackend implements Ops {
     expectShape('crossEntropy x', [last(x)], [dim]);
     const rows = numel(x.shape) / dim;
     expectShape('crossEntropy targets', targets.shape, [rows]);
+    this.hostIds(targets, vocab, 'target id', true);
     const loss = this.f32([1]);
     const grads = gradScale === undefined ? undefined : { dx: this.f32(x.shape), dw: this.f32(w.shape), scale: gradScale };
     const scratch = this.f32([k.crossEntropyScratch(rows, vocab)]);

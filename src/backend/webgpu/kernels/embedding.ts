@@ -1,6 +1,5 @@
-// Embedding lookup and its backward. Ids are i32 in GPU memory, so the host cannot check them without a read: ids
-// outside [0, vocab), which the CPU and WASM backends reject with an ArgumentError, give zero rows in the forward and
-// add nothing in the backward here; no kernel reads out of bounds.
+// Embedding lookup and its backward. The backend checks ids on the host (it keeps the ids it uploaded); the forward
+// still writes zero rows for ids outside [0, vocab), so no kernel reads out of bounds whatever it is given.
 import { FLAT_INDEX, type Gpu } from '../gpu.js';
 
 // out (count, dim): row n = table row ids[n]; one invocation per element.
@@ -18,24 +17,23 @@ struct Params { n: u32, vocab: u32, dim: u32 }
   out[i] = table[u32(token) * p.dim + i % p.dim];
 }`;
 
-// dtable (vocab, dim): element (v, d) = sum of dy[n, d] over the n with ids[n] = v, in order of n. One invocation per
-// element of dtable, each scanning all ids: O(vocab dim count) work but deterministic, with no float atomics and
-// no zero-fill first (neighbouring invocations share v, so they read the same ids).
+// dtable (vocab, dim): element (v, d) = sum of dy[n, d] over the n with ids[n] = v, in order of n. The host sorts the
+// positions by id (counting sort, stable): rows start[v]..start[v+1] of order are the n of id v. One invocation per
+// element of dtable: O((vocab + count) dim) work, deterministic, no float atomics.
 const EMBEDDING_BACKWARD = /* wgsl */ `${FLAT_INDEX}
 @group(0) @binding(0) var<storage, read_write> dtable: array<f32>;
 @group(0) @binding(1) var<storage, read> dy: array<f32>;
-@group(0) @binding(2) var<storage, read> ids: array<i32>;
-struct Params { n: u32, count: u32, dim: u32 }
-@group(0) @binding(3) var<uniform> p: Params;
+@group(0) @binding(2) var<storage, read> start: array<u32>;
+@group(0) @binding(3) var<storage, read> order: array<u32>;
+struct Params { n: u32, dim: u32 }
+@group(0) @binding(4) var<uniform> p: Params;
 @compute @workgroup_size(64) fn main(@builtin(global_invocation_id) id: vec3u) {
   let i = flatIndex(id);
   if (i >= p.n) { return; }
-  let v = i32(i / p.dim);
+  let v = i / p.dim;
   let d = i % p.dim;
   var acc = 0.0;
-  for (var n = 0u; n < p.count; n++) {
-    if (ids[n] == v) { acc += dy[n * p.dim + d]; }
-  }
+  for (var j = start[v]; j < start[v + 1u]; j++) { acc += dy[order[j] * p.dim + d]; }
   dtable[i] = acc;
 }`;
 
@@ -45,8 +43,20 @@ export function embedding(gpu: Gpu, out: GPUBuffer, table: GPUBuffer, ids: GPUBu
   if (n > 0) gpu.dispatch1d(EMBEDDING, [out, table, ids], [n, vocab, dim], n);
 }
 
-/** dtable (vocab, dim) = dy (count, dim) scattered-added by ids (count); zeros for ids that do not occur. */
-export function embeddingBackward(gpu: Gpu, dtable: GPUBuffer, dy: GPUBuffer, ids: GPUBuffer, count: number, vocab: number, dim: number): void {
+/** dtable (vocab, dim) = dy (count, dim) scattered-added by ids (host copy, all in [0, vocab)); zeros for unseen ids. */
+export function embeddingBackward(gpu: Gpu, dtable: GPUBuffer, dy: GPUBuffer, ids: Int32Array, vocab: number, dim: number): void {
   const n = vocab * dim;
-  if (n > 0) gpu.dispatch1d(EMBEDDING_BACKWARD, [dtable, dy, ids], [n, count, dim], n);
+  if (n === 0) return;
+  const start = new Uint32Array(vocab + 1);
+  for (const id of ids) start[id + 1]!++;
+  for (let v = 0; v < vocab; v++) start[v + 1]! += start[v]!;
+  const order = new Uint32Array(Math.max(1, ids.length));
+  const next = start.slice(0, vocab);
+  ids.forEach((id, pos) => (order[next[id]!++] = pos));
+  const [startBuf, orderBuf] = [gpu.alloc(start.byteLength), gpu.alloc(order.byteLength)];
+  gpu.write(startBuf, start);
+  gpu.write(orderBuf, order);
+  gpu.dispatch1d(EMBEDDING_BACKWARD, [dtable, dy, startBuf, orderBuf], [n, dim], n);
+  gpu.free(startBuf);
+  gpu.free(orderBuf);
 }

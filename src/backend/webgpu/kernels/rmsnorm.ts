@@ -1,15 +1,15 @@
 // RMSNorm, forward and backward, on rows of length dim: one 64-wide workgroup per row (rows wrap onto y as in
 // dispatch1d), each invocation summing a strided share of the row, then a tree reduction in workgroup memory. Sums are
-// f32 over 64 partials (the CPU reference sums in f64); dweight is reduced by a second kernel, column by column over
-// the rows in order, so it is deterministic without float atomics.
-import { f32, FLAT_INDEX, type Gpu } from '../gpu.js';
+// f32 over 64 partials (the CPU reference sums in f64). dweight, a sum over rows, is reduced by two more kernels in a
+// fixed order, so it is deterministic without float atomics.
+import { f32, FLAT_INDEX, MAX_GROUPS_X, type Gpu } from '../gpu.js';
 
 /**
  * WGSL shared by the row kernels: the row of a workgroup of a `rows * 64` dispatch1d (from workgroup_id, so it is
  * uniform and may guard barriers), and the sum of a `type` value over the workgroup, returned to every invocation.
  */
-const ROWS = (type: string): string => /* wgsl */ `${FLAT_INDEX}
-fn rowOf(wg: vec3u) -> u32 { return flatIndex(wg * vec3u(64u, 1u, 1u)) / 64u; }
+const ROWS = (type: string): string => /* wgsl */ `
+fn rowOf(wg: vec3u) -> u32 { return wg.x + wg.y * ${MAX_GROUPS_X}u; }
 var<workgroup> part: array<${type}, 64>;
 fn rowSum(lane: u32, v: ${type}) -> ${type} {
   workgroupBarrier(); // earlier reads of part are done
@@ -64,20 +64,36 @@ struct Params { rows: u32, dim: u32, eps: f32 }
   if (lane == 0u) { rinv[row] = r; }
 }`;
 
-// dweight[j] = sum over rows of dy x r, one invocation per column looping over the rows in order (neighbouring
-// invocations read neighbouring columns).
-const RMSNORM_DWEIGHT = /* wgsl */ `${FLAT_INDEX}
-@group(0) @binding(0) var<storage, read_write> dweight: array<f32>;
+// dweight (dim) = sum over rows of dy x r, in two deterministic steps: partial (chunks, dim) sums the rows of each
+// chunk of CHUNK rows, then dweight sums the chunks in order, one invocation per column each (neighbouring
+// invocations read neighbouring columns). Two levels keep f32 rounding near (CHUNK + chunks) ulps rather than rows.
+const CHUNK = 64;
+const RMSNORM_DWEIGHT_PARTIAL = /* wgsl */ `${FLAT_INDEX}
+@group(0) @binding(0) var<storage, read_write> partial: array<f32>;
 @group(0) @binding(1) var<storage, read> dy: array<f32>;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
 @group(0) @binding(3) var<storage, read> rinv: array<f32>;
-struct Params { rows: u32, dim: u32 }
+struct Params { n: u32, rows: u32, dim: u32 }
 @group(0) @binding(4) var<uniform> p: Params;
+@compute @workgroup_size(64) fn main(@builtin(global_invocation_id) id: vec3u) {
+  let i = flatIndex(id);
+  if (i >= p.n) { return; }
+  let j = i % p.dim;
+  let first = i / p.dim * ${CHUNK}u;
+  var acc = 0.0;
+  for (var row = first; row < min(first + ${CHUNK}u, p.rows); row++) { acc += dy[row * p.dim + j] * x[row * p.dim + j] * rinv[row]; }
+  partial[i] = acc;
+}`;
+const RMSNORM_DWEIGHT = /* wgsl */ `${FLAT_INDEX}
+@group(0) @binding(0) var<storage, read_write> dweight: array<f32>;
+@group(0) @binding(1) var<storage, read> partial: array<f32>;
+struct Params { chunks: u32, dim: u32 }
+@group(0) @binding(2) var<uniform> p: Params;
 @compute @workgroup_size(64) fn main(@builtin(global_invocation_id) id: vec3u) {
   let j = flatIndex(id);
   if (j >= p.dim) { return; }
   var acc = 0.0;
-  for (var row = 0u; row < p.rows; row++) { acc += dy[row * p.dim + j] * x[row * p.dim + j] * rinv[row]; }
+  for (var c = 0u; c < p.chunks; c++) { acc += partial[c * p.dim + j]; }
   dweight[j] = acc;
 }`;
 
@@ -89,8 +105,15 @@ export function rmsnorm(gpu: Gpu, out: GPUBuffer, x: GPUBuffer, weight: GPUBuffe
 /** dx (rows, dim) and dweight (dim, summed over rows; zeros when there are none) of rmsnorm. */
 export function rmsnormBackward(gpu: Gpu, dx: GPUBuffer, dweight: GPUBuffer, dy: GPUBuffer, x: GPUBuffer, weight: GPUBuffer, rows: number, dim: number, eps: number): void {
   if (dim === 0) return;
-  const rinv = gpu.alloc(rows * 4); // freed at once: the pool hands it out again only to commands recorded later
-  if (rows > 0) gpu.dispatch1d(RMSNORM_BACKWARD, [dx, rinv, dy, x, weight], [rows, dim, f32(eps)], rows * 64);
-  gpu.dispatch1d(RMSNORM_DWEIGHT, [dweight, dy, x, rinv], [rows, dim], dim);
+  const chunks = Math.ceil(rows / CHUNK);
+  // Scratch, freed at once: the pool hands a buffer out again only to commands recorded later, which run later.
+  const rinv = gpu.alloc(rows * 4);
+  const partial = gpu.alloc(chunks * dim * 4);
+  if (rows > 0) {
+    gpu.dispatch1d(RMSNORM_BACKWARD, [dx, rinv, dy, x, weight], [rows, dim, f32(eps)], rows * 64);
+    gpu.dispatch1d(RMSNORM_DWEIGHT_PARTIAL, [partial, dy, x, rinv], [chunks * dim, rows, dim], chunks * dim);
+  }
+  gpu.dispatch1d(RMSNORM_DWEIGHT, [dweight, partial], [chunks, dim], dim);
   gpu.free(rinv);
+  gpu.free(partial);
 }

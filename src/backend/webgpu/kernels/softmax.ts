@@ -1,10 +1,10 @@
 // Softmax over the last axis: one 64-wide workgroup per row (rows wrap onto y as in dispatch1d), each invocation
 // taking a strided share of the row; the row max and the sum go through workgroup-memory tree reductions.
-import { FLAT_INDEX, type Gpu } from '../gpu.js';
+import { MAX_GROUPS_X, type Gpu } from '../gpu.js';
 
 // out (rows, n) = exp(x - max) / sum(exp(x - max)) per row (subtracting the max keeps exp from overflowing).
 // The start of the max, -FLT_MAX: WGSL has no infinity literal.
-const SOFTMAX = /* wgsl */ `${FLAT_INDEX}
+const SOFTMAX = /* wgsl */ `
 @group(0) @binding(0) var<storage, read_write> out: array<f32>;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 struct Params { rows: u32, n: u32 }
@@ -23,7 +23,7 @@ fn rowReduce(lane: u32, v: f32, isMax: bool) -> f32 {
 }
 
 @compute @workgroup_size(64) fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lane: u32) {
-  let row = flatIndex(wg * vec3u(64u, 1u, 1u)) / 64u; // the row of this workgroup, uniform
+  let row = wg.x + wg.y * ${MAX_GROUPS_X}u; // as dispatch1d spreads workgroups; uniform
   if (row >= p.rows) { return; }
   let base = row * p.n;
   var m = -0x1.fffffep+127f;

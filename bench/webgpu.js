@@ -1,0 +1,80 @@
+// `npm run bench:webgpu [-- SECTIONS]`: the WebGPU backend on this machine's first adapter.
+//   decode: batch-1 decode and prefill(128) tokens/s of the smollm-135m and tinyllama-1.1b presets in f32 and f16
+//           (bench/llamats-row.js, each in its own process), with the weight bandwidth each decode implies;
+//   train:  training tokens/s of the 134M LLaMA of the PyTorch anchor (dim 768, 12 layers, ffn 2048, vocab 32000,
+//           batch 16 x 1024, fp32), from `llamats train --backend webgpu`'s metrics;
+//   shakespeare: the default `llamats train` run on the GPU, its wall time and validation bits per byte.
+// SECTIONS is a comma-separated subset (default all); env DTYPES picks the decode dtypes (default f32,f16).
+// Results: bench/results/webgpu.json.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { WebGpuBackend } from '../dist/backend/webgpu/webgpu-backend.js';
+import { closeGguf, openGguf } from '../dist/io/gguf.js';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const cli = join(root, 'dist/cli/main.js');
+const sections = (process.argv[2] ?? 'decode,train,shakespeare').split(',');
+const tmp = mkdtempSync(join(tmpdir(), 'llamats-webgpu-bench-'));
+const node = (args, options = {}) => execFileSync(process.execPath, args, { encoding: 'utf8', maxBuffer: 1 << 26, stdio: ['ignore', 'pipe', 'inherit'], ...options });
+
+const probe = await WebGpuBackend.create();
+const adapter = probe.description;
+probe.dispose();
+console.log(`adapter: ${adapter}`);
+const results = { date: new Date().toISOString(), adapter };
+
+if (sections.includes('decode')) {
+  results.decode = [];
+  const dtypes = (process.env.DTYPES ?? 'f32,f16').split(',');
+  for (const [preset, dtype] of ['smollm-135m', 'tinyllama-1.1b'].flatMap((p) => dtypes.map((d) => [p, d]))) {
+    const file = join(root, 'bench/models', `${preset}-${dtype}.gguf`);
+    if (!existsSync(file)) {
+      mkdirSync(dirname(file), { recursive: true });
+      node([cli, 'init', '--preset', preset, '--dtype', dtype, '--out', file], { stdio: 'inherit' });
+    }
+    const gguf = openGguf(file);
+    let f32Bytes = 0; // the backend holds weights as f32: what one decoded token reads
+    for (const t of gguf.tensors.values()) if (t.name !== 'token_embd.weight' || !gguf.tensors.has('output.weight')) f32Bytes += 4 * t.shape.reduce((a, b) => a * b, 1);
+    closeGguf(gguf);
+    const r = JSON.parse(node([join(root, 'bench/llamats-row.js'), file, 1, 128, 64, 3, 'webgpu']).trim().split('\n').pop());
+    const row = { preset, dtype, decode: +r.decode.toFixed(1), prefill: +r.prefill.toFixed(1), weightGBps: +((f32Bytes * r.decode) / 1e9).toFixed(1) };
+    results.decode.push(row);
+    console.log(JSON.stringify(row));
+  }
+}
+
+/** `llamats train` on the GPU; its metrics.jsonl rows and stdout. */
+function train(out, args) {
+  const stdout = node([cli, 'train', '--backend', 'webgpu', '--out', out, ...args]);
+  return { stdout, metrics: readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)) };
+}
+
+if (sections.includes('train')) {
+  const config = join(tmp, 'llama-134m.json');
+  writeFileSync(config, JSON.stringify({ dim: 768, nLayers: 12, nHeads: 12, nKvHeads: 12, hiddenDim: 2048, vocabSize: 32000, maxSeqLen: 1024, normEps: 1e-5, ropeTheta: 10000, ropeScaling: null, tieEmbeddings: false }));
+  const steps = 6;
+  const { metrics } = train(join(tmp, 'run-134m'), ['--text', join(root, 'assets/corpus/tinyshakespeare.txt'), '--tokenizer', join(root, 'test/fixtures/llama2-tokenizer/tokenizer.model'),
+    '--config', config, '--batch', '16', '--seq-len', '1024', '--steps', String(steps), '--warmup', '1', '--eval-every', '1000', '--eval-windows', '1', '--samples', '0']);
+  const stepRows = metrics.filter((m) => m.tokensPerSecond !== undefined);
+  const last = stepRows.slice(2); // steps after the first two (pipeline compiles, pool growth)
+  const seconds = last.at(-1).seconds - stepRows[1].seconds;
+  const tokens = last.length * 16 * 1024;
+  const params = 134.1e6;
+  const flopsPerToken = 6 * params + 12 * 12 * 1024 * 768; // 6N plus attention (12 L T d), as the PyTorch anchor counts
+  results.train = { tokensPerSecond: +(tokens / seconds).toFixed(0), tflops: +((tokens / seconds) * flopsPerToken / 1e12).toFixed(2), losses: stepRows.map((m) => +m.loss.toFixed(4)) };
+  console.log(JSON.stringify(results.train));
+}
+
+if (sections.includes('shakespeare')) {
+  const start = performance.now();
+  const { stdout } = train(join(tmp, 'shakespeare'), []);
+  const bits = Number(/([\d.]+) bits per byte/.exec(stdout.split('\n').filter((l) => l.startsWith('validation')).pop() ?? '')?.[1]);
+  results.shakespeare = { seconds: +((performance.now() - start) / 1000).toFixed(1), validationBitsPerByte: bits };
+  console.log(JSON.stringify(results.shakespeare));
+}
+
+mkdirSync(join(root, 'bench/results'), { recursive: true });
+writeFileSync(join(root, 'bench/results/webgpu.json'), JSON.stringify(results, null, 2) + '\n');

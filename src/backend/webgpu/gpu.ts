@@ -64,43 +64,75 @@ export const f32 = (value: number): Param => ({ f32: value });
 export const FLAT_INDEX = /* wgsl */ `
 fn flatIndex(id: vec3u) -> u32 { return id.x + id.y * ${MAX_GROUPS_X * WORKGROUP}u; }`;
 
+/** The process's device, shared by every Gpu: devices are costly to make and the driver keeps some of each. */
+interface SharedDevice {
+  device: GPUDevice;
+  adapterInfo: GPUAdapterInfo;
+  pipelines: Map<string, GPUComputePipeline>;
+  /** Why the device stopped working (lost, or an uncaptured error), once it has. */
+  failure?: string;
+}
+let current: Promise<SharedDevice> | undefined;
+
+/** The first adapter's device, with its largest buffer limits; an Error saying why when there is none. */
+async function sharedDevice(): Promise<SharedDevice> {
+  const gpu = await gpuEntry();
+  if (!gpu) throw new ArgumentError('backend', 'WebGPU (navigator.gpu, or the optional `webgpu` package in Node)', 'neither is available');
+  const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+  if (!adapter) throw new ArgumentError('backend', 'a WebGPU adapter', 'none on this machine');
+  const device = await adapter.requestDevice({
+    requiredLimits: {
+      maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
+      maxBufferSize: adapter.limits.maxBufferSize,
+      maxStorageBuffersPerShaderStage: Math.min(10, adapter.limits.maxStorageBuffersPerShaderStage),
+    },
+  });
+  const s: SharedDevice = { device, adapterInfo: adapter.info, pipelines: new Map() };
+  void device.lost.then((info) => {
+    s.failure ??= `device lost (${info.reason}): ${info.message}`;
+    current = undefined; // the next backend makes a new device
+  });
+  device.addEventListener('uncapturederror', (e) => {
+    s.failure ??= (e as GPUUncapturedErrorEvent).error.message;
+  });
+  return s;
+}
+
+/**
+ * One backend's view of the shared device: its own buffers (all of them destroyed by `destroy`), parameter ring and
+ * command stream.
+ */
 export class Gpu {
   private readonly pool = new Map<number, GPUBuffer[]>();
-  private readonly pipelines = new Map<string, GPUComputePipeline>();
+  private readonly owned = new Set<GPUBuffer>();
   private encoder: GPUCommandEncoder | undefined;
   private pass: GPUComputePassEncoder | undefined;
   private readonly ring: GPUBuffer;
   private readonly ringData = new ArrayBuffer(RING_SLOTS * PARAM_SLOT);
   private ringUsed = 0;
-  private lost: string | undefined;
   /** Bytes of storage buffers created so far (pooled ones included): what the pool holds on the device. */
   allocatedBytes = 0;
 
-  private constructor(readonly device: GPUDevice, readonly adapterInfo: GPUAdapterInfo) {
-    this.ring = device.createBuffer({ size: RING_SLOTS * PARAM_SLOT, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
-    // Errors surface at the next read (check).
-    void device.lost.then((info) => {
-      this.lost ??= `device lost (${info.reason}): ${info.message}`;
-    });
-    device.addEventListener('uncapturederror', (e) => {
-      this.lost ??= (e as GPUUncapturedErrorEvent).error.message;
-    });
+  private constructor(private readonly shared: SharedDevice) {
+    this.ring = this.device.createBuffer({ size: RING_SLOTS * PARAM_SLOT, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
   }
 
-  /** The first adapter's device, with its largest buffer limits; an Error saying why when there is none. */
   static async create(): Promise<Gpu> {
-    const gpu = await gpuEntry();
-    if (!gpu) throw new ArgumentError('backend', 'WebGPU (navigator.gpu, or the optional `webgpu` package in Node)', 'neither is available');
-    const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
-    if (!adapter) throw new ArgumentError('backend', 'a WebGPU adapter', 'none on this machine');
-    const device = await adapter.requestDevice({
-      requiredLimits: {
-        maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
-        maxBufferSize: adapter.limits.maxBufferSize,
-        maxStorageBuffersPerShaderStage: Math.min(10, adapter.limits.maxStorageBuffersPerShaderStage),
-      },
-    });
-    return new Gpu(device, adapter.info);
+    current ??= sharedDevice();
+    try {
+      return new Gpu(await current);
+    } catch (e) {
+      current = undefined;
+      throw e;
+    }
+  }
+
+  get device(): GPUDevice {
+    return this.shared.device;
+  }
+
+  get adapterInfo(): GPUAdapterInfo {
+    return this.shared.adapterInfo;
   }
 
   /** Largest buffer one binding can see. */
@@ -117,7 +149,9 @@ export class Gpu {
     if (reused) return reused;
     if (size > this.maxBinding) throw new GpuMemoryError(bytes, `larger than one binding may be on this device (${this.maxBinding} bytes)`);
     this.allocatedBytes += size;
-    return this.device.createBuffer({ size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+    const buffer = this.device.createBuffer({ size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+    this.owned.add(buffer);
+    return buffer;
   }
 
   /** Give a buffer back to the pool. Commands already recorded that use it still run first (queue order). */
@@ -154,12 +188,13 @@ export class Gpu {
     return out;
   }
 
-  /** Release every pooled buffer and the device. */
+  /** Destroy every buffer this Gpu made, pooled or still held by tensors (the shared device stays). */
   destroy(): void {
-    for (const list of this.pool.values()) for (const b of list) b.destroy();
+    this.flush();
+    for (const b of this.owned) b.destroy();
+    this.owned.clear();
     this.pool.clear();
     this.ring.destroy();
-    this.device.destroy();
   }
 
   // ---- commands ----
@@ -203,17 +238,17 @@ export class Gpu {
     this.ringUsed = 0;
   }
 
-  /** Throw if the device was lost or ran out of memory. */
+  /** Throw if the device was lost or reported an error (out of memory, a bad command). */
   check(): void {
-    if (this.lost) throw new Error(`webgpu: ${this.lost}`);
+    if (this.shared.failure) throw new Error(`webgpu: ${this.shared.failure}`);
   }
 
   private pipeline(wgsl: string): GPUComputePipeline {
-    let p = this.pipelines.get(wgsl);
+    let p = this.shared.pipelines.get(wgsl);
     if (!p) {
       const module = this.device.createShaderModule({ code: wgsl });
       p = this.device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' } });
-      this.pipelines.set(wgsl, p);
+      this.shared.pipelines.set(wgsl, p);
     }
     return p;
   }

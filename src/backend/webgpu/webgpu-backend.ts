@@ -87,7 +87,6 @@ export class WebGpuBackend implements Ops {
   }
 
   dispose(): void {
-    this.gpu.flush();
     this.gpu.destroy();
   }
 

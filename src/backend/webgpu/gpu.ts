@@ -52,6 +52,7 @@ const WORKGROUP = 64;
 export const MAX_GROUPS_X = 32768;
 const PARAM_SLOT = 256; // minUniformBufferOffsetAlignment
 const RING_SLOTS = 2048;
+const MAX_BIND_GROUPS = 8192; // cached per Gpu; the cache starts over when full
 
 /**
  * A kernel's parameters: u32 (plain numbers) and f32 (wrapped with `f32`), 4 bytes each in order, as its WGSL
@@ -64,11 +65,18 @@ export const f32 = (value: number): Param => ({ f32: value });
 export const FLAT_INDEX = /* wgsl */ `
 fn flatIndex(id: vec3u) -> u32 { return id.x + id.y * ${MAX_GROUPS_X * WORKGROUP}u; }`;
 
+/** A compiled kernel. */
+interface Kernel {
+  id: number;
+  pipeline: GPUComputePipeline;
+  layout: GPUBindGroupLayout;
+}
+
 /** The process's device, shared by every Gpu: devices are costly to make and the driver keeps some of each. */
 interface SharedDevice {
   device: GPUDevice;
   adapterInfo: GPUAdapterInfo;
-  pipelines: Map<string, GPUComputePipeline>;
+  pipelines: Map<string, Kernel>;
   /** Why the device stopped working (lost, or an uncaptured error), once it has. */
   failure?: string;
 }
@@ -105,6 +113,8 @@ async function sharedDevice(): Promise<SharedDevice> {
 export class Gpu {
   private readonly pool = new Map<number, GPUBuffer[]>();
   private readonly owned = new Set<GPUBuffer>();
+  private readonly bindGroups = new Map<string, GPUBindGroup>();
+  private readonly bufferIds = new Map<GPUBuffer, number>();
   private encoder: GPUCommandEncoder | undefined;
   private pass: GPUComputePassEncoder | undefined;
   private readonly ring: GPUBuffer;
@@ -193,6 +203,8 @@ export class Gpu {
     this.flush();
     for (const b of this.owned) b.destroy();
     this.owned.clear();
+    this.bindGroups.clear();
+    this.bufferIds.clear();
     this.pool.clear();
     this.ring.destroy();
   }
@@ -205,14 +217,36 @@ export class Gpu {
    * entry point is `main`, with @workgroup_size(64) unless it says otherwise.
    */
   dispatch(wgsl: string, buffers: GPUBuffer[], params: Param[], groups: [number, number?, number?]): void {
-    const pipeline = this.pipeline(wgsl);
-    const entries: GPUBindGroupEntry[] = buffers.map((buffer, binding) => ({ binding, resource: { buffer } }));
-    if (params.length > 0) entries.push({ binding: buffers.length, resource: { buffer: this.ring, offset: this.pushParams(params), size: PARAM_SLOT } });
-    const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+    const kernel = this.pipeline(wgsl);
+    const offset = params.length > 0 ? this.pushParams(params) : -1;
     const pass = this.computePass();
-    pass.setPipeline(pipeline);
-    pass.setBindGroup(0, bindGroup);
+    pass.setPipeline(kernel.pipeline);
+    pass.setBindGroup(0, this.bindGroup(kernel, buffers, offset));
     pass.dispatchWorkgroups(groups[0], groups[1] ?? 1, groups[2] ?? 1);
+  }
+
+  /**
+   * The bind group of a kernel's buffers and parameter slot, made once: a steady loop (a decode step, a training
+   * step) takes the same pooled buffers and ring slots in the same order every time, and making bind groups is most
+   * of what a dispatch costs on the host.
+   */
+  private bindGroup(kernel: Kernel, buffers: GPUBuffer[], offset: number): GPUBindGroup {
+    const key = `${kernel.id} ${offset} ${buffers.map((b) => this.bufferId(b)).join(' ')}`;
+    let group = this.bindGroups.get(key);
+    if (!group) {
+      const entries: GPUBindGroupEntry[] = buffers.map((buffer, binding) => ({ binding, resource: { buffer } }));
+      if (offset >= 0) entries.push({ binding: buffers.length, resource: { buffer: this.ring, offset, size: PARAM_SLOT } });
+      group = this.device.createBindGroup({ layout: kernel.layout, entries });
+      if (this.bindGroups.size >= MAX_BIND_GROUPS) this.bindGroups.clear();
+      this.bindGroups.set(key, group);
+    }
+    return group;
+  }
+
+  private bufferId(buffer: GPUBuffer): number {
+    let id = this.bufferIds.get(buffer);
+    if (id === undefined) this.bufferIds.set(buffer, (id = this.bufferIds.size));
+    return id;
   }
 
   /** `dispatch` over n invocations of a 64-wide kernel that indexes with flatIndex (FLAT_INDEX). */
@@ -243,14 +277,15 @@ export class Gpu {
     if (this.shared.failure) throw new Error(`webgpu: ${this.shared.failure}`);
   }
 
-  private pipeline(wgsl: string): GPUComputePipeline {
-    let p = this.shared.pipelines.get(wgsl);
-    if (!p) {
+  private pipeline(wgsl: string): Kernel {
+    let k = this.shared.pipelines.get(wgsl);
+    if (!k) {
       const module = this.device.createShaderModule({ code: wgsl });
-      p = this.device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' } });
-      this.shared.pipelines.set(wgsl, p);
+      const pipeline = this.device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' } });
+      k = { id: this.shared.pipelines.size, pipeline, layout: pipeline.getBindGroupLayout(0) };
+      this.shared.pipelines.set(wgsl, k);
     }
-    return p;
+    return k;
   }
 
   private pushParams(params: Param[]): number {

@@ -21,7 +21,7 @@ const tmp = mkdtempSync(join(tmpdir(), 'llamats-webgpu-bench-'));
 const node = (args, options = {}) => execFileSync(process.execPath, args, { encoding: 'utf8', maxBuffer: 1 << 26, stdio: ['ignore', 'pipe', 'inherit'], ...options });
 
 const probe = await WebGpuBackend.create();
-const adapter = probe.description;
+const adapter = probe.device;
 probe.dispose();
 console.log(`adapter: ${adapter}`);
 const results = { date: new Date().toISOString(), adapter };

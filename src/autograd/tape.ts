@@ -38,6 +38,10 @@ export class Tape implements Ops {
     this.name = `tape(${backend.name})`;
   }
 
+  get device(): string {
+    return this.backend.device;
+  }
+
   /**
    * Back-propagate from every recorded loss (`crossEntropy` seeds its own gradients) and from `seeds`, newest node
    * first. Gradients of intermediates are released as soon as they are consumed; those of leaves (parameters,

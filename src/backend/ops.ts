@@ -10,6 +10,10 @@ import type { EncodedTensor, Tensor } from '../tensor/tensor.js';
  */
 export interface Ops {
   readonly name: string;
+  /** Where the ops run, in words ("CPU, 2 threads", the GPU adapter). */
+  readonly device: string;
+  /** The most memory the backend has held for tensors at once (its heap or pool), in bytes, where it tracks it. */
+  readonly reservedBytes?: number;
 
   /** Copy host data into a new tensor of `shape` (f32 for Float32Array, i32 for Int32Array). */
   fromHost(data: Float32Array | Int32Array, shape: Shape): Tensor;

@@ -55,6 +55,8 @@ interface RunRecord {
 }
 
 const defaultOut = 'runs/shakespeare';
+/** Power assumed for a GPU when --power is not given: a typical discrete GPU under load (an H100 SXM is 700 W). */
+const GPU_WATTS = 350;
 
 export async function runTrain(f: TrainFlags): Promise<number> {
   const resumeDir = f.resume;
@@ -81,9 +83,10 @@ export async function runTrain(f: TrainFlags): Promise<number> {
 
     const metrics = new MetricsLog(out, checkpoint?.state.step ?? 0);
     const flopsPerToken = trainingFlopsPerToken(config, settings.seqLen);
-    const peak = await measurePeakFlops(ops);
+    const onGpu = ops.name === 'webgpu';
+    const peak = await measurePeakFlops(ops, onGpu ? 2048 : 512, onGpu ? 5 : 20);
     const threads = backendFlags(f).threads ?? (ops as { threads?: number }).threads ?? 1;
-    process.stderr.write(describeRun(config, settings, shards.meta.trainTokens, peak, threads, checkpoint?.state.step));
+    process.stderr.write(describeRun(config, settings, shards.meta.trainTokens, peak, ops.device, checkpoint?.state.step));
 
     const bar = trainBar(settings.steps, checkpoint?.state.step ?? 0);
     const wallStart = performance.now();
@@ -114,12 +117,11 @@ export async function runTrain(f: TrainFlags): Promise<number> {
     ], { title: `llamats train: ${out}`, yLabel: 'loss (nats per token)' }));
     const carbon = carbonReport({
       flops: flopsPerToken * result.tokens, seconds: result.seconds, devices: 1,
-      watts: numberFlag('power', f.power) ?? 10 * threads, pue: numberFlag('pue', f.pue),
-      kgCo2PerKwh: numberFlag('carbon-intensity', f['carbon-intensity']), deviceName: `CPU, ${threads} threads`,
+      watts: numberFlag('power', f.power) ?? (onGpu ? GPU_WATTS : 10 * threads), pue: numberFlag('pue', f.pue),
+      kgCo2PerKwh: numberFlag('carbon-intensity', f['carbon-intensity']), deviceName: ops.device,
     });
     const peakRssMb = peakRss() / 1e6;
-    // The fast backend's heap never shrinks: its top is the most tensor memory the run ever held at once.
-    const tensorMb = ((ops as { heap?: { stats: { reserved: number } } }).heap?.stats.reserved ?? NaN) / 1e6;
+    const tensorMb = (ops.reservedBytes ?? NaN) / 1e6;
     const summary = {
       steps: result.steps, tokens: result.tokens, trainSeconds: result.seconds, wallSeconds,
       tokensPerSecond: result.tokens / result.seconds, mfu: mfu(result.tokens / result.seconds, flopsPerToken, peak),
@@ -269,13 +271,13 @@ async function sample(model: LlamaModel, tokenizer: Tokenizer, seed: number): Pr
   return text;
 }
 
-function describeRun(c: LlamaConfig, s: TrainSettings, trainTokens: number, peak: number, threads: number, from?: number): string {
+function describeRun(c: LlamaConfig, s: TrainSettings, trainTokens: number, peak: number, device: string, from?: number): string {
   const params = (parameterCount(c) / 1e6).toFixed(2);
   return [
     `model: ${params}M parameters (dim ${c.dim}, ${c.nLayers} layers, ${c.nHeads} heads / ${c.nKvHeads} kv, ffn ${c.hiddenDim}, vocab ${c.vocabSize})`,
     `data: ${trainTokens} training tokens; batch ${s.batch} x ${s.seqLen} x ${s.accumSteps} accumulation = ${s.batch * s.seqLen * s.accumSteps} tokens per step`,
     `schedule: ${s.steps} steps, peak lr ${s.lr}, warmup ${s.warmupSteps}, cosine to ${s.minLrRatio * 100}%; AdamW b1 ${s.adamw.beta1} b2 ${s.adamw.beta2} eps ${s.adamw.eps} wd ${s.adamw.weightDecay}, clip ${s.adamw.clipNorm}${s.recompute ? '; recomputing activations' : ''}`,
-    `compute: ${threads} threads, measured mat-mul peak ${(peak / 1e9).toFixed(1)} GFLOP/s${from ? `; resuming after step ${from}` : ''}`,
+    `compute: ${device}, measured mat-mul peak ${(peak / 1e9).toFixed(1)} GFLOP/s${from ? `; resuming after step ${from}` : ''}`,
     '',
   ].join('\n');
 }

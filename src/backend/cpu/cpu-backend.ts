@@ -23,6 +23,7 @@ import { swiglu, swigluBackward } from './swiglu.js';
  */
 export class CpuBackend implements Ops {
   readonly name = 'cpu';
+  readonly device = 'CPU, 1 thread (reference kernels)';
 
   fromHost(data: Float32Array | Int32Array, shape: Shape): Tensor {
     if (data.length !== numel(shape)) {

@@ -84,6 +84,14 @@ export class WasmBackend implements Ops {
     return this.pool.threads;
   }
 
+  get device(): string {
+    return `CPU, ${this.threads} thread${this.threads === 1 ? '' : 's'}`;
+  }
+
+  get reservedBytes(): number {
+    return this.heap.stats.reserved;
+  }
+
   /** Run raw kernel calls on the pool (for probes and benchmarks; ops are the normal way in). */
   runKernels(calls: KernelCall[]): void {
     this.pool.run(calls);

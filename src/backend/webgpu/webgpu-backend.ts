@@ -34,9 +34,13 @@ export class WebGpuBackend implements Ops {
   }
 
   /** The adapter, in words (vendor, device, driver). */
-  get description(): string {
+  get device(): string {
     const { vendor, device, description } = this.gpu.adapterInfo;
-    return [vendor, device, description].filter(Boolean).join(', ');
+    return `GPU (${[vendor, device, description].filter(Boolean).join(', ')})`;
+  }
+
+  get reservedBytes(): number {
+    return this.gpu.allocatedBytes;
   }
 
   // ---- memory ----

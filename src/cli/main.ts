@@ -68,7 +68,7 @@ Usage:
 
 async function main(argv: string[]): Promise<number> {
   const [first] = argv;
-  if (first === '--help' || first === '-h' || first === 'help') {
+  if (first === 'help' || argv.some((a) => a === '--help' || a === '-h')) {
     process.stdout.write(usage);
     return 0;
   }

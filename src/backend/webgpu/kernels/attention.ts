@@ -4,15 +4,9 @@
 // combine through workgroup memory in a fixed order: no T x S score matrix, any cache length, deterministic.
 // Kernels are generated per head size Dh (private arrays need a constant length) and kept.
 import { f32, type Gpu } from '../gpu.js';
+import { ROW_OF, workgroupReduce } from './reduce.js';
 
 export interface AttentionDims { batch: number; time: number; heads: number; kvHeads: number; headDim: number }
-
-/** Workgroups of a row-per-workgroup dispatch wrap from x onto y past this many (the per-dimension limit is 65535). */
-const MAX_GROUPS_X = 32768;
-
-function grid(rows: number): [number, number] {
-  return rows <= MAX_GROUPS_X ? [rows, 1] : [MAX_GROUPS_X, Math.ceil(rows / MAX_GROUPS_X)];
-}
 
 /**
  * WGSL shared by the kernels of head size dh: the row index of the workgroup, max and sum over the workgroup's 64
@@ -24,33 +18,11 @@ function common(dh: number): string {
 const DH = ${dh}u;
 const CH = ${ch}u;
 var<workgroup> red: array<f32, ${64 * ch}>; // [invocation][column of a chunk of CH]
-var<workgroup> red1: array<f32, 64>;
 
-fn rowIndex(wg: vec3u) -> u32 { return wg.x + wg.y * ${MAX_GROUPS_X}u; }
+${ROW_OF}
 
-fn wgMax(lid: u32, x: f32) -> f32 {
-  red1[lid] = x;
-  workgroupBarrier();
-  for (var w = 32u; w > 0u; w >>= 1u) {
-    if (lid < w) { red1[lid] = max(red1[lid], red1[lid + w]); }
-    workgroupBarrier();
-  }
-  let r = red1[0];
-  workgroupBarrier();
-  return r;
-}
-
-fn wgSum(lid: u32, x: f32) -> f32 {
-  red1[lid] = x;
-  workgroupBarrier();
-  for (var w = 32u; w > 0u; w >>= 1u) {
-    if (lid < w) { red1[lid] += red1[lid + w]; }
-    workgroupBarrier();
-  }
-  let r = red1[0];
-  workgroupBarrier();
-  return r;
-}`;
+${workgroupReduce('wgMax', 'f32', 'max')}
+${workgroupReduce('wgSum', 'f32', 'sum')}`;
 }
 
 /** WGSL: dst[base + d] = factor * sum over invocations i of weight_i acc_i[d], CH columns at a time. */
@@ -84,7 +56,7 @@ var<workgroup> qs: array<f32, DH>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let row = rowIndex(wg);
+  let row = rowOf(wg);
   if (row >= p.batch * p.time * p.heads) { return; }
   let h = row % p.heads;
   let t = (row / p.heads) % p.time;
@@ -138,7 +110,7 @@ var<workgroup> dys: array<f32, DH>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let row = rowIndex(wg);
+  let row = rowOf(wg);
   if (row >= p.batch * p.time * p.heads) { return; }
   let h = row % p.heads;
   let t = (row / p.heads) % p.time;
@@ -189,7 +161,7 @@ var<workgroup> dys: array<f32, DH>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let row = rowIndex(wg);
+  let row = rowOf(wg);
   if (row >= p.batch * p.time * p.heads) { return; }
   let h = row % p.heads;
   let t = (row / p.heads) % p.time;
@@ -229,7 +201,7 @@ var<workgroup> vs: array<f32, DH>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let row = rowIndex(wg); // (b, s, kvh) of k (B, T, Hkv, Dh)
+  let row = rowOf(wg); // (b, s, kvh) of k (B, T, Hkv, Dh)
   if (row >= p.batch * p.time * p.kvHeads) { return; }
   let kvh = row % p.kvHeads;
   let s = (row / p.kvHeads) % p.time;
@@ -273,7 +245,7 @@ export function attention(gpu: Gpu, out: GPUBuffer, q: GPUBuffer, k: GPUBuffer, 
   const { batch, time, heads, kvHeads, headDim, cacheLen, startPos } = dims;
   const rows = batch * time * heads;
   if (rows === 0 || headDim === 0) return;
-  gpu.dispatch(source('forward', headDim, forwardSource), [out, q, k, v], [batch, time, heads, kvHeads, cacheLen, startPos, f32(1 / Math.sqrt(headDim))], grid(rows));
+  gpu.dispatch1d(source('forward', headDim, forwardSource), [out, q, k, v], [batch, time, heads, kvHeads, cacheLen, startPos, f32(1 / Math.sqrt(headDim))], rows * 64);
 }
 
 /**
@@ -286,8 +258,8 @@ export function attentionBackward(gpu: Gpu, grads: { dq: GPUBuffer; dk: GPUBuffe
   if (rows === 0 || headDim === 0) return;
   const params = [batch, time, heads, kvHeads, f32(1 / Math.sqrt(headDim))];
   const stats = gpu.alloc(rows * 2 * 4);
-  gpu.dispatch(source('stats', headDim, statsSource), [stats, q, k, v, dy], params, grid(rows));
-  gpu.dispatch(source('dq', headDim, dqSource), [grads.dq, q, k, v, dy, stats], params, grid(rows));
-  gpu.dispatch(source('dkdv', headDim, dkdvSource), [grads.dk, grads.dv, q, k, v, dy, stats], params, grid(batch * time * kvHeads));
+  gpu.dispatch1d(source('stats', headDim, statsSource), [stats, q, k, v, dy], params, rows * 64);
+  gpu.dispatch1d(source('dq', headDim, dqSource), [grads.dq, q, k, v, dy, stats], params, rows * 64);
+  gpu.dispatch1d(source('dkdv', headDim, dkdvSource), [grads.dk, grads.dv, q, k, v, dy, stats], params, batch * time * kvHeads * 64);
   gpu.free(stats); // the dispatches recorded above still run first
 }

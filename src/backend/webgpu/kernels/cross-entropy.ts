@@ -7,51 +7,21 @@
 import { f32, FLAT_INDEX, type Gpu } from '../gpu.js';
 import { fill } from './elementwise.js';
 import { matmul, NN, NT, TN } from './matmul.js';
+import { sum } from './optimizer.js';
+import { ROW_OF, workgroupReduce } from './reduce.js';
 
 /** Logits per chunk: 64 MiB, within any device's binding limit (WebGPU guarantees 128 MiB). */
 const CHUNK_FLOATS = 1 << 24;
-const MAX_GROUPS_X = 32768;
 const NAN_BITS = 0x7fc00000;
 
 function chunkRows(rows: number, vocab: number): number {
   return Math.max(1, Math.min(rows, Math.floor(CHUNK_FLOATS / vocab)));
 }
 
-function grid(rows: number): [number, number] {
-  return rows <= MAX_GROUPS_X ? [rows, 1] : [MAX_GROUPS_X, Math.ceil(rows / MAX_GROUPS_X)];
-}
-
-const REDUCE = /* wgsl */ `
-var<workgroup> red: array<f32, 64>;
-
-fn wgMax(lid: u32, x: f32) -> f32 {
-  red[lid] = x;
-  workgroupBarrier();
-  for (var w = 32u; w > 0u; w >>= 1u) {
-    if (lid < w) { red[lid] = max(red[lid], red[lid + w]); }
-    workgroupBarrier();
-  }
-  let r = red[0];
-  workgroupBarrier();
-  return r;
-}
-
-fn wgSum(lid: u32, x: f32) -> f32 {
-  red[lid] = x;
-  workgroupBarrier();
-  for (var w = 32u; w > 0u; w >>= 1u) {
-    if (lid < w) { red[lid] += red[lid + w]; }
-    workgroupBarrier();
-  }
-  let r = red[0];
-  workgroupBarrier();
-  return r;
-}`;
-
 // One workgroup per row r of a chunk of `rows` logits rows (vocab wide) at the start of scratch: the row's loss to
 // scratch[lossAt + start + r] (0 when its target is < 0, NaN when >= vocab, which the CPU backend rejects), and with
 // grads, dlogits over the logits in place.
-const ROW = /* wgsl */ `${REDUCE}
+const ROW = /* wgsl */ `${ROW_OF}${workgroupReduce('rowMax', 'f32', 'max')}${workgroupReduce('rowSum', 'f32', 'sum')}
 @group(0) @binding(0) var<storage, read_write> scratch: array<f32>;
 @group(0) @binding(1) var<storage, read> targets: array<i32>;
 struct Params { rows: u32, vocab: u32, start: u32, lossAt: u32, scale: f32, grads: u32, nan: u32 }
@@ -59,19 +29,19 @@ struct Params { rows: u32, vocab: u32, start: u32, lossAt: u32, scale: f32, grad
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let r = wg.x + wg.y * ${MAX_GROUPS_X}u;
+  let r = rowOf(wg);
   if (r >= p.rows) { return; }
   let base = r * p.vocab;
   let tgt = targets[p.start + r];
   let valid = tgt >= 0 && u32(tgt) < p.vocab;
   var mx = -3.0e38;
   for (var c = lid; c < p.vocab; c += 64u) { mx = max(mx, scratch[base + c]); }
-  mx = wgMax(lid, mx);
+  mx = rowMax(lid, mx);
   var sum = 0.0;
   for (var c = lid; c < p.vocab; c += 64u) { sum += exp(scratch[base + c] - mx); }
   var picked = 0.0; // logits[target], read before the barriers below, after which the row is overwritten
   if (valid) { picked = scratch[base + u32(tgt)]; }
-  sum = wgSum(lid, sum);
+  sum = rowSum(lid, sum);
   if (lid == 0u) {
     var loss = 0.0;
     if (valid) { loss = mx + log(sum) - picked; } else if (tgt >= 0) { loss = bitcast<f32>(p.nan); }
@@ -84,27 +54,6 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: 
       scratch[base + c] = g;
     }
   }
-}`;
-
-// loss[0] = sum of the n row losses at scratch[lossAt..]: per invocation in order, then a fixed tree.
-const LOSS_SUM = /* wgsl */ `
-@group(0) @binding(0) var<storage, read_write> loss: array<f32>;
-@group(0) @binding(1) var<storage, read> scratch: array<f32>;
-struct Params { n: u32, lossAt: u32 }
-@group(0) @binding(2) var<uniform> p: Params;
-var<workgroup> red: array<f32, 64>;
-
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_index) lid: u32) {
-  var s = 0.0;
-  for (var i = lid; i < p.n; i += 64u) { s += scratch[p.lossAt + i]; }
-  red[lid] = s;
-  workgroupBarrier();
-  for (var w = 32u; w > 0u; w >>= 1u) {
-    if (lid < w) { red[lid] += red[lid + w]; }
-    workgroupBarrier();
-  }
-  if (lid == 0u) { loss[0] = red[0]; }
 }`;
 
 // out += x, for dw over chunks.
@@ -145,7 +94,7 @@ export function crossEntropy(gpu: Gpu, loss: GPUBuffer, x: GPUBuffer, w: GPUBuff
     const count = Math.min(chunk, rows - start);
     if (!single) gpu.copy(x, start * dim * 4, xc, 0, count * dim * 4);
     matmul(gpu, scratch, xc, w, count, dim, vocab, NT); // logits (count, V)
-    gpu.dispatch(ROW, [scratch, targets], [count, vocab, start, lossAt, f32(grads?.scale ?? 0), grads ? 1 : 0, NAN_BITS], grid(count));
+    gpu.dispatch1d(ROW, [scratch, targets], [count, vocab, start, lossAt, f32(grads?.scale ?? 0), grads ? 1 : 0, NAN_BITS], count * 64);
     if (!grads || !dxc) continue;
     matmul(gpu, dxc, scratch, w, count, vocab, dim, NN); // dx rows = dlogits w
     if (!single) gpu.copy(dxc, 0, grads.dx, start * dim * 4, count * dim * 4);
@@ -157,6 +106,6 @@ export function crossEntropy(gpu: Gpu, loss: GPUBuffer, x: GPUBuffer, w: GPUBuff
     }
   }
   if (grads && rows === 0) fill(gpu, grads.dw, vocab * dim, 0);
-  gpu.dispatch(LOSS_SUM, [loss, scratch], [rows, lossAt], [1]);
+  sum(gpu, loss, scratch, rows, lossAt);
   for (const t of temps) gpu.free(t); // the commands recorded above still run first
 }

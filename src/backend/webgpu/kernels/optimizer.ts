@@ -1,6 +1,7 @@
 // Optimizer kernels: the sum of squares behind the global gradient norm, and the AdamW update.
 import type { AdamWStep } from '../../ops.js';
 import { f32, FLAT_INDEX, type Gpu } from '../gpu.js';
+import { workgroupReduce } from './reduce.js';
 
 /** Most workgroups of the first reduction pass (so the second pass is one workgroup over at most this many). */
 const MAX_PARTIALS = 1024;
@@ -8,28 +9,23 @@ const MAX_PARTIALS = 1024;
 const PER_INVOCATION = 8;
 
 /**
- * One reduction pass: workgroup g of `groups` writes out[g] = sum of f(x[i]) over its grid-strided share of the n
- * elements (i = g 64 + lid + j 64 groups), summed per invocation in order, then by a fixed tree: deterministic.
+ * One reduction pass: workgroup g of `groups` writes out[g] = sum of f(a) over the elements a = x[offset + i] of its
+ * grid-strided share of i < n (i = g 64 + lid + j 64 groups), summed per invocation in order, then by a fixed tree:
+ * deterministic.
  */
 function reduceSource(f: string): string {
-  return /* wgsl */ `
+  return /* wgsl */ `${workgroupReduce('groupSum', 'f32', 'sum')}
 @group(0) @binding(0) var<storage, read_write> out: array<f32>;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
-struct Params { n: u32, groups: u32 }
+struct Params { n: u32, groups: u32, offset: u32 }
 @group(0) @binding(2) var<uniform> p: Params;
-var<workgroup> red: array<f32, 64>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
   var s = 0.0;
-  for (var i = wg.x * 64u + lid; i < p.n; i += p.groups * 64u) { let a = x[i]; s += ${f}; }
-  red[lid] = s;
-  workgroupBarrier();
-  for (var w = 32u; w > 0u; w >>= 1u) {
-    if (lid < w) { red[lid] += red[lid + w]; }
-    workgroupBarrier();
-  }
-  if (lid == 0u) { out[wg.x] = red[0]; }
+  for (var i = wg.x * 64u + lid; i < p.n; i += p.groups * 64u) { let a = x[p.offset + i]; s += ${f}; }
+  s = groupSum(lid, s);
+  if (lid == 0u) { out[wg.x] = s; }
 }`;
 }
 
@@ -60,14 +56,23 @@ struct Params { n: u32, beta1: f32, oneMinusBeta1: f32, beta2: f32, oneMinusBeta
  * scratch buffer, then one workgroup adds them (one pass straight into out when one workgroup suffices).
  */
 export function sumSquares(gpu: Gpu, out: GPUBuffer, x: GPUBuffer, n: number): void {
+  reduce(gpu, SUM_SQUARES, out, x, n, 0);
+}
+
+/** out (1) = sum of x[offset + i] for i < n, as sumSquares sums. */
+export function sum(gpu: Gpu, out: GPUBuffer, x: GPUBuffer, n: number, offset = 0): void {
+  reduce(gpu, SUM, out, x, n, offset);
+}
+
+function reduce(gpu: Gpu, wgsl: string, out: GPUBuffer, x: GPUBuffer, n: number, offset: number): void {
   const groups = Math.min(MAX_PARTIALS, Math.max(1, Math.ceil(n / (64 * PER_INVOCATION))));
   if (groups === 1) {
-    gpu.dispatch(SUM_SQUARES, [out, x], [n, 1], [1]);
+    gpu.dispatch(wgsl, [out, x], [n, 1, offset], [1]);
     return;
   }
   const partial = gpu.alloc(groups * 4);
-  gpu.dispatch(SUM_SQUARES, [partial, x], [n, groups], [groups]);
-  gpu.dispatch(SUM, [out, partial], [groups, 1], [1]);
+  gpu.dispatch(wgsl, [partial, x], [n, groups, offset], [groups]);
+  gpu.dispatch(SUM, [out, partial], [groups, 1, 0], [1]);
   gpu.free(partial); // the dispatches recorded above still run first
 }
 

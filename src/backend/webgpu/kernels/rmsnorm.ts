@@ -2,27 +2,11 @@
 // dispatch1d), each invocation summing a strided share of the row, then a tree reduction in workgroup memory. Sums are
 // f32 over 64 partials (the CPU reference sums in f64). dweight, a sum over rows, is reduced by two more kernels in a
 // fixed order, so it is deterministic without float atomics.
-import { f32, FLAT_INDEX, MAX_GROUPS_X, type Gpu } from '../gpu.js';
-
-/**
- * WGSL shared by the row kernels: the row of a workgroup of a `rows * 64` dispatch1d (from workgroup_id, so it is
- * uniform and may guard barriers), and the sum of a `type` value over the workgroup, returned to every invocation.
- */
-const ROWS = (type: string): string => /* wgsl */ `
-fn rowOf(wg: vec3u) -> u32 { return wg.x + wg.y * ${MAX_GROUPS_X}u; }
-var<workgroup> part: array<${type}, 64>;
-fn rowSum(lane: u32, v: ${type}) -> ${type} {
-  workgroupBarrier(); // earlier reads of part are done
-  part[lane] = v;
-  for (var s = 32u; s > 0u; s >>= 1u) {
-    workgroupBarrier();
-    if (lane < s) { part[lane] += part[lane + s]; }
-  }
-  return workgroupUniformLoad(&part[0]);
-}`;
+import { f32, FLAT_INDEX, type Gpu } from '../gpu.js';
+import { ROW_OF, workgroupReduce } from './reduce.js';
 
 // out (rows, dim) = x / sqrt(mean(x^2) + eps) * weight
-const RMSNORM = /* wgsl */ `${ROWS('f32')}
+const RMSNORM = /* wgsl */ `${ROW_OF}${workgroupReduce('rowSum', 'f32', 'sum')}
 @group(0) @binding(0) var<storage, read_write> out: array<f32>;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> weight: array<f32>;
@@ -40,7 +24,7 @@ struct Params { rows: u32, dim: u32, eps: f32 }
 
 // Per row, with r = 1/sqrt(mean(x^2) + eps) and g = dy * weight: dx = r g - x r^3 mean(g x). r goes to rinv (rows)
 // for the dweight kernel.
-const RMSNORM_BACKWARD = /* wgsl */ `${ROWS('vec2f')}
+const RMSNORM_BACKWARD = /* wgsl */ `${ROW_OF}${workgroupReduce('rowSum', 'vec2f', 'sum')}
 @group(0) @binding(0) var<storage, read_write> dx: array<f32>;
 @group(0) @binding(1) var<storage, read_write> rinv: array<f32>;
 @group(0) @binding(2) var<storage, read> dy: array<f32>;

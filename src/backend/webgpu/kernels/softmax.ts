@@ -1,41 +1,29 @@
 // Softmax over the last axis: one 64-wide workgroup per row (rows wrap onto y as in dispatch1d), each invocation
 // taking a strided share of the row; the row max and the sum go through workgroup-memory tree reductions.
-import { MAX_GROUPS_X, type Gpu } from '../gpu.js';
+import type { Gpu } from '../gpu.js';
+import { ROW_OF, workgroupReduce } from './reduce.js';
 
 // out (rows, n) = exp(x - max) / sum(exp(x - max)) per row (subtracting the max keeps exp from overflowing).
 // The start of the max, -FLT_MAX: WGSL has no infinity literal.
-const SOFTMAX = /* wgsl */ `
+const SOFTMAX = /* wgsl */ `${ROW_OF}${workgroupReduce('rowMax', 'f32', 'max')}${workgroupReduce('rowSum', 'f32', 'sum')}
 @group(0) @binding(0) var<storage, read_write> out: array<f32>;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 struct Params { rows: u32, n: u32 }
 @group(0) @binding(2) var<uniform> p: Params;
-var<workgroup> part: array<f32, 64>;
-
-// The max (isMax) or the sum of v over the workgroup, returned to every invocation.
-fn rowReduce(lane: u32, v: f32, isMax: bool) -> f32 {
-  workgroupBarrier(); // earlier reads of part are done
-  part[lane] = v;
-  for (var s = 32u; s > 0u; s >>= 1u) {
-    workgroupBarrier();
-    if (lane < s) { part[lane] = select(part[lane] + part[lane + s], max(part[lane], part[lane + s]), isMax); }
-  }
-  return workgroupUniformLoad(&part[0]);
-}
-
 @compute @workgroup_size(64) fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lane: u32) {
-  let row = wg.x + wg.y * ${MAX_GROUPS_X}u; // as dispatch1d spreads workgroups; uniform
+  let row = rowOf(wg);
   if (row >= p.rows) { return; }
   let base = row * p.n;
   var m = -0x1.fffffep+127f;
   for (var i = lane; i < p.n; i += 64u) { m = max(m, x[base + i]); }
-  m = rowReduce(lane, m, true);
+  m = rowMax(lane, m);
   var sum = 0.0;
   for (var i = lane; i < p.n; i += 64u) {
     let e = exp(x[base + i] - m);
     out[base + i] = e;
     sum += e;
   }
-  sum = rowReduce(lane, sum, false);
+  sum = rowSum(lane, sum);
   for (var i = lane; i < p.n; i += 64u) { out[base + i] = out[base + i] / sum; }
 }`;
 

@@ -7,6 +7,7 @@ import type { EncodedTensor, Tensor } from '../../tensor/tensor.js';
 import { attentionDims } from '../attention-dims.js';
 import { embeddingBackward } from '../cpu/embedding.js';
 import type { AdamWStep, Ops } from '../ops.js';
+import { reshapeView, Scopes } from '../scopes.js';
 import { sliceTimeRows, timeSliceShape, writeTimeRows } from '../time-rows.js';
 import { WasmHeap } from './heap.js';
 import { isRelaxedBuild, kernelModule } from './kernels.js';
@@ -58,7 +59,8 @@ const int8PrefillKernels: Partial<Record<DType, { kernel: string; layout: keyof 
  */
 export class WasmBackend implements Ops {
   readonly name = 'wasm';
-  private readonly scopes: Set<Storage>[] = [];
+
+  private readonly scopes = new Scopes<Storage>((s) => this.heap.release(s.ptr, s.bytes));
 
   private constructor(
     readonly heap: WasmHeap,
@@ -101,7 +103,7 @@ export class WasmBackend implements Ops {
 
   private alloc(shape: Shape, dtype: DType, bytes: number): Tensor {
     const storage: Storage = { ptr: this.heap.alloc(bytes), bytes, freed: false };
-    this.scopes[this.scopes.length - 1]?.add(storage);
+    this.scopes.track(storage);
     return { shape: [...shape], dtype, backend: 'wasm', storage };
   }
 
@@ -137,35 +139,19 @@ export class WasmBackend implements Ops {
   }
 
   release(t: Tensor): void {
-    const s = t.storage as Storage;
-    if (s.freed) return;
-    s.freed = true;
-    this.heap.release(s.ptr, s.bytes);
+    this.scopes.release(t.storage as Storage);
   }
+
 
   tidy<T extends Tensor | Tensor[]>(fn: () => T): T {
-    const scope = new Set<Storage>();
-    this.scopes.push(scope);
-    let result: T;
-    try {
-      result = fn();
-    } finally {
-      this.scopes.pop();
-    }
-    const kept = new Set((Array.isArray(result) ? result : [result]).map((t) => t.storage as Storage));
-    for (const s of scope) {
-      if (kept.has(s)) this.scopes[this.scopes.length - 1]?.add(s);
-      else if (!s.freed) (s.freed = true), this.heap.release(s.ptr, s.bytes);
-    }
-    return result;
+    return this.scopes.tidy(fn);
   }
 
+
   reshape(x: Tensor, shape: Shape): Tensor {
-    if (numel(shape) !== numel(x.shape)) {
-      throw new ShapeError('reshape', `${numel(x.shape)} elements`, `shape ${shapeToString(shape)}`);
-    }
-    return { ...x, shape: [...shape] };
+    return reshapeView(x, shape);
   }
+
 
   sliceTime(x: Tensor, start: number, length: number): Tensor {
     const out = this.f32(timeSliceShape(x, start, length));

@@ -4,6 +4,7 @@ import { decodeTensor } from '../../tensor/decode.js';
 import type { EncodedTensor, Tensor } from '../../tensor/tensor.js';
 import { attentionDims } from '../attention-dims.js';
 import type { AdamWStep, Ops } from '../ops.js';
+import { reshapeView, Scopes } from '../scopes.js';
 import { timeSliceShape } from '../time-rows.js';
 import { Gpu } from './gpu.js';
 import * as k from './kernels/index.js';
@@ -23,9 +24,10 @@ interface Storage {
  */
 export class WebGpuBackend implements Ops {
   readonly name = 'webgpu';
-  private readonly scopes: Set<Storage>[] = [];
   /** The host copy of every i32 tensor (token ids, targets: small), so ids are checked and sorted without a read. */
   private readonly hostInts = new WeakMap<Storage, Int32Array>();
+
+  private readonly scopes = new Scopes<Storage>((s) => this.gpu.free(s.buffer));
 
   private constructor(readonly gpu: Gpu) {}
 
@@ -48,7 +50,7 @@ export class WebGpuBackend implements Ops {
   private alloc(shape: Shape, dtype: 'f32' | 'i32'): Tensor {
     const bytes = numel(shape) * 4;
     const storage: Storage = { buffer: this.gpu.alloc(bytes), bytes, freed: false };
-    this.scopes[this.scopes.length - 1]?.add(storage);
+    this.scopes.track(storage);
     return { shape: [...shape], dtype, backend: 'webgpu', storage };
   }
 
@@ -84,39 +86,23 @@ export class WebGpuBackend implements Ops {
   }
 
   release(t: Tensor): void {
-    const s = t.storage as Storage;
-    if (s.freed) return;
-    s.freed = true;
-    this.gpu.free(s.buffer);
+    this.scopes.release(t.storage as Storage);
   }
+
 
   dispose(): void {
     this.gpu.destroy();
   }
 
   tidy<T extends Tensor | Tensor[]>(fn: () => T): T {
-    const scope = new Set<Storage>();
-    this.scopes.push(scope);
-    let result: T;
-    try {
-      result = fn();
-    } finally {
-      this.scopes.pop();
-    }
-    const kept = new Set((Array.isArray(result) ? result : [result]).map((t) => t.storage as Storage));
-    for (const s of scope) {
-      if (kept.has(s)) this.scopes[this.scopes.length - 1]?.add(s);
-      else if (!s.freed) (s.freed = true), this.gpu.free(s.buffer);
-    }
-    return result;
+    return this.scopes.tidy(fn);
   }
 
+
   reshape(x: Tensor, shape: Shape): Tensor {
-    if (numel(shape) !== numel(x.shape)) {
-      throw new ShapeError('reshape', `${numel(x.shape)} elements`, `shape ${shapeToString(shape)}`);
-    }
-    return { ...x, shape: [...shape] };
+    return reshapeView(x, shape);
   }
+
 
   sliceTime(x: Tensor, start: number, length: number): Tensor {
     const out = this.f32(timeSliceShape(x, start, length));

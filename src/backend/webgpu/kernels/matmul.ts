@@ -3,8 +3,19 @@
 //   NT: A (m, k), B stored (n, k)  -> x w^T     (linear: x (rows, in), w (out, in))
 //   NN: A (m, k), B stored (k, n)  -> dy w      (dx of a linear)
 //   TN: A stored (k, m), B (k, n)  -> dy^T x    (dw of a linear)
-// A 64 x 64 tile of out per workgroup of 256, 4 x 4 outputs per invocation, k in steps of 16 through workgroup
-// memory; loads are mapped so that neighbouring invocations read neighbouring addresses in either layout.
+// Register tiling: each workgroup of 256 invocations makes a 128 x 128 tile of out, each invocation an 8 x 8 block
+// of it (64 accumulators in registers), so every value read from workgroup memory feeds 8 multiply-adds. k runs in
+// steps of 8 through two workgroup-memory buffers (2 x (8 x 128) floats for A and for B: 16 KiB, WebGPU's default
+// limit): while one step is multiplied, the next one's values are already on their way from global memory into
+// registers, and they go into the other buffer, so one barrier per step suffices.
+// Workgroup memory holds both tiles k-major as vec4s, [step][4 rows (A) or 4 columns (B)]. Invocation (tx, ty) of a
+// 16 x 16 grid owns rows 4ty..4ty+3 and 64+4ty..64+4ty+3 and the same columns with tx, so per k it reads two vec4s of
+// A, the same for all 16 invocations of a row of the grid (a broadcast), and two of B, consecutive across tx
+// (conflict-free).
+// Each invocation loads one vec4 of A and one of B per step, along whichever axis is contiguous in memory, so
+// neighbouring invocations read neighbouring addresses in either layout. Loads as vec4 need the element index
+// aligned to 4 (k for operands stored row-major in k, else m or n, and n for out); other sizes take the same kernel
+// with scalar loads and stores. Edges load zeros and store nothing outside out.
 // A few rows of x against w (NT, decode) take the mat-vec kernel instead: a tile would idle all but those rows.
 import { MAX_GROUPS_X, type Gpu } from '../gpu.js';
 
@@ -13,69 +24,136 @@ export const NT: MatmulLayout = 'NT';
 export const NN: MatmulLayout = 'NN';
 export const TN: MatmulLayout = 'TN';
 
-const TILE = 64;
-const STEP = 16;
+const TILE = 128; // rows and columns of out per workgroup (the kernel's index arithmetic is written for 128)
+const STEP = 8; // k per stage in workgroup memory
+const XYZW = ['x', 'y', 'z', 'w'];
 
-function source(layout: MatmulLayout): string {
-  // Element (row, q) of A and (q, col) of B, and which tile coordinate runs along memory for coalesced loads.
-  const aRowMajor = layout !== 'TN';
-  const bRowMajor = layout !== 'NT'; // B stored (k, n)
-  const aIndex = aRowMajor ? 'row * p.k + q' : 'q * p.m + row';
-  const bIndex = bRowMajor ? 'q * p.n + col' : 'col * p.k + q';
-  // For a tile element e in 0..1023: (tile row or column, step) so that consecutive e follow the stored axis.
-  const aCoords = aRowMajor ? 'let r = e / 16u; let s = e % 16u;' : 'let r = e % 64u; let s = e / 64u;';
-  const bCoords = bRowMajor ? 'let c = e % 64u; let s = e / 64u;' : 'let c = e / 16u; let s = e % 16u;';
+/**
+ * The tiled kernel for a layout; `vec` reads and writes vec4s (needs the sizes that `aligned` checks). Accumulators
+ * are indexed with constants only (the code is unrolled here), so that they stay in registers.
+ */
+function source(layout: MatmulLayout, vec: boolean): string {
+  // WGSL `loadA`/`loadB` (invocation t's vec4 of the step at k0, zero outside the matrix) and `storeA`/`storeB` (that
+  // vec4 into workgroup buffer `buf`) for one operand: `name` a or b, `extent` its dimension besides k (m or n),
+  // `kContiguous` whether it is stored row-major in k.
+  const operand = (name: 'a' | 'b', extent: 'm' | 'n', kContiguous: boolean): string => {
+    const fn = name.toUpperCase();
+    const tile = `tile${fn}`;
+    if (kContiguous) {
+      // Element (i, q) at i * k + q. Invocation t reads 4 consecutive q of tile row t / 2 (two invocations per row
+      // cover its 8 steps), and scatters them to 4 steps of workgroup memory (t and t + 1 hit the same bank there:
+      // a 2-way conflict on 4 stores per 512 multiply-adds, cheaper than the padding that would not fit in 16 KiB).
+      const load = vec
+        ? `if (i < p.${extent} && q < p.k) { return ${name}[(i * p.k + q) / 4u]; }
+  return vec4f(0.0);`
+        : `var v = vec4f(0.0);
+  if (i < p.${extent}) {
+${XYZW.map((c, j) => `    if (q + ${j}u < p.k) { v.${c} = ${name}[i * p.k + q + ${j}u]; }`).join('\n')}
+  }
+  return v;`;
+      return /* wgsl */ `
+fn load${fn}(i0: u32, k0: u32, t: u32) -> vec4f {
+  let i = i0 + t / 2u;
+  let q = k0 + t % 2u * 4u;
+  ${load}
+}
+fn store${fn}(buf: u32, t: u32, v: vec4f) {
+  let i = t / 2u;
+  let s = t % 2u * 4u;
+${XYZW.map((c, j) => `  ${tile}[buf][s + ${j}u][i / 4u][i % 4u] = v.${c};`).join('\n')}
+}`;
+    }
+    // Element (i, q) at q * extent + i. Invocation t reads 4 consecutive i of step t / 32: a step's row of the tile is
+    // 32 invocations, and the vec4 goes to workgroup memory as it is.
+    const load = vec
+      ? `if (i < p.${extent} && q < p.k) { return ${name}[(q * p.${extent} + i) / 4u]; }
+  return vec4f(0.0);`
+      : `var v = vec4f(0.0);
+  if (q < p.k) {
+${XYZW.map((c, j) => `    if (i + ${j}u < p.${extent}) { v.${c} = ${name}[q * p.${extent} + i + ${j}u]; }`).join('\n')}
+  }
+  return v;`;
+    return /* wgsl */ `
+fn load${fn}(i0: u32, k0: u32, t: u32) -> vec4f {
+  let i = i0 + t % 32u * 4u;
+  let q = k0 + t / 32u;
+  ${load}
+}
+fn store${fn}(buf: u32, t: u32, v: vec4f) {
+  ${tile}[buf][t / 32u][t % 32u] = v;
+}`;
+  };
+  const element = vec ? 'vec4f' : 'f32';
+  // acc[2 * i + h]: row i of the invocation's 8 (4ty + i for i < 4, else 64 + 4ty + i - 4), columns 4tx..4tx+3
+  // (h = 0) or 64 + 4tx.. (h = 1).
+  const rowOffset = (i: number): string => `${(i >> 2) * 64 + (i & 3)}u`;
+  const fmas = Array.from({ length: 8 }, (_, i) => {
+    const av = `${i < 4 ? 'a0' : 'a1'}.${XYZW[i & 3]}`;
+    return `      acc[${2 * i}] += ${av} * b0; acc[${2 * i + 1}] += ${av} * b1;`;
+  }).join('\n');
+  const stores = Array.from({ length: 16 }, (_, e) => {
+    const [i, h] = [e >> 1, e & 1];
+    return `  storeOut(row0 + ty * 4u + ${rowOffset(i)}, col0 + tx * 4u + ${h * 64}u, acc[${e}]);`;
+  }).join('\n');
+  const storeOut = vec
+    ? `if (row < p.m && col < p.n) { out[(row * p.n + col) / 4u] = v; }`
+    : `if (row >= p.m) { return; }
+${XYZW.map((c, j) => `  if (col + ${j}u < p.n) { out[row * p.n + col + ${j}u] = v.${c}; }`).join('\n')}`;
   return /* wgsl */ `
-@group(0) @binding(0) var<storage, read_write> out: array<f32>;
-@group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(0) var<storage, read_write> out: array<${element}>;
+@group(0) @binding(1) var<storage, read> a: array<${element}>;
+@group(0) @binding(2) var<storage, read> b: array<${element}>;
 struct Params { m: u32, k: u32, n: u32 }
 @group(0) @binding(3) var<uniform> p: Params;
-var<workgroup> tileA: array<f32, ${TILE * STEP}>; // [step][row]
-var<workgroup> tileB: array<f32, ${TILE * STEP}>; // [step][col]
-
-fn loadA(row: u32, q: u32) -> f32 {
-  if (row >= p.m || q >= p.k) { return 0.0; }
-  return a[${aIndex}];
-}
-fn loadB(q: u32, col: u32) -> f32 {
-  if (col >= p.n || q >= p.k) { return 0.0; }
-  return b[${bIndex}];
+var<workgroup> tileA: array<array<array<vec4f, ${TILE / 4}>, ${STEP}>, 2>; // [buffer][step][4 rows]
+var<workgroup> tileB: array<array<array<vec4f, ${TILE / 4}>, ${STEP}>, 2>; // [buffer][step][4 columns]
+${operand('a', 'm', layout !== 'TN')}
+${operand('b', 'n', layout === 'NT')}
+fn storeOut(row: u32, col: u32, v: vec4f) {
+  ${storeOut}
 }
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
   let row0 = wg.y * ${TILE}u;
   let col0 = wg.x * ${TILE}u;
-  let lid = vec2u(t % 16u, t / 16u);
-  var acc: array<f32, 16>;
+  let tx = t % 16u;
+  let ty = t / 16u;
+  var acc: array<vec4f, 16>;
+  var nextA = loadA(row0, 0u, t);
+  var nextB = loadB(col0, 0u, t);
   for (var k0 = 0u; k0 < p.k; k0 += ${STEP}u) {
-    for (var i = 0u; i < 4u; i++) {
-      let e = t + i * 256u;
-      { ${aCoords} tileA[s * ${TILE}u + r] = loadA(row0 + r, k0 + s); }
-      { ${bCoords} tileB[s * ${TILE}u + c] = loadB(k0 + s, col0 + c); }
-    }
+    // The buffer written here was last read two steps ago, before everyone passed the previous step's barrier.
+    let buf = k0 / ${STEP}u % 2u;
+    storeA(buf, t, nextA);
+    storeB(buf, t, nextB);
     workgroupBarrier();
+    nextA = loadA(row0, k0 + ${STEP}u, t);
+    nextB = loadB(col0, k0 + ${STEP}u, t);
     for (var s = 0u; s < ${STEP}u; s++) {
-      let av = vec4f(tileA[s * ${TILE}u + lid.y * 4u], tileA[s * ${TILE}u + lid.y * 4u + 1u], tileA[s * ${TILE}u + lid.y * 4u + 2u], tileA[s * ${TILE}u + lid.y * 4u + 3u]);
-      let bv = vec4f(tileB[s * ${TILE}u + lid.x * 4u], tileB[s * ${TILE}u + lid.x * 4u + 1u], tileB[s * ${TILE}u + lid.x * 4u + 2u], tileB[s * ${TILE}u + lid.x * 4u + 3u]);
-      for (var r = 0u; r < 4u; r++) {
-        for (var c = 0u; c < 4u; c++) { acc[r * 4u + c] += av[r] * bv[c]; }
-      }
-    }
-    workgroupBarrier();
-  }
-  for (var r = 0u; r < 4u; r++) {
-    let row = row0 + lid.y * 4u + r;
-    for (var c = 0u; c < 4u; c++) {
-      let col = col0 + lid.x * 4u + c;
-      if (row < p.m && col < p.n) { out[row * p.n + col] = acc[r * 4u + c]; }
+      let a0 = tileA[buf][s][ty]; // rows 4ty..
+      let a1 = tileA[buf][s][ty + 16u]; // rows 64 + 4ty..
+      let b0 = tileB[buf][s][tx];
+      let b1 = tileB[buf][s][tx + 16u];
+${fmas}
     }
   }
+${stores}
 }`;
 }
 
-const sources = { NT: source('NT'), NN: source('NN'), TN: source('TN') };
+const sources = {
+  NT: { scalar: source('NT', false), vec4: source('NT', true) },
+  NN: { scalar: source('NN', false), vec4: source('NN', true) },
+  TN: { scalar: source('TN', false), vec4: source('TN', true) },
+};
+
+/** Whether the vec4 variant may run: every vec4 starts at an element index that is a multiple of 4. */
+function aligned(m: number, k: number, n: number, layout: MatmulLayout): boolean {
+  const alongA = layout === 'TN' ? m : k;
+  const alongB = layout === 'NT' ? k : n;
+  return alongA % 4 === 0 && alongB % 4 === 0 && n % 4 === 0;
+}
 
 /** Rows of x up to which NT products run as mat-vecs. */
 const MATVEC_ROWS = 8;
@@ -120,6 +198,6 @@ export function matmul(gpu: Gpu, out: GPUBuffer, a: GPUBuffer, b: GPUBuffer, m: 
   if (layout === 'NT' && m <= MATVEC_ROWS) {
     gpu.dispatch(MATVEC, [out, a, b], [m, k, n], n <= MAX_GROUPS_X ? [n] : [MAX_GROUPS_X, Math.ceil(n / MAX_GROUPS_X)]);
   } else {
-    gpu.dispatch(sources[layout], [out, a, b], [m, k, n], [Math.ceil(n / TILE), Math.ceil(m / TILE)]);
+    gpu.dispatch(sources[layout][aligned(m, k, n, layout) ? 'vec4' : 'scalar'], [out, a, b], [m, k, n], [Math.ceil(n / TILE), Math.ceil(m / TILE)]);
   }
 }

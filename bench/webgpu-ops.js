@@ -1,0 +1,34 @@
+// `node bench/webgpu-ops.js [quick]`: the GPU time of each training op at the 134M model's sizes (B 16, T 1024, dim 768,
+// ffn 2048, vocab 32000, 12 heads; `quick`: tiny sizes), best of 3, each ended by a submit and a wait.
+import { WebGpuBackend } from '../dist/backend/webgpu/webgpu-backend.js';
+const ops = await WebGpuBackend.create();
+const quick = process.argv[2] === 'quick';
+const [B, T, D, F, V, H] = quick ? [1, 64, 64, 128, 512, 4] : [16, 1024, 768, 2048, 32000, 12];
+const N = B * T, Dh = D / H;
+const rnd = (shape) => ops.fromHost(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => Math.random() - 0.5), shape);
+const x = rnd([N, D]), w1 = rnd([F, D]), h = rnd([N, F]), q = rnd([B, T, H, Dh]), wv = rnd([V, D]), norm = rnd([D]);
+const targets = ops.fromHost(Int32Array.from({ length: N }, (_, i) => i % V), [N]);
+const cases = {
+  'linear x(N,D) w(F,D)': () => ops.linear(x, w1),
+  'linearBackward dy(N,F)': () => ops.linearBackward(h, x, w1).dw,
+  'attention': () => ops.attention(q, q, q, 0),
+  'attentionBackward': () => ops.attentionBackward(q, q, q, q).dk,
+  'crossEntropy+grads': () => ops.crossEntropy(x, wv, targets, 1 / N).dw,
+  'rmsnormBackward': () => ops.rmsnormBackward(x, x, norm, 1e-5).dweight,
+  'embeddingBackward': () => ops.embeddingBackward(x, targets, V),
+  'swigluBackward': () => ops.swigluBackward(h, h, h).dgate,
+};
+for (const [name, f] of Object.entries(cases)) {
+  ops.release(f()); await ops.read(x);
+  let best = Infinity;
+  for (let r = 0; r < 3; r++) {
+    const t = performance.now();
+    const y = f();
+    ops.gpu.flush();
+    await ops.gpu.device.queue.onSubmittedWorkDone();
+    best = Math.min(best, performance.now() - t);
+    ops.release(y);
+  }
+  console.log(`${name}: ${best.toFixed(2)} ms`);
+}
+ops.dispose();

@@ -32,3 +32,25 @@ for (const [name, f] of Object.entries(cases)) {
   console.log(`${name}: ${best.toFixed(2)} ms`);
 }
 ops.dispose();
+
+// The mat-mul kernel alone, ten products per submit (so the submit and wait do not count), in each layout.
+{
+  const { matmul } = await import('../dist/backend/webgpu/kernels/matmul.js');
+  const gpu = (await WebGpuBackend.create()).gpu;
+  const sizes = quick ? [[128, 64, 128]] : [[4096, 4096, 4096], [N, D, F]];
+  for (const [m, k, n] of sizes) {
+    const a = gpu.alloc(m * k * 4), b = gpu.alloc(k * n * 4), out = gpu.alloc(m * n * 4);
+    for (const layout of ['NT', 'NN', 'TN']) {
+      matmul(gpu, out, a, b, m, k, n, layout);
+      gpu.flush();
+      await gpu.device.queue.onSubmittedWorkDone();
+      const t = performance.now();
+      for (let r = 0; r < 10; r++) matmul(gpu, out, a, b, m, k, n, layout);
+      gpu.flush();
+      await gpu.device.queue.onSubmittedWorkDone();
+      const ms = (performance.now() - t) / 10;
+      console.log(`matmul ${layout} ${m}x${k}x${n}: ${ms.toFixed(2)} ms, ${((2 * m * k * n) / ms / 1e9).toFixed(1)} TFLOP/s`);
+    }
+    gpu.destroy();
+  }
+}

@@ -8,7 +8,7 @@
  */
 import { ArgumentError } from '../../core/errors.js';
 
-/** A storage buffer that a device reports as out of memory or too large: names the size asked for. */
+/** A tensor larger than the device can hold in one binding: names the size asked for. */
 export class GpuMemoryError extends Error {
   constructor(readonly bytes: number, reason: string) {
     super(`webgpu: cannot allocate ${bytes} bytes (${(bytes / 2 ** 20).toFixed(1)} MiB): ${reason}`);

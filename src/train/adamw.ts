@@ -39,17 +39,18 @@ export class AdamW {
     }
   }
 
-  /** The global L2 norm of the gradients (summed in f64). */
+  /**
+   * The global L2 norm of the gradients (the per-tensor sums added in f64, in parameter order). Every sum is queued
+   * before any is read, so a device backend makes one round trip, not one per tensor.
+   */
   async gradNorm(grads: Gradients): Promise<number> {
-    let sum = 0;
-    for (const p of this.params) {
+    const sums = this.params.flatMap((p) => {
       const g = grads.get(p.tensor);
-      if (!g) continue;
-      const s = this.ops.sumSquares(g);
-      sum += (await this.ops.read(s))[0]!;
-      this.ops.release(s);
-    }
-    return Math.sqrt(sum);
+      return g ? [this.ops.sumSquares(g)] : [];
+    });
+    const values = await Promise.all(sums.map((s) => this.ops.read(s)));
+    sums.forEach((s) => this.ops.release(s));
+    return Math.sqrt(values.reduce((sum, v) => sum + v[0]!, 0));
   }
 
   /**

@@ -153,17 +153,18 @@ export class WebGpuBackend implements Ops {
   }
 
   linear(x: Tensor, w: Tensor): Tensor {
-    const inF = last(f32(x));
-    const outF = w.shape[0]!;
-    expectShape('linear weight', w.shape, [outF, inF]);
-    const rows = numel(x.shape.slice(0, -1));
-    const out = this.f32([...x.shape.slice(0, -1), outF]);
-    k.matmul(this.gpu, buf(out), buf(x), buf(f32(w)), rows, inF, outF, k.NT);
-    return out;
+    return this.linears(x, [w])[0]!;
   }
 
   linears(x: Tensor, ws: Tensor[]): Tensor[] {
-    return ws.map((w) => this.linear(x, w));
+    const inF = last(f32(x));
+    const rows = numel(x.shape.slice(0, -1));
+    const outs = ws.map((w) => {
+      expectShape('linear weight', w.shape, [w.shape[0]!, inF]);
+      return this.f32([...x.shape.slice(0, -1), w.shape[0]!]);
+    });
+    k.matmuls(this.gpu, outs.map(buf), buf(x), ws.map((w) => buf(f32(w))), rows, inF, ws.map((w) => w.shape[0]!));
+    return outs;
   }
 
   rope(x: Tensor, invFreq: Tensor, startPos: number): Tensor {

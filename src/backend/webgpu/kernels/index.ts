@@ -3,7 +3,7 @@ export { attention, attentionBackward, type AttentionDims } from './attention.js
 export { add, fill, scale, swiglu, swigluBackward } from './elementwise.js';
 export { embedding, embeddingBackward } from './embedding.js';
 export { crossEntropy, crossEntropyScratch } from './cross-entropy.js';
-export { matmul, NN, NT, TN } from './matmul.js';
+export { matmul, matmuls, NN, NT, TN } from './matmul.js';
 export { adamw, sumSquares } from './optimizer.js';
 export { rmsnorm, rmsnormBackward } from './rmsnorm.js';
 export { rope } from './rope.js';

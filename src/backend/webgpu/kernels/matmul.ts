@@ -159,31 +159,39 @@ function aligned(m: number, k: number, n: number, layout: MatmulLayout): boolean
 const MATVEC_ROWS = 8;
 
 /**
- * out (m, n) = x (m, k) w^T for m <= MATVEC_ROWS: one workgroup per row j of w, which its 64 invocations read
- * once, coalesced, for all m rows of x; their partial sums meet in a tree in workgroup memory. `vec` reads vec4s
- * (k a multiple of 4): a quarter of the load instructions, which decode is bound by.
+ * outs[i] (m, n_i) = x (m, k) w_i^T for m <= MATVEC_ROWS and up to 3 weights w_i (n_i, k) of the same width (Q/K/V,
+ * gate/up: one dispatch instead of three). One workgroup per row j of the stacked weights, which its 64 invocations
+ * read once, coalesced, for all m rows of x; their partial sums meet in a tree in workgroup memory. `vec` reads
+ * vec4s (k a multiple of 4): a quarter of the load instructions, which decode is bound by.
  */
-function matvecSource(vec: boolean): string {
+function matvecSource(count: number, vec: boolean): string {
   const type = vec ? 'vec4f' : 'f32';
-  const dot = vec ? 'dot(wq, x[r * kv + q])' : 'wq * x[r * kv + q]';
+  const dot = (w: string) => (vec ? `dot(${w}, x[r * kv + q])` : `${w} * x[r * kv + q]`);
+  const ids = [...Array(count).keys()];
+  // The row of weight i that this workgroup reads: rows are numbered through w_0, w_1, ... in turn.
+  const segment = (i: number) => `j < ${ids.slice(0, i + 1).map((d) => `p.n${d}`).join(' + ')}`;
+  const start = (i: number) => (i === 0 ? '0u' : ids.slice(0, i).map((d) => `p.n${d}`).join(' + '));
   return /* wgsl */ `
-@group(0) @binding(0) var<storage, read_write> out: array<f32>;
-@group(0) @binding(1) var<storage, read> x: array<${type}>;
-@group(0) @binding(2) var<storage, read> w: array<${type}>;
-struct Params { m: u32, k: u32, n: u32 }
-@group(0) @binding(3) var<uniform> p: Params;
+${ids.map((i) => `@group(0) @binding(${i}) var<storage, read_write> out${i}: array<f32>;`).join('\n')}
+@group(0) @binding(${count}) var<storage, read> x: array<${type}>;
+${ids.map((i) => `@group(0) @binding(${count + 1 + i}) var<storage, read> w${i}: array<${type}>;`).join('\n')}
+struct Params { m: u32, k: u32, ${ids.map((i) => `n${i}: u32`).join(', ')} }
+@group(0) @binding(${2 * count + 1}) var<uniform> p: Params;
 var<workgroup> partial: array<f32, ${64 * MATVEC_ROWS}>; // [row][invocation]
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
   let j = wg.x + wg.y * ${MAX_GROUPS_X}u;
-  if (j >= p.n) { return; }
+  if (j >= ${start(count)}) { return; }
   let kv = p.k / ${vec ? 4 : 1}u; // elements of x's and w's arrays per row
   var acc: array<f32, ${MATVEC_ROWS}>;
-  for (var q = t; q < kv; q += 64u) {
-    let wq = w[j * kv + q];
-    for (var r = 0u; r < p.m; r++) { acc[r] += ${dot}; }
-  }
+  ${ids.map((i) => `${i > 0 ? 'else ' : ''}if (${segment(i)}) {
+    let row = j - (${start(i)});
+    for (var q = t; q < kv; q += 64u) {
+      let wq = w${i}[row * kv + q];
+      for (var r = 0u; r < p.m; r++) { acc[r] += ${dot('wq')}; }
+    }
+  }`).join(' ')}
   for (var r = 0u; r < p.m; r++) { partial[r * 64u + t] = acc[r]; }
   workgroupBarrier();
   for (var s = 32u; s > 0u; s >>= 1u) {
@@ -193,18 +201,34 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
     workgroupBarrier();
   }
   if (t == 0u) {
-    for (var r = 0u; r < p.m; r++) { out[r * p.n + j] = partial[r * 64u]; }
+    ${ids.map((i) => `${i > 0 ? 'else ' : ''}if (${segment(i)}) {
+      for (var r = 0u; r < p.m; r++) { out${i}[r * p.n${i} + j - (${start(i)})] = partial[r * 64u]; }
+    }`).join(' ')}
   }
 }`;
 }
-const MATVEC = { vec4: matvecSource(true), scalar: matvecSource(false) };
+const matvecSources = new Map<string, string>();
+
+/**
+ * outs[i] (m, n_i) = x (m, k) w_i^T for every weight, in one dispatch when m <= MATVEC_ROWS (up to 3 weights),
+ * else one tiled product each.
+ */
+export function matmuls(gpu: Gpu, outs: GPUBuffer[], x: GPUBuffer, ws: GPUBuffer[], m: number, k: number, ns: number[]): void {
+  if (m > MATVEC_ROWS || ws.length > 3) {
+    ws.forEach((w, i) => matmul(gpu, outs[i]!, x, w, m, k, ns[i]!, NT));
+    return;
+  }
+  const rows = ns.reduce((a, b) => a + b, 0);
+  if (m === 0 || rows === 0) return;
+  const key = `${ws.length} ${k % 4 === 0}`;
+  let wgsl = matvecSources.get(key);
+  if (!wgsl) matvecSources.set(key, (wgsl = matvecSource(ws.length, k % 4 === 0)));
+  gpu.dispatch(wgsl, [...outs, x, ...ws], [m, k, ...ns], rows <= MAX_GROUPS_X ? [rows] : [MAX_GROUPS_X, Math.ceil(rows / MAX_GROUPS_X)]);
+}
 
 /** out (m, n) = A B as `layout` says (see above). */
 export function matmul(gpu: Gpu, out: GPUBuffer, a: GPUBuffer, b: GPUBuffer, m: number, k: number, n: number, layout: MatmulLayout): void {
   if (m === 0 || n === 0) return;
-  if (layout === 'NT' && m <= MATVEC_ROWS) {
-    gpu.dispatch(MATVEC[k % 4 === 0 ? 'vec4' : 'scalar'], [out, a, b], [m, k, n], n <= MAX_GROUPS_X ? [n] : [MAX_GROUPS_X, Math.ceil(n / MAX_GROUPS_X)]);
-  } else {
-    gpu.dispatch(sources[layout][aligned(m, k, n, layout) ? 'vec4' : 'scalar'], [out, a, b], [m, k, n], [Math.ceil(n / TILE), Math.ceil(m / TILE)]);
-  }
+  if (layout === 'NT' && m <= MATVEC_ROWS) matmuls(gpu, [out], a, [b], m, k, [n]);
+  else gpu.dispatch(sources[layout][aligned(m, k, n, layout) ? 'vec4' : 'scalar'], [out, a, b], [m, k, n], [Math.ceil(n / TILE), Math.ceil(m / TILE)]);
 }

@@ -1,8 +1,22 @@
-// Causal grouped-query attention, forward and backward, with the math of cpu/attention.ts. One 64-wide workgroup
-// per output row; its invocations take a strided share of the keys (or, for dk/dv, of the queries reading a key),
-// each with an online softmax (running max m, sum l, and a private Dh accumulator rescaled when m grows), and
-// combine through workgroup memory in a fixed order: no T x S score matrix, any cache length, deterministic.
-// Kernels are generated per head size Dh (private arrays need a constant length) and kept.
+// Causal grouped-query attention, forward and backward, with the math of cpu/attention.ts. Two families of kernels,
+// both generated per head size Dh (private arrays need a constant length) and kept:
+//
+// Tiled (FlashAttention-style), for prefill and training when Dh allows (see `tiling`): a workgroup takes a block of
+// rows of one (batch, head) and loops over blocks of the other side staged in workgroup memory, so each K/V (or Q/dY)
+// row is read from global memory once per block of rows rather than once per row. A row is split over P
+// invocations, each owning every P-th vec4 of it (32 columns at most, so that q, the accumulators and the like stay
+// in registers; interleaved so the P owners of a row hit different banks); a dot product over a row is P partial
+// sums that meet in workgroup memory and are added in a fixed order by each owner, so all owners agree exactly.
+//   forward (and the backward's stats): 64 queries x the keys, BK keys a step, online softmax per query with one
+//     rescale per step; key steps past the block's last query are skipped.
+//   dq:   64 queries x the keys, BK keys a step.
+//   dkdv: 64 keys of one kv head x the queries of its group's heads at or after the block, BQ queries a step.
+// Workgroup memory stays within WebGPU's default 16 KiB; no atomics, every sum in a fixed order: deterministic.
+//
+// Per row (the fallback: decode and other short queries, and head sizes the tiled kernels do not take): one 64-wide
+// workgroup per output row; its invocations take a strided share of the keys (or, for dk/dv, of the queries reading
+// a key), each with an online softmax (running max m, sum l, and a private Dh accumulator rescaled when m grows),
+// and combine through workgroup memory in a fixed order: no T x S score matrix, any cache length.
 import { f32, type Gpu } from '../gpu.js';
 import { ROW_OF, workgroupReduce } from './reduce.js';
 
@@ -232,6 +246,307 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: 
 }`;
 }
 
+// ---- tiled kernels ----
+
+const WG_BYTES = 16384; // WebGPU's default maxComputeWorkgroupStorageSize
+const ROWS = 64; // queries per workgroup (forward, dq) and keys per workgroup (dkdv)
+
+/** The largest power of two up to 64 with n * bytesPer <= WG_BYTES. */
+function fit(bytesPer: number): number {
+  let n = 64;
+  while (n > 1 && n * bytesPer > WG_BYTES) n /= 2;
+  return n;
+}
+
+/**
+ * How the tiled kernels split head size dh, or undefined where they do not apply: P invocations per row, each owning
+ * G = dh / 4 / P vec4s (at most 8: 32 columns); 64 rows per workgroup, so 64 P <= 256 invocations and dh <= 128.
+ * bk: keys per step of the forward and dq (K, V tiles and the partial sums in workgroup memory); bq: queries per step
+ * of dkdv (Q, dY tiles, their L and D, and the partial sums).
+ */
+interface Tiling { p: number; g: number; bk: number; bkDq: number; bq: number }
+function tiling(dh: number): Tiling | undefined {
+  if (dh % 4 !== 0 || dh > 128) return undefined;
+  for (let p = Math.max(1, Math.ceil(dh / 32)); p <= 4; p++) {
+    if ((dh / 4) % p !== 0) continue;
+    const nt = ROWS * p;
+    return {
+      p,
+      g: dh / 4 / p,
+      bk: fit(8 * dh + 4 * nt), // K, V rows + one partial per invocation, per key
+      bkDq: fit(8 * dh + 8 * nt), // K, V rows + two partials (score, dp) per invocation, per key
+      bq: fit(8 * dh + 8 + 8 * nt), // Q, dY rows, L and D + two partials per invocation, per query
+    };
+  }
+  return undefined;
+}
+
+/** WGSL constants and helpers of a tiling; `row(i)`: the vec4 index within a staged row of invocation part c's g-th vec4. */
+function tiledCommon(dh: number, t: Tiling): string {
+  return /* wgsl */ `
+const DH4 = ${dh / 4}u; // vec4s per row
+const P = ${t.p}u; // invocations per row; part c owns vec4s c, c + P, ...
+const G = ${t.g}u; // vec4s per invocation
+const ROWS = ${ROWS}u; // rows per workgroup
+const NT = ${ROWS * t.p}u; // invocations per workgroup`;
+}
+
+// Forward: workgroup (x: query block, heaviest first; y: b * H + h); invocation (i = lid / P, c = lid % P) owns
+// query t0 + i's vec4s c, c + P, ... With `stats`, writes the backward's per-row (L, D) instead of out, where
+// L = logsumexp of the scaled scores and D = dy.out.
+function tiledForwardSource(dh: number, stats: boolean): string {
+  const t = tiling(dh)!;
+  const outputs = stats
+    ? `@group(0) @binding(0) var<storage, read_write> stats: array<f32>; // (B, T, H, 2): L, D
+@group(0) @binding(4) var<storage, read> dy: array<vec4f>;`
+    : `@group(0) @binding(0) var<storage, read_write> out: array<vec4f>;`;
+  const finish = stats
+    ? `  var dd = 0.0;
+  for (var g = 0u; g < G; g++) { dd += dot(dy[qo + g * P + c], acc[g]); }
+  part[lid] = dd / l;
+  workgroupBarrier();
+  if (valid && c == 0u) {
+    var dsum = 0.0;
+    for (var e = 0u; e < P; e++) { dsum += part[i * P + e]; }
+    let row = (b * p.time + t) * p.heads + h;
+    stats[2u * row] = m + log(l);
+    stats[2u * row + 1u] = dsum;
+  }`
+    : `  if (valid) {
+    for (var g = 0u; g < G; g++) { out[qo + g * P + c] = acc[g] * (1.0 / l); }
+  }`;
+  return /* wgsl */ `${tiledCommon(dh, t)}
+const BK = ${t.bk}u; // keys per step
+${outputs}
+@group(0) @binding(1) var<storage, read> q: array<vec4f>;
+@group(0) @binding(2) var<storage, read> k: array<vec4f>;
+@group(0) @binding(3) var<storage, read> v: array<vec4f>;
+struct Params { batch: u32, time: u32, heads: u32, kvHeads: u32, cacheLen: u32, startPos: u32, scale: f32 }
+@group(0) @binding(${stats ? 5 : 4}) var<uniform> p: Params;
+var<workgroup> ks: array<vec4f, ${t.bk * (dh / 4)}>; // [key][vec4]
+var<workgroup> vs: array<vec4f, ${t.bk * (dh / 4)}>;
+var<workgroup> part: array<f32, ${t.bk * ROWS * t.p}>; // [key][invocation]: partial scores
+
+@compute @workgroup_size(NT)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let t0 = ((p.time + ROWS - 1u) / ROWS - 1u - wg.x) * ROWS; // late blocks (the most keys) first
+  let h = wg.y % p.heads;
+  let b = wg.y / p.heads;
+  let kvh = h / (p.heads / p.kvHeads);
+  let i = lid / P;
+  let c = lid % P;
+  let t = t0 + i;
+  let valid = t < p.time; // rows past the end compute on a clamped copy and store nothing
+  let qo = ((b * p.time + min(t, p.time - 1u)) * p.heads + h) * DH4;
+  let pos = p.startPos + t; // sees keys 0..pos
+  var qr: array<vec4f, G>;
+  for (var g = 0u; g < G; g++) { qr[g] = q[qo + g * P + c]; }
+  var m = -1e30; // finite: no key seen yet (exp(m - score) underflows to 0)
+  var l = 0.0;
+  var acc: array<vec4f, G>;
+  let last = p.startPos + min(t0 + ROWS, p.time) - 1u; // the block's last query sees keys up to here
+  for (var s0 = 0u; s0 <= last; s0 += BK) {
+    for (var e = lid; e < BK * DH4; e += NT) {
+      let s = s0 + e / DH4;
+      let ko = ((b * p.cacheLen + min(s, p.cacheLen - 1u)) * p.kvHeads + kvh) * DH4 + e % DH4;
+      ks[e] = k[ko];
+      vs[e] = v[ko];
+    }
+    workgroupBarrier();
+    for (var j = 0u; j < BK; j++) {
+      var sum = 0.0;
+      for (var g = 0u; g < G; g++) { sum += dot(qr[g], ks[j * DH4 + g * P + c]); }
+      part[j * NT + lid] = sum;
+    }
+    workgroupBarrier();
+    // Scores of this step (the P partials added in order); one rescale of l and acc per step.
+    let n = min(BK, pos + 1u - min(pos + 1u, s0)); // keys of the step this query sees
+    var mNew = m;
+    for (var j = 0u; j < n; j++) { mNew = max(mNew, score(j, i)); }
+    let corr = exp(m - mNew);
+    l *= corr;
+    for (var g = 0u; g < G; g++) { acc[g] *= corr; }
+    for (var j = 0u; j < n; j++) {
+      let e = exp(score(j, i) - mNew);
+      l += e;
+      for (var g = 0u; g < G; g++) { acc[g] += e * vs[j * DH4 + g * P + c]; }
+    }
+    m = mNew;
+    workgroupBarrier(); // before the next step overwrites ks, vs, part
+  }
+${finish}
+}
+
+fn score(j: u32, i: u32) -> f32 {
+  var s = 0.0;
+  for (var e = 0u; e < P; e++) { s += part[j * NT + i * P + e]; }
+  return s * p.scale;
+}`;
+}
+
+const TILED_BACKWARD_PARAMS = /* wgsl */ `
+struct Params { batch: u32, time: u32, heads: u32, kvHeads: u32, scale: f32 }`;
+
+// dq = scale sum_s p_s (dp_s - D) k_s. Workgroup (x: query block, heaviest first; y: b * H + h); invocation
+// (i, c) owns query t0 + i's vec4s c, c + P, ... of q, dy and dq.
+function tiledDqSource(dh: number): string {
+  const t = tiling(dh)!;
+  return /* wgsl */ `${tiledCommon(dh, t)}
+const BK = ${t.bkDq}u; // keys per step
+@group(0) @binding(0) var<storage, read_write> dq: array<vec4f>;
+@group(0) @binding(1) var<storage, read> q: array<vec4f>;
+@group(0) @binding(2) var<storage, read> k: array<vec4f>;
+@group(0) @binding(3) var<storage, read> v: array<vec4f>;
+@group(0) @binding(4) var<storage, read> dy: array<vec4f>;
+@group(0) @binding(5) var<storage, read> stats: array<f32>;
+${TILED_BACKWARD_PARAMS}
+@group(0) @binding(6) var<uniform> p: Params;
+var<workgroup> ks: array<vec4f, ${t.bkDq * (dh / 4)}>; // [key][vec4]
+var<workgroup> vs: array<vec4f, ${t.bkDq * (dh / 4)}>;
+var<workgroup> sPart: array<f32, ${t.bkDq * ROWS * t.p}>; // [key][invocation]: partial q.k
+var<workgroup> dpPart: array<f32, ${t.bkDq * ROWS * t.p}>; // [key][invocation]: partial dy.v
+
+@compute @workgroup_size(NT)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let t0 = ((p.time + ROWS - 1u) / ROWS - 1u - wg.x) * ROWS;
+  let h = wg.y % p.heads;
+  let b = wg.y / p.heads;
+  let kvh = h / (p.heads / p.kvHeads);
+  let i = lid / P;
+  let c = lid % P;
+  let t = t0 + i;
+  let row = (b * p.time + min(t, p.time - 1u)) * p.heads + h;
+  let qo = row * DH4;
+  var qr: array<vec4f, G>;
+  var dyr: array<vec4f, G>;
+  for (var g = 0u; g < G; g++) { qr[g] = q[qo + g * P + c]; dyr[g] = dy[qo + g * P + c]; }
+  let lse = stats[2u * row];
+  let dsum = stats[2u * row + 1u];
+  var acc: array<vec4f, G>;
+  let last = min(t0 + ROWS, p.time) - 1u;
+  for (var s0 = 0u; s0 <= last; s0 += BK) {
+    for (var e = lid; e < BK * DH4; e += NT) {
+      let ko = ((b * p.time + min(s0 + e / DH4, p.time - 1u)) * p.kvHeads + kvh) * DH4 + e % DH4;
+      ks[e] = k[ko];
+      vs[e] = v[ko];
+    }
+    workgroupBarrier();
+    for (var j = 0u; j < BK; j++) {
+      var sc = 0.0;
+      var dp = 0.0;
+      for (var g = 0u; g < G; g++) {
+        sc += dot(qr[g], ks[j * DH4 + g * P + c]);
+        dp += dot(dyr[g], vs[j * DH4 + g * P + c]);
+      }
+      sPart[j * NT + lid] = sc;
+      dpPart[j * NT + lid] = dp;
+    }
+    workgroupBarrier();
+    let n = min(BK, t + 1u - min(t + 1u, s0)); // keys of the step query t sees
+    for (var j = 0u; j < n; j++) {
+      var sc = 0.0;
+      var dp = 0.0;
+      for (var e = 0u; e < P; e++) { sc += sPart[j * NT + i * P + e]; dp += dpPart[j * NT + i * P + e]; }
+      let ds = exp(sc * p.scale - lse) * (dp - dsum);
+      for (var g = 0u; g < G; g++) { acc[g] += ds * ks[j * DH4 + g * P + c]; }
+    }
+    workgroupBarrier();
+  }
+  if (t < p.time) {
+    for (var g = 0u; g < G; g++) { dq[qo + g * P + c] = acc[g] * p.scale; }
+  }
+}`;
+}
+
+// dk_s = scale sum p (dp - D) q, dv_s = sum p dy over queries t >= s of the heads of kv head kvh's group (so the
+// sum over heads needs no atomics). Workgroup (x: key block, the earliest (most queries) first; y: b * Hkv + kvh);
+// invocation (j, c) owns key s0 + j's vec4s c, c + P, ... of k, v, dk and dv.
+function tiledDkdvSource(dh: number): string {
+  const t = tiling(dh)!;
+  return /* wgsl */ `${tiledCommon(dh, t)}
+const BQ = ${t.bq}u; // queries per step
+@group(0) @binding(0) var<storage, read_write> dk: array<vec4f>;
+@group(0) @binding(1) var<storage, read_write> dv: array<vec4f>;
+@group(0) @binding(2) var<storage, read> q: array<vec4f>;
+@group(0) @binding(3) var<storage, read> k: array<vec4f>;
+@group(0) @binding(4) var<storage, read> v: array<vec4f>;
+@group(0) @binding(5) var<storage, read> dy: array<vec4f>;
+@group(0) @binding(6) var<storage, read> stats: array<f32>;
+${TILED_BACKWARD_PARAMS}
+@group(0) @binding(7) var<uniform> p: Params;
+var<workgroup> qs: array<vec4f, ${t.bq * (dh / 4)}>; // [query][vec4]
+var<workgroup> dys: array<vec4f, ${t.bq * (dh / 4)}>;
+var<workgroup> lses: array<f32, BQ>;
+var<workgroup> dsums: array<f32, BQ>;
+var<workgroup> sPart: array<f32, ${t.bq * ROWS * t.p}>; // [query][invocation]: partial q.k
+var<workgroup> dpPart: array<f32, ${t.bq * ROWS * t.p}>; // [query][invocation]: partial dy.v
+
+@compute @workgroup_size(NT)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let s0 = wg.x * ROWS;
+  let kvh = wg.y % p.kvHeads;
+  let b = wg.y / p.kvHeads;
+  let group = p.heads / p.kvHeads;
+  let j = lid / P;
+  let c = lid % P;
+  let s = s0 + j;
+  let ko = ((b * p.time + min(s, p.time - 1u)) * p.kvHeads + kvh) * DH4;
+  var kr: array<vec4f, G>;
+  var vr: array<vec4f, G>;
+  for (var g = 0u; g < G; g++) { kr[g] = k[ko + g * P + c]; vr[g] = v[ko + g * P + c]; }
+  var dkAcc: array<vec4f, G>;
+  var dvAcc: array<vec4f, G>;
+  for (var h = kvh * group; h < (kvh + 1u) * group; h++) {
+    // Queries before s0 see none of the block's keys (BQ divides ROWS, so s0 starts a step).
+    for (var t0 = s0; t0 < p.time; t0 += BQ) {
+      for (var e = lid; e < BQ * DH4; e += NT) {
+        let qo = ((b * p.time + min(t0 + e / DH4, p.time - 1u)) * p.heads + h) * DH4 + e % DH4;
+        qs[e] = q[qo];
+        dys[e] = dy[qo];
+      }
+      for (var e = lid; e < BQ; e += NT) {
+        let row = (b * p.time + min(t0 + e, p.time - 1u)) * p.heads + h;
+        lses[e] = stats[2u * row];
+        dsums[e] = stats[2u * row + 1u];
+      }
+      workgroupBarrier();
+      for (var i = 0u; i < BQ; i++) {
+        var sc = 0.0;
+        var dp = 0.0;
+        for (var g = 0u; g < G; g++) {
+          sc += dot(kr[g], qs[i * DH4 + g * P + c]);
+          dp += dot(vr[g], dys[i * DH4 + g * P + c]);
+        }
+        sPart[i * NT + lid] = sc;
+        dpPart[i * NT + lid] = dp;
+      }
+      workgroupBarrier();
+      // Queries t0 + i with s <= t0 + i < T see key s.
+      let i0 = s - min(s, t0);
+      let i1 = min(BQ, p.time - t0);
+      for (var i = i0; i < i1; i++) {
+        var sc = 0.0;
+        var dp = 0.0;
+        for (var e = 0u; e < P; e++) { sc += sPart[i * NT + j * P + e]; dp += dpPart[i * NT + j * P + e]; }
+        let pr = exp(sc * p.scale - lses[i]);
+        let ds = pr * (dp - dsums[i]);
+        for (var g = 0u; g < G; g++) {
+          dvAcc[g] += pr * dys[i * DH4 + g * P + c];
+          dkAcc[g] += ds * qs[i * DH4 + g * P + c];
+        }
+      }
+      workgroupBarrier();
+    }
+  }
+  if (s < p.time) {
+    for (var g = 0u; g < G; g++) {
+      dk[ko + g * P + c] = dkAcc[g] * p.scale;
+      dv[ko + g * P + c] = dvAcc[g];
+    }
+  }
+}`;
+}
+
 const sources = new Map<string, string>();
 function source(kind: string, dh: number, make: (dh: number) => string): string {
   const key = `${kind}/${dh}`;
@@ -240,12 +555,22 @@ function source(kind: string, dh: number, make: (dh: number) => string): string 
   return s;
 }
 
+/** Queries from which the forward takes the tiled kernel: fewer would leave most of its 64 rows idle. */
+const TILED_MIN_TIME = 16;
+const MAX_GROUPS = 65535; // per dimension of a dispatch
+
 /** out (B, T, H, Dh) = causal attention of q (B, T, H, Dh) over the cache k, v (B, S, Hkv, Dh). */
 export function attention(gpu: Gpu, out: GPUBuffer, q: GPUBuffer, k: GPUBuffer, v: GPUBuffer, dims: AttentionDims & { cacheLen: number; startPos: number }): void {
   const { batch, time, heads, kvHeads, headDim, cacheLen, startPos } = dims;
   const rows = batch * time * heads;
   if (rows === 0 || headDim === 0) return;
-  gpu.dispatch1d(source('forward', headDim, forwardSource), [out, q, k, v], [batch, time, heads, kvHeads, cacheLen, startPos, f32(1 / Math.sqrt(headDim))], rows * 64);
+  const params = [batch, time, heads, kvHeads, cacheLen, startPos, f32(1 / Math.sqrt(headDim))];
+  if (time >= TILED_MIN_TIME && tiling(headDim) && batch * heads <= MAX_GROUPS) {
+    const wgsl = source('tiled-forward', headDim, (dh) => tiledForwardSource(dh, false));
+    gpu.dispatch(wgsl, [out, q, k, v], params, [Math.ceil(time / ROWS), batch * heads]);
+  } else {
+    gpu.dispatch1d(source('forward', headDim, forwardSource), [out, q, k, v], params, rows * 64);
+  }
 }
 
 /**
@@ -256,10 +581,19 @@ export function attentionBackward(gpu: Gpu, grads: { dq: GPUBuffer; dk: GPUBuffe
   const { batch, time, heads, kvHeads, headDim } = dims;
   const rows = batch * time * heads;
   if (rows === 0 || headDim === 0) return;
-  const params = [batch, time, heads, kvHeads, f32(1 / Math.sqrt(headDim))];
+  const scale = f32(1 / Math.sqrt(headDim));
+  const params = [batch, time, heads, kvHeads, scale];
   const stats = gpu.alloc(rows * 2 * 4);
-  gpu.dispatch1d(source('stats', headDim, statsSource), [stats, q, k, v, dy], params, rows * 64);
-  gpu.dispatch1d(source('dq', headDim, dqSource), [grads.dq, q, k, v, dy, stats], params, rows * 64);
-  gpu.dispatch1d(source('dkdv', headDim, dkdvSource), [grads.dk, grads.dv, q, k, v, dy, stats], params, batch * time * kvHeads * 64);
+  if (tiling(headDim) && batch * heads <= MAX_GROUPS) {
+    const blocks = Math.ceil(time / ROWS);
+    const statsWgsl = source('tiled-stats', headDim, (dh) => tiledForwardSource(dh, true));
+    gpu.dispatch(statsWgsl, [stats, q, k, v, dy], [batch, time, heads, kvHeads, time, 0, scale], [blocks, batch * heads]);
+    gpu.dispatch(source('tiled-dq', headDim, tiledDqSource), [grads.dq, q, k, v, dy, stats], params, [blocks, batch * heads]);
+    gpu.dispatch(source('tiled-dkdv', headDim, tiledDkdvSource), [grads.dk, grads.dv, q, k, v, dy, stats], params, [blocks, batch * kvHeads]);
+  } else {
+    gpu.dispatch1d(source('stats', headDim, statsSource), [stats, q, k, v, dy], params, rows * 64);
+    gpu.dispatch1d(source('dq', headDim, dqSource), [grads.dq, q, k, v, dy, stats], params, rows * 64);
+    gpu.dispatch1d(source('dkdv', headDim, dkdvSource), [grads.dk, grads.dv, q, k, v, dy, stats], params, batch * time * kvHeads * 64);
+  }
   gpu.free(stats); // the dispatches recorded above still run first
 }

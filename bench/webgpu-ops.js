@@ -51,6 +51,7 @@ ops.dispose();
       const ms = (performance.now() - t) / 10;
       console.log(`matmul ${layout} ${m}x${k}x${n}: ${ms.toFixed(2)} ms, ${((2 * m * k * n) / ms / 1e9).toFixed(1)} TFLOP/s`);
     }
-    gpu.destroy();
+    for (const buffer of [a, b, out]) gpu.free(buffer);
   }
+  gpu.destroy();
 }

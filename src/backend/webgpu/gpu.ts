@@ -154,10 +154,11 @@ export class Gpu {
 
   /** A storage buffer of at least `bytes` (pooled by size class: sizes round up by at most 1/8). */
   alloc(bytes: number): GPUBuffer {
-    const size = sizeClass(bytes);
+    if (bytes > this.maxBinding) throw new GpuMemoryError(bytes, `larger than one binding may be on this device (${this.maxBinding} bytes)`);
+    // The size class, but never past what one binding holds (a chunk sized to the limit must still fit).
+    const size = Math.max(Math.min(sizeClass(bytes), Math.floor(this.maxBinding / 16) * 16), Math.ceil(bytes / 4) * 4);
     const reused = this.pool.get(size)?.pop();
     if (reused) return reused;
-    if (size > this.maxBinding) throw new GpuMemoryError(bytes, `larger than one binding may be on this device (${this.maxBinding} bytes)`);
     this.allocatedBytes += size;
     const buffer = this.device.createBuffer({ size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
     this.owned.add(buffer);

@@ -271,7 +271,7 @@ export class WebGpuBackend implements Ops {
     this.hostIds(targets, vocab, 'target id', true);
     const loss = this.f32([1]);
     const grads = gradScale === undefined ? undefined : { dx: this.f32(x.shape), dw: this.f32(w.shape), scale: gradScale };
-    const scratch = this.f32([k.crossEntropyScratch(rows, vocab)]);
+    const scratch = this.f32([k.crossEntropyScratch(rows, vocab, this.gpu.maxBinding)]);
     k.crossEntropy(this.gpu, buf(loss), buf(f32(x)), buf(w), buf(targets), buf(scratch), rows, dim, vocab, grads && { dx: buf(grads.dx), dw: buf(grads.dw), scale: grads.scale });
     this.release(scratch);
     return grads ? { loss, dx: grads.dx, dw: grads.dw } : { loss };

@@ -1,7 +1,7 @@
 // The output layer fused with cross-entropy (cpu/cross-entropy.ts): for x (N, D), w (V, D),
 //   logits = x w^T;  loss = sum over rows with target >= 0 of logsumexp(logits) - logits[target]
 // and with grads: dlogits = scale (softmax(logits) - onehot(target)) (0 on ignored rows), dx = dlogits w,
-// dw = dlogits^T x. Rows go a chunk at a time through the scratch buffer, so at most CHUNK_FLOATS logits exist at
+// dw = dlogits^T x. Rows go a chunk at a time through the scratch buffer, so at most a chunk of logits exists at
 // once (one chunk, without copies, when they all fit); the row losses are kept and summed by one workgroup at the
 // end, in a fixed order (no atomics), so the loss is deterministic.
 import { f32, FLAT_INDEX, type Gpu } from '../gpu.js';
@@ -10,12 +10,15 @@ import { matmul, NN, NT, TN } from './matmul.js';
 import { sum } from './optimizer.js';
 import { ROW_OF, workgroupReduce } from './reduce.js';
 
-/** Logits per chunk: 64 MiB, within any device's binding limit (WebGPU guarantees 128 MiB). */
-const CHUNK_FLOATS = 1 << 24;
+/**
+ * Logits per chunk: as many as one binding holds, up to 1 GiB. Big chunks matter: dx = dlogits w is a product with
+ * k = vocab and m = the chunk's rows, and few rows leave most of the GPU idle (512 rows: 24 workgroups).
+ */
+const chunkFloats = (maxBinding: number): number => Math.min(Math.floor(maxBinding / 4), 1 << 28);
 const NAN_BITS = 0x7fc00000;
 
-function chunkRows(rows: number, vocab: number): number {
-  return Math.max(1, Math.min(rows, Math.floor(CHUNK_FLOATS / vocab)));
+function chunkRows(rows: number, vocab: number, maxBinding: number): number {
+  return Math.max(1, Math.min(rows, Math.floor((chunkFloats(maxBinding) - rows) / vocab)));
 }
 
 // One workgroup per row r of a chunk of `rows` logits rows (vocab wide) at the start of scratch: the row's loss to
@@ -69,16 +72,16 @@ struct Params { n: u32 }
 }`;
 
 /** f32 elements of scratch `crossEntropy` needs: one chunk of logits, then the rows' losses. */
-export function crossEntropyScratch(rows: number, vocab: number): number {
-  return chunkRows(rows, vocab) * vocab + rows;
+export function crossEntropyScratch(rows: number, vocab: number, maxBinding: number): number {
+  return chunkRows(rows, vocab, maxBinding) * vocab + rows;
 }
 
 /**
  * loss (1) of the rows of x (N, D) against targets (N, i32) through w (V, D); with grads, also dx (N, D) and
- * dw (V, D) of grads.scale * loss. scratch holds crossEntropyScratch(rows, vocab) elements.
+ * dw (V, D) of grads.scale * loss. scratch holds crossEntropyScratch(rows, vocab, gpu.maxBinding) elements.
  */
 export function crossEntropy(gpu: Gpu, loss: GPUBuffer, x: GPUBuffer, w: GPUBuffer, targets: GPUBuffer, scratch: GPUBuffer, rows: number, dim: number, vocab: number, grads?: { dx: GPUBuffer; dw: GPUBuffer; scale: number }): void {
-  const chunk = chunkRows(rows, vocab);
+  const chunk = chunkRows(rows, vocab, gpu.maxBinding);
   const lossAt = chunk * vocab;
   const single = chunk >= rows; // then x, dx and dw are used as they are, else through chunk-sized buffers
   const temps: GPUBuffer[] = [];

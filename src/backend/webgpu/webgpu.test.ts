@@ -13,6 +13,8 @@ import { loadModel } from '../../io/load-model.js';
 import { loadTokenizer } from '../../io/load-tokenizer.js';
 import { llamats } from '../../testing/run-cli.js';
 import { unavailable } from '../../testing/backends.js';
+import { CpuBackend } from '../cpu/cpu-backend.js';
+import type { Ops } from '../ops.js';
 import { GpuMemoryError } from './gpu.js';
 import { WebGpuBackend } from './webgpu-backend.js';
 
@@ -29,6 +31,21 @@ describe('webgpu backend', { skip: unavailable.webgpu }, async () => {
     for (let i = 0; i < 100; i++) ops.release(step());
     await ops.read(x);
     assert.equal(ops.gpu.allocatedBytes, before);
+  });
+
+  test('attention over enough queries and heads to take the tiled kernel matches the reference (GQA, a cache offset)', async () => {
+    const reference = new CpuBackend();
+    const [batch, time, heads, kvHeads, headDim, startPos] = [2, 1030, 4, 2, 8, 3];
+    const data = (n: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.37) * 2);
+    const run = async (o: Ops) => {
+      const q = o.fromHost(data(batch * time * heads * headDim), [batch, time, heads, headDim]);
+      const kv = o.fromHost(data(batch * (startPos + time) * kvHeads * headDim).reverse(), [batch, startPos + time, kvHeads, headDim]);
+      return o.read(o.attention(q, kv, kv, startPos));
+    };
+    const [got, want] = [await run(ops), await run(reference)];
+    let worst = 0;
+    got.forEach((g, i) => (worst = Math.max(worst, Math.abs(g - want[i]!) / (1 + Math.abs(want[i]!)))));
+    assert.ok(worst < 2e-5, `max relative difference ${worst}`); // f32 sums in another order (the reference sums in f64)
   });
 
   test('a tensor larger than the device can bind is a GpuMemoryError naming the size', () => {

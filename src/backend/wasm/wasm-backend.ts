@@ -142,16 +142,13 @@ export class WasmBackend implements Ops {
     this.scopes.release(t.storage as Storage);
   }
 
-
   tidy<T extends Tensor | Tensor[]>(fn: () => T): T {
     return this.scopes.tidy(fn);
   }
 
-
   reshape(x: Tensor, shape: Shape): Tensor {
     return reshapeView(x, shape);
   }
-
 
   sliceTime(x: Tensor, start: number, length: number): Tensor {
     const out = this.f32(timeSliceShape(x, start, length));

@@ -89,7 +89,6 @@ export class WebGpuBackend implements Ops {
     this.scopes.release(t.storage as Storage);
   }
 
-
   dispose(): void {
     this.gpu.destroy();
   }
@@ -98,11 +97,9 @@ export class WebGpuBackend implements Ops {
     return this.scopes.tidy(fn);
   }
 
-
   reshape(x: Tensor, shape: Shape): Tensor {
     return reshapeView(x, shape);
   }
-
 
   sliceTime(x: Tensor, start: number, length: number): Tensor {
     const out = this.f32(timeSliceShape(x, start, length));

@@ -1,5 +1,5 @@
 // Prefill on the integer dot: out (m, n) = x (m, k) w^T for Q4_0 and Q8_0 weights w (n, k), as stored, and x
-// quantized to Q8A4 (q8a.ts), writing columns [rowStart, rowEnd) of out (rows of w).
+// quantized to Q8A4 (Q4_0) or Q8A4N (Q8_0; q8a.ts), writing columns [rowStart, rowEnd) of out (rows of w).
 //
 // Q8A4 interleaves 4 rows of x in 4-byte groups, so one 16-byte x vector holds elements 4t..4t+3 of rows 0..3. The
 // 4 weight bytes of those elements, broadcast to all lanes, meet it in one i16 pair-dot (x64 pmaddubsw): i32 lane i

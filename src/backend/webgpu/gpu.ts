@@ -8,7 +8,7 @@
  */
 import { ArgumentError } from '../../core/errors.js';
 
-/** A tensor larger than the device can hold in one binding: names the size asked for. */
+/** A tensor the device cannot hold (larger than one binding, or out of memory): names the size asked for. */
 export class GpuMemoryError extends Error {
   constructor(readonly bytes: number, reason: string) {
     super(`webgpu: cannot allocate ${bytes} bytes (${(bytes / 2 ** 20).toFixed(1)} MiB): ${reason}`);
@@ -77,8 +77,8 @@ interface SharedDevice {
   device: GPUDevice;
   adapterInfo: GPUAdapterInfo;
   pipelines: Map<string, Kernel>;
-  /** Why the device stopped working (lost, or an uncaptured error), once it has. */
-  failure?: string;
+  /** Why the device stopped working (lost, or an uncaptured error), once it has: thrown at every read from then on. */
+  failure?: Error;
 }
 let current: Promise<SharedDevice> | undefined;
 
@@ -97,11 +97,11 @@ async function sharedDevice(): Promise<SharedDevice> {
   });
   const s: SharedDevice = { device, adapterInfo: adapter.info, pipelines: new Map() };
   void device.lost.then((info) => {
-    s.failure ??= `device lost (${info.reason}): ${info.message}`;
+    s.failure ??= new Error(`webgpu: device lost (${info.reason}): ${info.message}`);
     current = undefined; // the next backend makes a new device
   });
   device.addEventListener('uncapturederror', (e) => {
-    s.failure ??= (e as GPUUncapturedErrorEvent).error.message;
+    s.failure ??= new Error(`webgpu: ${(e as GPUUncapturedErrorEvent).error.message}`);
   });
   return s;
 }
@@ -122,6 +122,8 @@ export class Gpu {
   private ringUsed = 0;
   /** Bytes of storage buffers created so far (pooled ones included): what the pool holds on the device. */
   allocatedBytes = 0;
+  /** An allocation of this Gpu's that the device refused: thrown at every read from then on. */
+  private failure: GpuMemoryError | undefined;
 
   private constructor(private readonly shared: SharedDevice) {
     this.ring = this.device.createBuffer({ size: RING_SLOTS * PARAM_SLOT, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
@@ -160,7 +162,11 @@ export class Gpu {
     const reused = this.pool.get(size)?.pop();
     if (reused) return reused;
     this.allocatedBytes += size;
+    this.device.pushErrorScope('out-of-memory');
     const buffer = this.device.createBuffer({ size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+    void this.device.popErrorScope().then((e) => {
+      if (e) this.failure ??= new GpuMemoryError(bytes, e.message);
+    });
     this.owned.add(buffer);
     return buffer;
   }
@@ -273,9 +279,10 @@ export class Gpu {
     this.ringUsed = 0;
   }
 
-  /** Throw if the device was lost or reported an error (out of memory, a bad command). */
+  /** Throw if an allocation failed, or the device was lost or reported an error. */
   check(): void {
-    if (this.shared.failure) throw new Error(`webgpu: ${this.shared.failure}`);
+    const failure = this.failure ?? this.shared.failure;
+    if (failure) throw failure;
   }
 
   private pipeline(wgsl: string): Kernel {

@@ -12,7 +12,6 @@ import * as k from './kernels/index.js';
 /** A tensor's GPU buffer; views (reshape) share one storage, freed once. */
 interface Storage {
   buffer: GPUBuffer;
-  bytes: number;
   freed: boolean;
 }
 
@@ -20,13 +19,12 @@ interface Storage {
  * The WebGPU backend: tensors in GPU storage buffers (f32, i32 for ids), one WGSL kernel per op (kernels/), recorded
  * into one command stream that is submitted only when the host reads a result. Weights in other encodings are
  * decoded to f32 on upload. Release is deterministic: `tidy` frees a step's intermediates into the buffer pool, and
- * `dispose` destroys the device.
+ * `dispose` destroys every buffer of the backend (the process's device stays, for the next backend).
  */
 export class WebGpuBackend implements Ops {
   readonly name = 'webgpu';
   /** The host copy of every i32 tensor (token ids, targets: small), so ids are checked and sorted without a read. */
   private readonly hostInts = new WeakMap<Storage, Int32Array>();
-
   private readonly scopes = new Scopes<Storage>((s) => this.gpu.free(s.buffer));
 
   private constructor(readonly gpu: Gpu) {}
@@ -48,8 +46,7 @@ export class WebGpuBackend implements Ops {
   // ---- memory ----
 
   private alloc(shape: Shape, dtype: 'f32' | 'i32'): Tensor {
-    const bytes = numel(shape) * 4;
-    const storage: Storage = { buffer: this.gpu.alloc(bytes), bytes, freed: false };
+    const storage: Storage = { buffer: this.gpu.alloc(numel(shape) * 4), freed: false };
     this.scopes.track(storage);
     return { shape: [...shape], dtype, backend: 'webgpu', storage };
   }

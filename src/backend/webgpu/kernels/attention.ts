@@ -110,17 +110,20 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: 
 const BACKWARD_PARAMS = /* wgsl */ `
 struct Params { batch: u32, time: u32, heads: u32, kvHeads: u32, scale: f32 }`;
 
-function statsSource(dh: number): string {
-  return /* wgsl */ `${common(dh)}
-@group(0) @binding(0) var<storage, read_write> stats: array<f32>; // (B, T, H, 2): L, D
-@group(0) @binding(1) var<storage, read> q: array<f32>;
-@group(0) @binding(2) var<storage, read> k: array<f32>;
-@group(0) @binding(3) var<storage, read> v: array<f32>;
-@group(0) @binding(4) var<storage, read> dy: array<f32>;
-${BACKWARD_PARAMS}
-@group(0) @binding(5) var<uniform> p: Params;
+/**
+ * WGSL after the bindings of the per-row stats and dq kernels: scoreDp (q.k_s and dy.v_s of the staged row), then
+ * main's start: the workgroup's query row (b, t, h) and kv head, with q and dy of the row staged in workgroup memory.
+ */
+const QUERY_ROW = /* wgsl */ `
 var<workgroup> qs: array<f32, DH>;
 var<workgroup> dys: array<f32, DH>;
+
+fn scoreDp(b: u32, s: u32, kvh: u32) -> vec2f {
+  let ko = ((b * p.time + s) * p.kvHeads + kvh) * DH;
+  var sd = vec2f(0.0);
+  for (var d = 0u; d < DH; d++) { sd += vec2f(qs[d] * k[ko + d], dys[d] * v[ko + d]); }
+  return sd;
+}
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -132,16 +135,25 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: 
   let kvh = h / (p.heads / p.kvHeads);
   let qo = row * DH;
   for (var d = lid; d < DH; d += 64u) { qs[d] = q[qo + d]; dys[d] = dy[qo + d]; }
-  workgroupBarrier();
+  workgroupBarrier();`;
+
+function statsSource(dh: number): string {
+  return /* wgsl */ `${common(dh)}
+@group(0) @binding(0) var<storage, read_write> stats: array<f32>; // (B, T, H, 2): L, D
+@group(0) @binding(1) var<storage, read> q: array<f32>;
+@group(0) @binding(2) var<storage, read> k: array<f32>;
+@group(0) @binding(3) var<storage, read> v: array<f32>;
+@group(0) @binding(4) var<storage, read> dy: array<f32>;
+${BACKWARD_PARAMS}
+@group(0) @binding(5) var<uniform> p: Params;
+${QUERY_ROW}
   var m = -1e30;
   var l = 0.0; // sum of exp(score - m)
   var a = 0.0; // sum of exp(score - m) dp
   for (var s = lid; s <= t; s += 64u) {
-    let ko = ((b * p.time + s) * p.kvHeads + kvh) * DH;
-    var score = 0.0;
-    var dp = 0.0;
-    for (var d = 0u; d < DH; d++) { score += qs[d] * k[ko + d]; dp += dys[d] * v[ko + d]; }
-    score *= p.scale;
+    let sd = scoreDp(b, s, kvh);
+    let score = sd.x * p.scale;
+    let dp = sd.y;
     let mNew = max(m, score);
     let c = exp(m - mNew);
     let e = exp(score - mNew);
@@ -170,29 +182,14 @@ function dqSource(dh: number): string {
 @group(0) @binding(5) var<storage, read> stats: array<f32>;
 ${BACKWARD_PARAMS}
 @group(0) @binding(6) var<uniform> p: Params;
-var<workgroup> qs: array<f32, DH>;
-var<workgroup> dys: array<f32, DH>;
-
-@compute @workgroup_size(64)
-fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let row = rowOf(wg);
-  if (row >= p.batch * p.time * p.heads) { return; }
-  let h = row % p.heads;
-  let t = (row / p.heads) % p.time;
-  let b = row / (p.heads * p.time);
-  let kvh = h / (p.heads / p.kvHeads);
-  let qo = row * DH;
-  for (var d = lid; d < DH; d += 64u) { qs[d] = q[qo + d]; dys[d] = dy[qo + d]; }
-  workgroupBarrier();
+${QUERY_ROW}
   let lse = stats[2u * row];
   let dsum = stats[2u * row + 1u];
   var acc: array<f32, DH>;
   for (var s = lid; s <= t; s += 64u) {
+    let sd = scoreDp(b, s, kvh);
+    let ds = exp(sd.x * p.scale - lse) * (sd.y - dsum);
     let ko = ((b * p.time + s) * p.kvHeads + kvh) * DH;
-    var score = 0.0;
-    var dp = 0.0;
-    for (var d = 0u; d < DH; d++) { score += qs[d] * k[ko + d]; dp += dys[d] * v[ko + d]; }
-    let ds = exp(score * p.scale - lse) * (dp - dsum);
     for (var d = 0u; d < DH; d++) { acc[d] += ds * k[ko + d]; }
   }
   ${combine('acc', '1.0', 'dq', 'qo', 'p.scale')}

@@ -381,9 +381,6 @@ fn score(j: u32, i: u32) -> f32 {
 }`;
 }
 
-const TILED_BACKWARD_PARAMS = /* wgsl */ `
-struct Params { batch: u32, time: u32, heads: u32, kvHeads: u32, scale: f32 }`;
-
 // dq = scale sum_s p_s (dp_s - D) k_s. Workgroup (x: query block, heaviest first; y: b * H + h); invocation
 // (i, c) owns query t0 + i's vec4s c, c + P, ... of q, dy and dq.
 function tiledDqSource(dh: number): string {
@@ -396,7 +393,7 @@ const BK = ${t.bkDq}u; // keys per step
 @group(0) @binding(3) var<storage, read> v: array<vec4f>;
 @group(0) @binding(4) var<storage, read> dy: array<vec4f>;
 @group(0) @binding(5) var<storage, read> stats: array<f32>;
-${TILED_BACKWARD_PARAMS}
+${BACKWARD_PARAMS}
 @group(0) @binding(6) var<uniform> p: Params;
 var<workgroup> ks: array<vec4f, ${t.bkDq * (dh / 4)}>; // [key][vec4]
 var<workgroup> vs: array<vec4f, ${t.bkDq * (dh / 4)}>;
@@ -469,7 +466,7 @@ const BQ = ${t.bq}u; // queries per step
 @group(0) @binding(4) var<storage, read> v: array<vec4f>;
 @group(0) @binding(5) var<storage, read> dy: array<vec4f>;
 @group(0) @binding(6) var<storage, read> stats: array<f32>;
-${TILED_BACKWARD_PARAMS}
+${BACKWARD_PARAMS}
 @group(0) @binding(7) var<uniform> p: Params;
 var<workgroup> qs: array<vec4f, ${t.bq * (dh / 4)}>; // [query][vec4]
 var<workgroup> dys: array<vec4f, ${t.bq * (dh / 4)}>;

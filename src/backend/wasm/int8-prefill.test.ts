@@ -14,16 +14,17 @@ const backends = await Promise.all([
 ]);
 after(() => backends.forEach((b) => b.dispose()));
 
-async function linearRows(ops: Ops, x: Float32Array, rows: number, inF: number, w: { dtype: 'q4_0' | 'q8_0'; bytes: Uint8Array; outF: number }): Promise<Float32Array> {
+async function linearRows(ops: Ops, x: Float32Array, rows: number, inF: number, w: { dtype: 'q4_0' | 'q4_k' | 'q8_0'; bytes: Uint8Array; outF: number }): Promise<Float32Array> {
   const weight = ops.fromEncoded({ shape: [w.outF, inF], dtype: w.dtype, bytes: w.bytes });
   return (await ops.read(ops.linear(ops.fromHost(x, [rows, inF]), weight))) as Float32Array;
 }
 
-for (const dtype of ['q4_0', 'q8_0'] as const) {
+for (const dtype of ['q4_0', 'q4_k', 'q8_0'] as const) {
   test(`${dtype} prefill equals row-by-row decode, for row counts and widths that are not multiples of the tiles`, async () => {
     const rng = new Rng(7);
     const { blockElems, blockBytes, quantizeRow } = blockFormats[dtype];
-    for (const [rows, inF, outF] of [[2, 32, 1], [5, 96, 7], [9, 2080, 6], [4, 64, 4], [13, 160, 11]] as const) {
+    const shapes = dtype === 'q4_k' ? [[2, 256, 1], [5, 512, 7], [9, 768, 6], [13, 256, 11]] : [[2, 32, 1], [5, 96, 7], [9, 2080, 6], [4, 64, 4], [13, 160, 11]];
+    for (const [rows, inF, outF] of shapes as [number, number, number][]) {
       const x = Float32Array.from({ length: rows * inF }, () => rng.nextNormal());
       const wf = Float32Array.from({ length: outF * inF }, () => rng.nextNormal());
       const bytes = new Uint8Array((outF * inF / blockElems) * blockBytes);

@@ -49,6 +49,7 @@ const Q8A4_BLOCK_BYTES = { Q8A4: 160, Q8A4N: 272 };
  */
 const int8PrefillKernels: Partial<Record<DType, { kernel: string; layout: keyof typeof Q8A4_BLOCK_BYTES }>> = {
   q4_0: { kernel: 'matmulQ4_0', layout: 'Q8A4' },
+  q4_k: { kernel: 'matmulQ4_K', layout: 'Q8A4' },
   q8_0: { kernel: 'matmulQ8_0', layout: 'Q8A4N' },
 };
 

@@ -112,11 +112,11 @@ import { Q8A_BYTES, q8aHalfSum, q8aSum } from './q8a';
 
 /** The 6-bit (scale, min) pair j of a Q4_K block's 12 scale bytes at s. */
 // @ts-ignore: decorator
-@inline function q4kScale(s: usize, j: i32): u32 {
+@inline export function q4kScale(s: usize, j: i32): u32 {
   return j < 4 ? load<u8>(s + j) & 63 : (load<u8>(s + j + 4) & 0x0f) | ((load<u8>(s + j - 4) >> 6) << 4);
 }
 // @ts-ignore: decorator
-@inline function q4kMin(s: usize, j: i32): u32 {
+@inline export function q4kMin(s: usize, j: i32): u32 {
   return j < 4 ? load<u8>(s + j + 4) & 63 : (load<u8>(s + j + 4) >> 4) | ((load<u8>(s + j) >> 6) << 4);
 }
 

@@ -4,7 +4,7 @@
 export { quantizeQ8A, quantizeQ8A4 } from './q8a';
 export { matvecF32, matvecF16, matvecBF16, matvecQ8_0, matvecQ4_0, matvecQ4_K, matvecQ6_K } from './matvec';
 export { matmulF32, matmulDecoded } from './matmul';
-export { matmulQ4_0, matmulQ8_0 } from './matmul-int8';
+export { matmulQ4_0, matmulQ4_K, matmulQ8_0 } from './matmul-int8';
 export { rmsnorm, rope, attention, swiglu, add, softmax, sumRows } from './elementwise';
 export { transpose, rmsnormBackward, rmsnormWeightGrad, swigluBackward, attentionBackward, crossEntropyRows, scale, sumSquares, adamw } from './backward';
 export { relaxedDotProbe } from './simd';

@@ -1,5 +1,5 @@
-// Prefill on the integer dot: out (m, n) = x (m, k) w^T for Q4_0 and Q8_0 weights w (n, k), as stored, and x
-// quantized to Q8A4 (Q4_0) or Q8A4N (Q8_0; q8a.ts), writing columns [rowStart, rowEnd) of out (rows of w).
+// Prefill on the integer dot: out (m, n) = x (m, k) w^T for Q4_0, Q4_K and Q8_0 weights w (n, k), as stored, and x
+// quantized to Q8A4 (Q4_0, Q4_K) or Q8A4N (Q8_0; q8a.ts), writing columns [rowStart, rowEnd) of out (rows of w).
 //
 // Q8A4 interleaves 4 rows of x in 4-byte groups, so one 16-byte x vector holds elements 4t..4t+3 of rows 0..3. The
 // 4 weight bytes of those elements, broadcast to all lanes, meet it in one i16 pair-dot (x64 pmaddubsw): i32 lane i
@@ -7,6 +7,7 @@
 // across lanes, and the weights are used as the file stores them. 128-bit lanes cap what this gains over the f32
 // tile: the integer dot does 16 multiply-adds per instruction, the f32 multiply-add 4, but it takes adds, widening
 // and per-block scaling around it.
+import { q4kMin, q4kScale } from './dot';
 import { f16, madd } from './simd';
 import { Q8A4_BYTES, Q8A4N_BYTES } from './q8a';
 
@@ -87,6 +88,105 @@ function q4Tile4(out: usize, xg: usize, w0: usize, rb: usize, scales: usize, sb:
 @inline function q4Scale(s: v128, offset: v128, dx: v128, d: usize, acc: v128): v128 {
   const isum = i32x4.sub(i32x4.extadd_pairwise_i16x8_s(s), offset);
   return madd(f32x4.convert_i32x4_s(isum), f32x4.mul(dx, v128.load32_splat(d)), acc);
+}
+
+/**
+ * Q4_K (144-byte blocks of 256: f16 d, f16 dmin, 12 bytes of 6-bit scales and mins, 128 bytes of nibbles), x in
+ * Q8A4. Sub-block j of 32 is y = d sc_j n - dmin m_j, n its unsigned nibbles (low ones of bytes 32(j/2)..+31 for
+ * even j, high ones for odd j), so its dot is d sc_j dx sum(n xq) - dmin m_j dx sum(xq): Q4_0's pair dots, then
+ * per-sub-block scales. Per weight row, d sc_j and dmin m_j of every sub-block are prepared first as f32 pairs in
+ * this thread's scratch (4 rows of k / 32 pairs, at scratch + thread * k bytes).
+ */
+export function matmulQ4_K(out: usize, x: usize, w: usize, m: i32, k: i32, n: i32, scratch: usize, thread: i32, rowStart: i32, rowEnd: i32): void {
+  const blocks = k / 32; // sub-blocks
+  const rb = <usize>(k / 256) * 144, pb = <usize>blocks * 8;
+  const prep = scratch + <usize>thread * 4 * pb;
+  for (let j = rowStart; j < rowEnd; j += 4) {
+    const count = min(4, rowEnd - j);
+    const w0 = w + <usize>j * rb;
+    for (let r = 0; r < count; r++) prepareQ4KRow(w0 + <usize>r * rb, k / 256, prep + <usize>r * pb);
+    for (let g = 0; g < (m + 3) >> 2; g++) {
+      const xg = x + <usize>g * blocks * Q8A4_BYTES;
+      if (count == 4) q4kTile4(out, xg, w0, rb, prep, pb, blocks, m, n, g, j);
+      else for (let r = 0; r < count; r++) {
+        let acc = f32x4.splat(0);
+        for (let b = 0; b < blocks; b++) acc = q4kSubBlock(w0 + <usize>r * rb, b, xg + <usize>b * Q8A4_BYTES, prep + <usize>r * pb + <usize>b * 8, acc);
+        storeLanes(out, acc, m, n, g, j + r);
+      }
+    }
+  }
+}
+
+/**
+ * Columns j..j+3 of out for group g: 4 weight rows (stride rb) share each x load. Sub-blocks go in pairs (2c, 2c+1),
+ * the low and high nibbles of the same 32 bytes, so each weight load serves both.
+ */
+function q4kTile4(out: usize, xg: usize, w0: usize, rb: usize, prep: usize, pb: usize, blocks: i32, m: i32, n: i32, g: i32, j: i32): void {
+  const mask = i8x16.splat(0x0f);
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+  for (let b = 0; b < blocks; b += 2) {
+    const xl = xg + <usize>b * Q8A4_BYTES, xh = xl + Q8A4_BYTES;
+    const qs = w0 + <usize>(b >> 3) * 144 + 16 + <usize>((b & 7) >> 1) * 32;
+    let l0 = i16x8.splat(0), h0 = i16x8.splat(0), l1 = i16x8.splat(0), h1 = i16x8.splat(0);
+    let l2 = i16x8.splat(0), h2 = i16x8.splat(0), l3 = i16x8.splat(0), h3 = i16x8.splat(0);
+    for (let t = 0; t < 8; t++) {
+      const low = v128.load(xl + 32 + t * 16), high = v128.load(xh + 32 + t * 16);
+      const q0 = v128.load32_splat(qs + t * 4), q1 = v128.load32_splat(qs + rb + t * 4);
+      l0 = i16x8.add(l0, pairDot(v128.and(q0, mask), low)); h0 = i16x8.add(h0, pairDot(v128.and(i16x8.shr_u(q0, 4), mask), high));
+      l1 = i16x8.add(l1, pairDot(v128.and(q1, mask), low)); h1 = i16x8.add(h1, pairDot(v128.and(i16x8.shr_u(q1, 4), mask), high));
+      const q2 = v128.load32_splat(qs + 2 * rb + t * 4), q3 = v128.load32_splat(qs + 3 * rb + t * 4);
+      l2 = i16x8.add(l2, pairDot(v128.and(q2, mask), low)); h2 = i16x8.add(h2, pairDot(v128.and(i16x8.shr_u(q2, 4), mask), high));
+      l3 = i16x8.add(l3, pairDot(v128.and(q3, mask), low)); h3 = i16x8.add(h3, pairDot(v128.and(i16x8.shr_u(q3, 4), mask), high));
+    }
+    const p = prep + <usize>b * 8;
+    a0 = q4kApply2(l0, h0, xl, xh, p, a0);
+    a1 = q4kApply2(l1, h1, xl, xh, p + pb, a1);
+    a2 = q4kApply2(l2, h2, xl, xh, p + 2 * pb, a2);
+    a3 = q4kApply2(l3, h3, xl, xh, p + 3 * pb, a3);
+  }
+  storeLanes(out, a0, m, n, g, j);
+  storeLanes(out, a1, m, n, g, j + 1);
+  storeLanes(out, a2, m, n, g, j + 2);
+  storeLanes(out, a3, m, n, g, j + 3);
+}
+
+/** acc + two consecutive sub-blocks' (prepared at p, p + 8) i16 pair sums l and h against the Q8A4 blocks xl, xh. */
+// @ts-ignore: decorator
+@inline function q4kApply2(l: v128, h: v128, xl: usize, xh: usize, p: usize, acc: v128): v128 {
+  return q4kApply(h, xh, p + 8, q4kApply(l, xl, p, acc));
+}
+
+/** acc + dx (d sc sum(n xq) - dmin m sum(xq)) for one sub-block's i16 pair sums s (8 per lane: < 2^15). */
+// @ts-ignore: decorator
+@inline function q4kApply(s: v128, xb: usize, p: usize, acc: v128): v128 {
+  const dot = f32x4.mul(f32x4.convert_i32x4_s(i32x4.extadd_pairwise_i16x8_s(s)), v128.load32_splat(p));
+  const offset = f32x4.mul(f32x4.convert_i32x4_s(v128.load(xb + 16)), v128.load32_splat(p + 4));
+  return madd(f32x4.sub(dot, offset), v128.load(xb), acc);
+}
+
+/** d sc_j and dmin m_j of every sub-block of a Q4_K row, as f32 pairs at dst. */
+function prepareQ4KRow(w: usize, superBlocks: i32, dst: usize): void {
+  for (let b = 0; b < superBlocks; b++) {
+    const wb = w + <usize>b * 144;
+    const d = f16(load<u16>(wb)), dmin = f16(load<u16>(wb + 2));
+    for (let j = 0; j < 8; j++) {
+      store<f32>(dst + <usize>(b * 8 + j) * 8, d * <f32>q4kScale(wb + 4, j));
+      store<f32>(dst + <usize>(b * 8 + j) * 8 + 4, dmin * <f32>q4kMin(wb + 4, j));
+    }
+  }
+}
+
+/** acc + sub-block b (of 32) of the Q4_K row at w against one Q8A4 block (at xb), its scale and min prepared at p. */
+// @ts-ignore: decorator
+@inline function q4kSubBlock(w: usize, b: i32, xb: usize, p: usize, acc: v128): v128 {
+  const mask = i8x16.splat(0x0f);
+  const qs = w + <usize>(b >> 3) * 144 + 16 + <usize>((b & 7) >> 1) * 32, high = (b & 1) == 1;
+  let s = i16x8.splat(0);
+  for (let t = 0; t < 8; t++) {
+    const q = v128.load32_splat(qs + t * 4);
+    s = i16x8.add(s, pairDot(high ? v128.and(i16x8.shr_u(q, 4), mask) : v128.and(q, mask), v128.load(xb + 32 + t * 16)));
+  }
+  return q4kApply(s, xb, p, acc);
 }
 
 /**

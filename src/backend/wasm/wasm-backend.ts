@@ -45,7 +45,7 @@ const Q8A_BLOCK_BYTES = 40;
 const Q8A4_BLOCK_BYTES = { Q8A4: 160, Q8A4N: 272 };
 /**
  * The weight types whose prefill runs on the integer dot (matmul-int8.ts), with the layout of x it takes. Relaxed
- * build only: there it is 1.3-1.7x the f32 tile on decoded rows; the SIMD128 build's exact dot is slower than that.
+ * build only: there it is 1.2-1.7x the f32 tile on decoded rows; the SIMD128 build's exact dot is slower than that.
  */
 const int8PrefillKernels: Partial<Record<DType, { kernel: string; layout: keyof typeof Q8A4_BLOCK_BYTES }>> = {
   q4_0: { kernel: 'matmulQ4_0', layout: 'Q8A4' },
@@ -60,7 +60,6 @@ const int8PrefillKernels: Partial<Record<DType, { kernel: string; layout: keyof 
  */
 export class WasmBackend implements Ops {
   readonly name = 'wasm';
-
   private readonly scopes = new Scopes<Storage>((s) => this.heap.release(s.ptr, s.bytes));
 
   private constructor(
@@ -197,7 +196,7 @@ export class WasmBackend implements Ops {
 
   /**
    * x (rows, in) against each w (out_i, in): one pool job. One row (decode) uses the matvec kernels (integer ones
-   * on x quantized once to Q8A); several rows (prefill) the integer mat-mul kernels for Q4_0 and Q8_0 (on x
+   * on x quantized once to Q8A); several rows (prefill) the integer mat-mul kernels for Q4_0, Q4_K and Q8_0 (on x
    * quantized once to Q8A4 or Q8A4N), and the register-tiled f32 mat-mul for the rest, with weights of other types
    * decoded a few rows at a time into per-thread scratch.
    */

@@ -42,7 +42,7 @@ export function isRelaxedBuild(module: WebAssembly.Module): boolean {
 
 /**
  * Whether the relaxed build's integer dots give the exact sums on this runtime: the 16 unsigned bytes 0, 8, ..., 120
- * dotted with the signed bytes -128, -112, ..., 112 (whole; as low plus high nibbles; and the other way round, where
+ * dotted with the signed bytes -128, -112, ..., 112 (whole, times a scale of -3; as low plus high nibbles; and the other way round, where
  * |-128| = 128 must read as unsigned), whose 4 lane sums are known. A guard (Node 20's baseline compiler got these
  * dots wrong inside our kernels, though not in this probe): a runtime that gets them wrong gets the SIMD128 build.
  */
@@ -58,5 +58,5 @@ function relaxedDotIsRight(module: WebAssembly.Module): boolean {
   kernels['relaxedDotProbe']!(32, 0, 16);
   const laneSum = (lane: number, f: (u: number) => number) => [0, 1, 2, 3].reduce((sum, j) => sum + f(u[4 * lane + j]!) * s[4 * lane + j]!, 0);
   const sums = new Int32Array(memory.buffer, 32, 12);
-  return [0, 1, 2, 3].every((lane) => sums[lane] === laneSum(lane, (b) => b) && sums[4 + lane] === laneSum(lane, (b) => (b & 15) + (b >> 4)) && sums[8 + lane] === sums[lane]);
+  return [0, 1, 2, 3].every((lane) => sums[lane] === -3 * laneSum(lane, (b) => b) && sums[4 + lane] === laneSum(lane, (b) => (b & 15) + (b >> 4)) && sums[8 + lane] === laneSum(lane, (b) => b));
 }

@@ -1,6 +1,6 @@
 // Dot products of one weight row (as stored) with one activation row: f32 x for the float types, Q8A x for the
 // block types (see q8a.ts). Shared by the matvec (decode) and matmul (prefill) kernels.
-import { dotI8Add, dotU4Pair, dotU7, dotU7Add, f16, F16_REBIAS, f16x8High, f16x8Low, hsum, madd } from './simd';
+import { dotI8Add, dotU4Pair, dotU7Scaled, f16, F16_REBIAS, f16x8High, f16x8Low, hsum, madd } from './simd';
 import { Q8A_BYTES, q8aHalfSum, q8aSum } from './q8a';
 
 /** w (cols f32) . x (cols f32), 4 accumulators of 4 lanes. */
@@ -122,85 +122,98 @@ import { Q8A_BYTES, q8aHalfSum, q8aSum } from './q8a';
 
 /**
  * Q4_K w (144-byte blocks of 256: f16 d, f16 dmin, 12 scale bytes, 128 nibble bytes) . Q8A x. Sub-block j of 32
- * elements is y = d sc_j q - dmin m_j, so its dot is d sc_j dx sum(q xq) - dmin m_j dx sum(xq).
+ * elements is y = d sc_j q - dmin m_j, so its dot is d sc_j dx sum(q xq) - dmin m_j dx sum(xq). Bytes 32c..32c+31
+ * hold sub-block 2c in their low nibbles and 2c+1 in their high ones: one load serves both.
  */
 // @ts-ignore: decorator
 @inline export function dotQ4_K(w: usize, x: usize, cols: i32): f32 {
   let sum: f32 = 0;
-  const mask = i8x16.splat(0x0f);
   for (let b = 0; b < cols / 256; b++) {
-    const wb = w + <usize>b * 144;
-    const d = f16(load<u16>(wb));
-    const dmin = f16(load<u16>(wb + 2));
-    let acc = f32x4.splat(0);
-    let offset: f32 = 0;
-    for (let c = 0; c < 4; c++) {
-      const qs = wb + 16 + c * 32;
-      for (let half = 0; half < 2; half++) {
-        const j = 2 * c + half;
-        const xb = x + (<usize>(b * 8 + j)) * Q8A_BYTES;
-        const q0 = v128.load(qs), q1 = v128.load(qs + 16);
-        const n0 = half == 0 ? v128.and(q0, mask) : v128.and(i16x8.shr_u(q0, 4), mask);
-        const n1 = half == 0 ? v128.and(q1, mask) : v128.and(i16x8.shr_u(q1, 4), mask);
-        const isum = dotU4Pair(n0, v128.load(xb + 8), n1, v128.load(xb + 24));
-        const dx = load<f32>(xb);
-        acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(isum), f32x4.splat(d * <f32>q4kScale(wb + 4, j) * dx)));
-        offset += dmin * <f32>q4kMin(wb + 4, j) * dx * <f32>q8aSum(xb);
-      }
-    }
-    sum += hsum(acc) - offset;
+    const wb = w + <usize>b * 144, xb = x + <usize>b * 8 * Q8A_BYTES;
+    let acc = f32x4.splat(0), offset = f32x4.splat(0);
+    acc = q4kPair(wb, xb, 0, acc); acc = q4kPair(wb, xb, 1, acc); acc = q4kPair(wb, xb, 2, acc); acc = q4kPair(wb, xb, 3, acc);
+    offset = q4kMins(wb, xb, 0, offset); offset = q4kMins(wb, xb, 1, offset);
+    sum += f16(load<u16>(wb)) * hsum(acc) - f16(load<u16>(wb + 2)) * hsum(offset);
   }
   return sum;
+}
+
+/** acc + sc_j dx_j sum(q xq) for sub-blocks j = 2c, 2c+1 of the Q4_K block at wb (x's 8 Q8A blocks at xb). */
+// @ts-ignore: decorator
+@inline function q4kPair(wb: usize, xb: usize, c: i32, acc: v128): v128 {
+  const mask = i8x16.splat(0x0f);
+  const q0 = v128.load(wb + 16 + c * 32), q1 = v128.load(wb + 32 + c * 32);
+  const xl = xb + <usize>(2 * c) * Q8A_BYTES, xh = xl + Q8A_BYTES;
+  const low = dotU4Pair(v128.and(q0, mask), v128.load(xl + 8), v128.and(q1, mask), v128.load(xl + 24));
+  const high = dotU4Pair(v128.and(i16x8.shr_u(q0, 4), mask), v128.load(xh + 8), v128.and(i16x8.shr_u(q1, 4), mask), v128.load(xh + 24));
+  acc = madd(f32x4.convert_i32x4_s(low), f32x4.splat(<f32>q4kScale(wb + 4, 2 * c) * load<f32>(xl)), acc);
+  return madd(f32x4.convert_i32x4_s(high), f32x4.splat(<f32>q4kScale(wb + 4, 2 * c + 1) * load<f32>(xh)), acc);
+}
+
+/** offset + lanes m_j dx_j sum_j(xq) for sub-blocks j = 4h..4h+3 of the Q4_K block at wb. */
+// @ts-ignore: decorator
+@inline function q4kMins(wb: usize, xb: usize, h: i32, offset: v128): v128 {
+  const j = 4 * h;
+  let mins = i32x4.splat(q4kMin(wb + 4, j));
+  mins = i32x4.replace_lane(mins, 1, q4kMin(wb + 4, j + 1));
+  mins = i32x4.replace_lane(mins, 2, q4kMin(wb + 4, j + 2));
+  mins = i32x4.replace_lane(mins, 3, q4kMin(wb + 4, j + 3));
+  let xs = f32x4.splat(load<f32>(xb + <usize>j * Q8A_BYTES) * <f32>q8aSum(xb + <usize>j * Q8A_BYTES));
+  xs = f32x4.replace_lane(xs, 1, load<f32>(xb + <usize>(j + 1) * Q8A_BYTES) * <f32>q8aSum(xb + <usize>(j + 1) * Q8A_BYTES));
+  xs = f32x4.replace_lane(xs, 2, load<f32>(xb + <usize>(j + 2) * Q8A_BYTES) * <f32>q8aSum(xb + <usize>(j + 2) * Q8A_BYTES));
+  xs = f32x4.replace_lane(xs, 3, load<f32>(xb + <usize>(j + 3) * Q8A_BYTES) * <f32>q8aSum(xb + <usize>(j + 3) * Q8A_BYTES));
+  return madd(f32x4.convert_i32x4_s(mins), xs, offset);
 }
 
 /**
  * Q6_K w (210-byte blocks of 256: 128 bytes low nibbles ql, 64 bytes high pairs qh, 16 int8 scales, f16 d last)
  * . Q8A x. Each 6-bit value u (0..63) is built as a byte, 16 at a time, and dotted with x's int8 values as it is;
- * the -32 comes back as 32 times the sum of those 16 x values (Q8A keeps per-16 sums).
+ * the -32 comes back as 32 times the sum of those 16 x values (Q8A keeps per-16 sums). The 16-value scales multiply
+ * in the integer dot (dotU7Scaled), so each Q8A block of x costs one conversion to float.
  */
 // @ts-ignore: decorator
 @inline export function dotQ6_K(w: usize, x: usize, cols: i32): f32 {
   let sum: f32 = 0;
-  const mask4 = i8x16.splat(0x0f), mask2 = i8x16.splat(0x03);
   for (let b = 0; b < cols / 256; b++) {
-    const wb = w + <usize>b * 210;
-    const d = f16(load<u16>(wb + 208));
+    const wb = w + <usize>b * 210, xb = x + <usize>b * 8 * Q8A_BYTES;
     let acc = f32x4.splat(0);
-    let offset: f32 = 0;
-    for (let h = 0; h < 2; h++) {
-      const ql = wb + h * 64, qh = wb + 128 + h * 32, sc = wb + 192 + h * 8;
-      for (let l = 0; l < 32; l += 16) {
-        const L0 = v128.load(ql + l), L1 = v128.load(ql + l + 32), H = v128.load(qh + l);
-        const s = l / 16;
-        const u0 = v128.or(v128.and(L0, mask4), i8x16.shl(v128.and(H, mask2), 4));
-        const u1 = v128.or(v128.and(L1, mask4), i8x16.shl(v128.and(i8x16.shr_u(H, 2), mask2), 4));
-        const u2 = v128.or(i8x16.shr_u(L0, 4), i8x16.shl(v128.and(i8x16.shr_u(H, 4), mask2), 4));
-        const u3 = v128.or(i8x16.shr_u(L1, 4), i8x16.shl(i8x16.shr_u(H, 6), 4));
-        const e = b * 256 + h * 128 + l; // element of u0's first value; u_k's is e + 32k
-        acc = q6Part(u0, x, e, load<i8>(sc + s), acc);
-        acc = q6Part(u1, x, e + 32, load<i8>(sc + s + 2), acc);
-        acc = q6Part(u2, x, e + 64, load<i8>(sc + s + 4), acc);
-        acc = q6Part(u3, x, e + 96, load<i8>(sc + s + 6), acc);
-        offset += q6Offset(x, e, load<i8>(sc + s)) + q6Offset(x, e + 32, load<i8>(sc + s + 2))
-          + q6Offset(x, e + 64, load<i8>(sc + s + 4)) + q6Offset(x, e + 96, load<i8>(sc + s + 6));
-      }
-    }
-    sum += d * (hsum(acc) - 32 * offset);
+    acc = q6Half(wb, xb, 0, acc);
+    acc = q6Half(wb, xb, 1, acc);
+    sum += f16(load<u16>(wb + 208)) * hsum(acc);
   }
   return sum;
 }
 
-/** acc + scale * dx * (16 unsigned 6-bit values u . the 16 Q8A values of x from element e), as 4 lanes. */
+/**
+ * acc + the dot of elements 128h..128h+127 of the Q6_K block at wb: bytes ql[64h + l] hold element 128h + l in
+ * their low nibble and 128h + 64 + l in their high one, qh[32h + l] the top 2 bits of elements 128h + l + 32t in
+ * bits 2t, 2t+1 (l < 32, t < 4). Shifts are 16-bit (x64 has no byte shifts) and masked.
+ */
 // @ts-ignore: decorator
-@inline function q6Part(u: v128, x: usize, e: i32, scale: i8, acc: v128): v128 {
-  const xb = x + (<usize>(e >> 5)) * Q8A_BYTES;
-  const isum = dotU7(u, v128.load(xb + 8 + (e & 31)));
-  return madd(f32x4.convert_i32x4_s(isum), f32x4.splat(<f32>scale * load<f32>(xb)), acc);
+@inline function q6Half(wb: usize, xb: usize, h: i32, acc: v128): v128 {
+  const ql = wb + h * 64, qh = wb + 128 + h * 32, sc = wb + 192 + h * 8;
+  const low4 = i8x16.splat(0x0f), top2 = i8x16.splat(0x30);
+  const x0 = xb + <usize>(4 * h) * Q8A_BYTES;
+  const L0a = v128.load(ql), L0b = v128.load(ql + 16), L1a = v128.load(ql + 32), L1b = v128.load(ql + 48);
+  const Ha = v128.load(qh), Hb = v128.load(qh + 16);
+  acc = q6Block(v128.or(v128.and(L0a, low4), v128.and(i16x8.shl(Ha, 4), top2)),
+    v128.or(v128.and(L0b, low4), v128.and(i16x8.shl(Hb, 4), top2)), x0, sc, acc);
+  acc = q6Block(v128.or(v128.and(L1a, low4), v128.and(i16x8.shl(Ha, 2), top2)),
+    v128.or(v128.and(L1b, low4), v128.and(i16x8.shl(Hb, 2), top2)), x0 + Q8A_BYTES, sc + 2, acc);
+  acc = q6Block(v128.or(v128.and(i16x8.shr_u(L0a, 4), low4), v128.and(Ha, top2)),
+    v128.or(v128.and(i16x8.shr_u(L0b, 4), low4), v128.and(Hb, top2)), x0 + 2 * Q8A_BYTES, sc + 4, acc);
+  return q6Block(v128.or(v128.and(i16x8.shr_u(L1a, 4), low4), v128.and(i16x8.shr_u(Ha, 2), top2)),
+    v128.or(v128.and(i16x8.shr_u(L1b, 4), low4), v128.and(i16x8.shr_u(Hb, 2), top2)), x0 + 3 * Q8A_BYTES, sc + 6, acc);
 }
 
-/** scale * dx * (the sum of the 16 Q8A values of x from element e): what the -32 of those 16 values takes off. */
+/**
+ * acc + dx (sa (ua . xq_a - 32 sum(xq_a)) + sb (ub . xq_b - 32 sum(xq_b))) for one Q8A block xb of x, whose halves a
+ * and b meet the 6-bit values ua and ub with the scales at sc and sc + 1, as 4 lanes.
+ */
 // @ts-ignore: decorator
-@inline function q6Offset(x: usize, e: i32, scale: i8): f32 {
-  const xb = x + (<usize>(e >> 5)) * Q8A_BYTES;
-  return <f32>scale * load<f32>(xb) * <f32>q8aHalfSum(xb, e & 31);
+@inline function q6Block(ua: v128, ub: v128, xb: usize, sc: usize, acc: v128): v128 {
+  const sa = <i32>load<i8>(sc), sb = <i32>load<i8>(sc + 1);
+  const offset = 8 * (sa * q8aHalfSum(xb, 0) + sb * q8aHalfSum(xb, 16));
+  const isum = i32x4.add(dotU7Scaled(ua, v128.load(xb + 8), sa), dotU7Scaled(ub, v128.load(xb + 24), sb));
+  return madd(f32x4.convert_i32x4_s(i32x4.sub(isum, i32x4.splat(offset))), v128.load32_splat(xb), acc);
 }

@@ -27,17 +27,6 @@
 }
 
 /**
- * acc + the i32x4 partial sums of u . s, for 16 bytes u holding 0..127 and 16 signed bytes s: one relaxed-SIMD
- * dot (x64: vpdpbusd, or pmaddubsw + pmaddwd) in the relaxed build, else the exact widening form. The relaxed
- * instruction's i16 pair sums cannot saturate here: 2 * 127 * 128 < 2^15.
- */
-// @ts-ignore: decorator
-@inline export function dotU7Add(u: v128, s: v128, acc: v128): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) return i32x4.relaxed_dot_i8x16_i7x16_add_s(s, u, acc);
-  return i32x4.add(acc, dotI8(u, s));
-}
-
-/**
  * acc + the i32x4 partial sums of w . x for signed bytes w and x, x in -127..127: in the relaxed build, |w| . (x
  * with w's sign) on the relaxed dot. |-128| is 128, outside the i7 range that relaxed SIMD defines; x64 reads that
  * operand as unsigned (pmaddubsw), which gives the exact product, and the loader checks this at start-up.
@@ -50,13 +39,14 @@
 }
 
 /**
- * i32x4 partial sums of u . s for 16 bytes u holding 0..127 and 16 signed bytes s: relaxed SIMD's i16 dot
- * (pmaddubsw; its pair sums cannot saturate: 2 * 127 * 128 < 2^15) and one widening, else the exact form.
+ * i32x4 partial sums of scale * (u . s) for 16 bytes u holding 0..127, 16 signed bytes s and an i8 scale: in the
+ * relaxed build the scale rides in the widening step (pmaddwd against the scale instead of ones; |result| <=
+ * 2 * 2 * 127 * 128 * 128 < 2^31), else the exact form times the scale.
  */
 // @ts-ignore: decorator
-@inline export function dotU7(u: v128, s: v128): v128 {
-  if (!ASC_FEATURE_RELAXED_SIMD) return dotI8(u, s);
-  return i32x4.extadd_pairwise_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(s, u));
+@inline export function dotU7Scaled(u: v128, s: v128, scale: i32): v128 {
+  if (!ASC_FEATURE_RELAXED_SIMD) return i32x4.mul(dotI8(u, s), i32x4.splat(scale));
+  return i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(s, u), i16x8.splat(<i16>scale));
 }
 
 /**
@@ -71,12 +61,12 @@
 
 /**
  * The loader's check that the runtime gets the relaxed integer dots right, on 16 bytes at u (0..127) and at s:
- * out (i32x4) = dotU7Add(u, s, 0), out + 16 = dotU4Pair(low nibbles of u, s, high nibbles of u, s), and
+ * out (i32x4) = dotU7Scaled(u, s, -3), out + 16 = dotU4Pair(low nibbles of u, s, high nibbles of u, s), and
  * out + 32 = dotI8Add(s, u, 0).
  */
 export function relaxedDotProbe(out: usize, u: usize, s: usize): void {
   const uv = v128.load(u), sv = v128.load(s), mask = i8x16.splat(0x0f);
-  v128.store(out, dotU7Add(uv, sv, i32x4.splat(0)));
+  v128.store(out, dotU7Scaled(uv, sv, -3));
   v128.store(out + 16, dotU4Pair(v128.and(uv, mask), sv, v128.and(i16x8.shr_u(uv, 4), mask), sv));
   v128.store(out + 32, dotI8Add(sv, uv, i32x4.splat(0)));
 }

@@ -1,23 +1,36 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { endianness } from 'node:os';
 import { decodeFloats, dtypeBytes } from '../core/dtype.js';
 import { FormatError } from '../core/errors.js';
 
 /** Largest single readSync call: the syscall caps one read near 2 GiB. */
 const maxReadChunk = 1 << 30;
-const littleEndianHost = endianness() === 'LE';
+const littleEndianHost = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** A file already in memory (fetched in a browser, say): its bytes, and a name for errors (its URL or file name). */
+export interface NamedBytes {
+  name: string;
+  bytes: Uint8Array;
+}
+
+/** A path (Node) or bytes in memory: what the readers of model and tokenizer files take. */
+export type FileInput = string | NamedBytes;
+
+/** The name errors give for an input: its path or its name. */
+export function inputName(input: FileInput): string {
+  return typeof input === 'string' ? input : input.name;
+}
 
 /**
- * An open file read by byte ranges. Files may exceed 2 GiB, so nothing here reads a whole file at once;
- * offsets are plain numbers, checked to be safe integers. Owns its descriptor: call `dispose()`.
+ * Bytes read by ranges, from a file or from memory. Files may exceed 2 GiB, so nothing here reads a whole file at
+ * once; offsets are plain numbers, checked to be safe integers. Call `dispose()` when done.
  */
-export class ByteSource {
-  readonly size: number;
-  private fd: number | null;
+export abstract class ByteSource {
+  abstract readonly path: string;
+  abstract readonly size: number;
 
-  constructor(readonly path: string) {
-    this.fd = openSync(path, 'r');
-    this.size = fstatSync(this.fd).size;
+  /** A source over the file at a path, or over bytes in memory. */
+  static open(input: FileInput): ByteSource {
+    return typeof input === 'string' ? new FileSource(input) : new MemorySource(input);
   }
 
   /** `length` bytes at `offset`; `field` names what is being read, for the error if the file is too short. */
@@ -30,21 +43,13 @@ export class ByteSource {
   /** Fill `target` from the file starting at `offset`. */
   readInto(offset: number, target: Uint8Array, field = 'bytes'): void {
     this.checkRange(offset, target.byteLength, field);
-    if (this.fd === null) throw new Error(`${this.path}: read after close`);
-    for (let done = 0; done < target.byteLength; ) {
-      const want = Math.min(maxReadChunk, target.byteLength - done);
-      const got = readSync(this.fd, target, done, want, offset + done);
-      if (got === 0) {
-        throw new FormatError(this.path, field, `${want} more bytes at offset ${offset + done}`, 'end of file (it shrank while open)');
-      }
-      done += got;
-    }
+    this.fill(offset, target, field);
   }
 
-  dispose(): void {
-    if (this.fd !== null) closeSync(this.fd);
-    this.fd = null;
-  }
+  dispose(): void {}
+
+  /** Copy target.byteLength bytes from `offset`, a range already checked. */
+  protected abstract fill(offset: number, target: Uint8Array, field: string): void;
 
   /** Throws unless [offset, offset+length) lies inside the file; returns length. */
   private checkRange(offset: number, length: number, field: string): number {
@@ -56,6 +61,52 @@ export class ByteSource {
       throw new FormatError(this.path, field, `${length} bytes at offset ${offset}`, `${left} bytes left (file is ${this.size} bytes)`);
     }
     return length;
+  }
+}
+
+/** An open file (Node). Owns its descriptor. */
+class FileSource extends ByteSource {
+  readonly size: number;
+  private fd: number | null;
+
+  constructor(readonly path: string) {
+    super();
+    this.fd = openSync(path, 'r');
+    this.size = fstatSync(this.fd).size;
+  }
+
+  protected fill(offset: number, target: Uint8Array, field: string): void {
+    if (this.fd === null) throw new Error(`${this.path}: read after close`);
+    for (let done = 0; done < target.byteLength; ) {
+      const want = Math.min(maxReadChunk, target.byteLength - done);
+      const got = readSync(this.fd, target, done, want, offset + done);
+      if (got === 0) {
+        throw new FormatError(this.path, field, `${want} more bytes at offset ${offset + done}`, 'end of file (it shrank while open)');
+      }
+      done += got;
+    }
+  }
+
+  override dispose(): void {
+    if (this.fd !== null) closeSync(this.fd);
+    this.fd = null;
+  }
+}
+
+class MemorySource extends ByteSource {
+  readonly path: string;
+  readonly size: number;
+  private readonly bytes: Uint8Array;
+
+  constructor({ name, bytes }: NamedBytes) {
+    super();
+    this.path = name;
+    this.bytes = bytes;
+    this.size = bytes.byteLength;
+  }
+
+  protected fill(offset: number, target: Uint8Array): void {
+    target.set(this.bytes.subarray(offset, offset + target.byteLength));
   }
 }
 

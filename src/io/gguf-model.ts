@@ -2,6 +2,7 @@ import { UnsupportedError } from '../core/errors.js';
 import { headDim, validateConfig, type LlamaConfig, type RopeScaling } from '../model/config.js';
 import type { EncodedTensor, HostTensor } from '../tensor/tensor.js';
 import { closeGguf, ggufNumber, ggufString, openGguf, readGgufTensor, type GgufFile } from './gguf.js';
+import type { FileInput } from './byte-source.js';
 import { metaNameFromGguf } from './tensor-names.js';
 
 /** A model file opened for reading its tensors one at a time (our names); `dispose()` closes it. */
@@ -15,8 +16,8 @@ export interface OpenedWeights {
 const encodedTypes: Record<number, EncodedTensor['dtype']> = { 1: 'f16', 30: 'bf16', 8: 'q8_0', 2: 'q4_0', 12: 'q4_k', 14: 'q6_k' };
 
 /** Open a GGUF LLaMA: config from the `llama.*` metadata, tensors by our names (GGUF q/k are already interleaved). */
-export function openGgufModel(path: string): OpenedWeights {
-  const file = openGguf(path);
+export function openGgufModel(input: FileInput): OpenedWeights {
+  const file = openGguf(input);
   try {
     const config = ggufConfig(file);
     const tensors = new Map<string, () => HostTensor | EncodedTensor>();

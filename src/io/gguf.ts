@@ -7,7 +7,7 @@
 import { FormatError, UnsupportedError } from '../core/errors.js';
 import { blockFormatForGgmlType } from '../core/quant/index.js';
 import type { HostTensor } from '../tensor/tensor.js';
-import { ByteReader, ByteSource, readFloats } from './byte-source.js';
+import { ByteReader, ByteSource, readFloats, type FileInput } from './byte-source.js';
 
 export type GgufValue = number | boolean | string | GgufValue[];
 
@@ -67,9 +67,9 @@ const maxArrayDepth = 4;
 const minKvBytes = 8 + 4 + 1; // empty key, value type, a 1-byte value
 const minTensorInfoBytes = 8 + 4 + 8 + 4 + 8; // empty name, n_dims, one ne, ggml_type, offset
 
-/** Parse a GGUF file's header, metadata and tensor infos. The caller closes it with `closeGguf`. */
-export function openGguf(path: string): GgufFile {
-  const source = new ByteSource(path);
+/** Parse a GGUF file's header, metadata and tensor infos (a path, or bytes in memory). Close it with `closeGguf`. */
+export function openGguf(input: FileInput): GgufFile {
+  const source = ByteSource.open(input);
   try {
     return parseGguf(source);
   } catch (e) {
@@ -83,8 +83,8 @@ export function closeGguf(file: GgufFile): void {
 }
 
 /** Open a GGUF, run `fn` on it, close it. */
-export function withGguf<T>(path: string, fn: (file: GgufFile) => T): T {
-  const file = openGguf(path);
+export function withGguf<T>(input: FileInput, fn: (file: GgufFile) => T): T {
+  const file = openGguf(input);
   try {
     return fn(file);
   } finally {

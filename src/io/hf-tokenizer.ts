@@ -140,9 +140,14 @@ export function readHfTokenizer(path: string): Tokenizer {
  * merges in the same order.
  */
 export function readHfVocab(path: string): SpmVocab | ByteLevelBpeVocab {
+  return parseHfVocab(readFileSync(path, 'utf8'), path);
+}
+
+/** The vocabulary of a tokenizer.json's text (see readHfVocab); `path` names it in errors. */
+export function parseHfVocab(text: string, path: string): SpmVocab | ByteLevelBpeVocab {
   let json: TokenizerJson;
   try {
-    json = JSON.parse(readFileSync(path, 'utf8'));
+    json = JSON.parse(text);
   } catch (e) {
     throw new FormatError(path, 'JSON', 'a tokenizer.json', (e as Error).message);
   }

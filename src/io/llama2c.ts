@@ -7,7 +7,7 @@
 import { FormatError, UnsupportedError } from '../core/errors.js';
 import { numel } from '../core/shape.js';
 import type { HostTensor } from '../tensor/tensor.js';
-import { ByteReader, ByteSource, readFloats } from './byte-source.js';
+import { ByteReader, ByteSource, readFloats, type FileInput } from './byte-source.js';
 
 export interface Llama2cHeader {
   dim: number;
@@ -40,8 +40,8 @@ const maxExtent = 1 << 24;
 const versionedMagic = 0x616b3432;
 
 /** Read a llama2.c checkpoint into our tensor names (`tokEmbeddings`, `layers.0.wq`, ..., `norm`, `output`). */
-export function readLlama2cCheckpoint(path: string): { header: Llama2cHeader; tensors: Map<string, HostTensor> } {
-  const src = new ByteSource(path);
+export function readLlama2cCheckpoint(input: FileInput): { header: Llama2cHeader; tensors: Map<string, HostTensor> } {
+  const src = ByteSource.open(input);
   try {
     const header = readHeader(src);
     const segments = layout(header);

@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import { ConfigError, FormatError, UnsupportedError } from '../core/errors.js';
 import { forward } from '../model/llama.js';
 import { detectFormat, loadModel, readModelWeights } from './load-model.js';
+import { loadTokenizer } from './load-tokenizer.js';
 import { assetPath, fixturePath } from './package-paths.js';
 import { permuteRopeRows } from './tensor-names.js';
 
@@ -22,6 +23,22 @@ test('stories260K .bin and .gguf load to the same config and give identical logi
   assert.deepEqual(await run(gguf), await run(bin));
   bin.ops.dispose();
   gguf.ops.dispose();
+});
+
+test('a model and its tokenizer load from bytes in memory (as in a browser) as from the path; truncated bytes name the file', async () => {
+  const file = { name: 'https://example.org/stories260K.gguf', bytes: new Uint8Array(readFileSync(ggufPath)) };
+  const [fromPath, fromBytes] = [await loadModel(ggufPath), await loadModel(file)];
+  assert.deepEqual(fromBytes.config, fromPath.config);
+  const ids = Int32Array.from([1, 403, 407, 261]);
+  const run = async (m: typeof fromPath) => m.ops.read(forward(m, m.ops.fromHost(ids, [1, ids.length])));
+  assert.deepEqual(await run(fromBytes), await run(fromPath));
+  fromPath.ops.dispose();
+  fromBytes.ops.dispose();
+  assert.deepEqual(loadTokenizer(file).encode('Once upon a time'), loadTokenizer(ggufPath).encode('Once upon a time'));
+  const bin = { name: 'stories260K.bin', bytes: new Uint8Array(readFileSync(binPath)) };
+  assert.equal(detectFormat(bin), 'llama2c');
+  const cut = { name: file.name, bytes: file.bytes.subarray(0, file.bytes.length - 100) };
+  await assert.rejects(loadModel(cut), (e: unknown) => e instanceof FormatError && e.message.startsWith(`${file.name}: tensor "`) && /inside the file, found a file of \d+ bytes/.test(e.message));
 });
 
 test('the HF <-> interleaved RoPE row permutation is a permutation and inverts', () => {

@@ -7,6 +7,7 @@ import type { LlamaModel } from '../model/llama.js';
 import { ropeInverseFrequencies } from '../model/rope.js';
 import { uploadWeights } from '../model/weights.js';
 import type { EncodedTensor, HostTensor } from '../tensor/tensor.js';
+import { inputName, type FileInput } from './byte-source.js';
 import { openGgufModel, readAll, type OpenedWeights } from './gguf-model.js';
 import { openHfFolder } from './hf-model.js';
 import { readLlama2cCheckpoint } from './llama2c.js';
@@ -18,8 +19,13 @@ export interface LoadModelOptions extends BackendOptions {
   backend?: BackendName | Ops;
 }
 
-/** Which format a path holds: a folder is a Hugging Face model, a file starting with "GGUF" a GGUF, else a `.bin`. */
-export function detectFormat(path: string): ModelFormat {
+/**
+ * Which format a path holds: a folder is a Hugging Face model, a file starting with "GGUF" a GGUF, else a `.bin`.
+ * Bytes in memory are a GGUF or, named `.bin`, a llama2.c checkpoint.
+ */
+export function detectFormat(input: FileInput): ModelFormat {
+  if (typeof input !== 'string') return formatOf(input.name, input.bytes.subarray(0, 4));
+  const path = input;
   let stat;
   try {
     stat = statSync(path);
@@ -34,18 +40,23 @@ export function detectFormat(path: string): ModelFormat {
   } finally {
     closeSync(fd);
   }
-  if (magic.toString('latin1') === 'GGUF') return 'gguf';
+  return formatOf(path, magic);
+}
+
+function formatOf(path: string, magic: Uint8Array): ModelFormat {
+  if (String.fromCharCode(...magic) === 'GGUF') return 'gguf';
   if (path.endsWith('.bin')) return 'llama2c';
   throw new FormatError(path, 'format', 'a llama2.c .bin, a GGUF (magic "GGUF") or a Hugging Face folder',
     `a file starting with bytes ${[...magic].map((b) => b.toString(16).padStart(2, '0')).join(' ')}`);
 }
 
 /** Open a model in any supported format for reading its tensors one at a time (our names, interleaved RoPE). */
-export function openModelWeights(path: string): OpenedWeights & { format: ModelFormat } {
-  const format = detectFormat(path);
+export function openModelWeights(input: FileInput): OpenedWeights & { format: ModelFormat } {
+  const format = detectFormat(input);
+  const path = inputName(input);
   if (format === 'hf') return { ...openHfFolder(path), format };
-  if (format === 'gguf') return { ...openGgufModel(path), format };
-  const { header, tensors } = readLlama2cCheckpoint(path);
+  if (format === 'gguf') return { ...openGgufModel(input), format };
+  const { header, tensors } = readLlama2cCheckpoint(input);
   const config = validateConfig({
     dim: header.dim, nLayers: header.nLayers, nHeads: header.nHeads, nKvHeads: header.nKvHeads,
     hiddenDim: header.hiddenDim, vocabSize: header.vocabSize, maxSeqLen: header.seqLen,
@@ -55,17 +66,19 @@ export function openModelWeights(path: string): OpenedWeights & { format: ModelF
 }
 
 /** Read a model's config and all its tensors into memory (our names, interleaved RoPE layout). */
-export function readModelWeights(path: string): { config: LlamaConfig; tensors: Map<string, HostTensor | EncodedTensor>; format: ModelFormat } {
-  const opened = openModelWeights(path);
+export function readModelWeights(input: FileInput): { config: LlamaConfig; tensors: Map<string, HostTensor | EncodedTensor>; format: ModelFormat } {
+  const opened = openModelWeights(input);
   return { ...readAll(opened), format: opened.format };
 }
 
 /**
- * Load a LLaMA from a llama2.c `.bin`, a GGUF or a Hugging Face folder onto a backend. Tensors are read and uploaded
- * one at a time, so peak memory stays near the model's size on the backend plus its largest tensor.
+ * Load a LLaMA from a llama2.c `.bin`, a GGUF or a Hugging Face folder onto a backend; in a browser, from a GGUF's
+ * (or `.bin`'s) bytes. Tensors are read and uploaded one at a time, so peak memory stays near the model's size on
+ * the backend plus its largest tensor.
  */
-export async function loadModel(path: string, options: LoadModelOptions = {}): Promise<LlamaModel> {
-  const opened = openModelWeights(path);
+export async function loadModel(input: FileInput, options: LoadModelOptions = {}): Promise<LlamaModel> {
+  const opened = openModelWeights(input);
+  const path = inputName(input);
   const owned = typeof options.backend !== 'object';
   const ops = owned ? await getBackend(options.backend as BackendName | undefined, options) : (options.backend as Ops);
   try {

@@ -6,7 +6,8 @@ import { llama2cEntryCount, parseLlama2cTokenizer } from '../tokenizer/llama2c-t
 import { createSentencePieceBpe } from '../tokenizer/sentencepiece-bpe.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import { withGguf } from './gguf.js';
-import { readHfVocab } from './hf-tokenizer.js';
+import type { FileInput } from './byte-source.js';
+import { parseHfVocab } from './hf-tokenizer.js';
 import { isSpmVocab, vocabFromGguf, type Vocab } from './gguf-tokenizer.js';
 import { detectFormat } from './load-model.js';
 import { looksLikeSentencePiece, parseSentencePieceModel } from './sentencepiece-model.js';
@@ -22,8 +23,8 @@ export interface LoadTokenizerOptions {
  * embedded vocabulary, either kind), a `tokenizer.model` (SentencePiece protobuf, or Llama 3's tiktoken rank
  * file), a llama2.c `tokenizer.bin`, or a model folder holding one of these.
  */
-export function loadTokenizer(path: string, options: LoadTokenizerOptions = {}): Tokenizer {
-  return tokenizerFromVocab(readVocab(path, options.vocabSize));
+export function loadTokenizer(input: FileInput, options: LoadTokenizerOptions = {}): Tokenizer {
+  return tokenizerFromVocab(readVocab(input, options.vocabSize));
 }
 
 export function tokenizerFromVocab(v: Vocab): Tokenizer {
@@ -31,20 +32,24 @@ export function tokenizerFromVocab(v: Vocab): Tokenizer {
 }
 
 /**
- * The vocabulary in any tokenizer file loadTokenizer reads (or a folder's). A llama2.c `tokenizer.bin` does not
- * store its size: it is `vocabSize` (the model's), or all its entries.
+ * The vocabulary in any tokenizer file loadTokenizer reads (or a folder's, or such a file's bytes in memory). A
+ * llama2.c `tokenizer.bin` does not store its size: it is `vocabSize` (the model's), or all its entries.
  */
-export function readVocab(path: string, vocabSize?: number): Vocab {
-  const file = tokenizerFile(path);
-  if (file.endsWith('.json')) return readHfVocab(file);
-  const head = readHead(file, 256);
-  if (new TextDecoder().decode(head.subarray(0, 4)) === 'GGUF') return withGguf(file, (gguf) => vocabFromGguf(gguf.metadata, file));
-  if (looksLikeTiktoken(head)) return parseTiktokenFile(readFileSync(file), file);
-  if (file.endsWith('.model') && looksLikeSentencePiece(head)) return parseSentencePieceModel(readFileSync(file), file).vocab;
+export function readVocab(input: FileInput, vocabSize?: number): Vocab {
+  const file = typeof input === 'string' ? tokenizerFile(input) : input.name;
+  const head = typeof input === 'string' ? readHead(file, 256) : input.bytes.subarray(0, 256);
+  const whole = () => (typeof input === 'string' ? readFileSync(file) : input.bytes);
+  // A GGUF is read by ranges (it may hold a whole model); the other forms are small and read at once.
+  if (String.fromCharCode(...head.subarray(0, 4)) === 'GGUF') {
+    return withGguf(typeof input === 'string' ? file : input, (gguf) => vocabFromGguf(gguf.metadata, file));
+  }
+  if (file.endsWith('.json')) return parseHfVocab(new TextDecoder().decode(whole()), file);
+  if (looksLikeTiktoken(head)) return parseTiktokenFile(whole(), file);
+  if (file.endsWith('.model') && looksLikeSentencePiece(head)) return parseSentencePieceModel(whole(), file).vocab;
   if (!file.endsWith('.bin')) {
     throw new FormatError(file, 'format', 'a tokenizer.json, a GGUF, a tokenizer.model (SentencePiece or tiktoken) or a llama2.c tokenizer.bin', 'none of these');
   }
-  const bytes = readFileSync(file);
+  const bytes = whole();
   return parseLlama2cTokenizer(bytes, vocabSize ?? llama2cEntryCount(bytes, file), file);
 }
 

@@ -122,7 +122,7 @@ export function writeSafetensors(path: string, tensors: Record<string, HostTenso
 }
 
 function withSource<T>(path: string, fn: (src: ByteSource) => T): T {
-  const src = new ByteSource(path);
+  const src = ByteSource.open(path);
   try {
     return fn(src);
   } finally {

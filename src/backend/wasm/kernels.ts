@@ -13,7 +13,7 @@ const modules = new Map<boolean, WebAssembly.Module>();
  * module by message.
  */
 export function kernelModule(relaxed = true): WebAssembly.Module {
-  const dir = join(packageRoot, 'dist', 'backend', 'wasm');
+  const dir = join(packageRoot(), 'dist', 'backend', 'wasm');
   let useRelaxed = false;
   if (relaxed) {
     const bytes = readFileSync(join(dir, 'kernels-relaxed.wasm'));

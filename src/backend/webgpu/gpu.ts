@@ -27,6 +27,7 @@ export async function gpuEntry(): Promise<GPU | undefined> {
   const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
   if (nav?.gpu) return nav.gpu;
   if (dawn) return dawn;
+  if (typeof process === 'undefined') return undefined; // a browser without WebGPU
   let module: { create(flags: string[]): GPU; globals: object };
   process.env['XDG_RUNTIME_DIR'] ??= '/tmp'; // Vulkan loaders want it; headless machines often lack it
   try {

@@ -35,8 +35,8 @@ export class WebGpuBackend implements Ops {
 
   /** The adapter, in words (vendor, device, driver). */
   get device(): string {
-    const { vendor, device, description } = this.gpu.adapterInfo;
-    return `GPU (${[vendor, device, description].filter(Boolean).join(', ')})`;
+    const { vendor, architecture, device, description } = this.gpu.adapterInfo;
+    return `GPU (${[vendor, architecture, device, description].filter(Boolean).join(', ')})`;
   }
 
   get reservedBytes(): number {

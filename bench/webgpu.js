@@ -36,11 +36,15 @@ if (sections.includes('decode')) {
       node([cli, 'init', '--preset', preset, '--dtype', dtype, '--out', file], { stdio: 'inherit' });
     }
     const gguf = openGguf(file);
-    let f32Bytes = 0; // the backend holds weights as f32: what one decoded token reads
-    for (const t of gguf.tensors.values()) if (t.name !== 'token_embd.weight' || !gguf.tensors.has('output.weight')) f32Bytes += 4 * t.shape.reduce((a, b) => a * b, 1);
+    // What one decoded token reads: the backend keeps f16 matrices as f16 and holds everything else as f32.
+    let weightBytes = 0;
+    for (const t of gguf.tensors.values()) {
+      if (t.name === 'token_embd.weight' && gguf.tensors.has('output.weight')) continue;
+      weightBytes += (t.typeName === 'F16' && t.shape.length === 2 ? 2 : 4) * t.shape.reduce((a, b) => a * b, 1);
+    }
     closeGguf(gguf);
     const r = JSON.parse(node([join(root, 'bench/llamats-row.js'), file, 1, 128, 64, 3, 'webgpu']).trim().split('\n').pop());
-    const row = { preset, dtype, decode: +r.decode.toFixed(1), prefill: +r.prefill.toFixed(1), weightGBps: +((f32Bytes * r.decode) / 1e9).toFixed(1) };
+    const row = { preset, dtype, decode: +r.decode.toFixed(1), prefill: +r.prefill.toFixed(1), weightGBps: +((weightBytes * r.decode) / 1e9).toFixed(1) };
     results.decode.push(row);
     console.log(JSON.stringify(row));
   }

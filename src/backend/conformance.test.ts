@@ -80,7 +80,7 @@ for (const [name, create] of candidates) {
 
     test('linear over encoded weights (f16, bf16, Q8_0, Q4_0, Q4_K, Q6_K), one row and many', async () => {
       for (const dtype of ['f16', 'bf16', 'q8_0', 'q4_0', 'q4_k', 'q6_k'] as const) {
-        for (const [rows, outF] of [[1, 3], [4, 5], [1, 17], [7, 6]] as const) {
+        for (const [rows, outF] of [[1, 3], [4, 5], [1, 17], [7, 6], [13, 5]] as const) {
           const inF = 512;
           const xs = random(rng, [rows, inF]);
           let w = random(rng, [outF, inF]);

@@ -54,6 +54,12 @@ export const MAX_GROUPS_X = 32768;
 const PARAM_SLOT = 256; // minUniformBufferOffsetAlignment
 const RING_SLOTS = 2048;
 const MAX_BIND_GROUPS = 8192; // cached per Gpu; the cache starts over when full
+/**
+ * Recorded dispatches are submitted in batches of this many, so the GPU runs the first ones while the host records
+ * the rest (a decode step records ~400 and reads once; submitting only at the read would run them one after the
+ * other: host, then GPU). A submit costs the host about as much as a few dispatches.
+ */
+const SUBMIT_EVERY = 64;
 
 /**
  * A kernel's parameters: u32 (plain numbers) and f32 (wrapped with `f32`), 4 bytes each in order, as its WGSL
@@ -120,7 +126,11 @@ export class Gpu {
   private pass: GPUComputePassEncoder | undefined;
   private readonly ring: GPUBuffer;
   private readonly ringData = new ArrayBuffer(RING_SLOTS * PARAM_SLOT);
+  private readonly ringU32 = new Uint32Array(this.ringData);
+  private readonly ringF32 = new Float32Array(this.ringData);
   private ringUsed = 0;
+  private recorded = 0;
+  private passPipeline: GPUComputePipeline | undefined;
   /** Bytes of storage buffers created so far (pooled ones included): what the pool holds on the device. */
   allocatedBytes = 0;
   /** An allocation of this Gpu's that the device refused: thrown at every read from then on. */
@@ -228,9 +238,10 @@ export class Gpu {
     const kernel = this.pipeline(wgsl);
     const offset = params.length > 0 ? this.pushParams(params) : -1;
     const pass = this.computePass();
-    pass.setPipeline(kernel.pipeline);
+    if (this.passPipeline !== kernel.pipeline) pass.setPipeline((this.passPipeline = kernel.pipeline));
     pass.setBindGroup(0, this.bindGroup(kernel, buffers, offset));
     pass.dispatchWorkgroups(groups[0], groups[1] ?? 1, groups[2] ?? 1);
+    if (++this.recorded >= SUBMIT_EVERY) this.flush();
   }
 
   /**
@@ -239,7 +250,8 @@ export class Gpu {
    * of what a dispatch costs on the host.
    */
   private bindGroup(kernel: Kernel, buffers: GPUBuffer[], offset: number): GPUBindGroup {
-    const key = `${kernel.id} ${offset} ${buffers.map((b) => this.bufferId(b)).join(' ')}`;
+    let key = `${kernel.id} ${offset}`;
+    for (const b of buffers) key += ` ${this.bufferId(b)}`;
     let group = this.bindGroups.get(key);
     if (!group) {
       const entries: GPUBindGroupEntry[] = buffers.map((buffer, binding) => ({ binding, resource: { buffer } }));
@@ -278,6 +290,7 @@ export class Gpu {
     this.device.queue.submit([this.encoder.finish()]);
     this.encoder = undefined;
     this.ringUsed = 0;
+    this.recorded = 0;
   }
 
   /** Throw if an allocation failed, or the device was lost or reported an error. */
@@ -300,8 +313,12 @@ export class Gpu {
   private pushParams(params: Param[]): number {
     if (this.ringUsed + PARAM_SLOT > this.ringData.byteLength) this.flush();
     const offset = this.ringUsed;
-    const view = new DataView(this.ringData, offset, PARAM_SLOT);
-    params.forEach((v, i) => (typeof v === 'number' ? view.setUint32(i * 4, v, true) : view.setFloat32(i * 4, v.f32, true)));
+    const at = offset / 4; // ring words are host-endian, as the GPU reads them (WebGPU hosts are little-endian)
+    for (let i = 0; i < params.length; i++) {
+      const v = params[i]!;
+      if (typeof v === 'number') this.ringU32[at + i] = v;
+      else this.ringF32[at + i] = v.f32;
+    }
     this.ringUsed += PARAM_SLOT;
     return offset;
   }
@@ -319,6 +336,7 @@ export class Gpu {
   private endPass(): void {
     this.pass?.end();
     this.pass = undefined;
+    this.passPipeline = undefined;
   }
 }
 

@@ -45,8 +45,9 @@ export class WebGpuBackend implements Ops {
 
   // ---- memory ----
 
-  private alloc(shape: Shape, dtype: 'f32' | 'i32'): Tensor {
-    const storage: Storage = { buffer: this.gpu.alloc(numel(shape) * 4), freed: false };
+  private alloc(shape: Shape, dtype: 'f32' | 'i32' | 'f16' | 'bf16'): Tensor {
+    const bytes = numel(shape) * (dtype === 'f16' || dtype === 'bf16' ? 2 : 4);
+    const storage: Storage = { buffer: this.gpu.alloc(bytes), freed: false };
     this.scopes.track(storage);
     return { shape: [...shape], dtype, backend: 'webgpu', storage };
   }
@@ -65,8 +66,27 @@ export class WebGpuBackend implements Ops {
     return t;
   }
 
+  /**
+   * f16 and bf16 matrices stay as they are stored (half the memory; the mat-vec and embedding kernels read them, and
+   * other ops get a decoded f32 copy); the block types and vectors are decoded to f32 here.
+   */
   fromEncoded(e: EncodedTensor): Tensor {
-    return this.fromHost(decodeTensor(e), e.shape);
+    if ((e.dtype !== 'f16' && e.dtype !== 'bf16') || e.shape.length !== 2) return this.fromHost(decodeTensor(e), e.shape);
+    const t = this.alloc(e.shape, e.dtype);
+    if (e.bytes.byteLength > 0) this.gpu.write(buf(t), e.bytes);
+    return t;
+  }
+
+  /**
+   * Record `use` of w as f32: w itself, or for an f16/bf16 weight a decoded copy, freed once recorded (the commands
+   * already recorded run before any later use of its buffer).
+   */
+  private withF32(w: Tensor, use: (f: Tensor) => void): void {
+    if (w.dtype === 'f32') return use(w);
+    const copy = this.f32(w.shape);
+    k.weightToF32(this.gpu, buf(copy), buf(w), numel(w.shape), weightType(w));
+    use(copy);
+    this.release(copy);
   }
 
   zeros(shape: Shape): Tensor {
@@ -78,6 +98,7 @@ export class WebGpuBackend implements Ops {
   async read(t: Tensor): Promise<Float32Array | Int32Array> {
     const n = numel(t.shape);
     if (n === 0) return t.dtype === 'i32' ? new Int32Array(0) : new Float32Array(0);
+    if (t.dtype === 'f16' || t.dtype === 'bf16') return decodeTensor({ shape: t.shape, dtype: t.dtype, bytes: new Uint8Array(await this.gpu.read(buf(t), n * 2)) });
     const bytes = await this.gpu.read(buf(t), n * 4);
     return t.dtype === 'i32' ? new Int32Array(bytes) : new Float32Array(bytes);
   }
@@ -101,8 +122,8 @@ export class WebGpuBackend implements Ops {
   sliceTime(x: Tensor, start: number, length: number): Tensor {
     const out = this.f32(timeSliceShape(x, start, length));
     const [batch, time] = x.shape as [number, number];
-    const row = numel(x.shape.slice(2)) * 4;
-    for (let b = 0; b < batch; b++) this.gpu.copy(buf(x), (b * time + start) * row, buf(out), b * length * row, length * row);
+    const row = numel(x.shape.slice(2));
+    for (let b = 0; b < batch; b++) k.copy(this.gpu, buf(out), b * length * row, buf(x), (b * time + start) * row, length * row);
     return out;
   }
 
@@ -113,8 +134,8 @@ export class WebGpuBackend implements Ops {
     if (pos < 0 || pos + time > cacheLen) {
       throw new ArgumentError('cache position', `rows within [0, ${cacheLen})`, `[${pos}, ${pos + time})`);
     }
-    const row = numel(dst.shape.slice(2)) * 4;
-    for (let b = 0; b < batch; b++) this.gpu.copy(buf(x), b * time * row, buf(dst), (b * cacheLen + pos) * row, time * row);
+    const row = numel(dst.shape.slice(2));
+    for (let b = 0; b < batch; b++) k.copy(this.gpu, buf(dst), (b * cacheLen + pos) * row, buf(x), b * time * row, time * row);
   }
 
   /** The host copy of i32 tensor t, each value checked to lie in [0, vocab) (or below 0: ignored targets). */
@@ -134,7 +155,7 @@ export class WebGpuBackend implements Ops {
     const [vocab, dim] = table.shape as [number, number];
     this.hostIds(ids, vocab, 'token id');
     const out = this.f32([...ids.shape, dim]);
-    k.embedding(this.gpu, buf(out), buf(f32(table)), buf(ids), numel(ids.shape), vocab, dim);
+    k.embedding(this.gpu, buf(out), buf(table), buf(ids), numel(ids.shape), vocab, dim, weightType(table));
     return out;
   }
 
@@ -157,7 +178,12 @@ export class WebGpuBackend implements Ops {
       expectShape('linear weight', w.shape, [w.shape[0]!, inF]);
       return this.f32([...x.shape.slice(0, -1), w.shape[0]!]);
     });
-    k.matmuls(this.gpu, outs.map(buf), buf(x), ws.map((w) => buf(f32(w))), rows, inF, ws.map((w) => w.shape[0]!));
+    const types = ws.map(weightType);
+    if (k.isMatvec(rows) && types.every((t) => t === types[0])) {
+      k.matvecs(this.gpu, outs.map(buf), buf(x), ws.map(buf), rows, inF, ws.map((w) => w.shape[0]!), types[0]);
+    } else {
+      ws.forEach((w, i) => this.withF32(w, (wf) => k.matmul(this.gpu, buf(outs[i]!), buf(x), buf(wf), rows, inF, w.shape[0]!, k.NT)));
+    }
     return outs;
   }
 
@@ -200,13 +226,13 @@ export class WebGpuBackend implements Ops {
   // ---- training ----
 
   linearBackward(dy: Tensor, x: Tensor, w: Tensor): { dx: Tensor; dw: Tensor } {
-    const [outF, inF] = f32(w).shape as [number, number];
+    const [outF, inF] = w.shape as [number, number];
     expectShape('linearBackward x', [last(x)], [inF]);
     const rows = numel(x.shape) / inF;
     expectShape('linearBackward dy', dy.shape, [...x.shape.slice(0, -1), outF]);
     const dx = this.f32(x.shape);
     const dw = this.f32(w.shape);
-    k.matmul(this.gpu, buf(dx), buf(f32(dy)), buf(w), rows, outF, inF, k.NN); // dx (rows, in) = dy (rows, out) w (out, in)
+    this.withF32(w, (wf) => k.matmul(this.gpu, buf(dx), buf(f32(dy)), buf(wf), rows, outF, inF, k.NN)); // dx (rows, in) = dy (rows, out) w (out, in)
     k.matmul(this.gpu, buf(dw), buf(dy), buf(f32(x)), outF, rows, inF, k.TN); // dw (out, in) = dy^T x
     return { dx, dw };
   }
@@ -258,7 +284,7 @@ export class WebGpuBackend implements Ops {
   }
 
   crossEntropy(x: Tensor, w: Tensor, targets: Tensor, gradScale?: number): { loss: Tensor; dx?: Tensor; dw?: Tensor } {
-    const [vocab, dim] = f32(w).shape as [number, number];
+    const [vocab, dim] = w.shape as [number, number];
     expectShape('crossEntropy x', [last(x)], [dim]);
     const rows = numel(x.shape) / dim;
     expectShape('crossEntropy targets', targets.shape, [rows]);
@@ -266,7 +292,7 @@ export class WebGpuBackend implements Ops {
     const loss = this.f32([1]);
     const grads = gradScale === undefined ? undefined : { dx: this.f32(x.shape), dw: this.f32(w.shape), scale: gradScale };
     const scratch = this.f32([k.crossEntropyScratch(rows, vocab, this.gpu.maxBinding)]);
-    k.crossEntropy(this.gpu, buf(loss), buf(f32(x)), buf(w), buf(targets), buf(scratch), rows, dim, vocab, grads && { dx: buf(grads.dx), dw: buf(grads.dw), scale: grads.scale });
+    this.withF32(w, (wf) => k.crossEntropy(this.gpu, buf(loss), buf(f32(x)), buf(wf), buf(targets), buf(scratch), rows, dim, vocab, grads && { dx: buf(grads.dx), dw: buf(grads.dw), scale: grads.scale }));
     this.release(scratch);
     return grads ? { loss, dx: grads.dx, dw: grads.dw } : { loss };
   }
@@ -299,6 +325,12 @@ function buf(t: Tensor): GPUBuffer {
 function f32(t: Tensor): Tensor {
   if (t.dtype !== 'f32') throw new ShapeError('webgpu op', 'an f32 tensor', t.dtype);
   return t;
+}
+
+/** How a weight tensor is stored: f32, or f16/bf16 kept from the file. */
+function weightType(t: Tensor): k.WeightType {
+  if (t.dtype === 'f16' || t.dtype === 'bf16' || t.dtype === 'f32') return t.dtype;
+  throw new ShapeError('webgpu weight', 'an f32, f16 or bf16 tensor', t.dtype);
 }
 
 function last(t: Tensor): number {

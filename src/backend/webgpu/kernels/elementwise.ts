@@ -43,6 +43,17 @@ const SWIGLU_BACKWARD = map(`@group(0) @binding(0) var<storage, read_write> dgat
   dgate[i] = dy[i] * up[i] * s * (1.0 + g * (1.0 - s));
   dup[i] = dy[i] * g * s;`);
 
+// dst[dstAt + i] = src[srcAt + i]: a copy as a kernel, so it stays in the compute pass (a buffer-to-buffer copy
+// would end the pass, and each new pass costs the host more than a dispatch).
+const COPY = map(`@group(0) @binding(0) var<storage, read_write> dst: array<f32>;
+@group(0) @binding(1) var<storage, read> src: array<f32>;
+@group(0) @binding(2) var<uniform> p: Params;`, 'dst[p.dstAt + i] = src[p.srcAt + i];', 'n: u32, dstAt: u32, srcAt: u32');
+
+/** Copy n f32 from src (starting at element srcAt) to dst (at element dstAt). */
+export function copy(gpu: Gpu, dst: GPUBuffer, dstAt: number, src: GPUBuffer, srcAt: number, n: number): void {
+  if (n > 0) gpu.dispatch1d(COPY, [dst, src], [n, dstAt, srcAt], n);
+}
+
 export function fill(gpu: Gpu, out: GPUBuffer, n: number, value: number): void {
   if (n > 0) gpu.dispatch1d(FILL, [out], [n, f32(value)], n);
 }

@@ -1,11 +1,12 @@
 // Embedding lookup and its backward. The backend checks ids on the host (it keeps the ids it uploaded); the forward
 // still writes zero rows for ids outside [0, vocab), so no kernel reads out of bounds whatever it is given.
 import { FLAT_INDEX, type Gpu } from '../gpu.js';
+import { weightReader, type WeightType } from './halves.js';
 
-// out (count, dim): row n = table row ids[n]; one invocation per element.
-const EMBEDDING = /* wgsl */ `${FLAT_INDEX}
+// out (count, dim): row n = table row ids[n] (the table stored as `type` says); one invocation per element.
+const embeddingSource = (type: WeightType) => /* wgsl */ `${FLAT_INDEX}
 @group(0) @binding(0) var<storage, read_write> out: array<f32>;
-@group(0) @binding(1) var<storage, read> table: array<f32>;
+${weightReader('table', 1, type)}
 @group(0) @binding(2) var<storage, read> ids: array<i32>;
 struct Params { n: u32, vocab: u32, dim: u32 }
 @group(0) @binding(3) var<uniform> p: Params;
@@ -14,8 +15,9 @@ struct Params { n: u32, vocab: u32, dim: u32 }
   if (i >= p.n) { return; }
   let token = ids[i / p.dim];
   if (token < 0 || u32(token) >= p.vocab) { out[i] = 0.0; return; }
-  out[i] = table[u32(token) * p.dim + i % p.dim];
+  out[i] = tableAt(u32(token) * p.dim + i % p.dim);
 }`;
+const EMBEDDING = { f32: embeddingSource('f32'), f16: embeddingSource('f16'), bf16: embeddingSource('bf16') };
 
 // dtable (vocab, dim): element (v, d) = sum of dy[n, d] over the n with ids[n] = v, in order of n. The host sorts the
 // positions by id (counting sort, stable): rows start[v]..start[v+1] of order are the n of id v. One invocation per
@@ -38,9 +40,9 @@ struct Params { n: u32, dim: u32 }
 }`;
 
 /** out (count, dim) = rows of table (vocab, dim) picked by ids (count, i32); zero rows for ids outside [0, vocab). */
-export function embedding(gpu: Gpu, out: GPUBuffer, table: GPUBuffer, ids: GPUBuffer, count: number, vocab: number, dim: number): void {
+export function embedding(gpu: Gpu, out: GPUBuffer, table: GPUBuffer, ids: GPUBuffer, count: number, vocab: number, dim: number, type: WeightType = 'f32'): void {
   const n = count * dim;
-  if (n > 0) gpu.dispatch1d(EMBEDDING, [out, table, ids], [n, vocab, dim], n);
+  if (n > 0) gpu.dispatch1d(EMBEDDING[type], [out, table, ids], [n, vocab, dim], n);
 }
 
 /** dtable (vocab, dim) = dy (count, dim) scattered-added by ids (host copy, all in [0, vocab)); zeros for unseen ids. */

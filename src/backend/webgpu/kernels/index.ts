@@ -1,9 +1,10 @@
 // One WGSL kernel per op, forward and backward; each file holds the kernels of one op family.
 export { attention, attentionBackward, type AttentionDims } from './attention.js';
-export { add, fill, scale, swiglu, swigluBackward } from './elementwise.js';
+export { add, copy, fill, scale, swiglu, swigluBackward } from './elementwise.js';
 export { embedding, embeddingBackward } from './embedding.js';
 export { crossEntropy, crossEntropyScratch } from './cross-entropy.js';
-export { matmul, matmuls, NN, NT, TN } from './matmul.js';
+export { weightToF32, type WeightType } from './halves.js';
+export { isMatvec, matmul, matvecs, NN, NT, TN } from './matmul.js';
 export { adamw, sumSquares } from './optimizer.js';
 export { rmsnorm, rmsnormBackward } from './rmsnorm.js';
 export { rope } from './rope.js';

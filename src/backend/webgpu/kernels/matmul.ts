@@ -18,6 +18,7 @@
 // with scalar loads and stores. Edges load zeros and store nothing outside out.
 // A few rows of x against w (NT, decode) take the mat-vec kernel instead: a tile would idle all but those rows.
 import { MAX_GROUPS_X, type Gpu } from '../gpu.js';
+import { weightReader, type WeightType } from './halves.js';
 
 export type MatmulLayout = 'NT' | 'NN' | 'TN';
 export const NT: MatmulLayout = 'NT';
@@ -162,9 +163,10 @@ const MATVEC_ROWS = 8;
  * outs[i] (m, n_i) = x (m, k) w_i^T for m <= MATVEC_ROWS and up to 3 weights w_i (n_i, k) of the same width (Q/K/V,
  * gate/up: one dispatch instead of three). One workgroup per row j of the stacked weights, which its 64 invocations
  * read once, coalesced, for all m rows of x; their partial sums meet in a tree in workgroup memory. `vec` reads
- * vec4s (k a multiple of 4): a quarter of the load instructions, which decode is bound by.
+ * vec4s (k a multiple of 4): a quarter of the load instructions, which decode is bound by. The weights are stored
+ * as `weight` says (halves.ts).
  */
-function matvecSource(count: number, vec: boolean): string {
+function matvecSource(count: number, vec: boolean, weight: WeightType): string {
   const type = vec ? 'vec4f' : 'f32';
   const dot = (w: string) => (vec ? `dot(${w}, x[r * kv + q])` : `${w} * x[r * kv + q]`);
   const ids = [...Array(count).keys()];
@@ -174,7 +176,7 @@ function matvecSource(count: number, vec: boolean): string {
   return /* wgsl */ `
 ${ids.map((i) => `@group(0) @binding(${i}) var<storage, read_write> out${i}: array<f32>;`).join('\n')}
 @group(0) @binding(${count}) var<storage, read> x: array<${type}>;
-${ids.map((i) => `@group(0) @binding(${count + 1 + i}) var<storage, read> w${i}: array<${type}>;`).join('\n')}
+${ids.map((i) => weightReader(`w${i}`, count + 1 + i, weight, vec)).join('\n')}
 struct Params { m: u32, k: u32, ${ids.map((i) => `n${i}: u32`).join(', ')} }
 @group(0) @binding(${2 * count + 1}) var<uniform> p: Params;
 var<workgroup> partial: array<f32, ${64 * MATVEC_ROWS}>; // [row][invocation]
@@ -188,7 +190,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
   ${ids.map((i) => `${i > 0 ? 'else ' : ''}if (${segment(i)}) {
     let row = j - (${start(i)});
     for (var q = t; q < kv; q += 64u) {
-      let wq = w${i}[row * kv + q];
+      let wq = w${i}At${vec ? '4' : ''}(row * kv + q);
       for (var r = 0u; r < p.m; r++) { acc[r] += ${dot('wq')}; }
     }
   }`).join(' ')}
@@ -210,25 +212,30 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
 const matvecSources = new Map<string, string>();
 
 /**
- * outs[i] (m, n_i) = x (m, k) w_i^T for every weight, in one dispatch when m <= MATVEC_ROWS (up to 3 weights),
- * else one tiled product each.
+ * outs[i] (m, n_i) = x (m, k) w_i^T for m <= MATVEC_ROWS, the weights stored as `weight` says: up to 3 of them in one
+ * dispatch.
  */
-export function matmuls(gpu: Gpu, outs: GPUBuffer[], x: GPUBuffer, ws: GPUBuffer[], m: number, k: number, ns: number[]): void {
-  if (m > MATVEC_ROWS || ws.length > 3) {
-    ws.forEach((w, i) => matmul(gpu, outs[i]!, x, w, m, k, ns[i]!, NT));
+export function matvecs(gpu: Gpu, outs: GPUBuffer[], x: GPUBuffer, ws: GPUBuffer[], m: number, k: number, ns: number[], weight: WeightType = 'f32'): void {
+  if (ws.length > 3) {
+    ws.forEach((w, i) => matvecs(gpu, [outs[i]!], x, [w], m, k, [ns[i]!], weight));
     return;
   }
   const rows = ns.reduce((a, b) => a + b, 0);
   if (m === 0 || rows === 0) return;
-  const key = `${ws.length} ${k % 4 === 0}`;
+  const key = `${ws.length} ${k % 4 === 0} ${weight}`;
   let wgsl = matvecSources.get(key);
-  if (!wgsl) matvecSources.set(key, (wgsl = matvecSource(ws.length, k % 4 === 0)));
+  if (!wgsl) matvecSources.set(key, (wgsl = matvecSource(ws.length, k % 4 === 0, weight)));
   gpu.dispatch(wgsl, [...outs, x, ...ws], [m, k, ...ns], rows <= MAX_GROUPS_X ? [rows] : [MAX_GROUPS_X, Math.ceil(rows / MAX_GROUPS_X)]);
 }
 
-/** out (m, n) = A B as `layout` says (see above). */
+/** Whether x (m, k) w^T runs as a mat-vec (matvecs), which reads weights in any WeightType, or as a tiled product. */
+export function isMatvec(m: number): boolean {
+  return m <= MATVEC_ROWS;
+}
+
+/** out (m, n) = A B as `layout` says (see above); all f32. */
 export function matmul(gpu: Gpu, out: GPUBuffer, a: GPUBuffer, b: GPUBuffer, m: number, k: number, n: number, layout: MatmulLayout): void {
   if (m === 0 || n === 0) return;
-  if (layout === 'NT' && m <= MATVEC_ROWS) matmuls(gpu, [out], a, [b], m, k, [n]);
+  if (layout === 'NT' && isMatvec(m)) matvecs(gpu, [out], a, [b], m, k, [n]);
   else gpu.dispatch(sources[layout][aligned(m, k, n, layout) ? 'vec4' : 'scalar'], [out, a, b], [m, k, n], [Math.ceil(n / TILE), Math.ceil(m / TILE)]);
 }

@@ -1,6 +1,7 @@
 // `npm run bench:webgpu [-- SECTIONS]`: the WebGPU backend on this machine's first adapter.
 //   decode: batch-1 decode and prefill(128) tokens/s of the smollm-135m and tinyllama-1.1b presets in f32 and f16
-//           (bench/llamats-row.js, each in its own process), with the weight bandwidth each decode implies;
+//           (bench/llamats-row.js, each in its own process), with the weight bandwidth each decode implies, and
+//           llama.cpp's Vulkan build (node-llama-cpp, bench/llamacpp-row.js) on the same file where it runs;
 //   train:  training tokens/s of the 134M LLaMA of the PyTorch anchor (dim 768, 12 layers, ffn 2048, vocab 32000,
 //           batch 16 x 1024, fp32), from `llamats train --backend webgpu`'s metrics;
 //   shakespeare: the default `llamats train` run on the GPU, its wall time and validation bits per byte.
@@ -45,8 +46,23 @@ if (sections.includes('decode')) {
     closeGguf(gguf);
     const r = JSON.parse(node([join(root, 'bench/llamats-row.js'), file, 1, 128, 64, 3, 'webgpu']).trim().split('\n').pop());
     const row = { preset, dtype, decode: +r.decode.toFixed(1), prefill: +r.prefill.toFixed(1), weightGBps: +((weightBytes * r.decode) / 1e9).toFixed(1) };
+    try {
+      const peer = JSON.parse(node([join(root, 'bench/llamacpp-row.js'), file, 1, 128, 64, 3, vocabOf(file), 'vulkan'], { timeout: 600_000 }).trim().split('\n').pop());
+      Object.assign(row, { decodeVulkanPeer: +peer.decode.toFixed(1), prefillVulkanPeer: +peer.prefill.toFixed(1), decodeRatio: +(r.decode / peer.decode).toFixed(2), prefillRatio: +(r.prefill / peer.prefill).toFixed(2) });
+    } catch (e) {
+      row.vulkanPeer = `did not run: ${String(e.message).split('\n')[0]}`;
+    }
     results.decode.push(row);
     console.log(JSON.stringify(row));
+  }
+}
+
+function vocabOf(file) {
+  const gguf = openGguf(file);
+  try {
+    return gguf.metadata.get('tokenizer.ggml.tokens').length;
+  } finally {
+    closeGguf(gguf);
   }
 }
 

@@ -32,7 +32,7 @@ import {
   carbonReport, formatCarbonReport, lossPlotSvg, metricSeries, MetricsLog, mfu, parameterCount, readMetrics,
   trainingFlopsPerToken,
 } from '../train/report.js';
-import { checkSettings, defaultTrainSettings, hostTensors, train, trainableParams, type TrainSettings } from '../train/trainer.js';
+import { checkSettings, defaultTrainSettings, gpuTrainSettings, hostTensors, train, trainableParams, type TrainSettings } from '../train/trainer.js';
 import { backendFlags, numberFlag } from './flags.js';
 import { prepareWithProgress, tokenizerFromFlag } from './prepare-command.js';
 
@@ -63,10 +63,12 @@ export async function runTrain(f: TrainFlags): Promise<number> {
   const out = resumeDir ?? f.out ?? defaultOut;
   const checkpoint = resumeDir ? loadLatestCheckpoint(resumeDir) : undefined;
   mkdirSync(out, { recursive: true });
-  const record = checkpoint ? readRunRecord(out) : await newRunRecord(f, out);
+  // On a GPU, the defaults are the GPU quickstart's (a bigger model, bigger batches).
+  const gpuDefaults = backendFlags(f).backend === 'webgpu';
+  const record = checkpoint ? readRunRecord(out) : await newRunRecord(f, out, gpuDefaults ? 'shakespeare-gpu' : 'shakespeare');
   const settings: TrainSettings = checkpoint
     ? { ...(checkpoint.state.settings as TrainSettings), ...stepOverride(f) }
-    : settingsFromFlags(f);
+    : settingsFromFlags(f, gpuDefaults ? gpuTrainSettings : defaultTrainSettings);
   if (!checkpoint) writeFileAtomic(join(out, 'run.json'), JSON.stringify(record, null, 1) + '\n');
 
   const tokenizer = tokenizerFromFlag(record.tokenizer, record.config.vocabSize);
@@ -141,7 +143,7 @@ export async function runTrain(f: TrainFlags): Promise<number> {
   }
 }
 
-async function newRunRecord(f: TrainFlags, out: string): Promise<RunRecord> {
+async function newRunRecord(f: TrainFlags, out: string, defaultConfig: string): Promise<RunRecord> {
   if (f.data !== undefined && f.text !== undefined) throw new ArgumentError('--data / --text', 'one of them', 'both');
   const init = f.init !== undefined ? openModelWeights(f.init) : null;
   init?.dispose();
@@ -154,7 +156,7 @@ async function newRunRecord(f: TrainFlags, out: string): Promise<RunRecord> {
   }
   return {
     data, tokenizer: tokenizerSpec, init: f.init ?? null,
-    config: init?.config ?? configFromFlag(f.config ?? 'shakespeare', tokenizer.vocabSize, numberFlag('seq-len', f['seq-len'], true)),
+    config: init?.config ?? configFromFlag(f.config ?? defaultConfig, tokenizer.vocabSize, numberFlag('seq-len', f['seq-len'], true)),
   };
 }
 
@@ -195,8 +197,7 @@ function f32Weights(path: string): Map<string, HostTensor> {
   return out;
 }
 
-function settingsFromFlags(f: TrainFlags): TrainSettings {
-  const d = defaultTrainSettings;
+function settingsFromFlags(f: TrainFlags, d: TrainSettings): TrainSettings {
   const int = (flag: keyof TrainFlags) => numberFlag(flag, f[flag] as string | undefined, true);
   const num = (flag: keyof TrainFlags) => numberFlag(flag, f[flag] as string | undefined);
   const settings: TrainSettings = {

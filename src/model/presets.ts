@@ -36,6 +36,14 @@ export const presets = {
     dim: 128, nLayers: 4, nHeads: 4, nKvHeads: 4, hiddenDim: 384, vocabSize: 256, maxSeqLen: 128,
     tieEmbeddings: false, ...llama,
   },
+  /**
+   * The GPU quickstart (`llamats train --backend webgpu`): the size of nanoGPT's GPU baby model for tiny Shakespeare
+   * (6 layers, 6 heads of 64, context 256), 10.8M parameters over bytes.
+   */
+  'shakespeare-gpu': {
+    dim: 384, nLayers: 6, nHeads: 6, nKvHeads: 6, hiddenDim: 1024, vocabSize: 256, maxSeqLen: 256,
+    tieEmbeddings: false, ...llama,
+  },
   /** For training tests: a few thousand weights over bytes. */
   'train-test': {
     dim: 32, nLayers: 2, nHeads: 4, nKvHeads: 2, hiddenDim: 64, vocabSize: 256, maxSeqLen: 32,

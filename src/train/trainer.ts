@@ -50,6 +50,14 @@ export const defaultTrainSettings: TrainSettings = {
   evalEvery: 200, evalWindows: 64, saveEvery: 400,
 };
 
+/**
+ * The GPU quickstart's (`shakespeare-gpu` preset): 64 x 256 tokens a step, as nanoGPT's baby model on a GPU, at
+ * nanoGPT's peak rate of 1e-3, for as many steps as fit in about 3 minutes on an H100-class GPU.
+ */
+export const gpuTrainSettings: TrainSettings = {
+  ...defaultTrainSettings, seqLen: 256, batch: 64, steps: 500, lr: 1e-3, warmupSteps: 100, evalEvery: 250, saveEvery: 250,
+};
+
 /** Token windows drawn for training; `state` restores the position exactly. */
 export interface BatchSampler {
   next(): { inputs: Int32Array; targets: Int32Array };

@@ -192,6 +192,11 @@ export class Tape implements Ops {
     });
   }
 
+  dropout(x: Tensor, p: number, seed: number): Tensor {
+    const y = this.keep(this.backend.dropout(x, p, seed));
+    return this.record(y, (dy) => this.accumulate(x, this.backend.dropout(dy, p, seed)));
+  }
+
   add(a: Tensor, b: Tensor): Tensor {
     const y = this.keep(this.backend.add(a, b));
     return this.record(y, (dy) => {

@@ -125,6 +125,13 @@ for (const [name, create] of candidates) {
       }
     });
 
+    test('dropout draws the same mask as the reference (exactly)', async () => {
+      for (const [n, p, seed] of [[1, 0.5, 0], [1000, 0.2, 7], [4099, 0.9, 123456789], [64, 0, 3]] as const) {
+        const x = { data: random(rng, [n]), shape: [n] };
+        await agree(ops, [x], (o, [a]) => o.dropout(a!, p, seed), 0, `dropout n=${n} p=${p}`);
+      }
+    });
+
     test('rope at several start positions', async () => {
       for (const [b, t, h, dh, start] of [[1, 1, 1, 2, 0], [2, 3, 3, 8, 5], [1, 7, 2, 16, 300], [1, 1, 4, 64, 2047]] as const) {
         const x = { data: random(rng, [b, t, h, dh]), shape: [b, t, h, dh] };

@@ -64,6 +64,11 @@ export interface Ops {
   add(a: Tensor, b: Tensor): Tensor;
   /** Softmax over the last axis. */
   softmax(x: Tensor): Tensor;
+  /**
+   * Dropout (training): x * 1/(1 - p) where element i is kept, else 0, with p in [0, 1). The mask is a function of
+   * (seed, i) only (backend/cpu/dropout.ts), the same on every backend, so its backward is dropout(dy, p, seed).
+   */
+  dropout(x: Tensor, p: number, seed: number): Tensor;
 
   // ---- training: the backward of each forward op, the fused loss and the optimizer ----
   // Each `...Backward` takes the forward's inputs and dy, the gradient of the loss with respect to the forward's

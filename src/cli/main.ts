@@ -17,7 +17,7 @@ Usage:
   llamats train [--data DIR | --text FILE] [--tokenizer bytes|PATH] [--config PRESET|FILE] [--init MODEL]
                 [--out DIR] [--resume DIR] [--steps N] [--batch B] [--seq-len T] [--accum N] [--lr LR]
                 [--warmup N] [--min-lr-ratio R] [--weight-decay W] [--beta1 B] [--beta2 B] [--eps E] [--clip C]
-                [--decay-embeddings true|false] [--decay-norms true|false] [--seed S] [--recompute]
+                [--decay-embeddings true|false] [--decay-norms true|false] [--seed S] [--recompute] [--dropout P]
                 [--eval-every N] [--eval-windows N] [--save-every N] [--samples N] [--backend B] [--threads N]
                 [--power WATTS] [--pue P] [--carbon-intensity KG_PER_KWH]
       Pre-trains a LLaMA with the paper's recipe (AdamW 0.9/0.95, eps 1e-8, weight decay 0.1 on matrices, warmup
@@ -25,7 +25,9 @@ Usage:
       into runs/shakespeare (about 5 minutes on 2 cores), then validation bits per byte and samples. OUT gets
       model.safetensors + config.json + tokenizer.json (a Hugging Face folder), checkpoints/, metrics.jsonl,
       loss.svg and summary.json (FLOPs, time, energy, CO2). --resume OUT continues the run exactly; --init starts
-      from any F32/F16/BF16 model.
+      from any F32/F16/BF16 model. With --backend webgpu the defaults are the GPU quickstart's: a 10.8M-parameter
+      model (--config shakespeare-gpu), 64 x 256 tokens a step, lr 1e-3, --dropout 0.2 (default 0 elsewhere), 500
+      steps (about 2 minutes on an H100-class GPU).
   llamats prepare [--input FILE]... [--tokenizer bytes|PATH] [--out DIR] [--val-fraction F]
       Tokenizes text files (streaming) into token shards for train --data: train.bin, val.bin (uint16/uint32 ids)
       and meta.json. The last F (default 0.1) of each file is the validation split. Defaults: the built-in corpus,
@@ -106,7 +108,7 @@ const prepareFlags = { input: { type: 'string', multiple: true }, tokenizer: str
 const trainFlags = {
   data: str, text: str, tokenizer: str, config: str, out: str, resume: str, init: str, steps: str, batch: str,
   'seq-len': str, accum: str, lr: str, warmup: str, 'min-lr-ratio': str, 'weight-decay': str, beta1: str, beta2: str,
-  eps: str, clip: str, 'decay-embeddings': str, 'decay-norms': str, seed: str, recompute: { type: 'boolean' },
+  eps: str, clip: str, 'decay-embeddings': str, 'decay-norms': str, seed: str, recompute: { type: 'boolean' }, dropout: str,
   'eval-every': str, 'eval-windows': str, 'save-every': str, samples: str, backend: str, threads: str, power: str,
   pue: str, 'carbon-intensity': str,
 } as const;

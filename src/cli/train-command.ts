@@ -40,7 +40,7 @@ export interface TrainFlags {
   data?: string; text?: string; tokenizer?: string; config?: string; out?: string; resume?: string; init?: string;
   steps?: string; batch?: string; 'seq-len'?: string; accum?: string; lr?: string; warmup?: string;
   'min-lr-ratio'?: string; 'weight-decay'?: string; beta1?: string; beta2?: string; eps?: string; clip?: string;
-  'decay-embeddings'?: string; 'decay-norms'?: string; seed?: string; recompute?: boolean; 'eval-every'?: string;
+  'decay-embeddings'?: string; 'decay-norms'?: string; seed?: string; recompute?: boolean; dropout?: string; 'eval-every'?: string;
   'eval-windows'?: string; 'save-every'?: string; samples?: string; backend?: string; threads?: string;
   power?: string; pue?: string; 'carbon-intensity'?: string;
 }
@@ -67,7 +67,7 @@ export async function runTrain(f: TrainFlags): Promise<number> {
   const gpuDefaults = backendFlags(f).backend === 'webgpu';
   const record = checkpoint ? readRunRecord(out) : await newRunRecord(f, out, gpuDefaults ? 'shakespeare-gpu' : 'shakespeare');
   const settings: TrainSettings = checkpoint
-    ? { ...(checkpoint.state.settings as TrainSettings), ...stepOverride(f) }
+    ? { ...resumedSettings(checkpoint.state.settings as TrainSettings), ...stepOverride(f) }
     : settingsFromFlags(f, gpuDefaults ? gpuTrainSettings : defaultTrainSettings);
   if (!checkpoint) writeFileAtomic(join(out, 'run.json'), JSON.stringify(record, null, 1) + '\n');
 
@@ -210,12 +210,17 @@ function settingsFromFlags(f: TrainFlags, d: TrainSettings): TrainSettings {
     },
     decayEmbeddings: booleanFlag('decay-embeddings', f['decay-embeddings']) ?? d.decayEmbeddings,
     decayNorms: booleanFlag('decay-norms', f['decay-norms']) ?? d.decayNorms,
-    seed: int('seed') ?? d.seed, recompute: f.recompute ?? d.recompute,
+    seed: int('seed') ?? d.seed, recompute: f.recompute ?? d.recompute, dropout: num('dropout') ?? d.dropout,
     evalEvery: int('eval-every') ?? d.evalEvery, evalWindows: int('eval-windows') ?? d.evalWindows,
     saveEvery: int('save-every') ?? d.saveEvery,
   };
   checkSettings(settings);
   return settings;
+}
+
+/** A checkpoint's settings; runs saved before dropout existed had none. */
+function resumedSettings(saved: TrainSettings): TrainSettings {
+  return { ...saved, dropout: saved.dropout ?? 0 };
 }
 
 /** With --resume every setting comes from the checkpoint, except that --steps may extend the run. */
@@ -277,7 +282,7 @@ function describeRun(c: LlamaConfig, s: TrainSettings, trainTokens: number, peak
   return [
     `model: ${params}M parameters (dim ${c.dim}, ${c.nLayers} layers, ${c.nHeads} heads / ${c.nKvHeads} kv, ffn ${c.hiddenDim}, vocab ${c.vocabSize})`,
     `data: ${trainTokens} training tokens; batch ${s.batch} x ${s.seqLen} x ${s.accumSteps} accumulation = ${s.batch * s.seqLen * s.accumSteps} tokens per step`,
-    `schedule: ${s.steps} steps, peak lr ${s.lr}, warmup ${s.warmupSteps}, cosine to ${s.minLrRatio * 100}%; AdamW b1 ${s.adamw.beta1} b2 ${s.adamw.beta2} eps ${s.adamw.eps} wd ${s.adamw.weightDecay}, clip ${s.adamw.clipNorm}${s.recompute ? '; recomputing activations' : ''}`,
+    `schedule: ${s.steps} steps, peak lr ${s.lr}, warmup ${s.warmupSteps}, cosine to ${s.minLrRatio * 100}%; AdamW b1 ${s.adamw.beta1} b2 ${s.adamw.beta2} eps ${s.adamw.eps} wd ${s.adamw.weightDecay}, clip ${s.adamw.clipNorm}${s.dropout > 0 ? `; dropout ${s.dropout}` : ''}${s.recompute ? '; recomputing activations' : ''}`,
     `compute: ${device}, measured mat-mul peak ${(peak / 1e9).toFixed(1)} GFLOP/s${from ? `; resuming after step ${from}` : ''}`,
     '',
   ].join('\n');

@@ -18,7 +18,7 @@ const text = join(tmp, 'corpus.txt');
 writeFileSync(text, readFileSync(assetPath('corpus', 'tinyshakespeare.txt')).subarray(0, 60_000));
 
 const common = ['--text', text, '--config', 'train-test', '--batch', '4', '--seq-len', '32', '--lr', '1e-2', '--warmup', '5',
-  '--eval-every', '10', '--eval-windows', '16', '--samples', '0', '--threads', '1'];
+  '--eval-every', '10', '--eval-windows', '16', '--samples', '0', '--threads', '1', '--dropout', '0.1'];
 
 interface Metric { step: number; loss?: number; lr?: number; gradNorm?: number; valLoss?: number; full?: boolean }
 const metrics = (dir: string): Metric[] => readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));

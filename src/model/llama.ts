@@ -51,11 +51,30 @@ export function forward(model: LlamaModel, tokens: Tensor, options: ForwardOptio
   return logits;
 }
 
+/**
+ * Dropout in training (LLaMA used none; small data wants it): rate p, and a seed that draws this block's masks.
+ * Applied where GPT-2 and nanoGPT apply it: to the embeddings and to each residual branch before it is added.
+ */
+export interface Dropout {
+  p: number;
+  seed: number;
+}
+
+/** x, or dropout(x) with site's own mask when training with dropout. */
+export function dropped(ops: Ops, x: Tensor, dropout: Dropout | undefined, site: number): Tensor {
+  return dropout && dropout.p > 0 ? ops.dropout(x, dropout.p, mixSeed(dropout.seed, site)) : x;
+}
+
+/** A seed for a sub-site of a seed (an integer in [0, 2^32)). */
+export function mixSeed(seed: number, site: number): number {
+  return (Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) + Math.imul(site + 1, 0xc2b2ae35)) >>> 0;
+}
+
 /** One pre-norm transformer block: two residual lines. x (B, T, D) at positions startPos.. -> (B, T, D). */
-export function block(model: LlamaModel, x: Tensor, w: LayerWeights, startPos: number, cache?: { k: Tensor; v: Tensor }): Tensor {
+export function block(model: LlamaModel, x: Tensor, w: LayerWeights, startPos: number, cache?: { k: Tensor; v: Tensor }, dropout?: Dropout): Tensor {
   const { ops, config: c } = model;
-  const h = ops.add(x, attention(model, ops.rmsnorm(x, w.attnNorm, c.normEps), w, startPos, cache));
-  return ops.add(h, feedForward(ops, ops.rmsnorm(h, w.ffnNorm, c.normEps), w));
+  const h = ops.add(x, dropped(ops, attention(model, ops.rmsnorm(x, w.attnNorm, c.normEps), w, startPos, cache), dropout, 0));
+  return ops.add(h, dropped(ops, feedForward(ops, ops.rmsnorm(h, w.ffnNorm, c.normEps), w), dropout, 1));
 }
 
 /** Causal self-attention with RoPE on q and k, grouped-query heads, and an optional KV cache. */

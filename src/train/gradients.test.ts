@@ -12,7 +12,7 @@ import { fixturePath } from '../io/package-paths.js';
 import { loadModel } from '../io/load-model.js';
 import { readSafetensorsHeader, readSafetensorsInts } from '../io/safetensors.js';
 import { readHfTensorsAsOurs } from '../testing/hf-tensors.js';
-import type { LlamaModel } from '../model/llama.js';
+import type { Dropout, LlamaModel } from '../model/llama.js';
 import { recordLoss, type Batch } from './lm-loss.js';
 import { trainableParams } from './trainer.js';
 
@@ -28,11 +28,11 @@ function nextTokenBatch(rows: number, len: number): Batch {
 }
 
 /** Our gradients by flat name, q/k rows moved into HF's rotate_half layout to compare with torch's. */
-async function gradients(model: LlamaModel, recompute: boolean): Promise<{ loss: number; grads: Map<string, Float32Array> }> {
+async function gradients(model: LlamaModel, recompute: boolean, dropout?: Dropout): Promise<{ loss: number; grads: Map<string, Float32Array> }> {
   const tape = new Tape(model.ops);
   const batch = nextTokenBatch(2, 24);
   const scored = 2 * 23;
-  const lossT = recordLoss(tape, model, batch, 1 / scored, recompute);
+  const lossT = recordLoss(tape, model, batch, 1 / scored, recompute, dropout);
   tape.backward();
   const loss = (await model.ops.read(lossT))[0]! / scored;
   const grads = new Map<string, Float32Array>();
@@ -94,6 +94,37 @@ for (const backend of backendNames) {
       const recomputed = await gradients(model, true);
       assert.equal(recomputed.loss, plain.loss);
       for (const [name, g] of plain.grads) assert.deepEqual(recomputed.grads.get(name), g, name);
+    });
+
+    test('dropout: gradients match finite differences of the loss with the same masks; recomputation redraws them', async () => {
+      const dropout = { p: 0.3, seed: 7 };
+      const { loss, grads } = await gradients(model, false, dropout);
+      assert.ok(Math.abs(loss - torchLoss) > 1e-3, 'dropout changes the loss');
+      const recomputed = await gradients(model, true, dropout);
+      assert.equal(recomputed.loss, loss);
+      for (const [name, g] of grads) assert.deepEqual(recomputed.grads.get(name), g, name);
+      // Central differences on the 3 largest gradient entries of wq and w2 of layer 0 (one before each dropout site).
+      // h = 1e-2: the f32 loss (~6.5) rounds to ~5e-7, so the quotient's rounding is ~3e-5, under 1% of these entries.
+      const layer = model.weights.layers[0]!;
+      for (const name of ['wq', 'w2'] as const) {
+        const g = grads.get(`layers.0.${name}`)!;
+        const host = (await model.ops.read(layer[name])) as Float32Array;
+        const top = [...g.keys()].sort((a, b) => Math.abs(g[b]!) - Math.abs(g[a]!)).slice(0, 3);
+        for (const i of top) {
+          const lossAt = async (delta: number) => {
+            const data = host.slice();
+            data[i]! += delta;
+            const w = model.ops.fromHost(data, layer[name].shape);
+            const moved = { ...model, weights: { ...model.weights, layers: model.weights.layers.map((l, j) => (j === 0 ? { ...l, [name]: w } : l)) } };
+            const result = (await gradients(moved, false, dropout)).loss;
+            model.ops.release(w);
+            return result;
+          };
+          const h = 1e-2;
+          const numeric = ((await lossAt(h)) - (await lossAt(-h))) / (2 * h);
+          assert.ok(Math.abs(numeric - g[i]!) <= 0.03 * Math.abs(g[i]!), `layers.0.${name}[${i}]: analytic ${g[i]} vs numeric ${numeric}`);
+        }
+      }
     });
   });
 }

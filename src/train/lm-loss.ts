@@ -4,7 +4,7 @@
  */
 import type { Ops } from '../backend/ops.js';
 import { Tape } from '../autograd/tape.js';
-import { block, type LlamaModel } from '../model/llama.js';
+import { block, dropped, mixSeed, type Dropout, type LlamaModel } from '../model/llama.js';
 import type { Tensor } from '../tensor/tensor.js';
 
 /** A batch of windows: inputs (B, T) and the next tokens (B, T) as i32; a target < 0 is not scored. */
@@ -15,16 +15,20 @@ export interface Batch {
   seqLen: number;
 }
 
-/** Final hidden states (B*T, D) of `model`'s trunk run on `ops` (a Tape when training). */
-function hidden(model: LlamaModel, ops: Ops, inputs: Tensor, recompute: boolean): Tensor {
+/**
+ * Final hidden states (B*T, D) of `model`'s trunk run on `ops` (a Tape when training), with dropout when given (the
+ * embeddings draw their mask from site 0 of its seed, block l from site l + 1).
+ */
+function hidden(model: LlamaModel, ops: Ops, inputs: Tensor, recompute: boolean, dropout?: Dropout): Tensor {
   const [batch, time] = inputs.shape as [number, number];
   const onOps = { ...model, ops };
-  let x = ops.embedding(model.weights.tokEmbeddings, inputs);
-  for (const layer of model.weights.layers) {
-    const runBlock = (o: Ops, input: Tensor) => block({ ...model, ops: o }, input, layer, 0);
+  let x = dropped(ops, ops.embedding(model.weights.tokEmbeddings, inputs), dropout, 0);
+  model.weights.layers.forEach((layer, l) => {
+    const drop = dropout && { p: dropout.p, seed: mixSeed(dropout.seed, l + 1) };
+    const runBlock = (o: Ops, input: Tensor) => block({ ...model, ops: o }, input, layer, 0, undefined, drop);
     const input = x; // a tape's tidy keeps everything; a backend's frees the block's intermediates (evaluation)
-    x = recompute && ops instanceof Tape ? ops.checkpoint(runBlock, input) : ops.tidy(() => block(onOps, input, layer, 0));
-  }
+    x = recompute && ops instanceof Tape ? ops.checkpoint(runBlock, input) : ops.tidy(() => block(onOps, input, layer, 0, undefined, drop));
+  });
   return ops.reshape(ops.rmsnorm(x, model.weights.norm, model.config.normEps), [batch * time, model.config.dim]);
 }
 
@@ -32,10 +36,10 @@ function hidden(model: LlamaModel, ops: Ops, inputs: Tensor, recompute: boolean)
  * Record the loss of `b` on `tape` and return it (1): the sum of the scored positions' negative log-likelihoods
  * in nats. `tape.backward()` then adds gradScale x d(sum)/d(param) to the tape's gradients.
  */
-export function recordLoss(tape: Tape, model: LlamaModel, b: Batch, gradScale: number, recompute = false): Tensor {
+export function recordLoss(tape: Tape, model: LlamaModel, b: Batch, gradScale: number, recompute = false, dropout?: Dropout): Tensor {
   const inputs = tape.fromHost(b.inputs, [b.batch, b.seqLen]);
   const targets = tape.fromHost(b.targets, [b.batch * b.seqLen]);
-  return tape.crossEntropy(hidden(model, tape, inputs, recompute), model.weights.output, targets, gradScale).loss;
+  return tape.crossEntropy(hidden(model, tape, inputs, recompute, dropout), model.weights.output, targets, gradScale).loss;
 }
 
 /** The summed negative log-likelihood (nats) of `b`, forward only. */

@@ -16,6 +16,7 @@ import { rmsnorm, rmsnormBackward } from './rmsnorm.js';
 import { rope } from './rope.js';
 import { softmax } from './softmax.js';
 import { swiglu, swigluBackward } from './swiglu.js';
+import { checkDropout, dropout } from './dropout.js';
 
 /**
  * The reference backend: plain TypeScript kernels over Float32Array, each in its own file beside this one.
@@ -121,6 +122,13 @@ export class CpuBackend implements Ops {
     const out = new Float32Array(numel(gate.shape));
     swiglu(out, f32(gate), f32(up));
     return wrap(out, gate.shape, 'f32');
+  }
+
+  dropout(x: Tensor, p: number, seed: number): Tensor {
+    checkDropout(p, seed);
+    const out = new Float32Array(numel(x.shape));
+    dropout(out, f32(x), p, seed);
+    return wrap(out, x.shape, 'f32');
   }
 
   add(a: Tensor, b: Tensor): Tensor {

@@ -5,6 +5,7 @@ import { expectShape, numel, shapeToString, type Shape } from '../../core/shape.
 import { decodeTensor } from '../../tensor/decode.js';
 import type { EncodedTensor, Tensor } from '../../tensor/tensor.js';
 import { attentionDims } from '../attention-dims.js';
+import { checkDropout, dropout } from '../cpu/dropout.js';
 import { embeddingBackward } from '../cpu/embedding.js';
 import type { AdamWStep, Ops } from '../ops.js';
 import { reshapeView, Scopes } from '../scopes.js';
@@ -274,6 +275,14 @@ export class WasmBackend implements Ops {
     expectShape('swiglu up', up.shape, gate.shape);
     const out = this.f32(gate.shape);
     this.k['swiglu']!(ptr(out), ptr(f32Tensor(gate)), ptr(f32Tensor(up)), 0, numel(gate.shape));
+    return out;
+  }
+
+  /** In TypeScript over the heap (no kernel): dropout runs once per block in training, and is cheap beside it. */
+  dropout(x: Tensor, p: number, seed: number): Tensor {
+    checkDropout(p, seed);
+    const out = this.f32(x.shape);
+    dropout(this.heap.f32(ptr(out), numel(x.shape)), this.heap.f32(ptr(f32Tensor(x)), numel(x.shape)), p, seed);
     return out;
   }
 

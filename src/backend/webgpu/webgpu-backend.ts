@@ -3,6 +3,7 @@ import { expectShape, numel, shapeToString, type Shape } from '../../core/shape.
 import { decodeTensor } from '../../tensor/decode.js';
 import type { EncodedTensor, Tensor } from '../../tensor/tensor.js';
 import { attentionDims } from '../attention-dims.js';
+import { checkDropout, dropoutParams } from '../cpu/dropout.js';
 import type { AdamWStep, Ops } from '../ops.js';
 import { reshapeView, Scopes } from '../scopes.js';
 import { timeSliceShape } from '../time-rows.js';
@@ -206,6 +207,13 @@ export class WebGpuBackend implements Ops {
     expectShape('swiglu up', up.shape, gate.shape);
     const out = this.f32(gate.shape);
     k.swiglu(this.gpu, buf(out), buf(f32(gate)), buf(f32(up)), numel(gate.shape));
+    return out;
+  }
+
+  dropout(x: Tensor, p: number, seed: number): Tensor {
+    checkDropout(p, seed);
+    const out = this.f32(x.shape);
+    k.dropout(this.gpu, buf(out), buf(f32(x)), numel(x.shape), dropoutParams(p, seed));
     return out;
   }
 

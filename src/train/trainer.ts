@@ -61,7 +61,7 @@ export const defaultTrainSettings: TrainSettings = {
  * many steps as fit in about 3 minutes on an H100-class GPU.
  */
 export const gpuTrainSettings: TrainSettings = {
-  ...defaultTrainSettings, seqLen: 256, batch: 64, steps: 500, lr: 1e-3, warmupSteps: 100, dropout: 0.2, evalEvery: 250, saveEvery: 250,
+  ...defaultTrainSettings, seqLen: 256, batch: 64, steps: 720, lr: 1e-3, warmupSteps: 100, dropout: 0.2, evalEvery: 250, saveEvery: 250,
 };
 
 /** Token windows drawn for training; `state` restores the position exactly. */

@@ -77,7 +77,7 @@ test('bad flags and arguments give one clear line', () => {
   const cases: [string[], RegExp][] = [
     [['init', '--out', join(tmp, 'x.gguf')], /--preset: expected a value, found nothing/],
     [['init', '--preset', 'test-tiny'], /--out: expected a value, found nothing/],
-    [['init', '--preset', 'gpt-5', '--out', join(tmp, 'x.gguf')], /preset: expected one of smollm-135m, tinyllama-1\.1b, stories260k, test-tiny, shakespeare, train-test, found "gpt-5"/],
+    [['init', '--preset', 'gpt-5', '--out', join(tmp, 'x.gguf')], /preset: expected one of smollm-135m, tinyllama-1\.1b, stories260k, test-tiny, shakespeare, shakespeare-gpu, train-test, found "gpt-5"/],
     [['init', '--preset', 'test-tiny', '--out', join(tmp, 'x.gguf'), '--dtype', 'q3_k'], /--dtype: expected one of f32, f16, q8_0, q4_0, q4_k, q6_k, found "q3_k"/],
     [['init', '--preset', 'test-tiny', '--out', join(tmp, 'x.gguf'), '--seed', 'abc'], /--seed: expected an integer, found "abc"/],
     [['quantize', stories, '--type', 'q8_0'], /quantize: expected two paths, IN and OUT, found ".*stories260K\.gguf"/],

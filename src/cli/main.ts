@@ -25,9 +25,9 @@ Usage:
       into runs/shakespeare (about 5 minutes on 2 cores), then validation bits per byte and samples. OUT gets
       model.safetensors + config.json + tokenizer.json (a Hugging Face folder), checkpoints/, metrics.jsonl,
       loss.svg and summary.json (FLOPs, time, energy, CO2). --resume OUT continues the run exactly; --init starts
-      from any F32/F16/BF16 model. With --backend webgpu the defaults are the GPU quickstart's: a 10.8M-parameter
-      model (--config shakespeare-gpu), 64 x 256 tokens a step, lr 1e-3, --dropout 0.2 (default 0 elsewhere), 720
-      steps (under 3 minutes on an H200).
+      from any F32/F16/BF16 model. With --backend webgpu and no --config or --init, the defaults are the GPU
+      quickstart's: a 10.8M-parameter model (shakespeare-gpu), 64 x 256 tokens a step, lr 1e-3, --dropout 0.2
+      (default 0 elsewhere), 720 steps (under 3 minutes on an H200).
   llamats prepare [--input FILE]... [--tokenizer bytes|PATH] [--out DIR] [--val-fraction F]
       Tokenizes text files (streaming) into token shards for train --data: train.bin, val.bin (uint16/uint32 ids)
       and meta.json. The last F (default 0.1) of each file is the validation split. Defaults: the built-in corpus,

@@ -63,8 +63,9 @@ export async function runTrain(f: TrainFlags): Promise<number> {
   const out = resumeDir ?? f.out ?? defaultOut;
   const checkpoint = resumeDir ? loadLatestCheckpoint(resumeDir) : undefined;
   mkdirSync(out, { recursive: true });
-  // On a GPU, the defaults are the GPU quickstart's (a bigger model, bigger batches).
-  const gpuDefaults = backendFlags(f).backend === 'webgpu';
+  // On a GPU with the built-in model, the defaults are the GPU quickstart's (a bigger model, bigger batches, dropout);
+  // a run that names its model (--config, --init) keeps the paper's defaults on every backend.
+  const gpuDefaults = backendFlags(f).backend === 'webgpu' && f.config === undefined && f.init === undefined;
   const record = checkpoint ? readRunRecord(out) : await newRunRecord(f, out, gpuDefaults ? 'shakespeare-gpu' : 'shakespeare');
   const settings: TrainSettings = checkpoint
     ? { ...resumedSettings(checkpoint.state.settings as TrainSettings), ...stepOverride(f) }

@@ -1,6 +1,9 @@
 import type { Shape } from '../core/shape.js';
 import type { EncodedTensor, Tensor } from '../tensor/tensor.js';
 
+export type Precision = 'fp32' | 'mixed';
+export const precisions: readonly Precision[] = ['fp32', 'mixed'];
+
 /**
  * The contract every compute backend implements; the model is written once against it.
  *
@@ -12,6 +15,11 @@ export interface Ops {
   readonly name: string;
   /** Where the ops run, in words ("CPU, 2 threads", the GPU adapter). */
   readonly device: string;
+  /**
+   * How matrix products round their inputs: 'mixed' multiplies them as f16 with f32 sums (tensor cores; the
+   * webgpu backend made with that precision), 'fp32' (the default, also when absent) as they are.
+   */
+  readonly precision?: Precision;
   /** The most memory the backend has held for tensors at once (its heap or pool), in bytes, where it tracks it. */
   readonly reservedBytes?: number;
 

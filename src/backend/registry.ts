@@ -1,6 +1,6 @@
 import { ArgumentError } from '../core/errors.js';
 import { CpuBackend } from './cpu/cpu-backend.js';
-import type { Ops } from './ops.js';
+import type { Ops, Precision } from './ops.js';
 import { WasmBackend } from './wasm/wasm-backend.js';
 import { WebGpuBackend } from './webgpu/webgpu-backend.js';
 
@@ -15,12 +15,15 @@ export const backendNames: readonly BackendName[] = ['cpu', 'reference', 'webgpu
 export interface BackendOptions {
   /** Threads for the `cpu` backend (the main thread included); default: the machine's cores. */
   threads?: number;
+  /** Mixed precision (f16 matrix products with f32 sums): the webgpu backend only. Default fp32. */
+  precision?: Precision;
 }
 
 /** A new backend of that name; release it with `dispose()`. */
 export async function getBackend(name: BackendName = 'cpu', options: BackendOptions = {}): Promise<Ops> {
+  if (name === 'webgpu') return WebGpuBackend.create(options.precision);
+  if (options.precision === 'mixed') throw new ArgumentError('precision', '"fp32" on the cpu and reference backends (mixed precision is for webgpu)', '"mixed"');
   if (name === 'reference') return new CpuBackend();
   if (name === 'cpu') return WasmBackend.create({ threads: options.threads });
-  if (name === 'webgpu') return WebGpuBackend.create();
   throw new ArgumentError('backend', backendNames.map((n) => `"${n}"`).join(' or '), JSON.stringify(name));
 }

@@ -19,7 +19,7 @@ Usage:
                 [--warmup N] [--min-lr-ratio R] [--weight-decay W] [--beta1 B] [--beta2 B] [--eps E] [--clip C]
                 [--decay-embeddings true|false] [--decay-norms true|false] [--seed S] [--recompute] [--dropout P]
                 [--eval-every N] [--eval-windows N] [--save-every N] [--samples N] [--backend B] [--threads N]
-                [--power WATTS] [--pue P] [--carbon-intensity KG_PER_KWH]
+                [--precision fp32|mixed] [--power WATTS] [--pue P] [--carbon-intensity KG_PER_KWH]
       Pre-trains a LLaMA with the paper's recipe (AdamW 0.9/0.95, eps 1e-8, weight decay 0.1 on matrices, warmup
       then cosine to 10%, clip 1.0). With no flags: a small LLaMA on the built-in tiny Shakespeare, bytes as tokens,
       into runs/shakespeare (about 5 minutes on 2 cores), then validation bits per byte and samples. OUT gets
@@ -27,7 +27,8 @@ Usage:
       loss.svg and summary.json (FLOPs, time, energy, CO2). --resume OUT continues the run exactly; --init starts
       from any F32/F16/BF16 model. With --backend webgpu and no --config or --init, the defaults are the GPU
       quickstart's: a 10.8M-parameter model (shakespeare-gpu), 64 x 256 tokens a step, lr 1e-3, --dropout 0.2
-      (default 0 elsewhere), 720 steps (under 3 minutes on an H200).
+      (default 0 elsewhere), 720 steps (under 3 minutes on an H200). --precision mixed (webgpu): matrix products
+      in f16 with f32 sums (tensor cores where the GPU offers them) and dynamic loss scaling; weights stay f32.
   llamats prepare [--input FILE]... [--tokenizer bytes|PATH] [--out DIR] [--val-fraction F]
       Tokenizes text files (streaming) into token shards for train --data: train.bin, val.bin (uint16/uint32 ids)
       and meta.json. The last F (default 0.1) of each file is the validation split. Defaults: the built-in corpus,
@@ -109,8 +110,8 @@ const trainFlags = {
   data: str, text: str, tokenizer: str, config: str, out: str, resume: str, init: str, steps: str, batch: str,
   'seq-len': str, accum: str, lr: str, warmup: str, 'min-lr-ratio': str, 'weight-decay': str, beta1: str, beta2: str,
   eps: str, clip: str, 'decay-embeddings': str, 'decay-norms': str, seed: str, recompute: { type: 'boolean' }, dropout: str,
-  'eval-every': str, 'eval-windows': str, 'save-every': str, samples: str, backend: str, threads: str, power: str,
-  pue: str, 'carbon-intensity': str,
+  'eval-every': str, 'eval-windows': str, 'save-every': str, samples: str, backend: str, threads: str, precision: str,
+  power: str, pue: str, 'carbon-intensity': str,
 } as const;
 const initFlags = { preset: str, out: str, dtype: str, seed: str };
 const quantizeFlags = { type: str, tokenizer: str };

@@ -5,6 +5,7 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import cliProgress from 'cli-progress';
+import type { Precision } from '../backend/ops.js';
 import { getBackend } from '../backend/registry.js';
 import { ArgumentError, FormatError, UnsupportedError } from '../core/errors.js';
 import { openTokenShards, validationWindows, WindowSampler } from '../data/loader.js';
@@ -41,7 +42,7 @@ export interface TrainFlags {
   steps?: string; batch?: string; 'seq-len'?: string; accum?: string; lr?: string; warmup?: string;
   'min-lr-ratio'?: string; 'weight-decay'?: string; beta1?: string; beta2?: string; eps?: string; clip?: string;
   'decay-embeddings'?: string; 'decay-norms'?: string; seed?: string; recompute?: boolean; dropout?: string; 'eval-every'?: string;
-  'eval-windows'?: string; 'save-every'?: string; samples?: string; backend?: string; threads?: string;
+  'eval-windows'?: string; 'save-every'?: string; samples?: string; backend?: string; threads?: string; precision?: string;
   power?: string; pue?: string; 'carbon-intensity'?: string;
 }
 
@@ -74,7 +75,7 @@ export async function runTrain(f: TrainFlags): Promise<number> {
 
   const tokenizer = tokenizerFromFlag(record.tokenizer, record.config.vocabSize);
   const shards = openTokenShards(record.data);
-  const ops = await getBackend(backendFlags(f).backend, backendFlags(f));
+  const ops = await getBackend(backendFlags(f).backend, { ...backendFlags(f), precision: settings.precision });
   try {
     const config = record.config;
     const host = checkpoint?.params ?? (record.init ? f32Weights(record.init) : initialWeights(config, settings.seed));
@@ -212,6 +213,7 @@ function settingsFromFlags(f: TrainFlags, d: TrainSettings): TrainSettings {
     decayEmbeddings: booleanFlag('decay-embeddings', f['decay-embeddings']) ?? d.decayEmbeddings,
     decayNorms: booleanFlag('decay-norms', f['decay-norms']) ?? d.decayNorms,
     seed: int('seed') ?? d.seed, recompute: f.recompute ?? d.recompute, dropout: num('dropout') ?? d.dropout,
+    precision: (f.precision as Precision | undefined) ?? d.precision,
     evalEvery: int('eval-every') ?? d.evalEvery, evalWindows: int('eval-windows') ?? d.evalWindows,
     saveEvery: int('save-every') ?? d.saveEvery,
   };
@@ -219,9 +221,9 @@ function settingsFromFlags(f: TrainFlags, d: TrainSettings): TrainSettings {
   return settings;
 }
 
-/** A checkpoint's settings; runs saved before dropout existed had none. */
+/** A checkpoint's settings; runs saved before dropout and mixed precision existed had neither. */
 function resumedSettings(saved: TrainSettings): TrainSettings {
-  return { ...saved, dropout: saved.dropout ?? 0 };
+  return { ...saved, dropout: saved.dropout ?? 0, precision: saved.precision ?? 'fp32' };
 }
 
 /** With --resume every setting comes from the checkpoint, except that --steps may extend the run. */
@@ -284,7 +286,7 @@ function describeRun(c: LlamaConfig, s: TrainSettings, trainTokens: number, peak
     `model: ${params}M parameters (dim ${c.dim}, ${c.nLayers} layers, ${c.nHeads} heads / ${c.nKvHeads} kv, ffn ${c.hiddenDim}, vocab ${c.vocabSize})`,
     `data: ${trainTokens} training tokens; batch ${s.batch} x ${s.seqLen} x ${s.accumSteps} accumulation = ${s.batch * s.seqLen * s.accumSteps} tokens per step`,
     `schedule: ${s.steps} steps, peak lr ${s.lr}, warmup ${s.warmupSteps}, cosine to ${s.minLrRatio * 100}%; AdamW b1 ${s.adamw.beta1} b2 ${s.adamw.beta2} eps ${s.adamw.eps} wd ${s.adamw.weightDecay}, clip ${s.adamw.clipNorm}${s.dropout > 0 ? `; dropout ${s.dropout}` : ''}${s.recompute ? '; recomputing activations' : ''}`,
-    `compute: ${device}, measured mat-mul peak ${(peak / 1e9).toFixed(1)} GFLOP/s${from ? `; resuming after step ${from}` : ''}`,
+    `compute: ${device}${s.precision === 'mixed' ? ', mixed precision (f16 products, loss scaling)' : ''}, measured mat-mul peak ${(peak / 1e9).toFixed(1)} GFLOP/s${from ? `; resuming after step ${from}` : ''}`,
     '',
   ].join('\n');
 }

@@ -8,12 +8,14 @@ import { after, describe, test } from 'node:test';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Tape } from '../autograd/tape.js';
+import { CpuBackend } from '../backend/cpu/cpu-backend.js';
 import { getBackend } from '../backend/registry.js';
 import { fixturePath } from '../io/package-paths.js';
 import { loadModel } from '../io/load-model.js';
 import { readSafetensorsHeader, readSafetensorsInts } from '../io/safetensors.js';
 import { readHfTensorsAsOurs } from '../testing/hf-tensors.js';
 import { AdamW, llamaAdamW } from './adamw.js';
+import { GROWTH_INTERVAL, INITIAL_LOSS_SCALE, nextLossScale } from './loss-scale.js';
 import { recordLoss } from './lm-loss.js';
 import { trainableParams } from './trainer.js';
 
@@ -65,3 +67,34 @@ for (const backend of ['reference', 'cpu'] as const) {
     });
   });
 }
+
+describe('AdamW under loss scaling (mixed precision)', () => {
+  const ops = new CpuBackend();
+  /** One update of w = [1, -2, 3] from gradient `g` that is `lossScale` times the true one. */
+  const step = async (g: number[], lossScale: number) => {
+    const w = ops.fromHost(Float32Array.from([1, -2, 3]), [3]);
+    const optimizer = new AdamW(ops, [{ name: 'w', tensor: w, decay: true }], llamaAdamW);
+    const norm = await optimizer.update(new Map([[w, ops.fromHost(Float32Array.from(g), [3])]]), 0.1, lossScale);
+    return { norm, w: [...(await ops.read(w))], m: [...(await ops.read(optimizer.m.get('w')!))] };
+  };
+
+  test('gradients scaled by 2^10 with lossScale 2^10 give the unscaled update bit for bit (norm 5, clipped to 1)', async () => {
+    const scaled = await step([3 * 1024, 4 * 1024, 0], 1024);
+    assert.deepEqual(scaled, await step([3, 4, 0], 1));
+    assert.equal(scaled.norm, 5);
+  });
+
+  test('a non-finite gradient skips the update: weights and moments stay', async () => {
+    assert.deepEqual(await step([1, Infinity, 0], 65536), { norm: Infinity, w: [1, -2, 3], m: [0, 0, 0] });
+    assert.ok(Number.isNaN((await step([1, NaN, 0], 1)).norm));
+  });
+
+  test('the loss scale halves on overflow and doubles after GROWTH_INTERVAL finite steps', () => {
+    assert.deepEqual(nextLossScale(INITIAL_LOSS_SCALE, false), { scale: 2 ** 15, goodSteps: 0 });
+    let s = { scale: 8, goodSteps: 0 };
+    for (let i = 0; i < GROWTH_INTERVAL - 1; i++) s = nextLossScale(s, true);
+    assert.deepEqual(s, { scale: 8, goodSteps: GROWTH_INTERVAL - 1 });
+    assert.deepEqual(nextLossScale(s, true), { scale: 16, goodSteps: 0 });
+    assert.deepEqual(nextLossScale({ scale: 1, goodSteps: 5 }, false), { scale: 1, goodSteps: 0 });
+  });
+});

@@ -1,7 +1,9 @@
 /**
  * AdamW with global-norm gradient clipping, as LLaMA trained: β1 0.9, β2 0.95, eps 1e-8, decoupled weight decay
  * 0.1, clip 1.0. The arithmetic of each step is the backend's `adamw` kernel (the same as torch.optim.AdamW);
- * clipping is torch's clip_grad_norm_: scale every gradient by min(1, maxNorm / (norm + 1e-6)).
+ * clipping is torch's clip_grad_norm_: scale every gradient by min(1, maxNorm / (norm + 1e-6)). A step whose
+ * gradients are not finite is skipped (mixed precision's loss scaling relies on that; in fp32 it keeps a diverged
+ * batch from destroying the weights).
  */
 import type { Ops } from '../backend/ops.js';
 import type { Gradients } from '../autograd/tape.js';
@@ -54,23 +56,28 @@ export class AdamW {
   }
 
   /**
-   * Clip, then one AdamW update of every parameter at learning rate `lr`; releases the gradients. A parameter
-   * without a gradient (unused in the batch) still decays and moves on its momentum, as in torch when its grad is
-   * zero. Returns the gradient norm before clipping.
+   * Clip, then one AdamW update of every parameter at learning rate `lr`; releases the gradients. The gradients
+   * are `lossScale` times the true ones (loss-scale.ts). A parameter without a gradient (unused in the batch) still
+   * decays and moves on its momentum, as in torch when its grad is zero. Returns the true gradient norm before
+   * clipping; when it is not finite, nothing was updated (the step still counts).
    */
-  async update(grads: Gradients, lr: number): Promise<number> {
-    const norm = await this.gradNorm(grads);
-    const clip = Math.min(1, this.options.clipNorm / (norm + 1e-6));
+  async update(grads: Gradients, lr: number, lossScale = 1): Promise<number> {
+    const norm = (await this.gradNorm(grads)) / lossScale;
     this.step += 1;
+    const factor = Math.min(1, this.options.clipNorm / (norm + 1e-6)) / lossScale;
     const { beta1, beta2, eps, weightDecay } = this.options;
     for (const p of this.params) {
-      const raw = grads.get(p.tensor) ?? this.ops.zeros(p.tensor.shape);
-      const g = clip < 1 ? this.ops.scale(raw, clip) : raw;
+      const raw = grads.get(p.tensor);
+      grads.delete(p.tensor);
+      if (!Number.isFinite(norm)) {
+        if (raw) this.ops.release(raw);
+        continue;
+      }
+      const g = raw ? (factor !== 1 ? this.ops.scale(raw, factor) : raw) : this.ops.zeros(p.tensor.shape);
       const hp = { lr, beta1, beta2, eps, weightDecay: p.decay ? weightDecay : 0, step: this.step };
       this.ops.adamw(p.tensor, g, this.m.get(p.name)!, this.v.get(p.name)!, hp);
-      this.ops.release(raw);
-      this.ops.release(g);
-      grads.delete(p.tensor);
+      if (raw) this.ops.release(raw);
+      this.ops.release(g); // a second release of raw is a no-op
     }
     return norm;
   }

@@ -17,6 +17,7 @@ import { readSafetensorsHeader, readSafetensorsTensor, writeSafetensors } from '
 import { writeFileAtomic } from '../io/atomic-write.js';
 import type { LlamaConfig } from '../model/config.js';
 import type { HostTensor } from '../tensor/tensor.js';
+import type { LossScale } from './loss-scale.js';
 
 export interface TrainerState {
   /** Optimizer updates done. */
@@ -28,6 +29,8 @@ export interface TrainerState {
   seconds: number;
   /** The settings of the run, so a resume continues the same run. */
   settings: unknown;
+  /** Mixed precision's loss scale (loss-scale.ts). */
+  lossScale?: LossScale;
 }
 
 export interface Checkpoint {

@@ -3,7 +3,7 @@
  * cosine decay to 10% of the peak rate, clipping at global norm 1.0, gradient accumulation, optional activation
  * recomputation; periodic validation, metrics, atomic checkpoints, and bit-exact resumption.
  */
-import type { Ops } from '../backend/ops.js';
+import { precisions, type Ops, type Precision } from '../backend/ops.js';
 import { Tape, type Gradients } from '../autograd/tape.js';
 import { ArgumentError } from '../core/errors.js';
 import { mixSeed, type Dropout, type LlamaModel } from '../model/llama.js';
@@ -12,6 +12,7 @@ import type { HostTensor, Tensor } from '../tensor/tensor.js';
 import { AdamW, llamaAdamW, type AdamWOptions, type Param } from './adamw.js';
 import { saveCheckpoint, type TrainerState } from './checkpoint.js';
 import { evaluateLoss, recordLoss, scoredCount, type Batch } from './lm-loss.js';
+import { INITIAL_LOSS_SCALE, nextLossScale } from './loss-scale.js';
 import { learningRate } from './schedule.js';
 
 export interface TrainSettings {
@@ -38,6 +39,11 @@ export interface TrainSettings {
    * masks are drawn from (seed, step, micro-batch), so a resumed run draws the same ones.
    */
   dropout: number;
+  /**
+   * 'mixed': matrix products in f16 with f32 sums, on a backend made with that precision, with dynamic loss scaling
+   * (loss-scale.ts); the weights, their gradients and the optimizer stay f32. 'fp32' (LLaMA's recipe ran bf16).
+   */
+  precision: Precision;
   /** Validate every N steps on `evalWindows` windows (the full validation set at the end); checkpoint every N. */
   evalEvery: number;
   evalWindows: number;
@@ -51,7 +57,7 @@ export interface TrainSettings {
  */
 export const defaultTrainSettings: TrainSettings = {
   seqLen: 128, batch: 8, accumSteps: 1, steps: 1600, lr: 6e-3, warmupSteps: 100, minLrRatio: 0.1,
-  adamw: llamaAdamW, decayEmbeddings: true, decayNorms: false, seed: 1337, recompute: false, dropout: 0,
+  adamw: llamaAdamW, decayEmbeddings: true, decayNorms: false, seed: 1337, recompute: false, dropout: 0, precision: 'fp32',
   evalEvery: 200, evalWindows: 64, saveEvery: 400,
 };
 
@@ -84,6 +90,8 @@ export interface StepInfo {
   loss: number;
   lr: number;
   gradNorm: number;
+  /** Mixed precision's loss scale for this step (a non-finite gradNorm: the step was skipped). */
+  lossScale?: number;
   tokens: number;
   tokensPerSecond: number;
   seconds: number;
@@ -140,6 +148,7 @@ export function checkSettings(s: TrainSettings): void {
   if (!Number.isInteger(s.warmupSteps) || s.warmupSteps < 0) throw new ArgumentError('warmupSteps', 'an integer >= 0', String(s.warmupSteps));
   if (!(s.minLrRatio >= 0 && s.minLrRatio <= 1)) throw new ArgumentError('minLrRatio', 'a number in [0, 1]', String(s.minLrRatio));
   if (!(s.dropout >= 0 && s.dropout < 1)) throw new ArgumentError('dropout', 'a number in [0, 1)', String(s.dropout));
+  if (!precisions.includes(s.precision)) throw new ArgumentError('precision', precisions.map((p) => `"${p}"`).join(' or '), JSON.stringify(s.precision));
 }
 
 /** Train `run.model` for run.settings.steps optimizer steps (continuing from run.resume). */
@@ -147,10 +156,14 @@ export async function train(run: TrainRun): Promise<TrainResult> {
   const { model, data, settings: s } = run;
   checkSettings(s);
   const { ops } = model;
+  if ((ops.precision ?? 'fp32') !== s.precision) {
+    throw new ArgumentError('precision', `a backend made with precision "${s.precision}"`, `the ${ops.name} backend's "${ops.precision ?? 'fp32'}"`);
+  }
   const params = trainableParams(model, s);
   const optimizer = new AdamW(ops, params, s.adamw);
   let tokens = 0;
   let seconds = 0;
+  let lossScale = s.precision === 'mixed' ? INITIAL_LOSS_SCALE : undefined;
   if (run.resume) {
     const { state, m, v } = run.resume;
     for (const p of params) {
@@ -165,6 +178,7 @@ export async function train(run: TrainRun): Promise<TrainResult> {
     data.sampler.state = state.sampler;
     tokens = state.tokensSeen;
     seconds = state.seconds;
+    if (lossScale) lossScale = state.lossScale ?? lossScale;
   }
   const schedule = { peak: s.lr, warmupSteps: s.warmupSteps, totalSteps: s.steps, minRatio: s.minLrRatio };
   try {
@@ -177,20 +191,23 @@ export async function train(run: TrainRun): Promise<TrainResult> {
         const batch: Batch = { ...windows, batch: s.batch, seqLen: s.seqLen };
         const counted = scoredCount(batch);
         const dropout = s.dropout > 0 ? { p: s.dropout, seed: mixSeed(mixSeed(s.seed, step), micro) } : undefined;
-        loss += (await backward(ops, model, batch, grads, 1 / (counted * s.accumSteps), s.recompute, dropout)) / (counted * s.accumSteps);
+        const gradScale = (lossScale?.scale ?? 1) / (counted * s.accumSteps);
+        loss += (await backward(ops, model, batch, grads, gradScale, s.recompute, dropout)) / (counted * s.accumSteps);
       }
       const lr = learningRate(schedule, step);
-      const gradNorm = await optimizer.update(grads, lr);
+      const scaleUsed = lossScale?.scale;
+      const gradNorm = await optimizer.update(grads, lr, scaleUsed);
+      if (lossScale) lossScale = nextLossScale(lossScale, Number.isFinite(gradNorm));
       const stepSeconds = (performance.now() - start) / 1000;
       const stepTokens = s.batch * s.seqLen * s.accumSteps;
       tokens += stepTokens;
       seconds += stepSeconds;
-      run.onStep?.({ step, loss, lr, gradNorm, tokens, tokensPerSecond: stepTokens / stepSeconds, seconds });
+      run.onStep?.({ step, loss, lr, gradNorm, lossScale: scaleUsed, tokens, tokensPerSecond: stepTokens / stepSeconds, seconds });
       await new Promise(setImmediate); // let timers run (the progress bar redraws on one) and signals arrive
       const last = step === s.steps;
       if (step % s.evalEvery === 0 && !last) run.onEval?.(await validate(model, data, s, step, s.evalWindows));
       if (step % s.saveEvery === 0 || last) {
-        const state: TrainerState = { step, sampler: data.sampler.state, tokensSeen: tokens, seconds, settings: s };
+        const state: TrainerState = { step, sampler: data.sampler.state, tokensSeen: tokens, seconds, settings: s, lossScale };
         const dir = saveCheckpoint(run.outDir, {
           state, config: model.config, params: await hostTensors(ops, params.map((p) => [p.name, p.tensor])),
           m: await hostTensors(ops, [...optimizer.m]), v: await hostTensors(ops, [...optimizer.v]),

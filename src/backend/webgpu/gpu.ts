@@ -36,7 +36,9 @@ export async function gpuEntry(): Promise<GPU | undefined> {
     return undefined;
   }
   Object.assign(globalThis, module.globals); // GPUBufferUsage, GPUMapMode, ...
-  dawn = module.create([]);
+  // allow_unsafe_apis exposes the experimental subgroup-matrix feature (tensor cores); Dawn turns shader-f16 off on
+  // NVIDIA's Vulkan driver unless told otherwise.
+  dawn = module.create(['enable-dawn-features=allow_unsafe_apis,vulkan_enable_f16_on_nvidia']);
   return dawn;
 }
 
@@ -84,6 +86,8 @@ interface SharedDevice {
   device: GPUDevice;
   adapterInfo: GPUAdapterInfo;
   pipelines: Map<string, Kernel>;
+  /** Whether the device runs the f16 tensor-core mat-mul (kernels/tensor-core-matmul.ts). */
+  tensorCores: boolean;
   /** Why the device stopped working (lost, or an uncaptured error), once it has: thrown at every read from then on. */
   failure?: Error;
 }
@@ -95,14 +99,17 @@ async function sharedDevice(): Promise<SharedDevice> {
   if (!gpu) throw new ArgumentError('backend', 'WebGPU (navigator.gpu, or the optional `webgpu` package in Node)', 'neither is available');
   const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
   if (!adapter) throw new ArgumentError('backend', 'a WebGPU adapter', 'none on this machine');
+  const tensorCores = hasTensorCores(adapter);
   const device = await adapter.requestDevice({
+    requiredFeatures: tensorCores ? TENSOR_CORE_FEATURES : [],
     requiredLimits: {
       maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
       maxBufferSize: adapter.limits.maxBufferSize,
       maxStorageBuffersPerShaderStage: Math.min(10, adapter.limits.maxStorageBuffersPerShaderStage),
+      ...(tensorCores && { maxComputeWorkgroupStorageSize: TENSOR_CORE_WORKGROUP_BYTES }),
     },
   });
-  const s: SharedDevice = { device, adapterInfo: adapter.info, pipelines: new Map() };
+  const s: SharedDevice = { device, adapterInfo: adapter.info, pipelines: new Map(), tensorCores };
   void device.lost.then((info) => {
     s.failure ??= new Error(`webgpu: device lost (${info.reason}): ${info.message}`);
     current = undefined; // the next backend makes a new device
@@ -111,6 +118,26 @@ async function sharedDevice(): Promise<SharedDevice> {
     s.failure ??= new Error(`webgpu: ${(e as GPUUncapturedErrorEvent).error.message}`);
   });
   return s;
+}
+
+const TENSOR_CORE_FEATURES = ['shader-f16', 'chromium-experimental-subgroup-matrix'] as GPUFeatureName[];
+/** Workgroup memory the tensor-core kernel declares (its f16 tiles and an f32 fragment per subgroup). */
+export const TENSOR_CORE_WORKGROUP_BYTES = 2 * 128 * (32 + 8) * 2 + 4 * 16 * 16 * 4;
+
+/**
+ * Whether the adapter multiplies f16 16 x 16 x 16 matrices into f32 in subgroups of 32 (tensor cores, through the
+ * experimental subgroup-matrix feature) with the workgroup memory that kernel needs.
+ */
+function hasTensorCores(adapter: GPUAdapter): boolean {
+  const info = adapter.info as GPUAdapterInfo & {
+    subgroupMinSize?: number; subgroupMaxSize?: number;
+    subgroupMatrixConfigs?: Iterable<{ componentType: string; resultComponentType: string; M: number; N: number; K: number }>;
+  };
+  const configs = [...(info.subgroupMatrixConfigs ?? [])];
+  return TENSOR_CORE_FEATURES.every((f) => adapter.features.has(f))
+    && info.subgroupMinSize === 32 && info.subgroupMaxSize === 32
+    && adapter.limits.maxComputeWorkgroupStorageSize >= TENSOR_CORE_WORKGROUP_BYTES
+    && configs.some((c) => c.componentType === 'f16' && c.resultComponentType === 'f32' && c.M === 16 && c.N === 16 && c.K === 16);
 }
 
 /**
@@ -156,6 +183,11 @@ export class Gpu {
 
   get adapterInfo(): GPUAdapterInfo {
     return this.shared.adapterInfo;
+  }
+
+  /** Whether the f16 tensor-core mat-mul runs here. */
+  get tensorCores(): boolean {
+    return this.shared.tensorCores;
   }
 
   /** Largest buffer one binding can see. */

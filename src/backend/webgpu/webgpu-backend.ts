@@ -4,7 +4,7 @@ import { decodeTensor } from '../../tensor/decode.js';
 import type { EncodedTensor, Tensor } from '../../tensor/tensor.js';
 import { attentionDims } from '../attention-dims.js';
 import { checkDropout, dropoutParams } from '../cpu/dropout.js';
-import type { AdamWStep, Ops } from '../ops.js';
+import { precisions, type AdamWStep, type Ops, type Precision } from '../ops.js';
 import { reshapeView, Scopes } from '../scopes.js';
 import { timeSliceShape } from '../time-rows.js';
 import { Gpu } from './gpu.js';
@@ -28,10 +28,16 @@ export class WebGpuBackend implements Ops {
   private readonly hostInts = new WeakMap<Storage, Int32Array>();
   private readonly scopes = new Scopes<Storage>((s) => this.gpu.free(s.buffer));
 
-  private constructor(readonly gpu: Gpu) {}
+  /** The rounding of matrix-product inputs that `precision` implies. */
+  private readonly matmulInputs: k.MatmulInputs;
 
-  static async create(): Promise<WebGpuBackend> {
-    return new WebGpuBackend(await Gpu.create());
+  private constructor(readonly gpu: Gpu, readonly precision: Precision) {
+    this.matmulInputs = precision === 'mixed' ? 'f16' : 'f32';
+  }
+
+  static async create(precision: Precision = 'fp32'): Promise<WebGpuBackend> {
+    if (!precisions.includes(precision)) throw new ArgumentError('precision', precisions.map((p) => `"${p}"`).join(' or '), JSON.stringify(precision));
+    return new WebGpuBackend(await Gpu.create(), precision);
   }
 
   /** The adapter, in words (vendor, device, driver). */
@@ -180,10 +186,10 @@ export class WebGpuBackend implements Ops {
       return this.f32([...x.shape.slice(0, -1), w.shape[0]!]);
     });
     const types = ws.map(weightType);
-    if (k.isMatvec(rows) && types.every((t) => t === types[0])) {
+    if (k.isMatvec(rows) && this.matmulInputs === 'f32' && types.every((t) => t === types[0])) {
       k.matvecs(this.gpu, outs.map(buf), buf(x), ws.map(buf), rows, inF, ws.map((w) => w.shape[0]!), types[0]);
     } else {
-      ws.forEach((w, i) => this.withF32(w, (wf) => k.matmul(this.gpu, buf(outs[i]!), buf(x), buf(wf), rows, inF, w.shape[0]!, k.NT)));
+      ws.forEach((w, i) => this.withF32(w, (wf) => k.matmul(this.gpu, buf(outs[i]!), buf(x), buf(wf), rows, inF, w.shape[0]!, k.NT, this.matmulInputs)));
     }
     return outs;
   }
@@ -240,8 +246,8 @@ export class WebGpuBackend implements Ops {
     expectShape('linearBackward dy', dy.shape, [...x.shape.slice(0, -1), outF]);
     const dx = this.f32(x.shape);
     const dw = this.f32(w.shape);
-    this.withF32(w, (wf) => k.matmul(this.gpu, buf(dx), buf(f32(dy)), buf(wf), rows, outF, inF, k.NN)); // dx (rows, in) = dy (rows, out) w (out, in)
-    k.matmul(this.gpu, buf(dw), buf(dy), buf(f32(x)), outF, rows, inF, k.TN); // dw (out, in) = dy^T x
+    this.withF32(w, (wf) => k.matmul(this.gpu, buf(dx), buf(f32(dy)), buf(wf), rows, outF, inF, k.NN, this.matmulInputs)); // dx (rows, in) = dy (rows, out) w (out, in)
+    k.matmul(this.gpu, buf(dw), buf(dy), buf(f32(x)), outF, rows, inF, k.TN, this.matmulInputs); // dw (out, in) = dy^T x
     return { dx, dw };
   }
 
@@ -300,7 +306,7 @@ export class WebGpuBackend implements Ops {
     const loss = this.f32([1]);
     const grads = gradScale === undefined ? undefined : { dx: this.f32(x.shape), dw: this.f32(w.shape), scale: gradScale };
     const scratch = this.f32([k.crossEntropyScratch(rows, vocab, this.gpu.maxBinding)]);
-    this.withF32(w, (wf) => k.crossEntropy(this.gpu, buf(loss), buf(f32(x)), buf(wf), buf(targets), buf(scratch), rows, dim, vocab, grads && { dx: buf(grads.dx), dw: buf(grads.dw), scale: grads.scale }));
+    this.withF32(w, (wf) => k.crossEntropy(this.gpu, buf(loss), buf(f32(x)), buf(wf), buf(targets), buf(scratch), rows, dim, vocab, this.matmulInputs, grads && { dx: buf(grads.dx), dw: buf(grads.dw), scale: grads.scale }));
     this.release(scratch);
     return grads ? { loss, dx: grads.dx, dw: grads.dw } : { loss };
   }

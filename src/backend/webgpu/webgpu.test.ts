@@ -14,7 +14,10 @@ import { loadTokenizer } from '../../io/load-tokenizer.js';
 import { llamats } from '../../testing/run-cli.js';
 import { unavailable } from '../../testing/backends.js';
 import { CpuBackend } from '../cpu/cpu-backend.js';
+import { ArgumentError } from '../../core/errors.js';
+import { f16ToF32, f32ToF16 } from '../../core/dtype.js';
 import type { Ops } from '../ops.js';
+import { getBackend } from '../registry.js';
 import { GpuMemoryError } from './gpu.js';
 import { WebGpuBackend } from './webgpu-backend.js';
 
@@ -68,24 +71,88 @@ describe('webgpu backend', { skip: unavailable.webgpu }, async () => {
   });
 });
 
+describe('mixed precision on webgpu', { skip: unavailable.webgpu }, async () => {
+  const ops = await WebGpuBackend.create('mixed');
+  const fp32 = await WebGpuBackend.create();
+  const reference = new CpuBackend();
+  after(() => [ops, fp32].forEach((o) => o.dispose()));
+  const data = (n: number, seed: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.37 + seed) * 2);
+  const toF16 = (a: Float32Array) => a.map((v) => f16ToF32(f32ToF16(v)));
+  /** Worst |got - want| / (1 + |want|). */
+  const worst = (got: ArrayLike<number>, want: ArrayLike<number>) => {
+    let w = 0;
+    for (let i = 0; i < want.length; i++) w = Math.max(w, Math.abs(got[i]! - want[i]!) / (1 + Math.abs(want[i]!)));
+    return w;
+  };
+
+  // Sizes: 2 x 2 tiles of 128 with ragged edges and vec4 loads (the tensor-core kernel where the GPU has one), and
+  // small odd ones (scalar loads, the rounding f32 kernel everywhere).
+  for (const [rows, inF, outF] of [[130, 36, 132], [13, 7, 9]] as const) {
+    test(`linear and its backward (${rows} x ${inF} -> ${outF}) multiply f16-rounded inputs with f32 sums`, async () => {
+      const [x, w, dy] = [data(rows * inF, 1), data(outF * inF, 2), data(rows * outF, 3)];
+      const run = async (o: Ops, round: boolean) => {
+        const r = round ? toF16 : (a: Float32Array) => a;
+        const [xt, wt, dyt] = [o.fromHost(r(x), [rows, inF]), o.fromHost(r(w), [outF, inF]), o.fromHost(r(dy), [rows, outF])];
+        const { dx, dw } = o.linearBackward(dyt, xt, wt);
+        return Promise.all([o.read(o.linear(xt, wt)), o.read(dx), o.read(dw)]);
+      };
+      const want = await run(reference, true);
+      const got = await run(ops, false);
+      // Products of f16 values are exact in f32; only the f32 sums (of at most 130 terms) differ in order.
+      got.forEach((g, i) => assert.ok(worst(g, want[i]!) < 1e-5, `output ${i}: ${worst(g, want[i]!)}`));
+      // ... and the rounding is real: the fp32 backend's products differ by f16's precision.
+      const exact = await run(fp32, false);
+      exact.forEach((e, i) => assert.ok(worst(e, want[i]!) > 1e-4, `output ${i} of fp32 is within ${worst(e, want[i]!)} of the rounded one`));
+    });
+  }
+
+  test('the fused output layer and cross-entropy rounds x and the output matrix to f16', async () => {
+    const [rows, dim, vocab] = [37, 24, 150];
+    const [x, w] = [data(rows * dim, 4), data(vocab * dim, 5)];
+    const targets = Int32Array.from({ length: rows }, (_, i) => (i * 7) % vocab);
+    const run = async (o: Ops, round: boolean) => {
+      const r = round ? toF16 : (a: Float32Array) => a;
+      return o.read(o.crossEntropy(o.fromHost(r(x), [rows, dim]), o.fromHost(r(w), [vocab, dim]), o.fromHost(targets, [rows])).loss);
+    };
+    const [got, want] = [await run(ops, false), await run(reference, true)];
+    assert.ok(worst(got, want) < 1e-5, `loss ${got[0]} vs ${want[0]}`);
+  });
+
+  test('the cpu backends refuse mixed precision with an ArgumentError', async () => {
+    await assert.rejects(getBackend('cpu', { precision: 'mixed' }), (e: Error) => e instanceof ArgumentError && /mixed precision is for webgpu/.test(e.message));
+  });
+});
+
 describe('training on webgpu', { skip: unavailable.webgpu }, () => {
   const tmp = mkdtempSync(join(tmpdir(), 'llamats-webgpu-'));
   after(() => rmSync(tmp, { recursive: true, force: true }));
 
+  const text = join(tmp, 'corpus.txt');
+  writeFileSync(text, readFileSync(assetPath('corpus', 'tinyshakespeare.txt')).subarray(0, 20_000));
+  /** The metrics of six training steps of the train-test model. */
+  const run = (backend: string, precision: string) => {
+    const out = join(tmp, `${backend}-${precision}`);
+    const r = llamats('train', '--text', text, '--config', 'train-test', '--batch', '2', '--seq-len', '32', '--steps', '6', '--warmup', '2',
+      '--eval-every', '6', '--eval-windows', '4', '--samples', '0', '--threads', '1', '--backend', backend, '--precision', precision, '--out', out);
+    assert.equal(r.status, 0, r.stderr);
+    return readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { loss?: number; gradNorm: number; lossScale?: number })
+      .flatMap((m) => (m.loss === undefined ? [] : [{ ...m, loss: m.loss }]));
+  };
+
   test('six steps give the CPU backend\'s losses within f32 rounding', () => {
-    const text = join(tmp, 'corpus.txt');
-    writeFileSync(text, readFileSync(assetPath('corpus', 'tinyshakespeare.txt')).subarray(0, 20_000));
-    const losses = (backend: string) => {
-      const out = join(tmp, backend);
-      const r = llamats('train', '--text', text, '--config', 'train-test', '--batch', '2', '--seq-len', '32', '--steps', '6',
-        '--warmup', '2', '--eval-every', '6', '--eval-windows', '4', '--samples', '0', '--threads', '1', '--backend', backend, '--out', out);
-      assert.equal(r.status, 0, r.stderr);
-      return readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { loss?: number })
-        .flatMap((m) => (m.loss === undefined ? [] : [m.loss]));
-    };
-    const [gpu, cpu] = [losses('webgpu'), losses('cpu')];
+    const [gpu, cpu] = [run('webgpu', 'fp32'), run('cpu', 'fp32')];
     assert.equal(gpu.length, 6);
     // Both sum in f32 in different orders; six AdamW steps compound that to ~1e-6 relative, far inside 1e-4.
-    gpu.forEach((l, i) => assert.ok(Math.abs(l - cpu[i]!) <= 1e-4 * cpu[i]!, `step ${i + 1}: ${l} vs ${cpu[i]}`));
+    gpu.forEach((g, i) => assert.ok(Math.abs(g.loss - cpu[i]!.loss) <= 1e-4 * cpu[i]!.loss, `step ${i + 1}: ${g.loss} vs ${cpu[i]!.loss}`));
+  });
+
+  test('mixed precision: six steps at loss scale 2^16 stay within f16 rounding of the fp32 losses', () => {
+    const [mixed, fp32] = [run('webgpu', 'mixed'), run('webgpu', 'fp32')];
+    mixed.forEach((m, i) => {
+      assert.equal(m.lossScale, 2 ** 16);
+      assert.ok(Number.isFinite(m.gradNorm), `step ${i + 1} was skipped`);
+      // Inputs of every product rounded to 11 significant bits (5e-4 relative) move these losses by ~1e-4.
+      assert.ok(Math.abs(m.loss - fp32[i]!.loss) <= 2e-3 * fp32[i]!.loss, `step ${i + 1}: ${m.loss} vs ${fp32[i]!.loss}`);
+    });
   });
 });

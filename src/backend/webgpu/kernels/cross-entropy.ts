@@ -6,7 +6,7 @@
 // end, in a fixed order (no atomics), so the loss is deterministic.
 import { f32, FLAT_INDEX, type Gpu } from '../gpu.js';
 import { fill } from './elementwise.js';
-import { matmul, NN, NT, TN } from './matmul.js';
+import { matmul, NN, NT, TN, type MatmulInputs } from './matmul.js';
 import { sum } from './optimizer.js';
 import { ROW_OF, workgroupReduce } from './reduce.js';
 
@@ -80,7 +80,7 @@ export function crossEntropyScratch(rows: number, vocab: number, maxBinding: num
  * loss (1) of the rows of x (N, D) against targets (N, i32) through w (V, D); with grads, also dx (N, D) and
  * dw (V, D) of grads.scale * loss. scratch holds crossEntropyScratch(rows, vocab, gpu.maxBinding) elements.
  */
-export function crossEntropy(gpu: Gpu, loss: GPUBuffer, x: GPUBuffer, w: GPUBuffer, targets: GPUBuffer, scratch: GPUBuffer, rows: number, dim: number, vocab: number, grads?: { dx: GPUBuffer; dw: GPUBuffer; scale: number }): void {
+export function crossEntropy(gpu: Gpu, loss: GPUBuffer, x: GPUBuffer, w: GPUBuffer, targets: GPUBuffer, scratch: GPUBuffer, rows: number, dim: number, vocab: number, inputs: MatmulInputs, grads?: { dx: GPUBuffer; dw: GPUBuffer; scale: number }): void {
   const chunk = chunkRows(rows, vocab, gpu.maxBinding);
   const lossAt = chunk * vocab;
   const single = chunk >= rows; // then x, dx and dw are used as they are, else through chunk-sized buffers
@@ -96,15 +96,15 @@ export function crossEntropy(gpu: Gpu, loss: GPUBuffer, x: GPUBuffer, w: GPUBuff
   for (let start = 0; start < rows; start += chunk) {
     const count = Math.min(chunk, rows - start);
     if (!single) gpu.copy(x, start * dim * 4, xc, 0, count * dim * 4);
-    matmul(gpu, scratch, xc, w, count, dim, vocab, NT); // logits (count, V)
+    matmul(gpu, scratch, xc, w, count, dim, vocab, NT, inputs); // logits (count, V)
     gpu.dispatch1d(ROW, [scratch, targets], [count, vocab, start, lossAt, f32(grads?.scale ?? 0), grads ? 1 : 0, NAN_BITS], count * 64);
     if (!grads || !dxc) continue;
-    matmul(gpu, dxc, scratch, w, count, vocab, dim, NN); // dx rows = dlogits w
+    matmul(gpu, dxc, scratch, w, count, vocab, dim, NN, inputs); // dx rows = dlogits w
     if (!single) gpu.copy(dxc, 0, grads.dx, start * dim * 4, count * dim * 4);
     if (start === 0) {
-      matmul(gpu, grads.dw, scratch, xc, vocab, count, dim, TN); // dw = dlogits^T x
+      matmul(gpu, grads.dw, scratch, xc, vocab, count, dim, TN, inputs); // dw = dlogits^T x
     } else {
-      matmul(gpu, dwc!, scratch, xc, vocab, count, dim, TN);
+      matmul(gpu, dwc!, scratch, xc, vocab, count, dim, TN, inputs);
       gpu.dispatch1d(ACCUMULATE, [grads.dw, dwc!], [vocab * dim], vocab * dim);
     }
   }

@@ -19,11 +19,18 @@
 // A few rows of x against w (NT, decode) take the mat-vec kernel instead: a tile would idle all but those rows.
 import { MAX_GROUPS_X, type Gpu } from '../gpu.js';
 import { weightReader, type WeightType } from './halves.js';
+import { tensorCoreMatmul } from './tensor-core-matmul.js';
 
 export type MatmulLayout = 'NT' | 'NN' | 'TN';
 export const NT: MatmulLayout = 'NT';
 export const NN: MatmulLayout = 'NN';
 export const TN: MatmulLayout = 'TN';
+/**
+ * What a product's inputs are rounded to: f32 (as they are), or f16 with f32 accumulation, as tensor cores multiply
+ * (mixed precision; on tensor cores where the device has them, tensor-core-matmul.ts, else this kernel rounding its
+ * operands as it stages them, the same arithmetic up to the order of the sums).
+ */
+export type MatmulInputs = 'f32' | 'f16';
 
 const TILE = 128; // rows and columns of out per workgroup (the kernel's index arithmetic is written for 128)
 const STEP = 8; // k per stage in workgroup memory
@@ -33,7 +40,7 @@ const XYZW = ['x', 'y', 'z', 'w'];
  * The tiled kernel for a layout; `vec` reads and writes vec4s (needs the sizes that `aligned` checks). Accumulators
  * are indexed with constants only (the code is unrolled here), so that they stay in registers.
  */
-function source(layout: MatmulLayout, vec: boolean): string {
+function source(layout: MatmulLayout, vec: boolean, inputs: MatmulInputs): string {
   // WGSL `loadA`/`loadB` (invocation t's vec4 of the step at k0, zero outside the matrix) and `storeA`/`storeB` (that
   // vec4 into workgroup buffer `buf`) for one operand: `name` a or b, `extent` its dimension besides k (m or n),
   // `kContiguous` whether it is stored row-major in k.
@@ -85,6 +92,7 @@ fn store${fn}(buf: u32, t: u32, v: vec4f) {
 }`;
   };
   const element = vec ? 'vec4f' : 'f32';
+  const round = (v: string) => (inputs === 'f16' ? `quantizeToF16(${v})` : v);
   // acc[2 * i + h]: row i of the invocation's 8 (4ty + i for i < 4, else 64 + 4ty + i - 4), columns 4tx..4tx+3
   // (h = 0) or 64 + 4tx.. (h = 1).
   const rowOffset = (i: number): string => `${(i >> 2) * 64 + (i & 3)}u`;
@@ -126,8 +134,8 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
   for (var k0 = 0u; k0 < p.k; k0 += ${STEP}u) {
     // The buffer written here was last read two steps ago, before everyone passed the previous step's barrier.
     let buf = k0 / ${STEP}u % 2u;
-    storeA(buf, t, nextA);
-    storeB(buf, t, nextB);
+    storeA(buf, t, ${round('nextA')});
+    storeB(buf, t, ${round('nextB')});
     workgroupBarrier();
     nextA = loadA(row0, k0 + ${STEP}u, t);
     nextB = loadB(col0, k0 + ${STEP}u, t);
@@ -143,11 +151,7 @@ ${stores}
 }`;
 }
 
-const sources = {
-  NT: { scalar: source('NT', false), vec4: source('NT', true) },
-  NN: { scalar: source('NN', false), vec4: source('NN', true) },
-  TN: { scalar: source('TN', false), vec4: source('TN', true) },
-};
+const sources = new Map<string, string>();
 
 /** Whether the vec4 variant may run: every vec4 starts at an element index that is a multiple of 4. */
 function aligned(m: number, k: number, n: number, layout: MatmulLayout): boolean {
@@ -233,9 +237,14 @@ export function isMatvec(m: number): boolean {
   return m <= MATVEC_ROWS;
 }
 
-/** out (m, n) = A B as `layout` says (see above); all f32. */
-export function matmul(gpu: Gpu, out: GPUBuffer, a: GPUBuffer, b: GPUBuffer, m: number, k: number, n: number, layout: MatmulLayout): void {
+/** out (m, n) = A B as `layout` says (see above), all f32 in memory, the inputs rounded as `inputs` says. */
+export function matmul(gpu: Gpu, out: GPUBuffer, a: GPUBuffer, b: GPUBuffer, m: number, k: number, n: number, layout: MatmulLayout, inputs: MatmulInputs = 'f32'): void {
   if (m === 0 || n === 0) return;
-  if (layout === 'NT' && isMatvec(m)) matvecs(gpu, [out], a, [b], m, k, [n]);
-  else gpu.dispatch(sources[layout][aligned(m, k, n, layout) ? 'vec4' : 'scalar'], [out, a, b], [m, k, n], [Math.ceil(n / TILE), Math.ceil(m / TILE)]);
+  const vec = aligned(m, k, n, layout);
+  if (inputs === 'f32' && layout === 'NT' && isMatvec(m)) return matvecs(gpu, [out], a, [b], m, k, [n]);
+  if (inputs === 'f16' && vec && gpu.tensorCores) return tensorCoreMatmul(gpu, out, a, b, m, k, n, layout);
+  const key = `${layout} ${vec} ${inputs}`;
+  let wgsl = sources.get(key);
+  if (!wgsl) sources.set(key, (wgsl = source(layout, vec, inputs)));
+  gpu.dispatch(wgsl, [out, a, b], [m, k, n], [Math.ceil(n / TILE), Math.ceil(m / TILE)]);
 }

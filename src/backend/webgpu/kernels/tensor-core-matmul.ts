@@ -1,0 +1,144 @@
+// The matrix products of matmul.ts (NT, NN, TN; f32 in memory) on tensor cores, for mixed-precision training: each
+// operand is rounded to f16 as it is staged in workgroup memory, and the products accumulate in f32. Tensor cores
+// are reached through WGSL's experimental subgroup matrices (Dawn's `chromium_experimental_subgroup_matrix`): a
+// subgroup of 32 invocations multiplies a 16 x 16 f16 fragment by another into a 16 x 16 f32 one.
+// A workgroup of 4 subgroups (2 x 2) makes a 128 x 128 tile of out, each subgroup a 64 x 64 quarter of it as 4 x 4
+// fragments (16 accumulators). k runs in steps of 32: the workgroup loads A's 128 x 32 and B's 32 x 128 values as
+// f32 vec4s, coalesced along whichever axis the operand is contiguous in, rounds them into f16 tiles of that same
+// layout (rows padded by 8 halves against bank conflicts), and each subgroup multiplies 2 x (4 + 4) fragments read
+// from them row- or column-major as the layout has them: no layout needs a transposed copy.
+// Tiles inside out are stored straight from the accumulators; those on its edge go through a 16 x 16 f32 scratch
+// per subgroup, so nothing is written outside out. Loads as vec4 need the sizes that matmul.ts's `aligned` checks.
+// f32 values beyond f16's range round to infinity on the GPUs we know (WGSL leaves it to the implementation); the
+// trainer's loss scaling (train/loss-scale.ts) sees that as non-finite gradients and skips the step.
+import type { Gpu } from '../gpu.js';
+import type { MatmulLayout } from './matmul.js';
+
+const TILE = 128; // rows and columns of out per workgroup
+const STEP = 32; // k per stage
+const FRAGMENT = 16;
+const PAD = 8; // halves of padding per tile row
+const HALF_TILE = TILE / 2; // a subgroup's rows and columns
+const FRAGMENTS = HALF_TILE / FRAGMENT; // per subgroup, along each axis
+
+function source(layout: MatmulLayout): string {
+  const left = 'subgroup_matrix_left<f16, 16, 16>';
+  const right = 'subgroup_matrix_right<f16, 16, 16>';
+  // WGSL that stages one operand's step at k0 into its tile (`stageA`/`stageB`) and an expression for fragment
+  // `f` (0..3 along m or n) of sub-step `s` (k = 16s..16s+15) of it. `name` a or b, `extent` its dimension besides
+  // k, `kContiguous` whether it is stored row-major in k.
+  const operand = (name: 'a' | 'b', extent: 'm' | 'n', kContiguous: boolean) => {
+    const fn = name.toUpperCase();
+    const tile = `tile${fn}`;
+    const fragmentType = name === 'a' ? left : right;
+    const base = name === 'a' ? 'sr' : 'sc'; // the subgroup's half of the tile along extent
+    const loads = (STEP * TILE) / 4 / 128; // vec4s per invocation
+    // Element (i, q) of the operand: at i * k + q (k-contiguous: tile [i][q], stride STEP + PAD), else at
+    // q * extent + i (tile [q][i], stride TILE + PAD). Invocation t's vec4 number v = t + 128 s of the step.
+    const stride = kContiguous ? STEP + PAD : TILE + PAD;
+    const [i, q] = kContiguous ? ['v / 8u', 'v % 8u * 4u'] : ['v % 32u * 4u', 'v / 32u'];
+    const index = kContiguous ? `(i * p.k + q) / 4u` : `(q * p.${extent} + i) / 4u`;
+    const tileAt = kContiguous ? `${i} * ${stride}u + ${q}` : `${q} * ${stride}u + ${i}`;
+    const stage = /* wgsl */ `
+fn stage${fn}(i0: u32, k0: u32, t: u32) {
+  var values: array<vec4f, ${loads}>;
+  for (var s = 0u; s < ${loads}u; s++) {
+    let v = t + s * 128u;
+    let i = i0 + ${i};
+    let q = k0 + ${q};
+    values[s] = select(vec4f(0.0), ${name}[select(0u, ${index}, i < p.${extent} && q < p.k)], i < p.${extent} && q < p.k);
+  }
+  for (var s = 0u; s < ${loads}u; s++) {
+    let v = t + s * 128u;
+    let at = ${tileAt};
+    let h = vec4<f16>(values[s]);
+    ${tile}[at] = h.x; ${tile}[at + 1u] = h.y; ${tile}[at + 2u] = h.z; ${tile}[at + 3u] = h.w;
+  }
+}`;
+    // A k-contiguous fragment is read with its k along the tile's rows: row-major for A (m x k), column-major for
+    // B (k x n), and the other way round for the extent-contiguous layout.
+    const columnMajor = kContiguous === (name === 'b');
+    const fragment = (f: number, s: number) => {
+      const along = `${base} * ${HALF_TILE}u + ${f * FRAGMENT}u`;
+      const offset = kContiguous ? `(${along}) * ${stride}u + ${s * FRAGMENT}u` : `${s * FRAGMENT * stride}u + ${along}`;
+      return `subgroupMatrixLoad<${fragmentType}>(&${tile}, ${offset}, ${columnMajor}, ${stride}u)`;
+    };
+    return { stage, fragment };
+  };
+  const A = operand('a', 'm', layout !== 'TN');
+  const B = operand('b', 'n', layout === 'NT');
+  const range = [...Array(FRAGMENTS).keys()];
+  const pairs = range.flatMap((i) => range.map((j) => [i, j] as const));
+  const multiply = [0, 1].map((s) => `    {
+${range.map((f) => `      let a${f} = ${A.fragment(f, s)};`).join('\n')}
+${range.map((f) => `      let b${f} = ${B.fragment(f, s)};`).join('\n')}
+${pairs.map(([i, j]) => `      acc${i}${j} = subgroupMatrixMultiplyAccumulate(a${i}, b${j}, acc${i}${j});`).join('\n')}
+    }`).join('\n');
+  // Fragment (i, j) of the subgroup's quarter starts at out row r, column c.
+  const corner = (i: number, j: number) => [`row0 + sr * ${HALF_TILE}u + ${i * FRAGMENT}u`, `col0 + sc * ${HALF_TILE}u + ${j * FRAGMENT}u`];
+  const direct = pairs.map(([i, j]) => {
+    const [r, c] = corner(i, j);
+    return `    subgroupMatrixStore(&out, (${r}) * p.n + ${c}, acc${i}${j}, false, p.n);`;
+  }).join('\n');
+  const guarded = pairs.map(([i, j]) => {
+    const [r, c] = corner(i, j);
+    return `    subgroupMatrixStore(&scratch, sg * 256u, acc${i}${j}, false, 16u);
+    workgroupBarrier();
+    storeEdge(${r}, ${c}, sg, t % 32u);
+    workgroupBarrier();`;
+  }).join('\n');
+  const tileHalves = Math.max(TILE * (STEP + PAD), STEP * (TILE + PAD));
+  return /* wgsl */ `
+enable f16;
+enable chromium_experimental_subgroup_matrix;
+diagnostic(off, chromium.subgroup_matrix_uniformity);
+@group(0) @binding(0) var<storage, read_write> out: array<f32>;
+@group(0) @binding(1) var<storage, read> a: array<vec4f>;
+@group(0) @binding(2) var<storage, read> b: array<vec4f>;
+struct Params { m: u32, k: u32, n: u32 }
+@group(0) @binding(3) var<uniform> p: Params;
+var<workgroup> tileA: array<f16, ${tileHalves}>;
+var<workgroup> tileB: array<f16, ${tileHalves}>;
+var<workgroup> scratch: array<f32, ${4 * FRAGMENT * FRAGMENT}>; // a 16 x 16 fragment per subgroup
+${A.stage}
+${B.stage}
+// Lane's share of the fragment in scratch whose corner is out (r, c): the part inside out.
+fn storeEdge(r: u32, c: u32, sg: u32, lane: u32) {
+  for (var e = lane; e < 256u; e += 32u) {
+    let row = r + e / 16u;
+    let col = c + e % 16u;
+    if (row < p.m && col < p.n) { out[row * p.n + col] = scratch[sg * 256u + e]; }
+  }
+}
+
+@compute @workgroup_size(128)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
+  let sg = t / 32u;
+  let sr = sg / 2u;
+  let sc = sg % 2u;
+  let row0 = wg.y * ${TILE}u;
+  let col0 = wg.x * ${TILE}u;
+${pairs.map(([i, j]) => `  var acc${i}${j} = subgroup_matrix_result<f32, 16, 16>();`).join('\n')}
+  for (var k0 = 0u; k0 < p.k; k0 += ${STEP}u) {
+    stageA(row0, k0, t);
+    stageB(col0, k0, t);
+    workgroupBarrier();
+${multiply}
+    workgroupBarrier();
+  }
+  if (row0 + ${TILE}u <= p.m && col0 + ${TILE}u <= p.n) {
+${direct}
+  } else {
+${guarded}
+  }
+}`;
+}
+
+const sources = new Map<MatmulLayout, string>();
+
+/** out (m, n) = A B as `layout` says, with A and B rounded to f16 (see above); needs `gpu.tensorCores`. */
+export function tensorCoreMatmul(gpu: Gpu, out: GPUBuffer, a: GPUBuffer, b: GPUBuffer, m: number, k: number, n: number, layout: MatmulLayout): void {
+  let wgsl = sources.get(layout);
+  if (!wgsl) sources.set(layout, (wgsl = source(layout)));
+  gpu.dispatch(wgsl, [out, a, b], [m, k, n], [Math.ceil(n / TILE), Math.ceil(m / TILE)]);
+}

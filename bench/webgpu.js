@@ -3,7 +3,8 @@
 //           (bench/llamats-row.js, each in its own process), with the weight bandwidth each decode implies, and
 //           llama.cpp's Vulkan build (node-llama-cpp, bench/llamacpp-row.js) on the same file where it runs;
 //   train:  training tokens/s of the 134M LLaMA of the PyTorch anchor (dim 768, 12 layers, ffn 2048, vocab 32000,
-//           batch 16 x 1024, fp32), from `llamats train --backend webgpu`'s metrics;
+//           batch 16 x 1024) in fp32 and mixed precision, from `llamats train --backend webgpu`'s metrics, against
+//           PyTorch's figures on an H100 (fp32 without TF32; bf16 autocast, eager);
 //   shakespeare: the default `llamats train` run on the GPU, its wall time and validation bits per byte.
 // SECTIONS is a comma-separated subset (default all); env DTYPES picks the decode dtypes (default f32,f16).
 // Results: bench/results/webgpu.json.
@@ -76,16 +77,25 @@ if (sections.includes('train')) {
   const config = join(tmp, 'llama-134m.json');
   writeFileSync(config, JSON.stringify({ dim: 768, nLayers: 12, nHeads: 12, nKvHeads: 12, hiddenDim: 2048, vocabSize: 32000, maxSeqLen: 1024, normEps: 1e-5, ropeTheta: 10000, ropeScaling: null, tieEmbeddings: false }));
   const steps = 6;
-  const { metrics } = train(join(tmp, 'run-134m'), ['--text', join(root, 'assets/corpus/tinyshakespeare.txt'), '--tokenizer', join(root, 'test/fixtures/llama2-tokenizer/tokenizer.model'),
-    '--config', config, '--batch', '16', '--seq-len', '1024', '--steps', String(steps), '--warmup', '1', '--eval-every', '1000', '--eval-windows', '1', '--samples', '0']);
-  const stepRows = metrics.filter((m) => m.tokensPerSecond !== undefined);
-  const last = stepRows.slice(2); // steps after the first two (pipeline compiles, pool growth)
-  const seconds = last.at(-1).seconds - stepRows[1].seconds;
-  const tokens = last.length * 16 * 1024;
   const params = 134.1e6;
   const flopsPerToken = 6 * params + 12 * 12 * 1024 * 768; // 6N plus attention (12 L T d), as the PyTorch anchor counts
-  results.train = { tokensPerSecond: +(tokens / seconds).toFixed(0), tflops: +((tokens / seconds) * flopsPerToken / 1e12).toFixed(2), losses: stepRows.map((m) => +m.loss.toFixed(4)) };
-  console.log(JSON.stringify(results.train));
+  // PyTorch on an H100, same model and batch (see the research notes): fp32 without TF32, and bf16 autocast eager.
+  const anchors = { fp32: 51_000, mixed: 199_000 };
+  results.train = {};
+  for (const precision of ['fp32', 'mixed']) {
+    const { metrics } = train(join(tmp, `run-134m-${precision}`), ['--text', join(root, 'assets/corpus/tinyshakespeare.txt'), '--tokenizer', join(root, 'test/fixtures/llama2-tokenizer/tokenizer.model'),
+      '--config', config, '--batch', '16', '--seq-len', '1024', '--steps', String(steps), '--warmup', '1', '--eval-every', '1000', '--eval-windows', '1', '--samples', '0',
+      '--precision', precision]);
+    const stepRows = metrics.filter((m) => m.tokensPerSecond !== undefined);
+    const last = stepRows.slice(2); // steps after the first two (pipeline compiles, pool growth)
+    const seconds = last.at(-1).seconds - stepRows[1].seconds;
+    const tokensPerSecond = (last.length * 16 * 1024) / seconds;
+    results.train[precision] = {
+      tokensPerSecond: Math.round(tokensPerSecond), tflops: +((tokensPerSecond * flopsPerToken) / 1e12).toFixed(2),
+      vsPyTorch: +(tokensPerSecond / anchors[precision]).toFixed(3), losses: stepRows.map((m) => +m.loss.toFixed(4)),
+    };
+    console.log(precision, JSON.stringify(results.train[precision]));
+  }
 }
 
 if (sections.includes('shakespeare')) {

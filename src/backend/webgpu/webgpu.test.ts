@@ -51,6 +51,22 @@ describe('webgpu backend', { skip: unavailable.webgpu }, async () => {
     assert.ok(worst < 2e-5, `max relative difference ${worst}`); // f32 sums in another order (the reference sums in f64)
   });
 
+  test('a weight gradient over 1100 rows and one tile of output (k split in 4 chunks, then summed) matches the reference', async () => {
+    const reference = new CpuBackend();
+    const [rows, inF, outF] = [1100, 20, 24];
+    const data = (n: number, seed: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.37 + seed));
+    const run = async (o: Ops) => {
+      const { dx, dw } = o.linearBackward(o.fromHost(data(rows * outF, 1), [rows, outF]), o.fromHost(data(rows * inF, 2), [rows, inF]), o.fromHost(data(outF * inF, 3), [outF, inF]));
+      return [await o.read(dx), await o.read(dw)];
+    };
+    const [got, want] = [await run(ops), await run(reference)];
+    got.forEach((g, t) => {
+      let worst = 0;
+      g.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - want[t]![i]!) / (1 + Math.abs(want[t]![i]!)))));
+      assert.ok(worst < 1e-5, `${t ? 'dw' : 'dx'}: max relative difference ${worst}`); // f32 sums of 1100 terms in another order
+    });
+  });
+
   test('a tensor larger than the device can bind is a GpuMemoryError naming the size', () => {
     const elements = Math.floor(ops.gpu.maxBinding / 4) + 1;
     assert.throws(() => ops.zeros([elements]), (e: Error) => e instanceof GpuMemoryError && e.message.includes(`${elements * 4} bytes`));
@@ -85,9 +101,10 @@ describe('mixed precision on webgpu', { skip: unavailable.webgpu }, async () => 
     return w;
   };
 
-  // Sizes: 2 x 2 tiles of 128 with ragged edges and vec4 loads (the tensor-core kernel where the GPU has one), and
-  // small odd ones (scalar loads, the rounding f32 kernel everywhere).
-  for (const [rows, inF, outF] of [[130, 36, 132], [13, 7, 9]] as const) {
+  // Sizes: 2 x 2 tiles of 128 with ragged edges and vec4 loads (the tensor-core kernel where the GPU has one), a
+  // weight gradient whose k (1100 rows) is split in 4 chunks, and small odd ones (scalar loads, the rounding f32
+  // kernel everywhere).
+  for (const [rows, inF, outF] of [[130, 36, 132], [1100, 20, 24], [13, 7, 9]] as const) {
     test(`linear and its backward (${rows} x ${inF} -> ${outF}) multiply f16-rounded inputs with f32 sums`, async () => {
       const [x, w, dy] = [data(rows * inF, 1), data(outF * inF, 2), data(rows * outF, 3)];
       const run = async (o: Ops, round: boolean) => {
@@ -98,7 +115,7 @@ describe('mixed precision on webgpu', { skip: unavailable.webgpu }, async () => 
       };
       const want = await run(reference, true);
       const got = await run(ops, false);
-      // Products of f16 values are exact in f32; only the f32 sums (of at most 130 terms) differ in order.
+      // Products of f16 values are exact in f32; only the f32 sums (of at most 1100 terms) differ in order.
       got.forEach((g, i) => assert.ok(worst(g, want[i]!) < 1e-5, `output ${i}: ${worst(g, want[i]!)}`));
       // ... and the rounding is real: the fp32 backend's products differ by f16's precision.
       const exact = await run(fp32, false);

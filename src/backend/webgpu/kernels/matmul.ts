@@ -17,7 +17,7 @@
 // aligned to 4 (k for operands stored row-major in k, else m or n, and n for out); other sizes take the same kernel
 // with scalar loads and stores. Edges load zeros and store nothing outside out.
 // A few rows of x against w (NT, decode) take the mat-vec kernel instead: a tile would idle all but those rows.
-import { MAX_GROUPS_X, type Gpu } from '../gpu.js';
+import { FLAT_INDEX, MAX_GROUPS_X, type Gpu } from '../gpu.js';
 import { weightReader, type WeightType } from './halves.js';
 import { tensorCoreMatmul } from './tensor-core-matmul.js';
 
@@ -105,15 +105,16 @@ fn store${fn}(buf: u32, t: u32, v: vec4f) {
     return `  storeOut(row0 + ty * 4u + ${rowOffset(i)}, col0 + tx * 4u + ${h * 64}u, acc[${e}]);`;
   }).join('\n');
   const storeOut = vec
-    ? `if (row < p.m && col < p.n) { out[(row * p.n + col) / 4u] = v; }`
+    ? `if (row < p.m && col < p.n) { out[(base + row * p.n + col) / 4u] = v; }`
     : `if (row >= p.m) { return; }
-${XYZW.map((c, j) => `  if (col + ${j}u < p.n) { out[row * p.n + col + ${j}u] = v.${c}; }`).join('\n')}`;
+${XYZW.map((c, j) => `  if (col + ${j}u < p.n) { out[base + row * p.n + col + ${j}u] = v.${c}; }`).join('\n')}`;
   return /* wgsl */ `
 @group(0) @binding(0) var<storage, read_write> out: array<${element}>;
 @group(0) @binding(1) var<storage, read> a: array<${element}>;
 @group(0) @binding(2) var<storage, read> b: array<${element}>;
-struct Params { m: u32, k: u32, n: u32 }
+struct Params { m: u32, k: u32, n: u32, chunk: u32 }
 @group(0) @binding(3) var<uniform> p: Params;
+var<private> base: u32; // where this k chunk's (m, n) result starts in out
 var<workgroup> tileA: array<array<array<vec4f, ${TILE / 4}>, ${STEP}>, 2>; // [buffer][step][4 rows]
 var<workgroup> tileB: array<array<array<vec4f, ${TILE / 4}>, ${STEP}>, 2>; // [buffer][step][4 columns]
 ${operand('a', 'm', layout !== 'TN')}
@@ -129,9 +130,12 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
   let tx = t % 16u;
   let ty = t / 16u;
   var acc: array<vec4f, 16>;
-  var nextA = loadA(row0, 0u, t);
-  var nextB = loadB(col0, 0u, t);
-  for (var k0 = 0u; k0 < p.k; k0 += ${STEP}u) {
+  base = wg.z * p.m * p.n;
+  let kBegin = wg.z * p.chunk;
+  let kEnd = min(p.k, kBegin + p.chunk);
+  var nextA = loadA(row0, kBegin, t);
+  var nextB = loadB(col0, kBegin, t);
+  for (var k0 = kBegin; k0 < kEnd; k0 += ${STEP}u) {
     // The buffer written here was last read two steps ago, before everyone passed the previous step's barrier.
     let buf = k0 / ${STEP}u % 2u;
     storeA(buf, t, ${round('nextA')});
@@ -237,14 +241,51 @@ export function isMatvec(m: number): boolean {
   return m <= MATVEC_ROWS;
 }
 
-/** out (m, n) = A B as `layout` says (see above), all f32 in memory, the inputs rounded as `inputs` says. */
+/** Workgroups that keep a large GPU busy (two per multiprocessor of a 132-SM H100/H200, rounded). */
+const BUSY_GROUPS = 256;
+/** The least k a workgroup is given when k is split; a multiple of both kernels' k step (8 and 32). */
+const MIN_CHUNK = 256;
+
+/**
+ * out (m, n) = A B as `layout` says (see above), all f32 in memory, the inputs rounded as `inputs` says.
+ * Products with few tiles of out and a long k (the weight gradient dy^T x: k is every token of the batch) split k
+ * into chunks, one per workgroup layer z, whose partial products are then summed: otherwise most of the GPU idles.
+ */
 export function matmul(gpu: Gpu, out: GPUBuffer, a: GPUBuffer, b: GPUBuffer, m: number, k: number, n: number, layout: MatmulLayout, inputs: MatmulInputs = 'f32'): void {
   if (m === 0 || n === 0) return;
-  const vec = aligned(m, k, n, layout);
   if (inputs === 'f32' && layout === 'NT' && isMatvec(m)) return matvecs(gpu, [out], a, [b], m, k, [n]);
-  if (inputs === 'f16' && vec && gpu.tensorCores) return tensorCoreMatmul(gpu, out, a, b, m, k, n, layout);
-  const key = `${layout} ${vec} ${inputs}`;
-  let wgsl = sources.get(key);
-  if (!wgsl) sources.set(key, (wgsl = source(layout, vec, inputs)));
-  gpu.dispatch(wgsl, [out, a, b], [m, k, n], [Math.ceil(n / TILE), Math.ceil(m / TILE)]);
+  const tiles = Math.ceil(m / TILE) * Math.ceil(n / TILE);
+  const want = tiles >= BUSY_GROUPS ? 1 : Math.max(1, Math.min(Math.ceil(BUSY_GROUPS / tiles), Math.floor(k / MIN_CHUNK)));
+  const chunk = Math.max(32, Math.ceil(k / want / 32) * 32);
+  const split = Math.max(1, Math.ceil(k / chunk));
+  const partials = split > 1 ? gpu.alloc(split * m * n * 4) : out;
+  const vec = aligned(m, k, n, layout);
+  if (inputs === 'f16' && vec && gpu.tensorCores) {
+    tensorCoreMatmul(gpu, partials, a, b, m, k, n, chunk, split, layout);
+  } else {
+    const key = `${layout} ${vec} ${inputs}`;
+    let wgsl = sources.get(key);
+    if (!wgsl) sources.set(key, (wgsl = source(layout, vec, inputs)));
+    gpu.dispatch(wgsl, [partials, a, b], [m, k, n, chunk], [Math.ceil(n / TILE), Math.ceil(m / TILE), split]);
+  }
+  if (split > 1) {
+    gpu.dispatch1d(SUM_CHUNKS, [out, partials], [m * n, split], m * n);
+    gpu.free(partials); // the commands recorded above still run first
+  }
 }
+
+/** out[i] = the sum over chunks z of partials[z * size + i]. */
+const SUM_CHUNKS = /* wgsl */ `
+@group(0) @binding(0) var<storage, read_write> out: array<f32>;
+@group(0) @binding(1) var<storage, read> partials: array<f32>;
+struct Params { size: u32, chunks: u32 }
+@group(0) @binding(2) var<uniform> p: Params;
+${FLAT_INDEX}
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) id: vec3u) {
+  let i = flatIndex(id);
+  if (i >= p.size) { return; }
+  var sum = 0.0;
+  for (var z = 0u; z < p.chunks; z++) { sum += partials[z * p.size + i]; }
+  out[i] = sum;
+}`;

@@ -14,6 +14,7 @@
 import type { Gpu } from '../gpu.js';
 import type { MatmulLayout } from './matmul.js';
 
+const PREFETCH = (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env['LLAMATS_TC_PREFETCH'] === '1';
 const TILE = 128; // rows and columns of out per workgroup
 const STEP = 32; // k per stage
 const FRAGMENT = 16;
@@ -40,7 +41,7 @@ function source(layout: MatmulLayout): string {
     const index = kContiguous ? `(i * p.k + q) / 4u` : `(q * p.${extent} + i) / 4u`;
     const tileAt = kContiguous ? `${i} * ${stride}u + ${q}` : `${q} * ${stride}u + ${i}`;
     const stage = /* wgsl */ `
-fn stage${fn}(i0: u32, k0: u32, t: u32) {
+fn load${fn}(i0: u32, k0: u32, t: u32) -> array<vec4f, ${loads}> {
   var values: array<vec4f, ${loads}>;
   for (var s = 0u; s < ${loads}u; s++) {
     let v = t + s * 128u;
@@ -48,6 +49,9 @@ fn stage${fn}(i0: u32, k0: u32, t: u32) {
     let q = k0 + ${q};
     values[s] = select(vec4f(0.0), ${name}[select(0u, ${index}, i < p.${extent} && q < p.k)], i < p.${extent} && q < p.k);
   }
+  return values;
+}
+fn store${fn}(values: array<vec4f, ${loads}>, t: u32) {
   for (var s = 0u; s < ${loads}u; s++) {
     let v = t + s * 128u;
     let at = ${tileAt};
@@ -61,7 +65,7 @@ fn stage${fn}(i0: u32, k0: u32, t: u32) {
     const fragment = (f: number, s: number) => {
       const along = `${base} * ${HALF_TILE}u + ${f * FRAGMENT}u`;
       const offset = kContiguous ? `(${along}) * ${stride}u + ${s * FRAGMENT}u` : `${s * FRAGMENT * stride}u + ${along}`;
-      return `subgroupMatrixLoad<${fragmentType}>(&${tile}, ${offset}, ${columnMajor}, ${stride}u)`;
+      return `subgroupMatrixLoad<${fragmentType}, ${columnMajor ? 'col_major' : 'row_major'}>(&${tile}, ${offset}, ${stride}u)`;
     };
     return { stage, fragment };
   };
@@ -78,11 +82,11 @@ ${pairs.map(([i, j]) => `      acc${i}${j} = subgroupMatrixMultiplyAccumulate(a$
   const corner = (i: number, j: number) => [`row0 + sr * ${HALF_TILE}u + ${i * FRAGMENT}u`, `col0 + sc * ${HALF_TILE}u + ${j * FRAGMENT}u`];
   const direct = pairs.map(([i, j]) => {
     const [r, c] = corner(i, j);
-    return `    subgroupMatrixStore(&out, (${r}) * p.n + ${c}, acc${i}${j}, false, p.n);`;
+    return `    subgroupMatrixStore<row_major>(&out, base + (${r}) * p.n + ${c}, acc${i}${j}, p.n);`;
   }).join('\n');
   const guarded = pairs.map(([i, j]) => {
     const [r, c] = corner(i, j);
-    return `    subgroupMatrixStore(&scratch, sg * 256u, acc${i}${j}, false, 16u);
+    return `    subgroupMatrixStore<row_major>(&scratch, sg * 256u, acc${i}${j}, 16u);
     workgroupBarrier();
     storeEdge(${r}, ${c}, sg, t % 32u);
     workgroupBarrier();`;
@@ -95,8 +99,9 @@ diagnostic(off, chromium.subgroup_matrix_uniformity);
 @group(0) @binding(0) var<storage, read_write> out: array<f32>;
 @group(0) @binding(1) var<storage, read> a: array<vec4f>;
 @group(0) @binding(2) var<storage, read> b: array<vec4f>;
-struct Params { m: u32, k: u32, n: u32 }
+struct Params { m: u32, k: u32, n: u32, chunk: u32 }
 @group(0) @binding(3) var<uniform> p: Params;
+var<private> base: u32; // where this k chunk's (m, n) result starts in out
 var<workgroup> tileA: array<f16, ${tileHalves}>;
 var<workgroup> tileB: array<f16, ${tileHalves}>;
 var<workgroup> scratch: array<f32, ${4 * FRAGMENT * FRAGMENT}>; // a 16 x 16 fragment per subgroup
@@ -107,7 +112,7 @@ fn storeEdge(r: u32, c: u32, sg: u32, lane: u32) {
   for (var e = lane; e < 256u; e += 32u) {
     let row = r + e / 16u;
     let col = c + e % 16u;
-    if (row < p.m && col < p.n) { out[row * p.n + col] = scratch[sg * 256u + e]; }
+    if (row < p.m && col < p.n) { out[base + row * p.n + col] = scratch[sg * 256u + e]; }
   }
 }
 
@@ -119,13 +124,25 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
   let row0 = wg.y * ${TILE}u;
   let col0 = wg.x * ${TILE}u;
 ${pairs.map(([i, j]) => `  var acc${i}${j} = subgroup_matrix_result<f32, 16, 16>();`).join('\n')}
-  for (var k0 = 0u; k0 < p.k; k0 += ${STEP}u) {
-    stageA(row0, k0, t);
-    stageB(col0, k0, t);
+  base = wg.z * p.m * p.n;
+  let kEnd = min(p.k, (wg.z + 1u) * p.chunk);
+${PREFETCH ? `  var nextA = loadA(row0, wg.z * p.chunk, t);
+  var nextB = loadB(col0, wg.z * p.chunk, t);
+  for (var k0 = wg.z * p.chunk; k0 < kEnd; k0 += ${STEP}u) {
+    storeA(nextA, t);
+    storeB(nextB, t);
+    workgroupBarrier();
+    nextA = loadA(row0, k0 + ${STEP}u, t);
+    nextB = loadB(col0, k0 + ${STEP}u, t);
+${multiply}
+    workgroupBarrier();
+  }` : `  for (var k0 = wg.z * p.chunk; k0 < kEnd; k0 += ${STEP}u) {
+    storeA(loadA(row0, k0, t), t);
+    storeB(loadB(col0, k0, t), t);
     workgroupBarrier();
 ${multiply}
     workgroupBarrier();
-  }
+  }`}
   if (row0 + ${TILE}u <= p.m && col0 + ${TILE}u <= p.n) {
 ${direct}
   } else {
@@ -136,9 +153,12 @@ ${guarded}
 
 const sources = new Map<MatmulLayout, string>();
 
-/** out (m, n) = A B as `layout` says, with A and B rounded to f16 (see above); needs `gpu.tensorCores`. */
-export function tensorCoreMatmul(gpu: Gpu, out: GPUBuffer, a: GPUBuffer, b: GPUBuffer, m: number, k: number, n: number, layout: MatmulLayout): void {
+/**
+ * out (m, n) = A B as `layout` says, with A and B rounded to f16 (see above); needs `gpu.tensorCores`. k runs in
+ * `split` chunks of `chunk` (a multiple of 32), chunk z's product at out[z m n] (matmul.ts sums them).
+ */
+export function tensorCoreMatmul(gpu: Gpu, out: GPUBuffer, a: GPUBuffer, b: GPUBuffer, m: number, k: number, n: number, chunk: number, split: number, layout: MatmulLayout): void {
   let wgsl = sources.get(layout);
   if (!wgsl) sources.set(layout, (wgsl = source(layout)));
-  gpu.dispatch(wgsl, [out, a, b], [m, k, n], [Math.ceil(n / TILE), Math.ceil(m / TILE)]);
+  gpu.dispatch(wgsl, [out, a, b], [m, k, n, chunk], [Math.ceil(n / TILE), Math.ceil(m / TILE), split]);
 }

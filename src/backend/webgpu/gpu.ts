@@ -7,6 +7,7 @@
  * submit.
  */
 import { ArgumentError } from '../../core/errors.js';
+import { callerLabel, Profiler } from './profiler.js';
 
 /** A tensor the device cannot hold (larger than one binding, or out of memory): names the size asked for. */
 export class GpuMemoryError extends Error {
@@ -38,7 +39,9 @@ export async function gpuEntry(): Promise<GPU | undefined> {
   Object.assign(globalThis, module.globals); // GPUBufferUsage, GPUMapMode, ...
   // allow_unsafe_apis exposes the experimental subgroup-matrix feature (tensor cores); Dawn turns shader-f16 off on
   // NVIDIA's Vulkan driver unless told otherwise.
-  dawn = module.create(['enable-dawn-features=allow_unsafe_apis,vulkan_enable_f16_on_nvidia']);
+  // A profile (profiler.ts) wants timestamps at full resolution.
+  const profiling = process.env['LLAMATS_WEBGPU_PROFILE'] === '1' ? ['disable-dawn-features=timestamp_quantization'] : [];
+  dawn = module.create(['enable-dawn-features=allow_unsafe_apis,vulkan_enable_f16_on_nvidia', ...profiling]);
   return dawn;
 }
 
@@ -88,6 +91,8 @@ interface SharedDevice {
   pipelines: Map<string, Kernel>;
   /** Whether the device runs the f16 tensor-core mat-mul (kernels/tensor-core-matmul.ts). */
   tensorCores: boolean;
+  /** GPU time per kernel, when asked for (profiler.ts). */
+  profiler?: Profiler;
   /** Why the device stopped working (lost, or an uncaptured error), once it has: thrown at every read from then on. */
   failure?: Error;
 }
@@ -100,8 +105,9 @@ async function sharedDevice(): Promise<SharedDevice> {
   const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
   if (!adapter) throw new ArgumentError('backend', 'a WebGPU adapter', 'none on this machine');
   const tensorCores = hasTensorCores(adapter);
+  const profile = Profiler.wanted(adapter.features);
   const device = await adapter.requestDevice({
-    requiredFeatures: tensorCores ? TENSOR_CORE_FEATURES : [],
+    requiredFeatures: [...(tensorCores ? TENSOR_CORE_FEATURES : []), ...(profile ? ['timestamp-query' as GPUFeatureName] : [])],
     requiredLimits: {
       maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
       maxBufferSize: adapter.limits.maxBufferSize,
@@ -109,7 +115,7 @@ async function sharedDevice(): Promise<SharedDevice> {
       ...(tensorCores && { maxComputeWorkgroupStorageSize: TENSOR_CORE_WORKGROUP_BYTES }),
     },
   });
-  const s: SharedDevice = { device, adapterInfo: adapter.info, pipelines: new Map(), tensorCores };
+  const s: SharedDevice = { device, adapterInfo: adapter.info, pipelines: new Map(), tensorCores, ...(profile && { profiler: new Profiler(device) }) };
   void device.lost.then((info) => {
     s.failure ??= new Error(`webgpu: device lost (${info.reason}): ${info.message}`);
     current = undefined; // the next backend makes a new device
@@ -269,6 +275,12 @@ export class Gpu {
   dispatch(wgsl: string, buffers: GPUBuffer[], params: Param[], groups: [number, number?, number?]): void {
     const kernel = this.pipeline(wgsl);
     const offset = params.length > 0 ? this.pushParams(params) : -1;
+    const profiler = this.shared.profiler;
+    if (profiler) {
+      if (profiler.full) this.flush();
+      this.endPass();
+      this.pass = this.commandEncoder().beginComputePass({ timestampWrites: profiler.passFor(callerLabel()) });
+    }
     const pass = this.computePass();
     if (this.passPipeline !== kernel.pipeline) pass.setPipeline((this.passPipeline = kernel.pipeline));
     pass.setBindGroup(0, this.bindGroup(kernel, buffers, offset));
@@ -319,7 +331,9 @@ export class Gpu {
     if (!this.encoder) return;
     this.endPass();
     if (this.ringUsed > 0) this.device.queue.writeBuffer(this.ring, 0, this.ringData, 0, this.ringUsed);
+    const readProfile = this.shared.profiler?.collect(this.encoder);
     this.device.queue.submit([this.encoder.finish()]);
+    readProfile?.();
     this.encoder = undefined;
     this.ringUsed = 0;
     this.recorded = 0;

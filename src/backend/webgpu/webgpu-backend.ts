@@ -205,7 +205,7 @@ export class WebGpuBackend implements Ops {
   attention(q: Tensor, kc: Tensor, vc: Tensor, startPos: number): Tensor {
     const { batch, time, heads, kvHeads, headDim, cacheLen } = attentionDims(q, kc, vc, startPos);
     const out = this.f32(q.shape);
-    k.attention(this.gpu, buf(out), buf(f32(q)), buf(f32(kc)), buf(f32(vc)), { batch, time, heads, kvHeads, headDim, cacheLen, startPos });
+    k.attention(this.gpu, buf(out), buf(f32(q)), buf(f32(kc)), buf(f32(vc)), { batch, time, heads, kvHeads, headDim, cacheLen, startPos }, this.matmulInputs);
     return out;
   }
 
@@ -276,7 +276,7 @@ export class WebGpuBackend implements Ops {
     const dq = this.f32(q.shape);
     const dk = this.f32(kc.shape);
     const dv = this.f32(vc.shape);
-    k.attentionBackward(this.gpu, { dq: buf(dq), dk: buf(dk), dv: buf(dv) }, buf(f32(dy)), buf(f32(q)), buf(f32(kc)), buf(f32(vc)), { batch, time, heads, kvHeads, headDim });
+    k.attentionBackward(this.gpu, { dq: buf(dq), dk: buf(dk), dv: buf(dv) }, buf(f32(dy)), buf(f32(q)), buf(f32(kc)), buf(f32(vc)), { batch, time, heads, kvHeads, headDim }, this.matmulInputs);
     return { dq, dk, dv };
   }
 

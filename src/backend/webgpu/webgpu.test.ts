@@ -19,6 +19,7 @@ import { f16ToF32, f32ToF16 } from '../../core/dtype.js';
 import type { Ops } from '../ops.js';
 import { getBackend } from '../registry.js';
 import { GpuMemoryError } from './gpu.js';
+import { denseAttentionLimit } from './kernels/attention-dense.js';
 import { WebGpuBackend } from './webgpu-backend.js';
 
 describe('webgpu backend', { skip: unavailable.webgpu }, async () => {
@@ -36,20 +37,25 @@ describe('webgpu backend', { skip: unavailable.webgpu }, async () => {
     assert.equal(ops.gpu.allocatedBytes, before);
   });
 
-  test('attention over enough queries and heads to take the tiled kernel matches the reference (GQA, a cache offset)', async () => {
-    const reference = new CpuBackend();
-    const [batch, time, heads, kvHeads, headDim, startPos] = [2, 1030, 4, 2, 8, 3];
-    const data = (n: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.37) * 2);
-    const run = async (o: Ops) => {
-      const q = o.fromHost(data(batch * time * heads * headDim), [batch, time, heads, headDim]);
-      const kv = o.fromHost(data(batch * (startPos + time) * kvHeads * headDim).reverse(), [batch, startPos + time, kvHeads, headDim]);
-      return o.read(o.attention(q, kv, kv, startPos));
-    };
-    const [got, want] = [await run(ops), await run(reference)];
-    let worst = 0;
-    got.forEach((g, i) => (worst = Math.max(worst, Math.abs(g - want[i]!) / (1 + Math.abs(want[i]!)))));
-    assert.ok(worst < 2e-5, `max relative difference ${worst}`); // f32 sums in another order (the reference sums in f64)
-  });
+  for (const path of ['dense', 'tiled'] as const) {
+    test(`attention over enough queries to take the ${path} kernels matches the reference (GQA, a cache offset)`, async () => {
+      const reference = new CpuBackend();
+      const [batch, time, heads, kvHeads, headDim, startPos] = [2, 1030, 4, 2, 8, 3];
+      const data = (n: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.37) * 2);
+      const run = async (o: Ops) => {
+        const q = o.fromHost(data(batch * time * heads * headDim), [batch, time, heads, headDim]);
+        const kv = o.fromHost(data(batch * (startPos + time) * kvHeads * headDim).reverse(), [batch, startPos + time, kvHeads, headDim]);
+        return o.read(o.attention(q, kv, kv, startPos));
+      };
+      const limit = denseAttentionLimit.bytes;
+      if (path === 'tiled') denseAttentionLimit.bytes = 0;
+      const got = await run(ops).finally(() => (denseAttentionLimit.bytes = limit));
+      const want = await run(reference);
+      let worst = 0;
+      got.forEach((g, i) => (worst = Math.max(worst, Math.abs(g - want[i]!) / (1 + Math.abs(want[i]!)))));
+      assert.ok(worst < 2e-5, `max relative difference ${worst}`); // f32 sums in another order (the reference sums in f64)
+    });
+  }
 
   test('a weight gradient over 1100 rows and one tile of output (k split in 4 chunks, then summed) matches the reference', async () => {
     const reference = new CpuBackend();

@@ -18,6 +18,8 @@
 // a key), each with an online softmax (running max m, sum l, and a private Dh accumulator rescaled when m grows),
 // and combine through workgroup memory in a fixed order: no T x S score matrix, any cache length.
 import { f32, type Gpu } from '../gpu.js';
+import { denseAttention, denseAttentionBackward, denseFits } from './attention-dense.js';
+import type { MatmulInputs } from './matmul.js';
 import { ROW_OF, workgroupReduce } from './reduce.js';
 
 export interface AttentionDims { batch: number; time: number; heads: number; kvHeads: number; headDim: number }
@@ -558,11 +560,16 @@ const TILED_MIN_TIME = 16;
 const TILED_MIN_GROUPS = 128;
 const MAX_GROUPS = 65535; // per dimension of a dispatch
 
-/** out (B, T, H, Dh) = causal attention of q (B, T, H, Dh) over the cache k, v (B, S, Hkv, Dh). */
-export function attention(gpu: Gpu, out: GPUBuffer, q: GPUBuffer, k: GPUBuffer, v: GPUBuffer, dims: AttentionDims & { cacheLen: number; startPos: number }): void {
+/**
+ * out (B, T, H, Dh) = causal attention of q (B, T, H, Dh) over the cache k, v (B, S, Hkv, Dh): through the score
+ * matrix where it fits (attention-dense.ts, its products' inputs rounded as `inputs` says), else the tiled kernel,
+ * and per row for a few queries.
+ */
+export function attention(gpu: Gpu, out: GPUBuffer, q: GPUBuffer, k: GPUBuffer, v: GPUBuffer, dims: AttentionDims & { cacheLen: number; startPos: number }, inputs: MatmulInputs = 'f32'): void {
   const { batch, time, heads, kvHeads, headDim, cacheLen, startPos } = dims;
   const rows = batch * time * heads;
   if (rows === 0 || headDim === 0) return;
+  if (time >= TILED_MIN_TIME && denseFits(gpu, rows * (startPos + time))) return denseAttention(gpu, out, q, k, v, dims, inputs);
   const params = [batch, time, heads, kvHeads, cacheLen, startPos, f32(1 / Math.sqrt(headDim))];
   const tiledGroups = batch * heads * Math.ceil(time / ROWS);
   if (time >= TILED_MIN_TIME && tiledGroups >= TILED_MIN_GROUPS && tiling(headDim) && batch * heads <= MAX_GROUPS) {
@@ -574,13 +581,15 @@ export function attention(gpu: Gpu, out: GPUBuffer, q: GPUBuffer, k: GPUBuffer, 
 }
 
 /**
- * dq, dk, dv of attention(q, k, v, 0) for the gradient dy, with S = T. The per-row statistics (B, T, H, 2) go
- * through a scratch buffer taken from the pool and given back once the kernels are recorded.
+ * dq, dk, dv of attention(q, k, v, 0) for the gradient dy, with S = T: through the score matrix where it fits, else
+ * with the tiled or per-row kernels, whose per-row statistics (B, T, H, 2) go through a scratch buffer taken from
+ * the pool and given back once the kernels are recorded.
  */
-export function attentionBackward(gpu: Gpu, grads: { dq: GPUBuffer; dk: GPUBuffer; dv: GPUBuffer }, dy: GPUBuffer, q: GPUBuffer, k: GPUBuffer, v: GPUBuffer, dims: AttentionDims): void {
+export function attentionBackward(gpu: Gpu, grads: { dq: GPUBuffer; dk: GPUBuffer; dv: GPUBuffer }, dy: GPUBuffer, q: GPUBuffer, k: GPUBuffer, v: GPUBuffer, dims: AttentionDims, inputs: MatmulInputs = 'f32'): void {
   const { batch, time, heads, kvHeads, headDim } = dims;
   const rows = batch * time * heads;
   if (rows === 0 || headDim === 0) return;
+  if (time >= TILED_MIN_TIME && denseFits(gpu, rows * time)) return denseAttentionBackward(gpu, grads, dy, q, k, v, dims, inputs);
   const scale = f32(1 / Math.sqrt(headDim));
   const params = [batch, time, heads, kvHeads, scale];
   const stats = gpu.alloc(rows * 2 * 4);

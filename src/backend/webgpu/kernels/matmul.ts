@@ -47,16 +47,17 @@ function source(layout: MatmulLayout, vec: boolean, inputs: MatmulInputs): strin
   const operand = (name: 'a' | 'b', extent: 'm' | 'n', kContiguous: boolean): string => {
     const fn = name.toUpperCase();
     const tile = `tile${fn}`;
+    const from = `from${fn}`; // where this product's operand starts (see MatmulBatch)
     if (kContiguous) {
       // Element (i, q) at i * k + q. Invocation t reads 4 consecutive q of tile row t / 2 (two invocations per row
       // cover its 8 steps), and scatters them to 4 steps of workgroup memory (t and t + 1 hit the same bank there:
       // a 2-way conflict on 4 stores per 512 multiply-adds, cheaper than the padding that would not fit in 16 KiB).
       const load = vec
-        ? `if (i < p.${extent} && q < p.k) { return ${name}[(i * p.k + q) / 4u]; }
+        ? `if (i < p.${extent} && q < p.k) { return ${name}[(${from} + i * p.k + q) / 4u]; }
   return vec4f(0.0);`
         : `var v = vec4f(0.0);
   if (i < p.${extent}) {
-${XYZW.map((c, j) => `    if (q + ${j}u < p.k) { v.${c} = ${name}[i * p.k + q + ${j}u]; }`).join('\n')}
+${XYZW.map((c, j) => `    if (q + ${j}u < p.k) { v.${c} = ${name}[${from} + i * p.k + q + ${j}u]; }`).join('\n')}
   }
   return v;`;
       return /* wgsl */ `
@@ -74,11 +75,11 @@ ${XYZW.map((c, j) => `  ${tile}[buf][s + ${j}u][i / 4u][i % 4u] = v.${c};`).join
     // Element (i, q) at q * extent + i. Invocation t reads 4 consecutive i of step t / 32: a step's row of the tile is
     // 32 invocations, and the vec4 goes to workgroup memory as it is.
     const load = vec
-      ? `if (i < p.${extent} && q < p.k) { return ${name}[(q * p.${extent} + i) / 4u]; }
+      ? `if (i < p.${extent} && q < p.k) { return ${name}[(${from} + q * p.${extent} + i) / 4u]; }
   return vec4f(0.0);`
       : `var v = vec4f(0.0);
   if (q < p.k) {
-${XYZW.map((c, j) => `    if (i + ${j}u < p.${extent}) { v.${c} = ${name}[q * p.${extent} + i + ${j}u]; }`).join('\n')}
+${XYZW.map((c, j) => `    if (i + ${j}u < p.${extent}) { v.${c} = ${name}[${from} + q * p.${extent} + i + ${j}u]; }`).join('\n')}
   }
   return v;`;
     return /* wgsl */ `
@@ -112,9 +113,7 @@ ${XYZW.map((c, j) => `  if (col + ${j}u < p.n) { out[base + row * p.n + col + ${
 @group(0) @binding(0) var<storage, read_write> out: array<${element}>;
 @group(0) @binding(1) var<storage, read> a: array<${element}>;
 @group(0) @binding(2) var<storage, read> b: array<${element}>;
-struct Params { m: u32, k: u32, n: u32, chunk: u32 }
-@group(0) @binding(3) var<uniform> p: Params;
-var<private> base: u32; // where this k chunk's (m, n) result starts in out
+${PARAMS}
 var<workgroup> tileA: array<array<array<vec4f, ${TILE / 4}>, ${STEP}>, 2>; // [buffer][step][4 rows]
 var<workgroup> tileB: array<array<array<vec4f, ${TILE / 4}>, ${STEP}>, 2>; // [buffer][step][4 columns]
 ${operand('a', 'm', layout !== 'TN')}
@@ -130,8 +129,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
   let tx = t % 16u;
   let ty = t / 16u;
   var acc: array<vec4f, 16>;
-  base = wg.z * p.m * p.n;
-  let kBegin = wg.z * p.chunk;
+  let kBegin = startLayer(wg.z);
   let kEnd = min(p.k, kBegin + p.chunk);
   var nextA = loadA(row0, kBegin, t);
   var nextB = loadB(col0, kBegin, t);
@@ -157,11 +155,37 @@ ${stores}
 
 const sources = new Map<string, string>();
 
+/**
+ * The parameters of both mat-mul kernels, and `startLayer`, which sets where workgroup layer z's operands and
+ * result start and returns where its k range starts: layer z reads A from z strideA, B from (z / groupB) strideB
+ * and k from z kStride (at most chunk of it), and writes out from z strideOut.
+ */
+export const PARAMS = /* wgsl */ `
+struct Params { m: u32, k: u32, n: u32, chunk: u32, kStride: u32, strideA: u32, strideB: u32, strideOut: u32, groupB: u32 }
+@group(0) @binding(3) var<uniform> p: Params;
+var<private> fromA: u32;
+var<private> fromB: u32;
+var<private> base: u32; // where this layer's (m, n) result starts in out
+fn startLayer(z: u32) -> u32 {
+  fromA = z * p.strideA;
+  fromB = z / p.groupB * p.strideB;
+  base = z * p.strideOut;
+  return z * p.kStride;
+}`;
+
+/**
+ * A batch of products of the same sizes, one per workgroup layer z (attention's heads): product z reads A from
+ * element z strideA and B from (z / groupB) strideB (groupB query heads share a kv head), and writes out from
+ * z strideOut.
+ */
+export interface MatmulBatch { count: number; strideA: number; strideB: number; strideOut: number; groupB: number }
+
 /** Whether the vec4 variant may run: every vec4 starts at an element index that is a multiple of 4. */
-function aligned(m: number, k: number, n: number, layout: MatmulLayout): boolean {
+function aligned(m: number, k: number, n: number, layout: MatmulLayout, batch?: MatmulBatch): boolean {
   const alongA = layout === 'TN' ? m : k;
   const alongB = layout === 'NT' ? k : n;
-  return alongA % 4 === 0 && alongB % 4 === 0 && n % 4 === 0;
+  const strides = batch ? [batch.strideA, batch.strideB, batch.strideOut] : [];
+  return [alongA, alongB, n, ...strides].every((d) => d % 4 === 0);
 }
 
 /** Rows of x up to which NT products run as mat-vecs. */
@@ -247,26 +271,32 @@ const BUSY_GROUPS = 256;
 const MIN_CHUNK = 256;
 
 /**
- * out (m, n) = A B as `layout` says (see above), all f32 in memory, the inputs rounded as `inputs` says.
+ * out (m, n) = A B as `layout` says (see above), all f32 in memory, the inputs rounded as `inputs` says; or a
+ * `batch` of such products.
  * Products with few tiles of out and a long k (the weight gradient dy^T x: k is every token of the batch) split k
  * into chunks, one per workgroup layer z, whose partial products are then summed: otherwise most of the GPU idles.
  */
-export function matmul(gpu: Gpu, out: GPUBuffer, a: GPUBuffer, b: GPUBuffer, m: number, k: number, n: number, layout: MatmulLayout, inputs: MatmulInputs = 'f32'): void {
-  if (m === 0 || n === 0) return;
-  if (inputs === 'f32' && layout === 'NT' && isMatvec(m)) return matvecs(gpu, [out], a, [b], m, k, [n]);
+export function matmul(gpu: Gpu, out: GPUBuffer, a: GPUBuffer, b: GPUBuffer, m: number, k: number, n: number, layout: MatmulLayout, inputs: MatmulInputs = 'f32', batch?: MatmulBatch): void {
+  if (m === 0 || n === 0 || batch?.count === 0) return;
+  if (inputs === 'f32' && layout === 'NT' && isMatvec(m) && !batch) return matvecs(gpu, [out], a, [b], m, k, [n]);
   const tiles = Math.ceil(m / TILE) * Math.ceil(n / TILE);
-  const want = tiles >= BUSY_GROUPS ? 1 : Math.max(1, Math.min(Math.ceil(BUSY_GROUPS / tiles), Math.floor(k / MIN_CHUNK)));
+  const want = tiles >= BUSY_GROUPS || batch ? 1 : Math.max(1, Math.min(Math.ceil(BUSY_GROUPS / tiles), Math.floor(k / MIN_CHUNK)));
   const chunk = Math.max(32, Math.ceil(k / want / 32) * 32);
   const split = Math.max(1, Math.ceil(k / chunk));
   const partials = split > 1 ? gpu.alloc(split * m * n * 4) : out;
-  const vec = aligned(m, k, n, layout);
+  // {m, k, n, chunk, kStride, strideA, strideB, strideOut, groupB}: see PARAMS.
+  const params = batch
+    ? [m, k, n, k, 0, batch.strideA, batch.strideB, batch.strideOut, batch.groupB]
+    : [m, k, n, chunk, chunk, 0, 0, m * n, 1];
+  const layers = batch?.count ?? split;
+  const vec = aligned(m, k, n, layout, batch);
   if (inputs === 'f16' && vec && gpu.tensorCores) {
-    tensorCoreMatmul(gpu, partials, a, b, m, k, n, chunk, split, layout);
+    tensorCoreMatmul(gpu, partials, a, b, params, layers, layout);
   } else {
     const key = `${layout} ${vec} ${inputs}`;
     let wgsl = sources.get(key);
     if (!wgsl) sources.set(key, (wgsl = source(layout, vec, inputs)));
-    gpu.dispatch(wgsl, [partials, a, b], [m, k, n, chunk], [Math.ceil(n / TILE), Math.ceil(m / TILE), split]);
+    gpu.dispatch(wgsl, [partials, a, b], params, [Math.ceil(n / TILE), Math.ceil(m / TILE), layers]);
   }
   if (split > 1) {
     gpu.dispatch1d(SUM_CHUNKS, [out, partials], [m * n, split], m * n);

@@ -11,10 +11,11 @@
 // per subgroup, so nothing is written outside out. Loads as vec4 need the sizes that matmul.ts's `aligned` checks.
 // f32 values beyond f16's range round to infinity on the GPUs we know (WGSL leaves it to the implementation); the
 // trainer's loss scaling (train/loss-scale.ts) sees that as non-finite gradients and skips the step.
-import type { Gpu } from '../gpu.js';
-import type { MatmulLayout } from './matmul.js';
+import { FLAT_INDEX, type Gpu, type Param } from '../gpu.js';
+import { PARAMS, type MatmulLayout } from './matmul.js';
 
-const PREFETCH = (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env['LLAMATS_TC_PREFETCH'] === '1';
+const VARIANT = (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env['LLAMATS_TC_VARIANT'] ?? 'loop';
+const PREFETCH = VARIANT === 'prefetch';
 const TILE = 128; // rows and columns of out per workgroup
 const STEP = 32; // k per stage
 const FRAGMENT = 16;
@@ -38,9 +39,20 @@ function source(layout: MatmulLayout): string {
     // q * extent + i (tile [q][i], stride TILE + PAD). Invocation t's vec4 number v = t + 128 s of the step.
     const stride = kContiguous ? STEP + PAD : TILE + PAD;
     const [i, q] = kContiguous ? ['v / 8u', 'v % 8u * 4u'] : ['v % 32u * 4u', 'v / 32u'];
-    const index = kContiguous ? `(i * p.k + q) / 4u` : `(q * p.${extent} + i) / 4u`;
+    const index = kContiguous ? `(from${fn} + i * p.k + q) / 4u` : `(from${fn} + q * p.${extent} + i) / 4u`;
     const tileAt = kContiguous ? `${i} * ${stride}u + ${q}` : `${q} * ${stride}u + ${i}`;
-    const stage = /* wgsl */ `
+    const vecType = VARIANT === 'f16' ? 'vec4<f16>' : 'vec4f';
+    const stage = VARIANT === 'unroll' || VARIANT === 'f16' ? /* wgsl */ `
+fn stage${fn}(i0: u32, k0: u32, t: u32) {
+${[...Array(loads).keys()].map((s) => `  let v${s} = t + ${s * 128}u;
+  let e${s} = i0 + ${i.replaceAll('v', `v${s}`)};
+  let c${s} = k0 + ${q.replaceAll('v', `v${s}`)};
+  let inside${s} = e${s} < p.${extent} && c${s} < p.k;
+  let x${s} = vec4<f16>(select(${vecType}(0.0), ${name}[select(0u, ${index.replaceAll('i', `e${s}`).replaceAll('q', `c${s}`)}, inside${s})], inside${s}));`).join('\n')}
+${[...Array(loads).keys()].map((s) => `  { let at = ${tileAt.replaceAll('v', `v${s}`)}; ${tile}[at] = x${s}.x; ${tile}[at + 1u] = x${s}.y; ${tile}[at + 2u] = x${s}.z; ${tile}[at + 3u] = x${s}.w; }`).join('\n')}
+}
+fn load${fn}(i0: u32, k0: u32, t: u32) -> array<vec4f, ${loads}> { return array<vec4f, ${loads}>(); }
+fn store${fn}(values: array<vec4f, ${loads}>, t: u32) {}` : /* wgsl */ `
 fn load${fn}(i0: u32, k0: u32, t: u32) -> array<vec4f, ${loads}> {
   var values: array<vec4f, ${loads}>;
   for (var s = 0u; s < ${loads}u; s++) {
@@ -58,7 +70,8 @@ fn store${fn}(values: array<vec4f, ${loads}>, t: u32) {
     let h = vec4<f16>(values[s]);
     ${tile}[at] = h.x; ${tile}[at + 1u] = h.y; ${tile}[at + 2u] = h.z; ${tile}[at + 3u] = h.w;
   }
-}`;
+}
+fn stage${fn}(i0: u32, k0: u32, t: u32) { store${fn}(load${fn}(i0, k0, t), t); }`;
     // A k-contiguous fragment is read with its k along the tile's rows: row-major for A (m x k), column-major for
     // B (k x n), and the other way round for the extent-contiguous layout.
     const columnMajor = kContiguous === (name === 'b');
@@ -97,11 +110,9 @@ enable f16;
 enable chromium_experimental_subgroup_matrix;
 diagnostic(off, chromium.subgroup_matrix_uniformity);
 @group(0) @binding(0) var<storage, read_write> out: array<f32>;
-@group(0) @binding(1) var<storage, read> a: array<vec4f>;
-@group(0) @binding(2) var<storage, read> b: array<vec4f>;
-struct Params { m: u32, k: u32, n: u32, chunk: u32 }
-@group(0) @binding(3) var<uniform> p: Params;
-var<private> base: u32; // where this k chunk's (m, n) result starts in out
+@group(0) @binding(1) var<storage, read> a: array<${VARIANT === 'f16' ? 'vec4<f16>' : 'vec4f'}>;
+@group(0) @binding(2) var<storage, read> b: array<${VARIANT === 'f16' ? 'vec4<f16>' : 'vec4f'}>;
+${PARAMS}
 var<workgroup> tileA: array<f16, ${tileHalves}>;
 var<workgroup> tileB: array<f16, ${tileHalves}>;
 var<workgroup> scratch: array<f32, ${4 * FRAGMENT * FRAGMENT}>; // a 16 x 16 fragment per subgroup
@@ -124,11 +135,11 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
   let row0 = wg.y * ${TILE}u;
   let col0 = wg.x * ${TILE}u;
 ${pairs.map(([i, j]) => `  var acc${i}${j} = subgroup_matrix_result<f32, 16, 16>();`).join('\n')}
-  base = wg.z * p.m * p.n;
-  let kEnd = min(p.k, (wg.z + 1u) * p.chunk);
-${PREFETCH ? `  var nextA = loadA(row0, wg.z * p.chunk, t);
-  var nextB = loadB(col0, wg.z * p.chunk, t);
-  for (var k0 = wg.z * p.chunk; k0 < kEnd; k0 += ${STEP}u) {
+  let kBegin = startLayer(wg.z);
+  let kEnd = min(p.k, kBegin + p.chunk);
+${PREFETCH ? `  var nextA = loadA(row0, kBegin, t);
+  var nextB = loadB(col0, kBegin, t);
+  for (var k0 = kBegin; k0 < kEnd; k0 += ${STEP}u) {
     storeA(nextA, t);
     storeB(nextB, t);
     workgroupBarrier();
@@ -136,9 +147,9 @@ ${PREFETCH ? `  var nextA = loadA(row0, wg.z * p.chunk, t);
     nextB = loadB(col0, k0 + ${STEP}u, t);
 ${multiply}
     workgroupBarrier();
-  }` : `  for (var k0 = wg.z * p.chunk; k0 < kEnd; k0 += ${STEP}u) {
-    storeA(loadA(row0, k0, t), t);
-    storeB(loadB(col0, k0, t), t);
+  }` : `  for (var k0 = kBegin; k0 < kEnd; k0 += ${STEP}u) {
+    stageA(row0, k0, t);
+    stageB(col0, k0, t);
     workgroupBarrier();
 ${multiply}
     workgroupBarrier();
@@ -154,11 +165,34 @@ ${guarded}
 const sources = new Map<MatmulLayout, string>();
 
 /**
- * out (m, n) = A B as `layout` says, with A and B rounded to f16 (see above); needs `gpu.tensorCores`. k runs in
- * `split` chunks of `chunk` (a multiple of 32), chunk z's product at out[z m n] (matmul.ts sums them).
+ * out (m, n) = A B as `layout` says, with A and B rounded to f16 (see above); needs `gpu.tensorCores`. `params` and
+ * `layers` as matmul.ts gives its own kernel (PARAMS: k chunks, or a batch of products, one per workgroup layer).
  */
-export function tensorCoreMatmul(gpu: Gpu, out: GPUBuffer, a: GPUBuffer, b: GPUBuffer, m: number, k: number, n: number, chunk: number, split: number, layout: MatmulLayout): void {
+export function tensorCoreMatmul(gpu: Gpu, out: GPUBuffer, a: GPUBuffer, b: GPUBuffer, params: Param[], layers: number, layout: MatmulLayout): void {
+  const [m, , n] = params as [number, number, number];
   let wgsl = sources.get(layout);
   if (!wgsl) sources.set(layout, (wgsl = source(layout)));
-  gpu.dispatch(wgsl, [out, a, b], [m, k, n, chunk], [Math.ceil(n / TILE), Math.ceil(m / TILE), split]);
+  if (VARIANT === 'f16') {
+    const a16 = gpu.alloc(a.size / 2), b16 = gpu.alloc(b.size / 2);
+    gpu.dispatch1d(CAST, [a16, a], [a.size / 16], a.size / 16);
+    gpu.dispatch1d(CAST, [b16, b], [b.size / 16], b.size / 16);
+    gpu.dispatch(wgsl, [out, a16, b16], params, [Math.ceil(n / TILE), Math.ceil(m / TILE), layers]);
+    gpu.free(a16);
+    gpu.free(b16);
+    return;
+  }
+  gpu.dispatch(wgsl, [out, a, b], params, [Math.ceil(n / TILE), Math.ceil(m / TILE), layers]);
 }
+
+const CAST = /* wgsl */ `
+enable f16;
+@group(0) @binding(0) var<storage, read_write> out: array<vec4<f16>>;
+@group(0) @binding(1) var<storage, read> x: array<vec4f>;
+struct Params { n: u32 }
+@group(0) @binding(2) var<uniform> p: Params;
+${FLAT_INDEX}
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) id: vec3u) {
+  let i = flatIndex(id);
+  if (i < p.n) { out[i] = vec4<f16>(x[i]); }
+}`;

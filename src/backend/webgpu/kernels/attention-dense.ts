@@ -1,0 +1,187 @@
+// Causal attention through its score matrix, for prefill and training where the matrix fits (`denseFits`): the
+// products run on the mat-mul kernels (matmul.ts: register-tiled, or tensor cores in mixed precision) as a batch,
+// one product per (batch, head), and only the softmax and its backward are kernels of their own. This does more
+// memory traffic than the tiled kernels of attention.ts (S is written and read a few times), but the products run
+// at mat-mul speed. With Z = B H query heads, G = H / Hkv query heads per kv head:
+//   forward:  S (Z, T, S) = Q K^T;  P = causal softmax(scale S);  O = P V
+//   backward (S recomputed): dP = dO V^T;  dS = scale P (dP - rowsum(P dP));  dQ = dS K;  dK = dS^T Q;  dV = P^T dO
+// where rowsum(P dP) = rowsum(dO O), the softmax backward's row term, needs no O. dK and dV come per query head and
+// are summed over each kv head's G query heads. The products want each head's rows contiguous, so q, k, v and dy
+// are first copied head-major, (B, T, H, Dh) -> (B, H, T, Dh), and the results copied back.
+import { FLAT_INDEX, f32, type Gpu } from '../gpu.js';
+import type { AttentionDims } from './attention.js';
+import { matmul, NN, NT, TN, type MatmulInputs } from './matmul.js';
+import { ROW_OF, workgroupReduce } from './reduce.js';
+
+/** The largest score matrix (bytes) the dense path makes; a test may lower it to take the tiled kernels. */
+export const denseAttentionLimit = { bytes: 2 ** 30 };
+
+/** Whether a score matrix of `scores` elements fits the limit and one binding. */
+export function denseFits(gpu: Gpu, scores: number): boolean {
+  return scores * 4 <= Math.min(denseAttentionLimit.bytes, gpu.maxBinding);
+}
+
+// out (B, Y, X, D) = in (B, XIN, Y, D) for x < X: the first X positions, each head's rows made contiguous.
+const TO_HEADS = /* wgsl */ `
+@group(0) @binding(0) var<storage, read_write> out: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+struct Params { n: u32, xIn: u32, xOut: u32, y: u32, d: u32 }
+@group(0) @binding(2) var<uniform> p: Params;
+${FLAT_INDEX}
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) id: vec3u) {
+  let i = flatIndex(id);
+  if (i >= p.n) { return; }
+  let d = i % p.d;
+  let t = i / p.d % p.xOut;
+  let h = i / (p.d * p.xOut) % p.y;
+  let b = i / (p.d * p.xOut * p.y);
+  out[i] = x[((b * p.xIn + t) * p.y + h) * p.d + d];
+}`;
+
+// out (B, X, Y, D) = in (B, Y, X, D): back to position-major.
+const FROM_HEADS = /* wgsl */ `
+@group(0) @binding(0) var<storage, read_write> out: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+struct Params { n: u32, x: u32, y: u32, d: u32 }
+@group(0) @binding(2) var<uniform> p: Params;
+${FLAT_INDEX}
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) id: vec3u) {
+  let i = flatIndex(id);
+  if (i >= p.n) { return; }
+  let d = i % p.d;
+  let h = i / p.d % p.y;
+  let t = i / (p.d * p.y) % p.x;
+  let b = i / (p.d * p.y * p.x);
+  out[i] = x[((b * p.y + h) * p.x + t) * p.d + d];
+}`;
+
+// In place, each row (z, t) of s (Z, T, S): p = exp(scale s - m) / l over the keys the query at startPos + t sees
+// (0 for the rest), with m and l its max and sum: an online max and sum per invocation, combined over the
+// workgroup (a max, then each sum rescaled to it).
+const CAUSAL_SOFTMAX = /* wgsl */ `${ROW_OF}${workgroupReduce('rowMax', 'f32', 'max')}${workgroupReduce('rowSum', 'f32', 'sum')}
+@group(0) @binding(0) var<storage, read_write> s: array<f32>;
+struct Params { rows: u32, time: u32, keys: u32, startPos: u32, scale: f32 }
+@group(0) @binding(1) var<uniform> p: Params;
+@compute @workgroup_size(64) fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lane: u32) {
+  let row = rowOf(wg);
+  if (row >= p.rows) { return; }
+  let base = row * p.keys;
+  let seen = min(p.keys, p.startPos + row % p.time + 1u);
+  var m = -0x1.fffffep+127f;
+  var l = 0.0;
+  for (var j = lane; j < seen; j += 64u) {
+    let x = s[base + j] * p.scale;
+    let grown = max(m, x);
+    l = l * exp(m - grown) + exp(x - grown);
+    m = grown;
+  }
+  let rowM = rowMax(lane, m);
+  let rowL = rowSum(lane, l * exp(m - rowM));
+  for (var j = lane; j < p.keys; j += 64u) {
+    s[base + j] = select(0.0, exp(s[base + j] * p.scale - rowM) / rowL, j < seen);
+  }
+}`;
+
+// In place, each row of dp (Z, T, S): ds = scale p (dp - sum_j p_j dp_j), the softmax backward.
+const SOFTMAX_BACKWARD = /* wgsl */ `${ROW_OF}${workgroupReduce('rowSum', 'f32', 'sum')}
+@group(0) @binding(0) var<storage, read_write> dp: array<f32>;
+@group(0) @binding(1) var<storage, read> prob: array<f32>;
+struct Params { rows: u32, keys: u32, scale: f32 }
+@group(0) @binding(2) var<uniform> p: Params;
+@compute @workgroup_size(64) fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lane: u32) {
+  let row = rowOf(wg);
+  if (row >= p.rows) { return; }
+  let base = row * p.keys;
+  var dot = 0.0;
+  for (var j = lane; j < p.keys; j += 64u) { dot += prob[base + j] * dp[base + j]; }
+  dot = rowSum(lane, dot);
+  for (var j = lane; j < p.keys; j += 64u) { dp[base + j] = p.scale * prob[base + j] * (dp[base + j] - dot); }
+}`;
+
+// out[zk, i] = sum over g < G of x[zk G + g, i], i < size: per-query-head gradients summed per kv head.
+const GROUP_SUM = /* wgsl */ `
+@group(0) @binding(0) var<storage, read_write> out: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+struct Params { n: u32, size: u32, groups: u32 }
+@group(0) @binding(2) var<uniform> p: Params;
+${FLAT_INDEX}
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) id: vec3u) {
+  let i = flatIndex(id);
+  if (i >= p.n) { return; }
+  let first = (i / p.size * p.groups) * p.size + i % p.size;
+  var sum = 0.0;
+  for (var g = 0u; g < p.groups; g++) { sum += x[first + g * p.size]; }
+  out[i] = sum;
+}`;
+
+/** (B, xIn, heads, d) -> a new (B, heads, x, d) buffer of its first x positions. */
+function toHeads(gpu: Gpu, t: GPUBuffer, batch: number, xIn: number, x: number, heads: number, d: number): GPUBuffer {
+  const n = batch * x * heads * d;
+  const out = gpu.alloc(n * 4);
+  gpu.dispatch1d(TO_HEADS, [out, t], [n, xIn, x, heads, d], n);
+  return out;
+}
+
+function fromHeads(gpu: Gpu, out: GPUBuffer, t: GPUBuffer, batch: number, x: number, heads: number, d: number): void {
+  const n = batch * x * heads * d;
+  gpu.dispatch1d(FROM_HEADS, [out, t], [n, x, heads, d], n);
+}
+
+/** out (B, T, H, Dh) = causal attention of q over the first startPos + T positions of k, v (B, S, Hkv, Dh). */
+export function denseAttention(gpu: Gpu, out: GPUBuffer, q: GPUBuffer, k: GPUBuffer, v: GPUBuffer, dims: AttentionDims & { cacheLen: number; startPos: number }, inputs: MatmulInputs): void {
+  const { batch, time, heads, kvHeads, headDim: dh, cacheLen, startPos } = dims;
+  const keys = startPos + time;
+  const z = batch * heads;
+  const group = heads / kvHeads;
+  const qh = toHeads(gpu, q, batch, time, time, heads, dh);
+  const kh = toHeads(gpu, k, batch, cacheLen, keys, kvHeads, dh);
+  const vh = toHeads(gpu, v, batch, cacheLen, keys, kvHeads, dh);
+  const s = gpu.alloc(z * time * keys * 4);
+  matmul(gpu, s, qh, kh, time, dh, keys, NT, inputs, { count: z, strideA: time * dh, strideB: keys * dh, strideOut: time * keys, groupB: group });
+  gpu.dispatch1d(CAUSAL_SOFTMAX, [s], [z * time, time, keys, startPos, f32(1 / Math.sqrt(dh))], z * time * 64);
+  const oh = gpu.alloc(z * time * dh * 4);
+  matmul(gpu, oh, s, vh, time, keys, dh, NN, inputs, { count: z, strideA: time * keys, strideB: keys * dh, strideOut: time * dh, groupB: group });
+  fromHeads(gpu, out, oh, batch, time, heads, dh);
+  for (const b of [qh, kh, vh, s, oh]) gpu.free(b); // the commands recorded above still run first
+}
+
+/** dq, dk, dv of attention(q, k, v, 0) for the gradient dy (S = T), through the score matrix. */
+export function denseAttentionBackward(gpu: Gpu, grads: { dq: GPUBuffer; dk: GPUBuffer; dv: GPUBuffer }, dy: GPUBuffer, q: GPUBuffer, k: GPUBuffer, v: GPUBuffer, dims: AttentionDims, inputs: MatmulInputs): void {
+  const { batch, time, heads, kvHeads, headDim: dh } = dims;
+  const z = batch * heads;
+  const group = heads / kvHeads;
+  const scale = 1 / Math.sqrt(dh);
+  const [qh, doh] = [q, dy].map((t) => toHeads(gpu, t, batch, time, time, heads, dh)) as [GPUBuffer, GPUBuffer];
+  const [kh, vh] = [k, v].map((t) => toHeads(gpu, t, batch, time, time, kvHeads, dh)) as [GPUBuffer, GPUBuffer];
+  const scores = z * time * time;
+  const perHead = { count: z, strideA: time * dh, strideB: time * dh, strideOut: time * time, groupB: group };
+  const prob = gpu.alloc(scores * 4);
+  matmul(gpu, prob, qh, kh, time, dh, time, NT, inputs, perHead);
+  gpu.dispatch1d(CAUSAL_SOFTMAX, [prob], [z * time, time, time, 0, f32(scale)], z * time * 64);
+  const ds = gpu.alloc(scores * 4);
+  matmul(gpu, ds, doh, vh, time, dh, time, NT, inputs, perHead);
+  gpu.dispatch1d(SOFTMAX_BACKWARD, [ds, prob], [z * time, time, f32(scale)], z * time * 64);
+  // dQ (Z, T, Dh) = dS K
+  const dqh = gpu.alloc(z * time * dh * 4);
+  matmul(gpu, dqh, ds, kh, time, time, dh, NN, inputs, { count: z, strideA: time * time, strideB: time * dh, strideOut: time * dh, groupB: group });
+  fromHeads(gpu, grads.dq, dqh, batch, time, heads, dh);
+  // dK = dS^T Q and dV = P^T dO per query head (Z, T, Dh), then summed over each kv head's group.
+  const perQueryHead = { count: z, strideA: time * time, strideB: time * dh, strideOut: time * dh, groupB: 1 };
+  const kvSize = batch * kvHeads * time * dh;
+  for (const [scores_, rhs, grad] of [[ds, qh, grads.dk], [prob, doh, grads.dv]] as const) {
+    const perHead_ = gpu.alloc(z * time * dh * 4);
+    matmul(gpu, perHead_, scores_, rhs, time, time, dh, TN, inputs, perQueryHead);
+    let summed = perHead_;
+    if (group > 1) {
+      summed = gpu.alloc(kvSize * 4);
+      gpu.dispatch1d(GROUP_SUM, [summed, perHead_], [kvSize, time * dh, group], kvSize);
+      gpu.free(perHead_);
+    }
+    fromHeads(gpu, grad, summed, batch, time, kvHeads, dh);
+    gpu.free(summed);
+  }
+  for (const b of [qh, doh, kh, vh, prob, ds, dqh]) gpu.free(b);
+}

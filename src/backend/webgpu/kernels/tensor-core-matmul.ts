@@ -11,11 +11,9 @@
 // per subgroup, so nothing is written outside out. Loads as vec4 need the sizes that matmul.ts's `aligned` checks.
 // f32 values beyond f16's range round to infinity on the GPUs we know (WGSL leaves it to the implementation); the
 // trainer's loss scaling (train/loss-scale.ts) sees that as non-finite gradients and skips the step.
-import { FLAT_INDEX, type Gpu, type Param } from '../gpu.js';
+import type { Gpu, Param } from '../gpu.js';
 import { PARAMS, type MatmulLayout } from './matmul.js';
 
-const VARIANT = (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env['LLAMATS_TC_VARIANT'] ?? 'loop';
-const PREFETCH = VARIANT === 'prefetch';
 const TILE = 128; // rows and columns of out per workgroup
 const STEP = 32; // k per stage
 const FRAGMENT = 16;
@@ -36,42 +34,23 @@ function source(layout: MatmulLayout): string {
     const base = name === 'a' ? 'sr' : 'sc'; // the subgroup's half of the tile along extent
     const loads = (STEP * TILE) / 4 / 128; // vec4s per invocation
     // Element (i, q) of the operand: at i * k + q (k-contiguous: tile [i][q], stride STEP + PAD), else at
-    // q * extent + i (tile [q][i], stride TILE + PAD). Invocation t's vec4 number v = t + 128 s of the step.
+    // q * extent + i (tile [q][i], stride TILE + PAD). Invocation t's vec4 number s of the step is its vec4 at
+    // (i, q) = (t / 8 + 16 s, 4 (t % 8)) of the step (k-contiguous: 8 invocations read 32 consecutive values of a
+    // row), else (4 (t % 32), t / 32 + 4 s) (32 invocations read 128 consecutive ones). The loads are written out
+    // one by one, all before the stores, so that the compiler keeps them in registers and in flight together.
     const stride = kContiguous ? STEP + PAD : TILE + PAD;
-    const [i, q] = kContiguous ? ['v / 8u', 'v % 8u * 4u'] : ['v % 32u * 4u', 'v / 32u'];
-    const index = kContiguous ? `(from${fn} + i * p.k + q) / 4u` : `(from${fn} + q * p.${extent} + i) / 4u`;
-    const tileAt = kContiguous ? `${i} * ${stride}u + ${q}` : `${q} * ${stride}u + ${i}`;
-    const vecType = VARIANT === 'f16' ? 'vec4<f16>' : 'vec4f';
-    const stage = VARIANT === 'unroll' || VARIANT === 'f16' ? /* wgsl */ `
+    const [i, q] = kContiguous ? [(s: number) => `t / 8u + ${16 * s}u`, () => 't % 8u * 4u'] : [() => 't % 32u * 4u', (s: number) => `t / 32u + ${4 * s}u`];
+    const index = kContiguous ? (e: string, c: string) => `(from${fn} + ${e} * p.k + ${c}) / 4u` : (e: string, c: string) => `(from${fn} + ${c} * p.${extent} + ${e}) / 4u`;
+    const tileAt = (s: number) => (kContiguous ? `(${i(s)}) * ${stride}u + ${q(s)}` : `(${q(s)}) * ${stride}u + ${i(s)}`);
+    const steps = [...Array(loads).keys()];
+    const stage = /* wgsl */ `
 fn stage${fn}(i0: u32, k0: u32, t: u32) {
-${[...Array(loads).keys()].map((s) => `  let v${s} = t + ${s * 128}u;
-  let e${s} = i0 + ${i.replaceAll('v', `v${s}`)};
-  let c${s} = k0 + ${q.replaceAll('v', `v${s}`)};
+${steps.map((s) => `  let e${s} = i0 + ${i(s)};
+  let c${s} = k0 + ${q(s)};
   let inside${s} = e${s} < p.${extent} && c${s} < p.k;
-  let x${s} = vec4<f16>(select(${vecType}(0.0), ${name}[select(0u, ${index.replaceAll('i', `e${s}`).replaceAll('q', `c${s}`)}, inside${s})], inside${s}));`).join('\n')}
-${[...Array(loads).keys()].map((s) => `  { let at = ${tileAt.replaceAll('v', `v${s}`)}; ${tile}[at] = x${s}.x; ${tile}[at + 1u] = x${s}.y; ${tile}[at + 2u] = x${s}.z; ${tile}[at + 3u] = x${s}.w; }`).join('\n')}
-}
-fn load${fn}(i0: u32, k0: u32, t: u32) -> array<vec4f, ${loads}> { return array<vec4f, ${loads}>(); }
-fn store${fn}(values: array<vec4f, ${loads}>, t: u32) {}` : /* wgsl */ `
-fn load${fn}(i0: u32, k0: u32, t: u32) -> array<vec4f, ${loads}> {
-  var values: array<vec4f, ${loads}>;
-  for (var s = 0u; s < ${loads}u; s++) {
-    let v = t + s * 128u;
-    let i = i0 + ${i};
-    let q = k0 + ${q};
-    values[s] = select(vec4f(0.0), ${name}[select(0u, ${index}, i < p.${extent} && q < p.k)], i < p.${extent} && q < p.k);
-  }
-  return values;
-}
-fn store${fn}(values: array<vec4f, ${loads}>, t: u32) {
-  for (var s = 0u; s < ${loads}u; s++) {
-    let v = t + s * 128u;
-    let at = ${tileAt};
-    let h = vec4<f16>(values[s]);
-    ${tile}[at] = h.x; ${tile}[at + 1u] = h.y; ${tile}[at + 2u] = h.z; ${tile}[at + 3u] = h.w;
-  }
-}
-fn stage${fn}(i0: u32, k0: u32, t: u32) { store${fn}(load${fn}(i0, k0, t), t); }`;
+  let x${s} = vec4<f16>(select(vec4f(0.0), ${name}[select(0u, ${index(`e${s}`, `c${s}`)}, inside${s})], inside${s}));`).join('\n')}
+${steps.map((s) => `  { let at = ${tileAt(s)}; ${tile}[at] = x${s}.x; ${tile}[at + 1u] = x${s}.y; ${tile}[at + 2u] = x${s}.z; ${tile}[at + 3u] = x${s}.w; }`).join('\n')}
+}`;
     // A k-contiguous fragment is read with its k along the tile's rows: row-major for A (m x k), column-major for
     // B (k x n), and the other way round for the extent-contiguous layout.
     const columnMajor = kContiguous === (name === 'b');
@@ -110,8 +89,8 @@ enable f16;
 enable chromium_experimental_subgroup_matrix;
 diagnostic(off, chromium.subgroup_matrix_uniformity);
 @group(0) @binding(0) var<storage, read_write> out: array<f32>;
-@group(0) @binding(1) var<storage, read> a: array<${VARIANT === 'f16' ? 'vec4<f16>' : 'vec4f'}>;
-@group(0) @binding(2) var<storage, read> b: array<${VARIANT === 'f16' ? 'vec4<f16>' : 'vec4f'}>;
+@group(0) @binding(1) var<storage, read> a: array<vec4f>;
+@group(0) @binding(2) var<storage, read> b: array<vec4f>;
 ${PARAMS}
 var<workgroup> tileA: array<f16, ${tileHalves}>;
 var<workgroup> tileB: array<f16, ${tileHalves}>;
@@ -137,23 +116,13 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
 ${pairs.map(([i, j]) => `  var acc${i}${j} = subgroup_matrix_result<f32, 16, 16>();`).join('\n')}
   let kBegin = startLayer(wg.z);
   let kEnd = min(p.k, kBegin + p.chunk);
-${PREFETCH ? `  var nextA = loadA(row0, kBegin, t);
-  var nextB = loadB(col0, kBegin, t);
   for (var k0 = kBegin; k0 < kEnd; k0 += ${STEP}u) {
-    storeA(nextA, t);
-    storeB(nextB, t);
-    workgroupBarrier();
-    nextA = loadA(row0, k0 + ${STEP}u, t);
-    nextB = loadB(col0, k0 + ${STEP}u, t);
-${multiply}
-    workgroupBarrier();
-  }` : `  for (var k0 = kBegin; k0 < kEnd; k0 += ${STEP}u) {
     stageA(row0, k0, t);
     stageB(col0, k0, t);
     workgroupBarrier();
 ${multiply}
     workgroupBarrier();
-  }`}
+  }
   if (row0 + ${TILE}u <= p.m && col0 + ${TILE}u <= p.n) {
 ${direct}
   } else {
@@ -172,27 +141,5 @@ export function tensorCoreMatmul(gpu: Gpu, out: GPUBuffer, a: GPUBuffer, b: GPUB
   const [m, , n] = params as [number, number, number];
   let wgsl = sources.get(layout);
   if (!wgsl) sources.set(layout, (wgsl = source(layout)));
-  if (VARIANT === 'f16') {
-    const a16 = gpu.alloc(a.size / 2), b16 = gpu.alloc(b.size / 2);
-    gpu.dispatch1d(CAST, [a16, a], [a.size / 16], a.size / 16);
-    gpu.dispatch1d(CAST, [b16, b], [b.size / 16], b.size / 16);
-    gpu.dispatch(wgsl, [out, a16, b16], params, [Math.ceil(n / TILE), Math.ceil(m / TILE), layers]);
-    gpu.free(a16);
-    gpu.free(b16);
-    return;
-  }
   gpu.dispatch(wgsl, [out, a, b], params, [Math.ceil(n / TILE), Math.ceil(m / TILE), layers]);
 }
-
-const CAST = /* wgsl */ `
-enable f16;
-@group(0) @binding(0) var<storage, read_write> out: array<vec4<f16>>;
-@group(0) @binding(1) var<storage, read> x: array<vec4f>;
-struct Params { n: u32 }
-@group(0) @binding(2) var<uniform> p: Params;
-${FLAT_INDEX}
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) id: vec3u) {
-  let i = flatIndex(id);
-  if (i < p.n) { out[i] = vec4<f16>(x[i]); }
-}`;

@@ -231,7 +231,7 @@ for (const [name, create] of candidates) {
       });
 
       test('attentionBackward (GQA, awkward sizes)', async () => {
-        for (const [batch, time, heads, kvHeads, dh] of [[1, 1, 2, 1, 4], [2, 7, 6, 2, 6], [1, 13, 4, 4, 16], [2, 20, 6, 3, 5], [2, 24, 4, 2, 8]] as const) {
+        for (const [batch, time, heads, kvHeads, dh] of [[1, 1, 2, 1, 4], [2, 7, 6, 2, 6], [1, 13, 4, 4, 16], [2, 20, 6, 3, 5], [2, 24, 4, 2, 8], [1, 300, 4, 2, 8]] as const) {
           await agreeAll([input([batch, time, heads, dh]), input([batch, time, heads, dh]), input([batch, time, kvHeads, dh]), input([batch, time, kvHeads, dh])],
             (o, [dy, q, k, v]) => {
               const { dq, dk, dv } = o.attentionBackward(dy!, q!, k!, v!);

@@ -5,9 +5,10 @@
 // at mat-mul speed. With Z = B H query heads, G = H / Hkv query heads per kv head:
 //   forward:  S (Z, T, S) = Q K^T;  P = causal softmax(scale S);  O = P V
 //   backward (S recomputed): dP = dO V^T;  dS = scale P (dP - rowsum(P dP));  dQ = dS K;  dK = dS^T Q;  dV = P^T dO
-// where rowsum(P dP) = rowsum(dO O), the softmax backward's row term, needs no O. dK and dV come per query head and
-// are summed over each kv head's G query heads. The products want each head's rows contiguous, so q, k, v and dy
-// are first copied head-major, (B, T, H, Dh) -> (B, H, T, Dh), and the results copied back.
+// where rowsum(P dP) = rowsum(dO O), the softmax backward's row term, needs no O. The products skip the tiles and
+// k ranges that the causal mask zeroes (matmul.ts's CAUSAL), about half of the work at T = S. dK and dV come per
+// query head and are summed over each kv head's G query heads. The products want each head's rows contiguous, so
+// q, k, v and dy are first copied head-major, (B, T, H, Dh) -> (B, H, T, Dh), and the results copied back.
 import { FLAT_INDEX, f32, type Gpu } from '../gpu.js';
 import type { AttentionDims } from './attention.js';
 import { matmul, NN, NT, TN, type MatmulInputs } from './matmul.js';
@@ -140,10 +141,10 @@ export function denseAttention(gpu: Gpu, out: GPUBuffer, q: GPUBuffer, k: GPUBuf
   const kh = toHeads(gpu, k, batch, cacheLen, keys, kvHeads, dh);
   const vh = toHeads(gpu, v, batch, cacheLen, keys, kvHeads, dh);
   const s = gpu.alloc(z * time * keys * 4);
-  matmul(gpu, s, qh, kh, time, dh, keys, NT, inputs, { count: z, strideA: time * dh, strideB: keys * dh, strideOut: time * keys, groupB: group });
+  matmul(gpu, s, qh, kh, time, dh, keys, NT, inputs, { count: z, strideA: time * dh, strideB: keys * dh, strideOut: time * keys, groupB: group, causal: { kind: 'scores', offset: startPos } });
   gpu.dispatch1d(CAUSAL_SOFTMAX, [s], [z * time, time, keys, startPos, f32(1 / Math.sqrt(dh))], z * time * 64);
   const oh = gpu.alloc(z * time * dh * 4);
-  matmul(gpu, oh, s, vh, time, keys, dh, NN, inputs, { count: z, strideA: time * keys, strideB: keys * dh, strideOut: time * dh, groupB: group });
+  matmul(gpu, oh, s, vh, time, keys, dh, NN, inputs, { count: z, strideA: time * keys, strideB: keys * dh, strideOut: time * dh, groupB: group, causal: { kind: 'overKeys', offset: startPos } });
   fromHeads(gpu, out, oh, batch, time, heads, dh);
   for (const b of [qh, kh, vh, s, oh]) gpu.free(b); // the commands recorded above still run first
 }
@@ -157,7 +158,7 @@ export function denseAttentionBackward(gpu: Gpu, grads: { dq: GPUBuffer; dk: GPU
   const [qh, doh] = [q, dy].map((t) => toHeads(gpu, t, batch, time, time, heads, dh)) as [GPUBuffer, GPUBuffer];
   const [kh, vh] = [k, v].map((t) => toHeads(gpu, t, batch, time, time, kvHeads, dh)) as [GPUBuffer, GPUBuffer];
   const scores = z * time * time;
-  const perHead = { count: z, strideA: time * dh, strideB: time * dh, strideOut: time * time, groupB: group };
+  const perHead = { count: z, strideA: time * dh, strideB: time * dh, strideOut: time * time, groupB: group, causal: { kind: 'scores', offset: 0 } } as const;
   const prob = gpu.alloc(scores * 4);
   matmul(gpu, prob, qh, kh, time, dh, time, NT, inputs, perHead);
   gpu.dispatch1d(CAUSAL_SOFTMAX, [prob], [z * time, time, time, 0, f32(scale)], z * time * 64);
@@ -166,19 +167,19 @@ export function denseAttentionBackward(gpu: Gpu, grads: { dq: GPUBuffer; dk: GPU
   gpu.dispatch1d(SOFTMAX_BACKWARD, [ds, prob], [z * time, time, f32(scale)], z * time * 64);
   // dQ (Z, T, Dh) = dS K
   const dqh = gpu.alloc(z * time * dh * 4);
-  matmul(gpu, dqh, ds, kh, time, time, dh, NN, inputs, { count: z, strideA: time * time, strideB: time * dh, strideOut: time * dh, groupB: group });
+  matmul(gpu, dqh, ds, kh, time, time, dh, NN, inputs, { count: z, strideA: time * time, strideB: time * dh, strideOut: time * dh, groupB: group, causal: { kind: 'overKeys', offset: 0 } });
   fromHeads(gpu, grads.dq, dqh, batch, time, heads, dh);
   // dK = dS^T Q and dV = P^T dO per query head (Z, T, Dh), then summed over each kv head's group.
-  const perQueryHead = { count: z, strideA: time * time, strideB: time * dh, strideOut: time * dh, groupB: 1 };
+  const perQueryHead = { count: z, strideA: time * time, strideB: time * dh, strideOut: time * dh, groupB: 1, causal: { kind: 'overQueries', offset: 0 } } as const;
   const kvSize = batch * kvHeads * time * dh;
-  for (const [scores_, rhs, grad] of [[ds, qh, grads.dk], [prob, doh, grads.dv]] as const) {
-    const perHead_ = gpu.alloc(z * time * dh * 4);
-    matmul(gpu, perHead_, scores_, rhs, time, time, dh, TN, inputs, perQueryHead);
-    let summed = perHead_;
+  for (const [lhs, rhs, grad] of [[ds, qh, grads.dk], [prob, doh, grads.dv]] as const) {
+    const byQueryHead = gpu.alloc(z * time * dh * 4);
+    matmul(gpu, byQueryHead, lhs, rhs, time, time, dh, TN, inputs, perQueryHead);
+    let summed = byQueryHead;
     if (group > 1) {
       summed = gpu.alloc(kvSize * 4);
-      gpu.dispatch1d(GROUP_SUM, [summed, perHead_], [kvSize, time * dh, group], kvSize);
-      gpu.free(perHead_);
+      gpu.dispatch1d(GROUP_SUM, [summed, byQueryHead], [kvSize, time * dh, group], kvSize);
+      gpu.free(byQueryHead);
     }
     fromHeads(gpu, grad, summed, batch, time, kvHeads, dh);
     gpu.free(summed);

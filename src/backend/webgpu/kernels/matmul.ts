@@ -129,11 +129,10 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
   let tx = t % 16u;
   let ty = t / 16u;
   var acc: array<vec4f, 16>;
-  let kBegin = startLayer(wg.z);
-  let kEnd = min(p.k, kBegin + p.chunk);
-  var nextA = loadA(row0, kBegin, t);
-  var nextB = loadB(col0, kBegin, t);
-  for (var k0 = kBegin; k0 < kEnd; k0 += ${STEP}u) {
+  let ks = layerRange(wg.z, row0, col0, ${STEP}u);
+  var nextA = loadA(row0, ks.x, t);
+  var nextB = loadB(col0, ks.x, t);
+  for (var k0 = ks.x; k0 < ks.y; k0 += ${STEP}u) {
     // The buffer written here was last read two steps ago, before everyone passed the previous step's barrier.
     let buf = k0 / ${STEP}u % 2u;
     storeA(buf, t, ${round('nextA')});
@@ -156,29 +155,54 @@ ${stores}
 const sources = new Map<string, string>();
 
 /**
- * The parameters of both mat-mul kernels, and `startLayer`, which sets where workgroup layer z's operands and
- * result start and returns where its k range starts: layer z reads A from z strideA, B from (z / groupB) strideB
- * and k from z kStride (at most chunk of it), and writes out from z strideOut.
+ * The parameters of both mat-mul kernels, and `layerRange`, which sets where workgroup layer z's operands and
+ * result start and returns the k range [x, y) of the workgroup's tile at (row0, col0): layer z reads A from
+ * z strideA, B from (z / groupB) strideB and k from z kStride (at most chunk of it), and writes out from
+ * z strideOut; a causal attention product (MatmulBatch) narrows the range to what its mask leaves nonzero.
  */
 export const PARAMS = /* wgsl */ `
-struct Params { m: u32, k: u32, n: u32, chunk: u32, kStride: u32, strideA: u32, strideB: u32, strideOut: u32, groupB: u32 }
+struct Params {
+  m: u32, k: u32, n: u32, chunk: u32, kStride: u32, strideA: u32, strideB: u32, strideOut: u32, groupB: u32,
+  causal: u32, offset: u32,
+}
 @group(0) @binding(3) var<uniform> p: Params;
 var<private> fromA: u32;
 var<private> fromB: u32;
 var<private> base: u32; // where this layer's (m, n) result starts in out
-fn startLayer(z: u32) -> u32 {
+fn layerRange(z: u32, row0: u32, col0: u32, step: u32) -> vec2u {
   fromA = z * p.strideA;
   fromB = z / p.groupB * p.strideB;
   base = z * p.strideOut;
-  return z * p.kStride;
+  let begin = z * p.kStride;
+  let end = min(p.k, begin + p.chunk);
+  switch p.causal {
+    // scores (query rows, key columns): a tile right of its last query's last key is all masked
+    case 1u: { if (col0 > row0 + ${TILE - 1}u + p.offset) { return vec2u(0u, 0u); } }
+    // probabilities (query rows) x keys: k runs over keys, none past the tile's last query
+    case 2u: { return vec2u(begin, min(end, row0 + ${TILE}u + p.offset)); }
+    // scores^T (key rows) x queries: k runs over queries, none before the tile's first key
+    case 3u: { if (row0 > p.offset) { return vec2u(max(begin, (row0 - p.offset) / step * step), end); } }
+    default: {}
+  }
+  return vec2u(begin, end);
 }`;
+
+/**
+ * The products of causal attention, whose masked part need not be computed (layerRange): `scores` (queries x keys:
+ * Q K^T, dO V^T), `overKeys` (k runs over keys: P V, dS K), `overQueries` (k runs over queries: dS^T Q, P^T dO).
+ */
+export const CAUSAL = { scores: 1, overKeys: 2, overQueries: 3 } as const;
 
 /**
  * A batch of products of the same sizes, one per workgroup layer z (attention's heads): product z reads A from
  * element z strideA and B from (z / groupB) strideB (groupB query heads share a kv head), and writes out from
  * z strideOut.
  */
-export interface MatmulBatch { count: number; strideA: number; strideB: number; strideOut: number; groupB: number }
+export interface MatmulBatch {
+  count: number; strideA: number; strideB: number; strideOut: number; groupB: number;
+  /** For causal attention: which product this is, and the position of query 0 (keys start at 0). */
+  causal?: { kind: keyof typeof CAUSAL; offset: number };
+}
 
 /** Whether the vec4 variant may run: every vec4 starts at an element index that is a multiple of 4. */
 function aligned(m: number, k: number, n: number, layout: MatmulLayout, batch?: MatmulBatch): boolean {
@@ -284,10 +308,10 @@ export function matmul(gpu: Gpu, out: GPUBuffer, a: GPUBuffer, b: GPUBuffer, m: 
   const chunk = Math.max(32, Math.ceil(k / want / 32) * 32);
   const split = Math.max(1, Math.ceil(k / chunk));
   const partials = split > 1 ? gpu.alloc(split * m * n * 4) : out;
-  // {m, k, n, chunk, kStride, strideA, strideB, strideOut, groupB}: see PARAMS.
+  // See PARAMS.
   const params = batch
-    ? [m, k, n, k, 0, batch.strideA, batch.strideB, batch.strideOut, batch.groupB]
-    : [m, k, n, chunk, chunk, 0, 0, m * n, 1];
+    ? [m, k, n, k, 0, batch.strideA, batch.strideB, batch.strideOut, batch.groupB, batch.causal ? CAUSAL[batch.causal.kind] : 0, batch.causal?.offset ?? 0]
+    : [m, k, n, chunk, chunk, 0, 0, m * n, 1, 0, 0];
   const layers = batch?.count ?? split;
   const vec = aligned(m, k, n, layout, batch);
   if (inputs === 'f16' && vec && gpu.tensorCores) {

@@ -114,9 +114,8 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
   let row0 = wg.y * ${TILE}u;
   let col0 = wg.x * ${TILE}u;
 ${pairs.map(([i, j]) => `  var acc${i}${j} = subgroup_matrix_result<f32, 16, 16>();`).join('\n')}
-  let kBegin = startLayer(wg.z);
-  let kEnd = min(p.k, kBegin + p.chunk);
-  for (var k0 = kBegin; k0 < kEnd; k0 += ${STEP}u) {
+  let ks = layerRange(wg.z, row0, col0, ${STEP}u);
+  for (var k0 = ks.x; k0 < ks.y; k0 += ${STEP}u) {
     stageA(row0, k0, t);
     stageB(col0, k0, t);
     workgroupBarrier();

@@ -112,7 +112,7 @@ async function sharedDevice(): Promise<SharedDevice> {
       maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
       maxBufferSize: adapter.limits.maxBufferSize,
       maxStorageBuffersPerShaderStage: Math.min(10, adapter.limits.maxStorageBuffersPerShaderStage),
-      ...(tensorCores && { maxComputeWorkgroupStorageSize: TENSOR_CORE_WORKGROUP_BYTES }),
+      ...(tensorCores && { maxComputeWorkgroupStorageSize: adapter.limits.maxComputeWorkgroupStorageSize }),
     },
   });
   const s: SharedDevice = { device, adapterInfo: adapter.info, pipelines: new Map(), tensorCores, ...(profile && { profiler: new Profiler(device) }) };

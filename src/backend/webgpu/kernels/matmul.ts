@@ -293,6 +293,8 @@ export function isMatvec(m: number): boolean {
 const BUSY_GROUPS = 256;
 /** The least k a workgroup is given when k is split; a multiple of both kernels' k step (8 and 32). */
 const MIN_CHUNK = 256;
+/** Chunks of k are multiples of this, a multiple of both kernels' k step: a step never reads into the next chunk. */
+const CHUNK_STEP = 64;
 
 /**
  * out (m, n) = A B as `layout` says (see above), all f32 in memory, the inputs rounded as `inputs` says; or a
@@ -305,7 +307,7 @@ export function matmul(gpu: Gpu, out: GPUBuffer, a: GPUBuffer, b: GPUBuffer, m: 
   if (inputs === 'f32' && layout === 'NT' && isMatvec(m) && !batch) return matvecs(gpu, [out], a, [b], m, k, [n]);
   const tiles = Math.ceil(m / TILE) * Math.ceil(n / TILE);
   const want = tiles >= BUSY_GROUPS || batch ? 1 : Math.max(1, Math.min(Math.ceil(BUSY_GROUPS / tiles), Math.floor(k / MIN_CHUNK)));
-  const chunk = Math.max(32, Math.ceil(k / want / 32) * 32);
+  const chunk = Math.max(CHUNK_STEP, Math.ceil(k / want / CHUNK_STEP) * CHUNK_STEP);
   const split = Math.max(1, Math.ceil(k / chunk));
   const partials = split > 1 ? gpu.alloc(split * m * n * 4) : out;
   // See PARAMS.

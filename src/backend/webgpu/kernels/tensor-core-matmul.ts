@@ -15,7 +15,7 @@ import type { Gpu, Param } from '../gpu.js';
 import { PARAMS, type MatmulLayout } from './matmul.js';
 
 const TILE = 128; // rows and columns of out per workgroup
-const STEP = 32; // k per stage
+const STEP = Number((globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env['LLAMATS_TC_STEP'] ?? 32); // k per stage
 const FRAGMENT = 16;
 const PAD = 8; // halves of padding per tile row
 const HALF_TILE = TILE / 2; // a subgroup's rows and columns
@@ -39,7 +39,8 @@ function source(layout: MatmulLayout): string {
     // row), else (4 (t % 32), t / 32 + 4 s) (32 invocations read 128 consecutive ones). The loads are written out
     // one by one, all before the stores, so that the compiler keeps them in registers and in flight together.
     const stride = kContiguous ? STEP + PAD : TILE + PAD;
-    const [i, q] = kContiguous ? [(s: number) => `t / 8u + ${16 * s}u`, () => 't % 8u * 4u'] : [() => 't % 32u * 4u', (s: number) => `t / 32u + ${4 * s}u`];
+    const perRow = STEP / 4; // invocations per k-contiguous row
+    const [i, q] = kContiguous ? [(s: number) => `t / ${perRow}u + ${(128 / perRow) * s}u`, () => `t % ${perRow}u * 4u`] : [() => 't % 32u * 4u', (s: number) => `t / 32u + ${4 * s}u`];
     const index = kContiguous ? (e: string, c: string) => `(from${fn} + ${e} * p.k + ${c}) / 4u` : (e: string, c: string) => `(from${fn} + ${c} * p.${extent} + ${e}) / 4u`;
     const tileAt = (s: number) => (kContiguous ? `(${i(s)}) * ${stride}u + ${q(s)}` : `(${q(s)}) * ${stride}u + ${i(s)}`);
     const steps = [...Array(loads).keys()];
@@ -65,7 +66,7 @@ ${steps.map((s) => `  { let at = ${tileAt(s)}; ${tile}[at] = x${s}.x; ${tile}[at
   const B = operand('b', 'n', layout === 'NT');
   const range = [...Array(FRAGMENTS).keys()];
   const pairs = range.flatMap((i) => range.map((j) => [i, j] as const));
-  const multiply = [0, 1].map((s) => `    {
+  const multiply = [...Array(STEP / FRAGMENT).keys()].map((s) => `    {
 ${range.map((f) => `      let a${f} = ${A.fragment(f, s)};`).join('\n')}
 ${range.map((f) => `      let b${f} = ${B.fragment(f, s)};`).join('\n')}
 ${pairs.map(([i, j]) => `      acc${i}${j} = subgroupMatrixMultiplyAccumulate(a${i}, b${j}, acc${i}${j});`).join('\n')}

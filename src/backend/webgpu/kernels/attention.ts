@@ -552,7 +552,8 @@ function source(kind: string, dh: number, make: (dh: number) => string): string 
 }
 
 /**
- * When the forward takes the tiled kernel: from 16 queries (fewer would leave most of its 64 rows idle) and 128
+ * When the forward leaves the per-row kernel: from 16 queries for the dense path (attention-dense.ts, where the
+ * score matrix fits), else for the tiled kernel from 16 queries (fewer would leave most of its 64 rows idle) and 128
  * workgroups (a short prefill gives it a workgroup per head only, where the per-row kernel has one per query and
  * head: on an H200, a 128-token prefill of smollm-135m ran at 2,253 tokens/s tiled and 3,778 per row).
  */

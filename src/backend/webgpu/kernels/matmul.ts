@@ -316,7 +316,8 @@ export function matmul(gpu: Gpu, out: GPUBuffer, a: GPUBuffer, b: GPUBuffer, m: 
     : [m, k, n, chunk, chunk, 0, 0, m * n, 1, 0, 0];
   const layers = batch?.count ?? split;
   const vec = aligned(m, k, n, layout, batch);
-  if (inputs === 'f16' && vec && gpu.tensorCores) {
+  // The tensor-core kernel's output must hold one 16 x 16 f32 fragment (WebGPU checks the binding's size).
+  if (inputs === 'f16' && vec && gpu.tensorCores && partials.size >= 16 * 16 * 4) {
     tensorCoreMatmul(gpu, partials, a, b, params, layers, layout);
   } else {
     const key = `${layout} ${vec} ${inputs}`;

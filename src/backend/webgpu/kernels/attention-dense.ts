@@ -22,11 +22,12 @@ export function denseFits(gpu: Gpu, scores: number): boolean {
   return scores * 4 <= Math.min(denseAttentionLimit.bytes, gpu.maxBinding);
 }
 
-// out (B, Y, X, D) = in (B, XIN, Y, D) for x < X: the first X positions, each head's rows made contiguous.
-const TO_HEADS = /* wgsl */ `
+// out (B, P, Q, D) [b, p, q, d] = in (B, QIN, P, D) [b, q, p, d] for q < Q: axes 1 and 2 swapped, and of in's axis 1
+// only the first Q. Position-major (B, T, H, Dh) to head-major (B, H, T, Dh) and back.
+const SWAP_AXES = /* wgsl */ `
 @group(0) @binding(0) var<storage, read_write> out: array<f32>;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
-struct Params { n: u32, xIn: u32, xOut: u32, y: u32, d: u32 }
+struct Params { n: u32, qIn: u32, p: u32, q: u32, d: u32 }
 @group(0) @binding(2) var<uniform> p: Params;
 ${FLAT_INDEX}
 @compute @workgroup_size(64)
@@ -34,28 +35,10 @@ fn main(@builtin(global_invocation_id) id: vec3u) {
   let i = flatIndex(id);
   if (i >= p.n) { return; }
   let d = i % p.d;
-  let t = i / p.d % p.xOut;
-  let h = i / (p.d * p.xOut) % p.y;
-  let b = i / (p.d * p.xOut * p.y);
-  out[i] = x[((b * p.xIn + t) * p.y + h) * p.d + d];
-}`;
-
-// out (B, X, Y, D) = in (B, Y, X, D): back to position-major.
-const FROM_HEADS = /* wgsl */ `
-@group(0) @binding(0) var<storage, read_write> out: array<f32>;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-struct Params { n: u32, x: u32, y: u32, d: u32 }
-@group(0) @binding(2) var<uniform> p: Params;
-${FLAT_INDEX}
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) id: vec3u) {
-  let i = flatIndex(id);
-  if (i >= p.n) { return; }
-  let d = i % p.d;
-  let h = i / p.d % p.y;
-  let t = i / (p.d * p.y) % p.x;
-  let b = i / (p.d * p.y * p.x);
-  out[i] = x[((b * p.y + h) * p.x + t) * p.d + d];
+  let qi = i / p.d % p.q;
+  let pi = i / (p.d * p.q) % p.p;
+  let b = i / (p.d * p.q * p.p);
+  out[i] = x[((b * p.qIn + qi) * p.p + pi) * p.d + d];
 }`;
 
 // In place, each row (z, t) of s (Z, T, S): p = exp(scale s - m) / l over the keys the query at startPos + t sees
@@ -122,13 +105,14 @@ fn main(@builtin(global_invocation_id) id: vec3u) {
 function toHeads(gpu: Gpu, t: GPUBuffer, batch: number, xIn: number, x: number, heads: number, d: number): GPUBuffer {
   const n = batch * x * heads * d;
   const out = gpu.alloc(n * 4);
-  gpu.dispatch1d(TO_HEADS, [out, t], [n, xIn, x, heads, d], n);
+  gpu.dispatch1d(SWAP_AXES, [out, t], [n, xIn, heads, x, d], n);
   return out;
 }
 
+/** out (B, x, heads, d) = t (B, heads, x, d). */
 function fromHeads(gpu: Gpu, out: GPUBuffer, t: GPUBuffer, batch: number, x: number, heads: number, d: number): void {
   const n = batch * x * heads * d;
-  gpu.dispatch1d(FROM_HEADS, [out, t], [n, x, heads, d], n);
+  gpu.dispatch1d(SWAP_AXES, [out, t], [n, heads, x, heads, d], n);
 }
 
 /** out (B, T, H, Dh) = causal attention of q over the first startPos + T positions of k, v (B, S, Hkv, Dh). */

@@ -7,7 +7,7 @@
 //           PyTorch's figures on an H100 (fp32 without TF32; bf16 autocast, eager);
 //   shakespeare: the default `llamats train` run on the GPU, its wall time and validation bits per byte.
 // SECTIONS is a comma-separated subset (default all); env DTYPES picks the decode dtypes (default f32,f16).
-// Results: bench/results/webgpu.json.
+// Results: bench/results/webgpu.json (the sections run replace theirs; each section records its date and adapter).
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -26,10 +26,11 @@ const probe = await WebGpuBackend.create();
 const adapter = probe.device;
 probe.dispose();
 console.log(`adapter: ${adapter}`);
-const results = { date: new Date().toISOString(), adapter };
+const stamp = { date: new Date().toISOString(), adapter }; // in every section: sections of one file may come from different runs
+const results = {};
 
 if (sections.includes('decode')) {
-  results.decode = [];
+  results.decode = { ...stamp, rows: [] };
   const dtypes = (process.env.DTYPES ?? 'f32,f16').split(',');
   for (const [preset, dtype] of ['smollm-135m', 'tinyllama-1.1b'].flatMap((p) => dtypes.map((d) => [p, d]))) {
     const file = join(root, 'bench/models', `${preset}-${dtype}.gguf`);
@@ -53,7 +54,7 @@ if (sections.includes('decode')) {
     } catch (e) {
       row.vulkanPeer = `did not run: ${String(e.message).split('\n')[0]}`;
     }
-    results.decode.push(row);
+    results.decode.rows.push(row);
     console.log(JSON.stringify(row));
   }
 }
@@ -81,7 +82,7 @@ if (sections.includes('train')) {
   const flopsPerToken = 6 * params + 12 * 12 * 1024 * 768; // 6N plus attention (12 L T d), as the PyTorch anchor counts
   // PyTorch on an H100, same model and batch (see the research notes): fp32 without TF32, and bf16 autocast eager.
   const anchors = { fp32: 51_000, mixed: 199_000 };
-  results.train = {};
+  results.train = { ...stamp };
   for (const precision of ['fp32', 'mixed']) {
     const { metrics } = train(join(tmp, `run-134m-${precision}`), ['--text', join(root, 'assets/corpus/tinyshakespeare.txt'), '--tokenizer', join(root, 'test/fixtures/llama2-tokenizer/tokenizer.model'),
       '--config', config, '--batch', '16', '--seq-len', '1024', '--steps', String(steps), '--warmup', '1', '--eval-every', '1000', '--eval-windows', '1', '--samples', '0',
@@ -102,9 +103,12 @@ if (sections.includes('shakespeare')) {
   const start = performance.now();
   const { stdout } = train(join(tmp, 'shakespeare'), []);
   const bits = Number(/([\d.]+) bits per byte/.exec(stdout.split('\n').filter((l) => l.startsWith('validation')).pop() ?? '')?.[1]);
-  results.shakespeare = { seconds: +((performance.now() - start) / 1000).toFixed(1), validationBitsPerByte: bits };
+  results.shakespeare = { ...stamp, seconds: +((performance.now() - start) / 1000).toFixed(1), validationBitsPerByte: bits };
   console.log(JSON.stringify(results.shakespeare));
 }
 
-mkdirSync(join(root, 'bench/results'), { recursive: true });
-writeFileSync(join(root, 'bench/results/webgpu.json'), JSON.stringify(results, null, 2) + '\n');
+// The sections run now replace theirs in the results file; the others keep their last figures.
+const file = join(root, 'bench/results/webgpu.json');
+mkdirSync(dirname(file), { recursive: true });
+const earlier = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : {};
+writeFileSync(file, JSON.stringify({ ...earlier, ...results }, null, 2) + '\n');

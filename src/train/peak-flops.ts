@@ -3,8 +3,9 @@ import type { Ops } from '../backend/ops.js';
 /**
  * The backend's measured mat-mul peak (FLOP/s): (size x size) x (size x size) products, `repeats` of them queued
  * and waited for once (a GPU's round trip to the host takes longer than one product), the best of `rounds` such
- * rounds after one product to warm up. 512 is the size where our CPU kernels run fastest; a GPU wants larger ones. MFU is
- * reported against this, the machine's practical limit for our kernels (with mixed precision, for f16 products).
+ * rounds after one product to warm up. 512 is the size where our CPU kernels run fastest; a GPU wants larger ones.
+ * MFU is reported against this, the machine's practical limit for our kernels (with mixed precision, for f16
+ * products).
  * Each round is waited for by reading one number made from its last product, not the product itself. On a VM whose
  * second core is shared, the machine's speed drifts, so MFU can drift past 100% when the start was slow.
  */

@@ -570,7 +570,7 @@ export function attention(gpu: Gpu, out: GPUBuffer, q: GPUBuffer, k: GPUBuffer, 
   const { batch, time, heads, kvHeads, headDim, cacheLen, startPos } = dims;
   const rows = batch * time * heads;
   if (rows === 0 || headDim === 0) return;
-  if (time >= TILED_MIN_TIME && denseFits(gpu, rows * (startPos + time))) return denseAttention(gpu, out, q, k, v, dims, inputs);
+  if (time >= TILED_MIN_TIME && batch * heads <= MAX_GROUPS && denseFits(gpu, rows * (startPos + time))) return denseAttention(gpu, out, q, k, v, dims, inputs);
   const params = [batch, time, heads, kvHeads, cacheLen, startPos, f32(1 / Math.sqrt(headDim))];
   const tiledGroups = batch * heads * Math.ceil(time / ROWS);
   if (time >= TILED_MIN_TIME && tiledGroups >= TILED_MIN_GROUPS && tiling(headDim) && batch * heads <= MAX_GROUPS) {
@@ -590,7 +590,7 @@ export function attentionBackward(gpu: Gpu, grads: { dq: GPUBuffer; dk: GPUBuffe
   const { batch, time, heads, kvHeads, headDim } = dims;
   const rows = batch * time * heads;
   if (rows === 0 || headDim === 0) return;
-  if (time >= TILED_MIN_TIME && denseFits(gpu, rows * time)) return denseAttentionBackward(gpu, grads, dy, q, k, v, dims, inputs);
+  if (time >= TILED_MIN_TIME && batch * heads <= MAX_GROUPS && denseFits(gpu, rows * time)) return denseAttentionBackward(gpu, grads, dy, q, k, v, dims, inputs);
   const scale = f32(1 / Math.sqrt(headDim));
   const params = [batch, time, heads, kvHeads, scale];
   const stats = gpu.alloc(rows * 2 * 4);

@@ -12,9 +12,9 @@ import { ArgumentError } from '../../core/errors.js';
 import { generate } from '../../infer/generate.js';
 import { loadModel } from '../../io/load-model.js';
 import { loadTokenizer } from '../../io/load-tokenizer.js';
-import { assetPath } from '../../io/package-paths.js';
+import { assetPath, fixturePath } from '../../io/package-paths.js';
 import { unavailable } from '../../testing/backends.js';
-import { llamats } from '../../testing/run-cli.js';
+import { llamats, llamatsWithEnv } from '../../testing/run-cli.js';
 import { CpuBackend } from '../cpu/cpu-backend.js';
 import type { Ops } from '../ops.js';
 import { getBackend } from '../registry.js';
@@ -76,6 +76,16 @@ describe('webgpu backend', { skip: unavailable.webgpu }, async () => {
   test('a tensor larger than the device can bind is a GpuMemoryError naming the size', () => {
     const elements = Math.floor(ops.gpu.maxBinding / 4) + 1;
     assert.throws(() => ops.zeros([elements]), (e: Error) => e instanceof GpuMemoryError && e.message.includes(`${elements * 4} bytes`));
+  });
+
+  test('LLAMATS_WEBGPU_PROFILE=1 prints the GPU time of each kernel, labelled by the functions that dispatched it', () => {
+    const args = ['generate', '--model', fixturePath('stories260K', 'stories260K.gguf'), '--prompt', 'Once', '--max-tokens', '4', '--temperature', '0', '--backend', 'webgpu'];
+    const r = llamatsWithEnv({ LLAMATS_WEBGPU_PROFILE: '1' }, ...args);
+    assert.equal(r.status, 0, r.stderr);
+    const table = r.stderr.slice(r.stderr.indexOf('GPU time by kernel'));
+    assert.match(table, /^GPU time by kernel \([\d.]+ ms in all\):\n/);
+    assert.match(table, /\n +[\d.]+ ms +[\d.]+% +\d+ {2}matvecs < linears\n/); // the Q/K/V and gate/up mat-vecs
+    assert.doesNotMatch(llamats(...args).stderr, /GPU time by kernel/);
   });
 
   test('load, generate and dispose 40 times: resident memory settles (no per-cycle leak)', async () => {

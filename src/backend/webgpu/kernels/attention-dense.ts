@@ -9,8 +9,9 @@
 // k ranges that the causal mask zeroes (matmul.ts's CAUSAL), about half of the work at T = S. dK and dV come per
 // query head and are summed over each kv head's G query heads. The products want each head's rows contiguous, so
 // q, k, v and dy are first copied head-major, (B, T, H, Dh) -> (B, H, T, Dh), and the results copied back.
-import { FLAT_INDEX, f32, type Gpu } from '../gpu.js';
+import { f32, type Gpu } from '../gpu.js';
 import type { AttentionDims } from './attention.js';
+import { map } from './elementwise.js';
 import { matmul, NN, NT, TN, type MatmulInputs } from './matmul.js';
 import { ROW_OF, workgroupReduce } from './reduce.js';
 
@@ -24,22 +25,13 @@ export function denseFits(gpu: Gpu, scores: number): boolean {
 
 // out (B, P, Q, D) [b, p, q, d] = in (B, QIN, P, D) [b, q, p, d] for q < Q: axes 1 and 2 swapped, and of in's axis 1
 // only the first Q. Position-major (B, T, H, Dh) to head-major (B, H, T, Dh) and back.
-const SWAP_AXES = /* wgsl */ `
-@group(0) @binding(0) var<storage, read_write> out: array<f32>;
+const SWAP_AXES = map(`@group(0) @binding(0) var<storage, read_write> out: array<f32>;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
-struct Params { n: u32, qIn: u32, p: u32, q: u32, d: u32 }
-@group(0) @binding(2) var<uniform> p: Params;
-${FLAT_INDEX}
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) id: vec3u) {
-  let i = flatIndex(id);
-  if (i >= p.n) { return; }
-  let d = i % p.d;
+@group(0) @binding(2) var<uniform> p: Params;`, `let d = i % p.d;
   let qi = i / p.d % p.q;
   let pi = i / (p.d * p.q) % p.p;
   let b = i / (p.d * p.q * p.p);
-  out[i] = x[((b * p.qIn + qi) * p.p + pi) * p.d + d];
-}`;
+  out[i] = x[((b * p.qIn + qi) * p.p + pi) * p.d + d];`, 'n: u32, qIn: u32, p: u32, q: u32, d: u32');
 
 // In place, each row (z, t) of s (Z, T, S): p = exp(scale s - m) / l over the keys the query at startPos + t sees
 // (0 for the rest), with m and l its max and sum: an online max and sum per invocation, combined over the
@@ -85,21 +77,12 @@ struct Params { rows: u32, keys: u32, scale: f32 }
 }`;
 
 // out[zk, i] = sum over g < G of x[zk G + g, i], i < size: per-query-head gradients summed per kv head.
-const GROUP_SUM = /* wgsl */ `
-@group(0) @binding(0) var<storage, read_write> out: array<f32>;
+const GROUP_SUM = map(`@group(0) @binding(0) var<storage, read_write> out: array<f32>;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
-struct Params { n: u32, size: u32, groups: u32 }
-@group(0) @binding(2) var<uniform> p: Params;
-${FLAT_INDEX}
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) id: vec3u) {
-  let i = flatIndex(id);
-  if (i >= p.n) { return; }
-  let first = (i / p.size * p.groups) * p.size + i % p.size;
+@group(0) @binding(2) var<uniform> p: Params;`, `let first = (i / p.size * p.groups) * p.size + i % p.size;
   var sum = 0.0;
   for (var g = 0u; g < p.groups; g++) { sum += x[first + g * p.size]; }
-  out[i] = sum;
-}`;
+  out[i] = sum;`, 'n: u32, size: u32, groups: u32');
 
 /** (B, xIn, heads, d) -> a new (B, heads, x, d) buffer of its first x positions. */
 function toHeads(gpu: Gpu, t: GPUBuffer, batch: number, xIn: number, x: number, heads: number, d: number): GPUBuffer {

@@ -561,6 +561,11 @@ const TILED_MIN_TIME = 16;
 const TILED_MIN_GROUPS = 128;
 const MAX_GROUPS = 65535; // per dimension of a dispatch
 
+/** Whether attention over `keys` keys goes through the score matrix: enough queries, a layer per head, and room. */
+function takesDense(gpu: Gpu, { batch, time, heads }: AttentionDims, keys: number): boolean {
+  return time >= TILED_MIN_TIME && batch * heads <= MAX_GROUPS && denseFits(gpu, batch * heads * time * keys);
+}
+
 /**
  * out (B, T, H, Dh) = causal attention of q (B, T, H, Dh) over the cache k, v (B, S, Hkv, Dh): through the score
  * matrix where it fits (attention-dense.ts, its products' inputs rounded as `inputs` says), else the tiled kernel,
@@ -570,7 +575,7 @@ export function attention(gpu: Gpu, out: GPUBuffer, q: GPUBuffer, k: GPUBuffer, 
   const { batch, time, heads, kvHeads, headDim, cacheLen, startPos } = dims;
   const rows = batch * time * heads;
   if (rows === 0 || headDim === 0) return;
-  if (time >= TILED_MIN_TIME && batch * heads <= MAX_GROUPS && denseFits(gpu, rows * (startPos + time))) return denseAttention(gpu, out, q, k, v, dims, inputs);
+  if (takesDense(gpu, dims, startPos + time)) return denseAttention(gpu, out, q, k, v, dims, inputs);
   const params = [batch, time, heads, kvHeads, cacheLen, startPos, f32(1 / Math.sqrt(headDim))];
   const tiledGroups = batch * heads * Math.ceil(time / ROWS);
   if (time >= TILED_MIN_TIME && tiledGroups >= TILED_MIN_GROUPS && tiling(headDim) && batch * heads <= MAX_GROUPS) {
@@ -590,7 +595,7 @@ export function attentionBackward(gpu: Gpu, grads: { dq: GPUBuffer; dk: GPUBuffe
   const { batch, time, heads, kvHeads, headDim } = dims;
   const rows = batch * time * heads;
   if (rows === 0 || headDim === 0) return;
-  if (time >= TILED_MIN_TIME && batch * heads <= MAX_GROUPS && denseFits(gpu, rows * time)) return denseAttentionBackward(gpu, grads, dy, q, k, v, dims, inputs);
+  if (takesDense(gpu, dims, time)) return denseAttentionBackward(gpu, grads, dy, q, k, v, dims, inputs);
   const scale = f32(1 / Math.sqrt(headDim));
   const params = [batch, time, heads, kvHeads, scale];
   const stats = gpu.alloc(rows * 2 * 4);

@@ -2,7 +2,7 @@
 import { f32, FLAT_INDEX, type Gpu } from '../gpu.js';
 
 /** The WGSL of an n-element map: `body` assigns out[i] (and more outputs) from the bindings named in `decls`. */
-function map(decls: string, body: string, params = 'n: u32'): string {
+export function map(decls: string, body: string, params = 'n: u32'): string {
   return /* wgsl */ `${FLAT_INDEX}
 ${decls}
 struct Params { ${params} }

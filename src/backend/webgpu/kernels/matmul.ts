@@ -17,7 +17,8 @@
 // aligned to 4 (k for operands stored row-major in k, else m or n, and n for out); other sizes take the same kernel
 // with scalar loads and stores. Edges load zeros and store nothing outside out.
 // A few rows of x against w (NT, decode) take the mat-vec kernel instead: a tile would idle all but those rows.
-import { FLAT_INDEX, MAX_GROUPS_X, type Gpu } from '../gpu.js';
+import { MAX_GROUPS_X, type Gpu } from '../gpu.js';
+import { map } from './elementwise.js';
 import { weightReader, type WeightType } from './halves.js';
 import { tensorCoreMatmul } from './tensor-core-matmul.js';
 
@@ -331,18 +332,9 @@ export function matmul(gpu: Gpu, out: GPUBuffer, a: GPUBuffer, b: GPUBuffer, m: 
   }
 }
 
-/** out[i] = the sum over chunks z of partials[z * size + i]. */
-const SUM_CHUNKS = /* wgsl */ `
-@group(0) @binding(0) var<storage, read_write> out: array<f32>;
+/** out[i] = the sum over chunks z of partials[z * n + i]. */
+const SUM_CHUNKS = map(`@group(0) @binding(0) var<storage, read_write> out: array<f32>;
 @group(0) @binding(1) var<storage, read> partials: array<f32>;
-struct Params { size: u32, chunks: u32 }
-@group(0) @binding(2) var<uniform> p: Params;
-${FLAT_INDEX}
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) id: vec3u) {
-  let i = flatIndex(id);
-  if (i >= p.size) { return; }
-  var sum = 0.0;
-  for (var z = 0u; z < p.chunks; z++) { sum += partials[z * p.size + i]; }
-  out[i] = sum;
-}`;
+@group(0) @binding(2) var<uniform> p: Params;`, `var sum = 0.0;
+  for (var z = 0u; z < p.chunks; z++) { sum += partials[z * p.n + i]; }
+  out[i] = sum;`, 'n: u32, chunks: u32');

@@ -256,7 +256,7 @@ export class WasmBackend implements Ops {
   attention(q: Tensor, k: Tensor, v: Tensor, startPos: number): Tensor {
     const { batch, time, heads, kvHeads, headDim, cacheLen } = attentionDims(q, k, v, startPos);
     const out = this.f32(q.shape);
-    const scratch = ptr(this.f32([this.threads, headDim + 4]));
+    const scratch = ptr(this.f32([this.threads, cacheLen + 4]));
     const qStride = time * heads * headDim * 4;
     const kvStride = cacheLen * kvHeads * headDim * 4;
     const calls = Array.from({ length: batch }, (_, b): KernelCall => ({

@@ -1,6 +1,6 @@
 // Row-wise and element-wise f32 kernels. Ranges are rows (or elements) so the pool can split them.
 import { dotF32 } from './dot';
-import { hsum } from './simd';
+import { exp4, hsum, madd } from './simd';
 
 /** out = x / sqrt(mean(x^2) + eps) * w for rows [rowStart, rowEnd) of length dim. */
 export function rmsnorm(out: usize, x: usize, w: usize, dim: i32, rowStart: i32, rowEnd: i32, eps: f32): void {
@@ -35,43 +35,70 @@ export function rope(out: usize, x: usize, invFreq: usize, time: i32, heads: i32
 
 /**
  * Causal GQA attention for one sequence, query heads [headStart, headEnd): q (T, H, Dh), k/v (S, Hkv, Dh), out
- * (T, H, Dh). Online softmax: a running max m, sum l and accumulator acc (Dh floats of this thread's scratch, at
- * scratch + thread * (Dh + 4) * 4), rescaled as m grows; the T x S score matrix never exists.
+ * (T, H, Dh). Per query row, in three passes over its n = startPos + t + 1 keys: the scores q.k / sqrt(Dh) and their
+ * max m into this thread's scratch (S + 4 floats at scratch + thread * (S + 4) * 4), then p = e^(score - m) four at
+ * a time and their sum l, then out = sum p v / l, 16 output floats at a time in registers. The T x S score matrix
+ * never exists; one row of it does.
  */
 export function attention(out: usize, q: usize, k: usize, v: usize, scratch: usize, time: i32, heads: i32, kvHeads: i32, headDim: i32, cacheLen: i32, startPos: i32, thread: i32, headStart: i32, headEnd: i32): void {
   const group = heads / kvHeads;
   const scale = <f32>(1 / Math.sqrt(<f64>headDim));
-  const db = <usize>headDim * 4;
-  const acc = scratch + <usize>thread * (db + 16);
+  const db = <usize>headDim * 4, kvRow = <usize>kvHeads * db;
+  const p = scratch + <usize>thread * <usize>(cacheLen + 4) * 4;
   for (let h = headStart; h < headEnd; h++) {
-    const kvh = h / group;
+    const kh = k + <usize>(h / group) * db, vh = v + <usize>(h / group) * db;
     for (let t = 0; t < time; t++) {
       const qo = q + (<usize>t * <usize>heads + <usize>h) * db;
-      let m: f32 = -Infinity, l: f32 = 0;
-      memory.fill(acc, 0, db);
-      for (let s = 0; s <= startPos + t; s++) {
-        const ko = (<usize>s * <usize>kvHeads + <usize>kvh) * db;
-        const score = dotF32(qo, k + ko, headDim) * scale;
-        const mNew = max(m, score);
-        const correction = Mathf.exp(m - mNew);
-        const p = Mathf.exp(score - mNew);
-        l = l * correction + p;
-        const cv = f32x4.splat(correction), pv = f32x4.splat(p);
-        let c: usize = 0;
-        for (; c + 16 <= db; c += 16) v128.store(acc + c, f32x4.add(f32x4.mul(v128.load(acc + c), cv), f32x4.mul(v128.load(v + ko + c), pv)));
-        for (; c < db; c += 4) store<f32>(acc + c, load<f32>(acc + c) * correction + load<f32>(v + ko + c) * p);
-        m = mNew;
+      const n = startPos + t + 1;
+      let m: f32 = -Infinity;
+      for (let s = 0; s < n; s++) {
+        const score = dotF32(qo, kh + <usize>s * kvRow, headDim) * scale;
+        store<f32>(p + <usize>s * 4, score);
+        m = max(m, score);
       }
+      for (let s = n; s < ((n + 3) & ~3); s++) store<f32>(p + <usize>s * 4, -Infinity); // e^-inf = 0 pads the last 4
+      const mv = f32x4.splat(m);
+      let l = f32x4.splat(0);
+      for (let s = 0; s < n; s += 4) {
+        const e = exp4(f32x4.sub(v128.load(p + <usize>s * 4), mv));
+        v128.store(p + <usize>s * 4, e);
+        l = f32x4.add(l, e);
+      }
+      const inv = f32x4.splat(1 / hsum(l));
       const o = out + (<usize>t * <usize>heads + <usize>h) * db;
-      const inv: f32 = 1 / l;
-      for (let c: usize = 0; c < db; c += 4) store<f32>(o + c, load<f32>(acc + c) * inv);
+      let c: usize = 0;
+      for (; c + 64 <= db; c += 64) {
+        let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+        for (let s = 0; s < n; s++) {
+          const ps = v128.load32_splat(p + <usize>s * 4), vs = vh + <usize>s * kvRow + c;
+          a0 = madd(ps, v128.load(vs), a0);
+          a1 = madd(ps, v128.load(vs + 16), a1);
+          a2 = madd(ps, v128.load(vs + 32), a2);
+          a3 = madd(ps, v128.load(vs + 48), a3);
+        }
+        v128.store(o + c, f32x4.mul(a0, inv));
+        v128.store(o + c + 16, f32x4.mul(a1, inv));
+        v128.store(o + c + 32, f32x4.mul(a2, inv));
+        v128.store(o + c + 48, f32x4.mul(a3, inv));
+      }
+      for (; c < db; c += 4) {
+        let a: f32 = 0;
+        for (let s = 0; s < n; s++) a += load<f32>(p + <usize>s * 4) * load<f32>(vh + <usize>s * kvRow + c);
+        store<f32>(o + c, a * f32x4.extract_lane(inv, 0));
+      }
     }
   }
 }
 
 /** out = silu(gate) * up over elements [start, end), silu(g) = g / (1 + e^-g). */
 export function swiglu(out: usize, gate: usize, up: usize, start: i32, end: i32): void {
-  for (let i = start; i < end; i++) {
+  let i = start;
+  for (; i + 4 <= end; i += 4) {
+    const o = <usize>i * 4;
+    const g = v128.load(gate + o);
+    v128.store(out + o, f32x4.mul(f32x4.div(g, f32x4.add(f32x4.splat(1), exp4(f32x4.neg(g)))), v128.load(up + o)));
+  }
+  for (; i < end; i++) {
     const o = <usize>i * 4;
     const g = load<f32>(gate + o);
     store<f32>(out + o, (g / (1 + Mathf.exp(-g))) * load<f32>(up + o));

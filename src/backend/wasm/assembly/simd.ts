@@ -126,3 +126,26 @@ export const F16_REBIAS: f32 = reinterpret<f32>(0x77800000); // 2^112
   return f32x4.add(c, f32x4.mul(a, b));
 }
 
+
+/**
+ * e^x on f32 lanes, within 2 ulp (Cephes' expf): x = n ln 2 + r with |r| <= ln 2 / 2 (ln 2 in two parts, so r is
+ * exact), e^r by a degree-6 polynomial, 2^n built in the exponent bits. Below -87.3 (where e^x leaves the normal
+ * range) it is 0, e^-inf included; above 88.376 it is +inf (e^x itself passes f32's largest value at 88.72).
+ */
+// @ts-ignore: decorator
+@inline export function exp4(x: v128): v128 {
+  const lo = f32x4.splat(-87.33654), hi = f32x4.splat(88.37626);
+  const xc = f32x4.min(f32x4.max(x, lo), hi);
+  const n = f32x4.nearest(f32x4.mul(xc, f32x4.splat(1.44269504088896341)));
+  const r = f32x4.sub(f32x4.sub(xc, f32x4.mul(n, f32x4.splat(0.693359375))), f32x4.mul(n, f32x4.splat(-2.12194440e-4)));
+  let p = madd(f32x4.splat(1.9875691500e-4), r, f32x4.splat(1.3981999507e-3));
+  p = madd(p, r, f32x4.splat(8.3334519073e-3));
+  p = madd(p, r, f32x4.splat(4.1665795894e-2));
+  p = madd(p, r, f32x4.splat(1.6666665459e-1));
+  p = madd(p, r, f32x4.splat(5.0000001201e-1));
+  const er = f32x4.add(madd(p, f32x4.mul(r, r), r), f32x4.splat(1));
+  // n in -126..127: 2^n as exponent bits.
+  const twoN = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23);
+  const y = f32x4.mul(er, twoN);
+  return v128.and(v128.bitselect(f32x4.splat(Infinity), y, f32x4.gt(x, hi)), f32x4.ge(x, lo));
+}

@@ -31,17 +31,21 @@ export interface WasmBackendOptions {
 }
 
 /**
- * Per weight type: the suffix of its decode (matvec) kernel, whether that kernel takes x quantized to Q8A, and the
- * ggml type id that the prefill kernel (matmulDecoded) decodes.
+ * Per weight type: the suffix of its decode (matvec) kernel, the layout of x that kernel takes (f32 where none),
+ * and the ggml type id that the prefill kernel (matmulDecoded) decodes.
  */
-const weightKernels: Partial<Record<DType, { suffix: string; quantizedX: boolean; ggml: number }>> = {
-  f32: { suffix: 'F32', quantizedX: false, ggml: 0 }, f16: { suffix: 'F16', quantizedX: false, ggml: 1 },
-  bf16: { suffix: 'BF16', quantizedX: false, ggml: 30 }, q8_0: { suffix: 'Q8_0', quantizedX: true, ggml: 8 },
-  q4_0: { suffix: 'Q4_0', quantizedX: true, ggml: 2 }, q4_k: { suffix: 'Q4_K', quantizedX: true, ggml: 12 },
-  q6_k: { suffix: 'Q6_K', quantizedX: true, ggml: 14 },
+type DecodeX = 'f32' | 'Q8A' | 'Q8S';
+const weightKernels: Partial<Record<DType, { suffix: string; decodeX: DecodeX; ggml: number }>> = {
+  f32: { suffix: 'F32', decodeX: 'f32', ggml: 0 }, f16: { suffix: 'F16', decodeX: 'f32', ggml: 1 },
+  bf16: { suffix: 'BF16', decodeX: 'f32', ggml: 30 }, q8_0: { suffix: 'Q8_0', decodeX: 'Q8S', ggml: 8 },
+  q4_0: { suffix: 'Q4_0', decodeX: 'Q8A', ggml: 2 }, q4_k: { suffix: 'Q4_K', decodeX: 'Q8A', ggml: 12 },
+  q6_k: { suffix: 'Q6_K', decodeX: 'Q8A', ggml: 14 },
 };
-/** Q8A, the activation quantization of the integer kernels: per 32 values an f32 scale, two i16 half sums, 32 int8. */
-const Q8A_BLOCK_BYTES = 40;
+/**
+ * Bytes of x quantized for decode (q8a.ts): Q8A, per 32 values an f32 scale, two i16 half sums and 32 int8; Q8S,
+ * per 128 values 4 f32 scales, 4 i32 corrections, and 32 magnitude and 32 sign bytes per 32 values.
+ */
+const decodeXBytes = (inF: number) => ({ Q8A: (inF / 32) * 40, Q8S: Math.ceil(inF / 128) * 288 });
 /** Q8A4 and Q8A4N (q8a.ts), x for the integer prefill kernels: bytes per 4 rows and 32 columns. */
 const Q8A4_BLOCK_BYTES = { Q8A4: 160, Q8A4N: 272 };
 /**
@@ -205,16 +209,18 @@ export class WasmBackend implements Ops {
     const inF = last(f32Tensor(x));
     const rows = numel(x.shape) / inF;
     const decode = rows === 1;
-    if (ws.some((w) => kernelsFor(w).quantizedX) && inF % 32 !== 0) {
+    if (ws.some((w) => kernelsFor(w).decodeX !== 'f32') && inF % 32 !== 0) {
       throw new ShapeError('linear', 'an input width that is a multiple of 32 for quantized weights', String(inF));
     }
     const quantized = new Map<string, number>(); // x in each activation layout a kernel asks for, made once
-    const xIn = (layout: 'Q8A' | keyof typeof Q8A4_BLOCK_BYTES): number => {
+    const xIn = (layout: DecodeX | keyof typeof Q8A4_BLOCK_BYTES): number => {
+      if (layout === 'f32') return ptr(x);
       let p = quantized.get(layout);
       if (p !== undefined) return p;
-      if (layout === 'Q8A') {
-        p = ptr(this.alloc([inF], 'i32', (inF / 32) * Q8A_BLOCK_BYTES));
-        this.k['quantizeQ8A']!(p, ptr(x), inF);
+      if (layout === 'Q8A' || layout === 'Q8S') {
+        p = ptr(this.alloc([inF], 'i32', decodeXBytes(inF)[layout]));
+        if (layout === 'Q8A') this.k['quantizeQ8A']!(p, ptr(x), inF);
+        else this.k['quantizeQ8S']!(p, ptr(x), inF, ptr(this.f32([10]))); // 40 bytes of scratch
       } else {
         p = ptr(this.alloc([rows, inF], 'i32', Math.ceil(rows / 4) * (inF / 32) * Q8A4_BLOCK_BYTES[layout]));
         this.k['quantizeQ8A4']!(p, ptr(x), rows, inF, layout === 'Q8A4N' ? 1 : 0, ptr(this.f32([26]))); // 104 bytes of scratch
@@ -229,8 +235,8 @@ export class WasmBackend implements Ops {
       expectShape('linear weight', w.shape, [outF, inF]);
       const out = this.f32([...x.shape.slice(0, -1), outF]);
       outs.push(out);
-      const { suffix, quantizedX, ggml } = kernelsFor(w);
-      if (decode) return { kernel: `matvec${suffix}`, args: [ptr(out), quantizedX ? xIn('Q8A') : ptr(x), ptr(w), inF, 0, 0], range: 4, total: outF };
+      const { suffix, decodeX, ggml } = kernelsFor(w);
+      if (decode) return { kernel: `matvec${suffix}`, args: [ptr(out), xIn(decodeX), ptr(w), inF, 0, 0], range: 4, total: outF };
       if (w.dtype === 'f32') return { kernel: 'matmulF32', args: [ptr(out), ptr(x), ptr(w), rows, inF, outF, 0, 0], range: 6, total: outF };
       const int8 = this.int8Prefill ? int8PrefillKernels[w.dtype] : undefined;
       if (int8) {
@@ -474,7 +480,7 @@ function encodedBytes(dtype: DType, cols: number): number {
   return (cols / block[0]!) * block[1]!;
 }
 
-function kernelsFor(w: Tensor): { suffix: string; quantizedX: boolean; ggml: number } {
+function kernelsFor(w: Tensor): { suffix: string; decodeX: DecodeX; ggml: number } {
   const k = weightKernels[w.dtype];
   if (!k) throw new ShapeError('linear weight', 'f32, f16, bf16, q8_0, q4_0, q4_k or q6_k', w.dtype);
   return k;

@@ -1,7 +1,7 @@
 // Dot products of one weight row (as stored) with one activation row: f32 x for the float types, Q8A x for the
 // block types (see q8a.ts). Shared by the matvec (decode) and matmul (prefill) kernels.
-import { dotI8Add, dotU4Pair, dotU7Scaled, f16, F16_REBIAS, f16x8High, f16x8Low, hsum, madd } from './simd';
-import { Q8A_BYTES, q8aHalfSum, q8aSum } from './q8a';
+import { dotI8SignedBy, dotU4Pair, dotU7Scaled, f16, F16_REBIAS, f16x4, f16x8High, f16x8Low, hsum, madd } from './simd';
+import { Q8A_BYTES, q8aHalfSum, q8aSum, Q8S_GROUP_BYTES } from './q8a';
 
 /** w (cols f32) . x (cols f32), 4 accumulators of 4 lanes. */
 // @ts-ignore: decorator
@@ -60,17 +60,40 @@ import { Q8A_BYTES, q8aHalfSum, q8aSum } from './q8a';
   return sum;
 }
 
-/** Q8_0 w (34-byte blocks: f16 d, 32 int8) . Q8A x: per block d_w d_x sum(q_w q_x). */
+/**
+ * Q8_0 w . Q8S x (q8a.ts), for decode: per block d_w d_x (sum(|xq| (w xor sg)) + c). The d_w of 4 blocks are
+ * gathered and decoded together and multiplied by the group's 4 d_x at once; each block's scale is then one lane.
+ * Four accumulators: one would chain every block's multiply-add on the last.
+ */
 // @ts-ignore: decorator
-@inline export function dotQ8_0(w: usize, x: usize, cols: i32): f32 {
-  let acc = f32x4.splat(0);
-  for (let b = 0; b < cols / 32; b++) {
-    const wb = w + <usize>b * 34;
-    const xb = x + <usize>b * Q8A_BYTES;
-    const isum = dotI8Add(v128.load(wb + 18), v128.load(xb + 24), dotI8Add(v128.load(wb + 2), v128.load(xb + 8), i32x4.splat(0)));
-    acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(isum), f32x4.splat(f16(load<u16>(wb)) * load<f32>(xb))));
+@inline export function dotQ8_0S(w: usize, x: usize, cols: i32): f32 {
+  const blocks = cols / 32;
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+  let b = 0;
+  for (; b + 4 <= blocks; b += 4) {
+    const wb = w + <usize>b * 34, xg = x + <usize>(b >> 2) * Q8S_GROUP_BYTES;
+    let d = i16x8.replace_lane(i16x8.splat(load<u16>(wb)), 1, load<u16>(wb + 34));
+    d = i16x8.replace_lane(i16x8.replace_lane(d, 2, load<u16>(wb + 68)), 3, load<u16>(wb + 102));
+    const scales = f32x4.mul(f16x4(d), v128.load(xg));
+    a0 = q8sBlock(wb, xg, 0, v128.shuffle<f32>(scales, scales, 0, 0, 0, 0), a0);
+    a1 = q8sBlock(wb + 34, xg, 1, v128.shuffle<f32>(scales, scales, 1, 1, 1, 1), a1);
+    a2 = q8sBlock(wb + 68, xg, 2, v128.shuffle<f32>(scales, scales, 2, 2, 2, 2), a2);
+    a3 = q8sBlock(wb + 102, xg, 3, v128.shuffle<f32>(scales, scales, 3, 3, 3, 3), a3);
   }
-  return hsum(acc);
+  for (; b < blocks; b++) {
+    const wb = w + <usize>b * 34, xg = x + <usize>(b >> 2) * Q8S_GROUP_BYTES, lane = <usize>(b & 3);
+    a0 = q8sBlock(wb, xg, lane, f32x4.splat(f16(load<u16>(wb)) * load<f32>(xg + lane * 4)), a0);
+  }
+  return hsum(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)));
+}
+
+/** acc + scale sum(w xq) for one Q8_0 block at wb and block `lane` of the Q8S group at xg. */
+// @ts-ignore: decorator
+@inline function q8sBlock(wb: usize, xg: usize, lane: usize, scale: v128, acc: v128): v128 {
+  const xb = xg + 32 + lane * 64;
+  let isum = dotI8SignedBy(v128.load(wb + 2), v128.load(xb + 32), v128.load(xb), v128.load32_zero(xg + 16 + lane * 4));
+  isum = dotI8SignedBy(v128.load(wb + 18), v128.load(xb + 48), v128.load(xb + 16), isum);
+  return madd(f32x4.convert_i32x4_s(isum), scale, acc);
 }
 
 /** Q4_0 w (18-byte blocks: f16 d, 16 bytes of nibbles; low nibbles are elements 0..15) . Q8A x. */

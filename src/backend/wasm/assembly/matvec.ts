@@ -1,6 +1,6 @@
 // Decode: out[r] = w[r, :] . x for rows r in [rowStart, rowEnd) of w (rows, cols), stored as the file stores it.
-// x is f32 for the float types and Q8A (q8a.ts) for the block types.
-import { dotBF16, dotF16, dotF32, dotQ4_0, dotQ4_K, dotQ6_K, dotQ8_0 } from './dot';
+// x is f32 for the float types, Q8S (q8a.ts) for Q8_0 and Q8A for the other block types.
+import { dotBF16, dotF16, dotF32, dotQ4_0, dotQ4_K, dotQ6_K, dotQ8_0S } from './dot';
 
 export function matvecF32(out: usize, x: usize, w: usize, cols: i32, rowStart: i32, rowEnd: i32): void {
   for (let r = rowStart; r < rowEnd; r++) store<f32>(out + <usize>r * 4, dotF32(w + <usize>r * <usize>cols * 4, x, cols));
@@ -16,7 +16,7 @@ export function matvecBF16(out: usize, x: usize, w: usize, cols: i32, rowStart: 
 
 export function matvecQ8_0(out: usize, x: usize, w: usize, cols: i32, rowStart: i32, rowEnd: i32): void {
   const rowBytes = <usize>(cols / 32) * 34;
-  for (let r = rowStart; r < rowEnd; r++) store<f32>(out + <usize>r * 4, dotQ8_0(w + <usize>r * rowBytes, x, cols));
+  for (let r = rowStart; r < rowEnd; r++) store<f32>(out + <usize>r * 4, dotQ8_0S(w + <usize>r * rowBytes, x, cols));
 }
 
 export function matvecQ4_0(out: usize, x: usize, w: usize, cols: i32, rowStart: i32, rowEnd: i32): void {
@@ -33,3 +33,4 @@ export function matvecQ6_K(out: usize, x: usize, w: usize, cols: i32, rowStart: 
   const rowBytes = <usize>(cols / 256) * 210;
   for (let r = rowStart; r < rowEnd; r++) store<f32>(out + <usize>r * 4, dotQ6_K(w + <usize>r * rowBytes, x, cols));
 }
+

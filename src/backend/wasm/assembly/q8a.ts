@@ -82,3 +82,30 @@ export function quantizeQ8A4(dst: usize, x: usize, m: i32, k: i32, nibbles: bool
     }
   }
 }
+
+// Q8S, x for the Q8_0 decode kernel: the same d and int8 values as Q8A, stored as magnitudes |xq| (the integer
+// dot's unsigned factor) and sign masks sg (0 or -1) that the weights are xor-ed with. For xq < 0, |xq| (w xor -1)
+// = |xq| (-w - 1) = xq w - |xq|, so sum(w xq) = sum(|xq| (w xor sg)) + c with c = sum of |xq| over the negative xq:
+// exact for every w, -128 included, at one op per 16 weights. Per group of 4 blocks of 32 (288 bytes): f32x4 d of
+// the 4 blocks, i32x4 their c, then per block 32 bytes |xq| and 32 bytes sg. Blocks past the end of x are zero.
+export const Q8S_GROUP_BYTES: usize = 288;
+
+/** dst (ceil(n / 128) groups of Q8S) from x (n f32, n a multiple of 32); tmp: 40 bytes of scratch. */
+export function quantizeQ8S(dst: usize, x: usize, n: i32, tmp: usize): void {
+  const blocks = n / 32;
+  memory.fill(dst, 0, <usize>((blocks + 3) >> 2) * Q8S_GROUP_BYTES);
+  for (let b = 0; b < blocks; b++) {
+    quantizeQ8A(tmp, x + <usize>b * 128, 32);
+    const group = dst + <usize>(b >> 2) * Q8S_GROUP_BYTES, lane = <usize>(b & 3), block = group + 32 + lane * 64;
+    let negatives = i16x8.splat(0);
+    for (let half: usize = 0; half < 2; half++) {
+      const q = v128.load(tmp + 8 + half * 16), sg = i8x16.lt_s(q, i8x16.splat(0));
+      v128.store(block + half * 16, i8x16.abs(q));
+      v128.store(block + 32 + half * 16, sg);
+      negatives = i16x8.add(negatives, i16x8.extadd_pairwise_i8x16_u(v128.and(i8x16.abs(q), sg)));
+    }
+    const c = i32x4.extadd_pairwise_i16x8_u(negatives);
+    store<f32>(group + lane * 4, load<f32>(tmp));
+    store<i32>(group + 16 + lane * 4, i32x4.extract_lane(c, 0) + i32x4.extract_lane(c, 1) + i32x4.extract_lane(c, 2) + i32x4.extract_lane(c, 3));
+  }
+}

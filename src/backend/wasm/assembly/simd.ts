@@ -27,15 +27,13 @@
 }
 
 /**
- * acc + the i32x4 partial sums of w . x for signed bytes w and x, x in -127..127: in the relaxed build, |w| . (x
- * with w's sign) on the relaxed dot. |-128| is 128, outside the i7 range that relaxed SIMD defines; x64 reads that
- * operand as unsigned (pmaddubsw), which gives the exact product, and the loader checks this at start-up.
+ * acc + the i32x4 partial sums of (w xor sg) . u for signed bytes w, sign masks sg (0 or -1) and u in 0..127: the
+ * relaxed dot (|pair sums| <= 2 * 128 * 127 < 2^15), else the exact dot. See Q8S (q8a.ts) for what it is for.
  */
 // @ts-ignore: decorator
-@inline export function dotI8Add(w: v128, x: v128, acc: v128): v128 {
-  if (!ASC_FEATURE_RELAXED_SIMD) return i32x4.add(acc, dotI8(w, x));
-  const negative = i8x16.lt_s(w, i8x16.splat(0));
-  return i32x4.relaxed_dot_i8x16_i7x16_add_s(i8x16.sub(v128.xor(x, negative), negative), i8x16.abs(w), acc);
+@inline export function dotI8SignedBy(w: v128, sg: v128, u: v128, acc: v128): v128 {
+  if (!ASC_FEATURE_RELAXED_SIMD) return i32x4.add(acc, dotI8(v128.xor(w, sg), u));
+  return i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.xor(w, sg), u, acc);
 }
 
 /**
@@ -62,13 +60,13 @@
 /**
  * The loader's check that the runtime gets the relaxed integer dots right, on 16 bytes at u (0..127) and at s:
  * out (i32x4) = dotU7Scaled(u, s, -3), out + 16 = dotU4Pair(low nibbles of u, s, high nibbles of u, s), and
- * out + 32 = dotI8Add(s, u, 0).
+ * out + 32 = dotI8SignedBy(s, no signs, u, 0).
  */
 export function relaxedDotProbe(out: usize, u: usize, s: usize): void {
   const uv = v128.load(u), sv = v128.load(s), mask = i8x16.splat(0x0f);
   v128.store(out, dotU7Scaled(uv, sv, -3));
   v128.store(out + 16, dotU4Pair(v128.and(uv, mask), sv, v128.and(i16x8.shr_u(uv, 4), mask), sv));
-  v128.store(out + 32, dotI8Add(sv, uv, i32x4.splat(0)));
+  v128.store(out + 32, dotI8SignedBy(sv, i32x4.splat(0), uv, i32x4.splat(0)));
 }
 
 /** Scalar f16 bits -> f32 (exact for zero, subnormals and normals; weights hold no inf/nan). */

@@ -34,9 +34,9 @@ export interface WasmBackendOptions {
  * Per weight type: the suffix of its decode (matvec) kernel, the layout of x that kernel takes (f32 where none),
  * and the ggml type id that the prefill kernel (matmulDecoded) decodes.
  */
-type DecodeX = 'f32' | 'Q8A' | 'Q8S';
+type DecodeX = 'f32' | 'f32x2^72' | 'Q8A' | 'Q8S';
 const weightKernels: Partial<Record<DType, { suffix: string; decodeX: DecodeX; ggml: number }>> = {
-  f32: { suffix: 'F32', decodeX: 'f32', ggml: 0 }, f16: { suffix: 'F16', decodeX: 'f32', ggml: 1 },
+  f32: { suffix: 'F32', decodeX: 'f32', ggml: 0 }, f16: { suffix: 'F16', decodeX: 'f32x2^72', ggml: 1 },
   bf16: { suffix: 'BF16', decodeX: 'f32', ggml: 30 }, q8_0: { suffix: 'Q8_0', decodeX: 'Q8S', ggml: 8 },
   q4_0: { suffix: 'Q4_0', decodeX: 'Q8A', ggml: 2 }, q4_k: { suffix: 'Q4_K', decodeX: 'Q8A', ggml: 12 },
   q6_k: { suffix: 'Q6_K', decodeX: 'Q8A', ggml: 14 },
@@ -209,7 +209,7 @@ export class WasmBackend implements Ops {
     const inF = last(f32Tensor(x));
     const rows = numel(x.shape) / inF;
     const decode = rows === 1;
-    if (ws.some((w) => kernelsFor(w).decodeX !== 'f32') && inF % 32 !== 0) {
+    if (ws.some((w) => kernelsFor(w).decodeX.startsWith('Q8')) && inF % 32 !== 0) {
       throw new ShapeError('linear', 'an input width that is a multiple of 32 for quantized weights', String(inF));
     }
     const quantized = new Map<string, number>(); // x in each activation layout a kernel asks for, made once
@@ -217,7 +217,10 @@ export class WasmBackend implements Ops {
       if (layout === 'f32') return ptr(x);
       let p = quantized.get(layout);
       if (p !== undefined) return p;
-      if (layout === 'Q8A' || layout === 'Q8S') {
+      if (layout === 'f32x2^72') {
+        p = ptr(this.f32([inF]));
+        this.k['scale']!(p, ptr(x), 2 ** 72, 0, inF);
+      } else if (layout === 'Q8A' || layout === 'Q8S') {
         p = ptr(this.alloc([inF], 'i32', decodeXBytes(inF)[layout]));
         if (layout === 'Q8A') this.k['quantizeQ8A']!(p, ptr(x), inF);
         else this.k['quantizeQ8S']!(p, ptr(x), inF, ptr(this.f32([10]))); // 40 bytes of scratch

@@ -1,6 +1,6 @@
 // Dot products of one weight row (as stored) with one activation row: f32 x for the float types, Q8A x for the
 // block types (see q8a.ts). Shared by the matvec (decode) and matmul (prefill) kernels.
-import { dotI8SignedBy, dotU4Pair, dotU7Scaled, f16, F16_REBIAS, f16x4, f16x8High, f16x8Low, hsum, madd } from './simd';
+import { dotI8SignedBy, dotU4Pair, dotU7Scaled, f16, F16_REBIAS, F16_UNSCALE, f16x4, f16x8High, f16x8Low, hsum, madd } from './simd';
 import { Q8A_BYTES, q8aHalfSum, q8aSum, Q8S_GROUP_BYTES } from './q8a';
 
 /** w (cols f32) . x (cols f32), 4 accumulators of 4 lanes. */
@@ -21,28 +21,32 @@ import { Q8A_BYTES, q8aHalfSum, q8aSum, Q8S_GROUP_BYTES } from './q8a';
   return sum;
 }
 
-/** f16 w . f32 x: 8 halves decoded per step (f16x8Low/High), rebiased, multiplied into 4 accumulators. */
+/**
+ * f16 w . f32 x, for decode, with x given as x 2^72 (the backend scales it once): the halves decoded by f16x8Low/High are w / 2^112,
+ * so each product is w x / 2^40, and the sum times 2^40 is w . x, saving the rebias multiply per 4 weights. Only
+ * products below 2^-86 (not rounded as w x would be, being subnormal after the scaling) and an x of 2^56 and above
+ * (which overflows) tell the difference.
+ */
 // @ts-ignore: decorator
 @inline export function dotF16(w: usize, x: usize, cols: i32): f32 {
   let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
-  const rebias = f32x4.splat(F16_REBIAS);
   let c = 0;
   for (; c + 16 <= cols; c += 16) {
     const h0 = v128.load(w + <usize>c * 2), h1 = v128.load(w + <usize>c * 2 + 16);
     const xc = x + <usize>c * 4;
-    a0 = madd(f32x4.mul(f16x8Low(h0), rebias), v128.load(xc), a0);
-    a1 = madd(f32x4.mul(f16x8High(h0), rebias), v128.load(xc + 16), a1);
-    a2 = madd(f32x4.mul(f16x8Low(h1), rebias), v128.load(xc + 32), a2);
-    a3 = madd(f32x4.mul(f16x8High(h1), rebias), v128.load(xc + 48), a3);
+    a0 = madd(f16x8Low(h0), v128.load(xc), a0);
+    a1 = madd(f16x8High(h0), v128.load(xc + 16), a1);
+    a2 = madd(f16x8Low(h1), v128.load(xc + 32), a2);
+    a3 = madd(f16x8High(h1), v128.load(xc + 48), a3);
   }
   for (; c + 8 <= cols; c += 8) {
     const h = v128.load(w + <usize>c * 2);
-    a0 = madd(f32x4.mul(f16x8Low(h), rebias), v128.load(x + <usize>c * 4), a0);
-    a1 = madd(f32x4.mul(f16x8High(h), rebias), v128.load(x + <usize>c * 4 + 16), a1);
+    a0 = madd(f16x8Low(h), v128.load(x + <usize>c * 4), a0);
+    a1 = madd(f16x8High(h), v128.load(x + <usize>c * 4 + 16), a1);
   }
   let sum = hsum(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)));
-  for (; c < cols; c++) sum += f16(load<u16>(w + <usize>c * 2)) * load<f32>(x + <usize>c * 4);
-  return sum;
+  for (; c < cols; c++) sum += f16(load<u16>(w + <usize>c * 2)) * (load<f32>(x + <usize>c * 4) / F16_REBIAS);
+  return sum * F16_UNSCALE;
 }
 
 /** bf16 w . f32 x: a bf16 is the top half of an f32. */

@@ -34,18 +34,19 @@ export interface WasmBackendOptions {
  * Per weight type: the suffix of its decode (matvec) kernel, the layout of x that kernel takes (f32 where none),
  * and the ggml type id that the prefill kernel (matmulDecoded) decodes.
  */
-type DecodeX = 'f32' | 'f32x2^72' | 'Q8A' | 'Q8S';
+type DecodeX = 'f32' | 'f32x2^72' | 'Q8A' | 'Q8G' | 'Q8S';
 const weightKernels: Partial<Record<DType, { suffix: string; decodeX: DecodeX; ggml: number }>> = {
   f32: { suffix: 'F32', decodeX: 'f32', ggml: 0 }, f16: { suffix: 'F16', decodeX: 'f32x2^72', ggml: 1 },
   bf16: { suffix: 'BF16', decodeX: 'f32', ggml: 30 }, q8_0: { suffix: 'Q8_0', decodeX: 'Q8S', ggml: 8 },
-  q4_0: { suffix: 'Q4_0', decodeX: 'Q8A', ggml: 2 }, q4_k: { suffix: 'Q4_K', decodeX: 'Q8A', ggml: 12 },
+  q4_0: { suffix: 'Q4_0', decodeX: 'Q8G', ggml: 2 }, q4_k: { suffix: 'Q4_K', decodeX: 'Q8A', ggml: 12 },
   q6_k: { suffix: 'Q6_K', decodeX: 'Q8A', ggml: 14 },
 };
 /**
- * Bytes of x quantized for decode (q8a.ts): Q8A, per 32 values an f32 scale, two i16 half sums and 32 int8; Q8S,
- * per 128 values 4 f32 scales, 4 i32 corrections, and 32 magnitude and 32 sign bytes per 32 values.
+ * Bytes of x quantized for decode (q8a.ts): Q8A, per 32 values an f32 scale, two i16 half sums and 32 int8; per
+ * 128 values, Q8G, 4 f32 scales, 4 f32 scaled sums and 128 int8, and Q8S, 4 f32 scales, 4 i32 corrections, and 32
+ * magnitude and 32 sign bytes per 32 values.
  */
-const decodeXBytes = (inF: number) => ({ Q8A: (inF / 32) * 40, Q8S: Math.ceil(inF / 128) * 288 });
+const decodeXBytes = (inF: number) => ({ Q8A: (inF / 32) * 40, Q8G: Math.ceil(inF / 128) * 160, Q8S: Math.ceil(inF / 128) * 288 });
 /** Q8A4 and Q8A4N (q8a.ts), x for the integer prefill kernels: bytes per 4 rows and 32 columns. */
 const Q8A4_BLOCK_BYTES = { Q8A4: 160, Q8A4N: 272 };
 /**
@@ -220,10 +221,12 @@ export class WasmBackend implements Ops {
       if (layout === 'f32x2^72') {
         p = ptr(this.f32([inF]));
         this.k['scale']!(p, ptr(x), 2 ** 72, 0, inF);
-      } else if (layout === 'Q8A' || layout === 'Q8S') {
+      } else if (layout === 'Q8A') {
         p = ptr(this.alloc([inF], 'i32', decodeXBytes(inF)[layout]));
-        if (layout === 'Q8A') this.k['quantizeQ8A']!(p, ptr(x), inF);
-        else this.k['quantizeQ8S']!(p, ptr(x), inF, ptr(this.f32([10]))); // 40 bytes of scratch
+        this.k['quantizeQ8A']!(p, ptr(x), inF);
+      } else if (layout === 'Q8G' || layout === 'Q8S') {
+        p = ptr(this.alloc([inF], 'i32', decodeXBytes(inF)[layout]));
+        this.k[`quantize${layout}`]!(p, ptr(x), inF, ptr(this.f32([10]))); // 40 bytes of scratch
       } else {
         p = ptr(this.alloc([rows, inF], 'i32', Math.ceil(rows / 4) * (inF / 32) * Q8A4_BLOCK_BYTES[layout]));
         this.k['quantizeQ8A4']!(p, ptr(x), rows, inF, layout === 'Q8A4N' ? 1 : 0, ptr(this.f32([26]))); // 104 bytes of scratch

@@ -1,7 +1,7 @@
 // Dot products of one weight row (as stored) with one activation row: f32 x for the float types, Q8A x for the
 // block types (see q8a.ts). Shared by the matvec (decode) and matmul (prefill) kernels.
 import { dotI8SignedBy, dotU4Pair, dotU7Scaled, f16, F16_REBIAS, F16_UNSCALE, f16x4, f16x8High, f16x8Low, hsum, madd } from './simd';
-import { Q8A_BYTES, q8aHalfSum, q8aSum, Q8S_GROUP_BYTES } from './q8a';
+import { Q8A_BYTES, Q8G_GROUP_BYTES, q8aHalfSum, q8aSum, Q8S_GROUP_BYTES } from './q8a';
 
 /** w (cols f32) . x (cols f32), 4 accumulators of 4 lanes. */
 // @ts-ignore: decorator
@@ -100,41 +100,43 @@ import { Q8A_BYTES, q8aHalfSum, q8aSum, Q8S_GROUP_BYTES } from './q8a';
   return madd(f32x4.convert_i32x4_s(isum), scale, acc);
 }
 
-/** Q4_0 w (18-byte blocks: f16 d, 16 bytes of nibbles; low nibbles are elements 0..15) . Q8A x. */
-// @ts-ignore: decorator
-@inline export function dotQ4_0(w: usize, x: usize, cols: i32): f32 {
-  let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0);
-  let offset0: f32 = 0, offset1: f32 = 0;
-  const blocks = cols / 32;
-  let b = 0;
-  for (; b + 2 <= blocks; b += 2) {
-    const wb = w + <usize>b * 18;
-    const xb = x + <usize>b * Q8A_BYTES;
-    const s0 = f16(load<u16>(wb)) * load<f32>(xb);
-    const s1 = f16(load<u16>(wb + 18)) * load<f32>(xb + Q8A_BYTES);
-    acc0 = madd(f32x4.convert_i32x4_s(q4Dot(v128.load(wb + 2), xb)), f32x4.splat(s0), acc0);
-    acc1 = madd(f32x4.convert_i32x4_s(q4Dot(v128.load(wb + 20), xb + Q8A_BYTES)), f32x4.splat(s1), acc1);
-    offset0 += s0 * <f32>q8aSum(xb);
-    offset1 += s1 * <f32>q8aSum(xb + Q8A_BYTES);
-  }
-  for (; b < blocks; b++) {
-    const wb = w + <usize>b * 18;
-    const xb = x + <usize>b * Q8A_BYTES;
-    const s0 = f16(load<u16>(wb)) * load<f32>(xb);
-    acc0 = madd(f32x4.convert_i32x4_s(q4Dot(v128.load(wb + 2), xb)), f32x4.splat(s0), acc0);
-    offset0 += s0 * <f32>q8aSum(xb);
-  }
-  return hsum(f32x4.add(acc0, acc1)) - 8 * (offset0 + offset1);
-}
-
 /**
- * sum(n xq) over a block: the 16 bytes q hold the 32 unsigned nibbles n (low nibbles are elements 0..15), xb is
- * the block's Q8A. With sum((n - 8) xq) = sum(n xq) - 8 sum(xq), the dot takes the nibbles as they are.
+ * Q4_0 w (18-byte blocks: f16 d, 16 bytes of nibbles n, low nibbles are elements 0..15) . Q8G x (q8a.ts): per block
+ * d_w d_x (sum(n xq) - 8 sum(xq)), the nibbles taken as they are. The d_w of 4 blocks are decoded together; times the
+ * group's d_x they are the 4 blocks' scales, and times its d_x sum(xq) they add to the offset's 4 lanes at once.
  */
 // @ts-ignore: decorator
-@inline function q4Dot(q: v128, xb: usize): v128 {
-  const mask = i8x16.splat(0x0f);
-  return dotU4Pair(v128.and(q, mask), v128.load(xb + 8), v128.and(i16x8.shr_u(q, 4), mask), v128.load(xb + 24));
+@inline export function dotQ4_0(w: usize, x: usize, cols: i32): f32 {
+  const blocks = cols / 32;
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0), offset = f32x4.splat(0);
+  let b = 0;
+  for (; b + 4 <= blocks; b += 4) {
+    const wb = w + <usize>b * 18, xg = x + <usize>(b >> 2) * Q8G_GROUP_BYTES;
+    let d = i16x8.replace_lane(i16x8.splat(load<u16>(wb)), 1, load<u16>(wb + 18));
+    d = f16x4(i16x8.replace_lane(i16x8.replace_lane(d, 2, load<u16>(wb + 36)), 3, load<u16>(wb + 54)));
+    const scales = f32x4.mul(d, v128.load(xg));
+    offset = madd(d, v128.load(xg + 16), offset);
+    a0 = q4gBlock(wb, xg + 32, v128.shuffle<f32>(scales, scales, 0, 0, 0, 0), a0);
+    a1 = q4gBlock(wb + 18, xg + 64, v128.shuffle<f32>(scales, scales, 1, 1, 1, 1), a1);
+    a2 = q4gBlock(wb + 36, xg + 96, v128.shuffle<f32>(scales, scales, 2, 2, 2, 2), a2);
+    a3 = q4gBlock(wb + 54, xg + 128, v128.shuffle<f32>(scales, scales, 3, 3, 3, 3), a3);
+  }
+  let tail: f32 = 0;
+  for (; b < blocks; b++) {
+    const wb = w + <usize>b * 18, xg = x + <usize>(b >> 2) * Q8G_GROUP_BYTES, lane = <usize>(b & 3);
+    const d = f16(load<u16>(wb));
+    a0 = q4gBlock(wb, xg + 32 + lane * 32, f32x4.splat(d * load<f32>(xg + lane * 4)), a0);
+    tail += d * load<f32>(xg + 16 + lane * 4);
+  }
+  return hsum(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3))) - 8 * (hsum(offset) + tail);
+}
+
+/** acc + scale sum(n xq) for one Q4_0 block at wb and the 32 int8 xq at xb. */
+// @ts-ignore: decorator
+@inline function q4gBlock(wb: usize, xb: usize, scale: v128, acc: v128): v128 {
+  const mask = i8x16.splat(0x0f), q = v128.load(wb + 2);
+  const isum = dotU4Pair(v128.and(q, mask), v128.load(xb), v128.and(i16x8.shr_u(q, 4), mask), v128.load(xb + 16));
+  return madd(f32x4.convert_i32x4_s(isum), scale, acc);
 }
 
 /** The 6-bit (scale, min) pair j of a Q4_K block's 12 scale bytes at s. */

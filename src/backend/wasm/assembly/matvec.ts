@@ -1,6 +1,6 @@
 // Decode: out[r] = w[r, :] . x for rows r in [rowStart, rowEnd) of w (rows, cols), stored as the file stores it.
-// x is f32 for f32 and bf16, f32 times 2^72 for f16 (see dotF16), Q8S (q8a.ts) for Q8_0 and Q8A for the other
-// block types.
+// x is f32 for f32 and bf16, f32 times 2^72 for f16 (see dotF16), and quantized for the block types (q8a.ts): Q8S
+// for Q8_0, Q8G for Q4_0, Q8A for Q4_K and Q6_K.
 import { dotBF16, dotF16, dotF32, dotQ4_0, dotQ4_K, dotQ6_K, dotQ8_0S } from './dot';
 
 export function matvecF32(out: usize, x: usize, w: usize, cols: i32, rowStart: i32, rowEnd: i32): void {

@@ -109,3 +109,20 @@ export function quantizeQ8S(dst: usize, x: usize, n: i32, tmp: usize): void {
     store<i32>(group + 16 + lane * 4, i32x4.extract_lane(c, 0) + i32x4.extract_lane(c, 1) + i32x4.extract_lane(c, 2) + i32x4.extract_lane(c, 3));
   }
 }
+
+// Q8G, x for the Q4_0 decode kernel: Q8A's d and int8 values by groups of 4 blocks of 32 (160 bytes): f32x4 d of the
+// 4 blocks, f32x4 d sum(xq) of each, then the 4 blocks' 32 int8 values. Blocks past the end of x are zero.
+export const Q8G_GROUP_BYTES: usize = 160;
+
+/** dst (ceil(n / 128) groups of Q8G) from x (n f32, n a multiple of 32); tmp: 40 bytes of scratch. */
+export function quantizeQ8G(dst: usize, x: usize, n: i32, tmp: usize): void {
+  const blocks = n / 32;
+  memory.fill(dst, 0, <usize>((blocks + 3) >> 2) * Q8G_GROUP_BYTES);
+  for (let b = 0; b < blocks; b++) {
+    quantizeQ8A(tmp, x + <usize>b * 128, 32);
+    const group = dst + <usize>(b >> 2) * Q8G_GROUP_BYTES, lane = <usize>(b & 3);
+    store<f32>(group + lane * 4, load<f32>(tmp));
+    store<f32>(group + 16 + lane * 4, load<f32>(tmp) * <f32>q8aSum(tmp));
+    memory.copy(group + 32 + lane * 32, tmp + 8, 32);
+  }
+}

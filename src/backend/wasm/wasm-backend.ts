@@ -259,27 +259,30 @@ export class WasmBackend implements Ops {
     expectShape('rope invFreq', invFreq.shape, [headDim / 2]);
     const out = this.f32(x.shape);
     const stride = time * heads * headDim * 4;
+    const table = this.f32([headDim]);
     for (let b = 0; b < batch; b++) {
-      this.k['rope']!(ptr(out) + b * stride, ptr(f32Tensor(x)) + b * stride, ptr(invFreq), time, heads, headDim, startPos, 0, time * heads);
+      this.k['rope']!(ptr(out) + b * stride, ptr(f32Tensor(x)) + b * stride, ptr(invFreq), ptr(table), time, heads, headDim, startPos, 0, time * heads);
     }
+    this.release(table);
     return out;
   }
 
   attention(q: Tensor, k: Tensor, v: Tensor, startPos: number): Tensor {
     const { batch, time, heads, kvHeads, headDim, cacheLen } = attentionDims(q, k, v, startPos);
     const out = this.f32(q.shape);
-    const scratch = ptr(this.f32([this.threads, cacheLen + 4]));
+    const scores = this.f32([this.threads, cacheLen + 4]); // one row of scores per thread
     const qStride = time * heads * headDim * 4;
     const kvStride = cacheLen * kvHeads * headDim * 4;
     const calls = Array.from({ length: batch }, (_, b): KernelCall => ({
       kernel: 'attention',
-      args: [ptr(out) + b * qStride, ptr(q) + b * qStride, ptr(k) + b * kvStride, ptr(v) + b * kvStride, scratch,
+      args: [ptr(out) + b * qStride, ptr(q) + b * qStride, ptr(k) + b * kvStride, ptr(v) + b * kvStride, ptr(scores),
         time, heads, kvHeads, headDim, cacheLen, startPos, 0, 0, 0],
       range: 12,
       total: heads,
       thread: 11,
     }));
     this.pool.run(calls);
+    this.release(scores);
     return out;
   }
 

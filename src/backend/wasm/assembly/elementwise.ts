@@ -16,15 +16,25 @@ export function rmsnorm(out: usize, x: usize, w: usize, dim: i32, rowStart: i32,
 
 /**
  * RoPE on rows (t, h) of x (T, H, Dh) for one sequence: pair (2i, 2i+1) rotated by angle (startPos + t) * invFreq[i],
- * the angle rounded to f32 as the reference does, cos/sin in f64.
+ * the angle rounded to f32 as the reference does, cos/sin in f64: computed once per position (the rows of its
+ * heads follow each other) into `table` (Dh floats, cos and sin per pair).
  */
-export function rope(out: usize, x: usize, invFreq: usize, time: i32, heads: i32, headDim: i32, startPos: i32, rowStart: i32, rowEnd: i32): void {
+export function rope(out: usize, x: usize, invFreq: usize, table: usize, time: i32, heads: i32, headDim: i32, startPos: i32, rowStart: i32, rowEnd: i32): void {
+  let tablePos = -1;
   for (let row = rowStart; row < rowEnd; row++) {
-    const pos = <f32>(startPos + row / heads);
+    const t = row / heads;
+    if (t != tablePos) {
+      const pos = <f32>(startPos + t);
+      for (let i = 0; i < headDim / 2; i++) {
+        const angle = <f64>(pos * load<f32>(invFreq + <usize>i * 4));
+        store<f32>(table + <usize>i * 8, <f32>Math.cos(angle));
+        store<f32>(table + <usize>i * 8 + 4, <f32>Math.sin(angle));
+      }
+      tablePos = t;
+    }
     const base = <usize>row * <usize>headDim * 4;
     for (let i = 0; i < headDim / 2; i++) {
-      const angle = <f64>(pos * load<f32>(invFreq + <usize>i * 4));
-      const c = <f32>Math.cos(angle), s = <f32>Math.sin(angle);
+      const c = load<f32>(table + <usize>i * 8), s = load<f32>(table + <usize>i * 8 + 4);
       const p = base + <usize>i * 8;
       const x0 = load<f32>(x + p), x1 = load<f32>(x + p + 4);
       store<f32>(out + p, x0 * c - x1 * s);
@@ -35,8 +45,8 @@ export function rope(out: usize, x: usize, invFreq: usize, time: i32, heads: i32
 
 /**
  * Causal GQA attention for one sequence, query heads [headStart, headEnd): q (T, H, Dh), k/v (S, Hkv, Dh), out
- * (T, H, Dh). Per query row, in three passes over its n = startPos + t + 1 keys: the scores q.k / sqrt(Dh) and their
- * max m into this thread's scratch (S + 4 floats at scratch + thread * (S + 4) * 4), then p = e^(score - m) four at
+ * (T, H, Dh). Per query row, in three passes over its n = startPos + t + 1 keys: the scores q.k / sqrt(Dh) (four
+ * keys at a time where Dh is a multiple of 4) and their max m into this thread's scratch (S + 4 floats at scratch + thread * (S + 4) * 4), then p = e^(score - m) four at
  * a time and their sum l, then out = sum p v / l, 16 output floats at a time in registers. The T x S score matrix
  * never exists; one row of it does.
  */
@@ -50,17 +60,25 @@ export function attention(out: usize, q: usize, k: usize, v: usize, scratch: usi
     for (let t = 0; t < time; t++) {
       const qo = q + (<usize>t * <usize>heads + <usize>h) * db;
       const n = startPos + t + 1;
-      let m: f32 = -Infinity;
-      for (let s = 0; s < n; s++) {
+      let s = 0, mv = f32x4.splat(-Infinity);
+      if ((headDim & 3) == 0) {
+        for (; s + 4 <= n; s += 4) {
+          const scores = f32x4.mul(scores4(qo, kh + <usize>s * kvRow, kvRow, db), f32x4.splat(scale));
+          v128.store(p + <usize>s * 4, scores);
+          mv = f32x4.max(mv, scores);
+        }
+      }
+      let m = max(max(f32x4.extract_lane(mv, 0), f32x4.extract_lane(mv, 1)), max(f32x4.extract_lane(mv, 2), f32x4.extract_lane(mv, 3)));
+      for (; s < n; s++) {
         const score = dotF32(qo, kh + <usize>s * kvRow, headDim) * scale;
         store<f32>(p + <usize>s * 4, score);
         m = max(m, score);
       }
       for (let s = n; s < ((n + 3) & ~3); s++) store<f32>(p + <usize>s * 4, -Infinity); // e^-inf = 0 pads the last 4
-      const mv = f32x4.splat(m);
+      const mMax = f32x4.splat(m);
       let l = f32x4.splat(0);
       for (let s = 0; s < n; s += 4) {
-        const e = exp4(f32x4.sub(v128.load(p + <usize>s * 4), mv));
+        const e = exp4(f32x4.sub(v128.load(p + <usize>s * 4), mMax));
         v128.store(p + <usize>s * 4, e);
         l = f32x4.add(l, e);
       }
@@ -88,6 +106,25 @@ export function attention(out: usize, q: usize, k: usize, v: usize, scratch: usi
       }
     }
   }
+}
+
+/**
+ * The dots of q (db bytes of f32, a multiple of 16) with the 4 key rows at k, k + stride, k + 2 stride, k + 3 stride,
+ * as one f32x4: a lane-wise accumulator per key, then a 4 x 4 transpose-and-add.
+ */
+// @ts-ignore: decorator
+@inline function scores4(q: usize, k: usize, stride: usize, db: usize): v128 {
+  let d0 = f32x4.splat(0), d1 = f32x4.splat(0), d2 = f32x4.splat(0), d3 = f32x4.splat(0);
+  for (let c: usize = 0; c < db; c += 16) {
+    const qv = v128.load(q + c);
+    d0 = madd(qv, v128.load(k + c), d0);
+    d1 = madd(qv, v128.load(k + stride + c), d1);
+    d2 = madd(qv, v128.load(k + 2 * stride + c), d2);
+    d3 = madd(qv, v128.load(k + 3 * stride + c), d3);
+  }
+  const u0 = f32x4.add(v128.shuffle<f32>(d0, d1, 0, 4, 1, 5), v128.shuffle<f32>(d0, d1, 2, 6, 3, 7));
+  const u1 = f32x4.add(v128.shuffle<f32>(d2, d3, 0, 4, 1, 5), v128.shuffle<f32>(d2, d3, 2, 6, 3, 7));
+  return f32x4.add(v128.shuffle<f32>(u0, u1, 0, 1, 4, 5), v128.shuffle<f32>(u0, u1, 2, 3, 6, 7));
 }
 
 /** out = silu(gate) * up over elements [start, end), silu(g) = g / (1 + e^-g). */

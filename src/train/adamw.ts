@@ -42,17 +42,25 @@ export class AdamW {
   }
 
   /**
-   * The global L2 norm of the gradients (the per-tensor sums added in f64, in parameter order). Every sum is queued
-   * before any is read, so a device backend makes one round trip, not one per tensor.
+   * The global L2 norm of the gradients (the per-tensor sums added in f64, in parameter order). The sums are
+   * gathered into one tensor on the backend and read once: a device backend makes one round trip, not one per tensor.
    */
   async gradNorm(grads: Gradients): Promise<number> {
     const sums = this.params.flatMap((p) => {
       const g = grads.get(p.tensor);
       return g ? [this.ops.sumSquares(g)] : [];
     });
-    const values = await Promise.all(sums.map((s) => this.ops.read(s)));
-    sums.forEach((s) => this.ops.release(s));
-    return Math.sqrt(values.reduce((sum, v) => sum + v[0]!, 0));
+    if (sums.length === 0) return 0;
+    const all = this.ops.zeros([1, sums.length]);
+    sums.forEach((s, i) => {
+      this.ops.writeAt(all, this.ops.reshape(s, [1, 1]), i);
+      this.ops.release(s);
+    });
+    const values = await this.ops.read(all);
+    this.ops.release(all);
+    let sum = 0;
+    for (const v of values) sum += v;
+    return Math.sqrt(sum);
   }
 
   /**

@@ -13,54 +13,61 @@ import { Q8A4_BYTES, Q8A4N_BYTES } from './q8a';
 
 /**
  * Q4_0 (18-byte blocks: f16 d, 16 bytes of nibbles, low nibbles are elements 0..15), x in Q8A4: block dot =
- * d_w d_x (sum(n xq) - 8 sum(xq)), the nibbles n unsigned as they are. Four weight rows share each x load; their
- * block scales are first decoded to f32 in this thread's scratch (4 rows of k / 32 floats, at scratch + thread *
- * k / 2 bytes).
+ * d_w d_x (sum(n xq) - 8 sum(xq)), the nibbles n unsigned as they are. Four weight rows share each x load. Each
+ * row is first unpacked into this thread's scratch (4 rows of k / 32 blocks of 36 bytes, at scratch + thread * 9 k
+ * / 2 bytes): its scale as f32, then the low nibbles and the high nibbles of its 16 bytes as 32 bytes, so the tile
+ * splits no nibbles however many groups of x rows it meets.
  */
 export function matmulQ4_0(out: usize, x: usize, w: usize, m: i32, k: i32, n: i32, scratch: usize, thread: i32, rowStart: i32, rowEnd: i32): void {
   const blocks = k / 32;
-  const rb = <usize>blocks * 18, sb = <usize>blocks * 4;
-  const scales = scratch + <usize>thread * 4 * sb;
+  const rb = <usize>blocks * 18, ub = <usize>blocks * 36;
+  const unpacked = scratch + <usize>thread * 4 * ub;
   for (let j = rowStart; j < rowEnd; j += 4) {
     const count = min(4, rowEnd - j);
     const w0 = w + <usize>j * rb;
-    for (let r = 0; r < count; r++) {
-      for (let b = 0; b < blocks; b++) store<f32>(scales + <usize>r * sb + <usize>b * 4, f16(load<u16>(w0 + <usize>r * rb + <usize>b * 18)));
-    }
+    for (let r = 0; r < count; r++) unpackQ4Row(w0 + <usize>r * rb, blocks, unpacked + <usize>r * ub);
     for (let g = 0; g < (m + 3) >> 2; g++) {
       const xg = x + <usize>g * blocks * Q8A4_BYTES;
-      if (count == 4) q4Tile4(out, xg, w0, rb, scales, sb, blocks, m, n, g, j);
+      if (count == 4) q4Tile4(out, xg, unpacked, ub, blocks, m, n, g, j);
       else for (let r = 0; r < count; r++) {
         let acc = f32x4.splat(0);
-        for (let b = 0; b < blocks; b++) acc = q4Block(w0 + <usize>r * rb + <usize>b * 18, xg + <usize>b * Q8A4_BYTES, scales + <usize>r * sb + <usize>b * 4, acc);
+        for (let b = 0; b < blocks; b++) acc = q4Block(unpacked + <usize>r * ub + <usize>b * 36, xg + <usize>b * Q8A4_BYTES, acc);
         storeLanes(out, acc, m, n, g, j + r);
       }
     }
   }
 }
 
-/** Columns j..j+3 of out for the 4 x rows of group g: 4 weight rows (stride rb) against the group's blocks. */
-function q4Tile4(out: usize, xg: usize, w0: usize, rb: usize, scales: usize, sb: usize, blocks: i32, m: i32, n: i32, g: i32, j: i32): void {
+/** Per block of a Q4_0 row at w: d as f32, then the 16 low and the 16 high nibbles as bytes (36 bytes at dst). */
+function unpackQ4Row(w: usize, blocks: i32, dst: usize): void {
   const mask = i8x16.splat(0x0f);
+  for (let b = 0; b < blocks; b++) {
+    const wb = w + <usize>b * 18, o = dst + <usize>b * 36, q = v128.load(wb + 2);
+    store<f32>(o, f16(load<u16>(wb)));
+    v128.store(o + 4, v128.and(q, mask));
+    v128.store(o + 20, v128.and(i16x8.shr_u(q, 4), mask));
+  }
+}
+
+/** Columns j..j+3 of out for the 4 x rows of group g: 4 unpacked weight rows (stride ub) against the group's blocks. */
+function q4Tile4(out: usize, xg: usize, u0: usize, ub: usize, blocks: i32, m: i32, n: i32, g: i32, j: i32): void {
   let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
   for (let b = 0; b < blocks; b++) {
     const xb = xg + <usize>b * Q8A4_BYTES;
-    const wb = w0 + <usize>b * 18;
+    const ubk = u0 + <usize>b * 36;
     let s0 = i16x8.splat(0), s1 = i16x8.splat(0), s2 = i16x8.splat(0), s3 = i16x8.splat(0);
     for (let t = 0; t < 4; t++) {
       const low = v128.load(xb + 32 + t * 16), high = v128.load(xb + 96 + t * 16);
-      const q0 = v128.load32_splat(wb + 2 + t * 4), q1 = v128.load32_splat(wb + rb + 2 + t * 4);
-      const q2 = v128.load32_splat(wb + 2 * rb + 2 + t * 4), q3 = v128.load32_splat(wb + 3 * rb + 2 + t * 4);
-      s0 = i16x8.add(s0, i16x8.add(pairDot(v128.and(q0, mask), low), pairDot(v128.and(i16x8.shr_u(q0, 4), mask), high)));
-      s1 = i16x8.add(s1, i16x8.add(pairDot(v128.and(q1, mask), low), pairDot(v128.and(i16x8.shr_u(q1, 4), mask), high)));
-      s2 = i16x8.add(s2, i16x8.add(pairDot(v128.and(q2, mask), low), pairDot(v128.and(i16x8.shr_u(q2, 4), mask), high)));
-      s3 = i16x8.add(s3, i16x8.add(pairDot(v128.and(q3, mask), low), pairDot(v128.and(i16x8.shr_u(q3, 4), mask), high)));
+      s0 = i16x8.add(s0, i16x8.add(pairDot(v128.load32_splat(ubk + 4 + t * 4), low), pairDot(v128.load32_splat(ubk + 20 + t * 4), high)));
+      s1 = i16x8.add(s1, i16x8.add(pairDot(v128.load32_splat(ubk + ub + 4 + t * 4), low), pairDot(v128.load32_splat(ubk + ub + 20 + t * 4), high)));
+      s2 = i16x8.add(s2, i16x8.add(pairDot(v128.load32_splat(ubk + 2 * ub + 4 + t * 4), low), pairDot(v128.load32_splat(ubk + 2 * ub + 20 + t * 4), high)));
+      s3 = i16x8.add(s3, i16x8.add(pairDot(v128.load32_splat(ubk + 3 * ub + 4 + t * 4), low), pairDot(v128.load32_splat(ubk + 3 * ub + 20 + t * 4), high)));
     }
-    const dx = v128.load(xb), offset = i32x4.shl(v128.load(xb + 16), 3), d = scales + <usize>b * 4;
-    a0 = q4Scale(s0, offset, dx, d, a0);
-    a1 = q4Scale(s1, offset, dx, d + sb, a1);
-    a2 = q4Scale(s2, offset, dx, d + 2 * sb, a2);
-    a3 = q4Scale(s3, offset, dx, d + 3 * sb, a3);
+    const dx = v128.load(xb), offset = i32x4.shl(v128.load(xb + 16), 3);
+    a0 = q4Scale(s0, offset, dx, ubk, a0);
+    a1 = q4Scale(s1, offset, dx, ubk + ub, a1);
+    a2 = q4Scale(s2, offset, dx, ubk + 2 * ub, a2);
+    a3 = q4Scale(s3, offset, dx, ubk + 3 * ub, a3);
   }
   storeLanes(out, a0, m, n, g, j);
   storeLanes(out, a1, m, n, g, j + 1);
@@ -68,16 +75,14 @@ function q4Tile4(out: usize, xg: usize, w0: usize, rb: usize, scales: usize, sb:
   storeLanes(out, a3, m, n, g, j + 3);
 }
 
-/** acc + one Q4_0 block (at wb, its d as f32 at d) against one Q8A4 block (at xb), 4 x rows in the lanes. */
+/** acc + one unpacked Q4_0 block (at ub) against one Q8A4 block (at xb), 4 x rows in the lanes. */
 // @ts-ignore: decorator
-@inline function q4Block(wb: usize, xb: usize, d: usize, acc: v128): v128 {
-  const mask = i8x16.splat(0x0f);
+@inline function q4Block(ub: usize, xb: usize, acc: v128): v128 {
   let s = i16x8.splat(0);
   for (let t = 0; t < 4; t++) {
-    const q = v128.load32_splat(wb + 2 + t * 4);
-    s = i16x8.add(s, i16x8.add(pairDot(v128.and(q, mask), v128.load(xb + 32 + t * 16)), pairDot(v128.and(i16x8.shr_u(q, 4), mask), v128.load(xb + 96 + t * 16))));
+    s = i16x8.add(s, i16x8.add(pairDot(v128.load32_splat(ub + 4 + t * 4), v128.load(xb + 32 + t * 16)), pairDot(v128.load32_splat(ub + 20 + t * 4), v128.load(xb + 96 + t * 16))));
   }
-  return q4Scale(s, i32x4.shl(v128.load(xb + 16), 3), v128.load(xb), d, acc);
+  return q4Scale(s, i32x4.shl(v128.load(xb + 16), 3), v128.load(xb), ub, acc);
 }
 
 /**

@@ -65,7 +65,7 @@ export function attention(out: usize, q: usize, k: usize, v: usize, scratch: usi
         for (; s + 4 <= n; s += 4) {
           const scores = f32x4.mul(scores4(qo, kh + <usize>s * kvRow, kvRow, db), f32x4.splat(scale));
           v128.store(p + <usize>s * 4, scores);
-          mv = f32x4.max(mv, scores);
+          mv = f32x4.pmax(mv, scores);
         }
       }
       let m = max(max(f32x4.extract_lane(mv, 0), f32x4.extract_lane(mv, 1)), max(f32x4.extract_lane(mv, 2), f32x4.extract_lane(mv, 3)));

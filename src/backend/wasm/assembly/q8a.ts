@@ -1,6 +1,8 @@
 // Q8A, our activation quantization for the integer kernels: per 32 consecutive f32 values, 40 bytes:
 // f32 d, the i16 sums of the int8 values 0..15 and 16..31, then the 32 int8 values q = round(x / d),
 // d = max|x| / 127. (|sum| <= 16 * 127 fits i16; Q6_K's scales are per 16 values, so it needs the halves.)
+import { roundToInt4 } from './simd';
+
 export const Q8A_BYTES: usize = 40;
 
 /** dst (n/32 blocks of Q8A) from x (n f32, n a multiple of 32). */
@@ -9,7 +11,7 @@ export function quantizeQ8A(dst: usize, x: usize, n: i32): void {
     const src = x + <usize>b * 128;
     const out = dst + <usize>b * Q8A_BYTES;
     let amax = f32x4.splat(0);
-    for (let i = 0; i < 8; i++) amax = f32x4.max(amax, f32x4.abs(v128.load(src + i * 16)));
+    for (let i = 0; i < 8; i++) amax = f32x4.pmax(amax, f32x4.abs(v128.load(src + i * 16)));
     const m = max(max(f32x4.extract_lane(amax, 0), f32x4.extract_lane(amax, 1)), max(f32x4.extract_lane(amax, 2), f32x4.extract_lane(amax, 3)));
     const d: f32 = m / 127;
     const inv = f32x4.splat(d > 0 ? 1 / d : 0);
@@ -41,7 +43,7 @@ export function quantizeQ8A(dst: usize, x: usize, n: i32): void {
 /** round(x / d) of 4 floats at p, as i32x4 (round half to even; |values| <= 127). */
 // @ts-ignore: decorator
 @inline function round4(p: usize, inv: v128): v128 {
-  return i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p), inv)));
+  return roundToInt4(f32x4.mul(v128.load(p), inv));
 }
 
 // Q8A4, for the integer prefill kernels (matmul-int8.ts): x (m, k) in groups of 4 rows, blocks of 32 columns, each

@@ -46,9 +46,9 @@ export function rope(out: usize, x: usize, invFreq: usize, table: usize, time: i
 /**
  * Causal GQA attention for one sequence, query heads [headStart, headEnd): q (T, H, Dh), k/v (S, Hkv, Dh), out
  * (T, H, Dh). Per query row, in three passes over its n = startPos + t + 1 keys: the scores q.k / sqrt(Dh) (four
- * keys at a time where Dh is a multiple of 4) and their max m into this thread's scratch (S + 4 floats at scratch + thread * (S + 4) * 4), then p = e^(score - m) four at
- * a time and their sum l, then out = sum p v / l, 16 output floats at a time in registers. The T x S score matrix
- * never exists; one row of it does.
+ * keys at a time where Dh is a multiple of 4) and their max m, into this thread's scratch (S + 4 floats at scratch
+ * + thread * (S + 4) * 4); then p = e^(score - m) four at a time and their sum l; then out = sum p v / l, 16 output
+ * floats at a time in registers. The T x S score matrix never exists; one row of it does.
  */
 export function attention(out: usize, q: usize, k: usize, v: usize, scratch: usize, time: i32, heads: i32, kvHeads: i32, headDim: i32, cacheLen: i32, startPos: i32, thread: i32, headStart: i32, headEnd: i32): void {
   const group = heads / kvHeads;

@@ -43,8 +43,8 @@ export function isRelaxedBuild(module: WebAssembly.Module): boolean {
 /**
  * Whether the relaxed build's integer dots give the exact sums on this runtime: the 16 unsigned bytes 0, 8, ..., 120
  * dotted with the signed bytes -128, -112, ..., 112 (whole, times a scale of -3; as low plus high nibbles; and as
- * dotI8SignedBy's), whose 4 lane sums are known. A guard (Node 20's baseline compiler got these
- * dots wrong inside our kernels, though not in this probe): a runtime that gets them wrong gets the SIMD128 build.
+ * dotI8SignedBy's), whose 4 lane sums are known. A guard (Node 20's baseline compiler got these dots wrong inside
+ * our kernels, though not in this probe): a runtime that gets them wrong gets the SIMD128 build.
  */
 function relaxedDotIsRight(module: WebAssembly.Module): boolean {
   const memory = new WebAssembly.Memory({ initial: 17, maximum: 65536, shared: true });

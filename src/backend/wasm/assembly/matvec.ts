@@ -34,4 +34,3 @@ export function matvecQ6_K(out: usize, x: usize, w: usize, cols: i32, rowStart: 
   const rowBytes = <usize>(cols / 256) * 210;
   for (let r = rowStart; r < rowEnd; r++) store<f32>(out + <usize>r * 4, dotQ6_K(w + <usize>r * rowBytes, x, cols));
 }
-

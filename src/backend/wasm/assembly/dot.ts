@@ -1,5 +1,6 @@
-// Dot products of one weight row (as stored) with one activation row: f32 x for the float types, Q8A x for the
-// block types (see q8a.ts). Shared by the matvec (decode) and matmul (prefill) kernels.
+// Dot products of one weight row (as stored) with one activation row, for the matvec (decode) kernels: f32 x for
+// f32 and bf16, f32 x times 2^72 for f16, and x quantized for the block types (q8a.ts): Q8S for Q8_0, Q8G for Q4_0,
+// Q8A for Q4_K and Q6_K.
 import { dotI8SignedBy, dotU4Pair, dotU7Scaled, f16, F16_REBIAS, F16_UNSCALE, f16x4, f16x8High, f16x8Low, hsum, madd } from './simd';
 import { Q8A_BYTES, Q8G_GROUP_BYTES, q8aHalfSum, q8aSum, Q8S_GROUP_BYTES } from './q8a';
 
@@ -22,10 +23,10 @@ import { Q8A_BYTES, Q8G_GROUP_BYTES, q8aHalfSum, q8aSum, Q8S_GROUP_BYTES } from 
 }
 
 /**
- * f16 w . f32 x, for decode, with x given as x 2^72 (the backend scales it once): the halves decoded by f16x8Low/High are w / 2^112,
- * so each product is w x / 2^40, and the sum times 2^40 is w . x, saving the rebias multiply per 4 weights. Only
- * products below 2^-86 (not rounded as w x would be, being subnormal after the scaling) and an x of 2^56 and above
- * (which overflows) tell the difference.
+ * f16 w . f32 x, with x given as x 2^72 (the backend scales it once): the halves decoded by f16x8Low/High are
+ * w / 2^112, so each product is w x / 2^40, and the sum times 2^40 is w . x, saving the rebias multiply per 4
+ * weights. Only products below 2^-86 (not rounded as w x would be, being subnormal after the scaling) and an x of
+ * 2^56 and above (which overflows) tell the difference.
  */
 // @ts-ignore: decorator
 @inline export function dotF16(w: usize, x: usize, cols: i32): f32 {
@@ -76,9 +77,7 @@ import { Q8A_BYTES, Q8G_GROUP_BYTES, q8aHalfSum, q8aSum, Q8S_GROUP_BYTES } from 
   let b = 0;
   for (; b + 4 <= blocks; b += 4) {
     const wb = w + <usize>b * 34, xg = x + <usize>(b >> 2) * Q8S_GROUP_BYTES;
-    let d = i16x8.replace_lane(i16x8.splat(load<u16>(wb)), 1, load<u16>(wb + 34));
-    d = i16x8.replace_lane(i16x8.replace_lane(d, 2, load<u16>(wb + 68)), 3, load<u16>(wb + 102));
-    const scales = f32x4.mul(f16x4(d), v128.load(xg));
+    const scales = f32x4.mul(f16Gather4(wb, 34), v128.load(xg));
     a0 = q8sBlock(wb, xg, 0, v128.shuffle<f32>(scales, scales, 0, 0, 0, 0), a0);
     a1 = q8sBlock(wb + 34, xg, 1, v128.shuffle<f32>(scales, scales, 1, 1, 1, 1), a1);
     a2 = q8sBlock(wb + 68, xg, 2, v128.shuffle<f32>(scales, scales, 2, 2, 2, 2), a2);
@@ -89,6 +88,13 @@ import { Q8A_BYTES, Q8G_GROUP_BYTES, q8aHalfSum, q8aSum, Q8S_GROUP_BYTES } from 
     a0 = q8sBlock(wb, xg, lane, f32x4.splat(f16(load<u16>(wb)) * load<f32>(xg + lane * 4)), a0);
   }
   return hsum(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)));
+}
+
+/** The f16 values at p, p + stride, p + 2 stride and p + 3 stride (4 blocks' scales), as f32x4. */
+// @ts-ignore: decorator
+@inline function f16Gather4(p: usize, stride: usize): v128 {
+  const d = i16x8.replace_lane(i16x8.splat(load<u16>(p)), 1, load<u16>(p + stride));
+  return f16x4(i16x8.replace_lane(i16x8.replace_lane(d, 2, load<u16>(p + 2 * stride)), 3, load<u16>(p + 3 * stride)));
 }
 
 /** acc + scale sum(w xq) for one Q8_0 block at wb and block `lane` of the Q8S group at xg. */
@@ -112,8 +118,7 @@ import { Q8A_BYTES, Q8G_GROUP_BYTES, q8aHalfSum, q8aSum, Q8S_GROUP_BYTES } from 
   let b = 0;
   for (; b + 4 <= blocks; b += 4) {
     const wb = w + <usize>b * 18, xg = x + <usize>(b >> 2) * Q8G_GROUP_BYTES;
-    let d = i16x8.replace_lane(i16x8.splat(load<u16>(wb)), 1, load<u16>(wb + 18));
-    d = f16x4(i16x8.replace_lane(i16x8.replace_lane(d, 2, load<u16>(wb + 36)), 3, load<u16>(wb + 54)));
+    const d = f16Gather4(wb, 18);
     const scales = f32x4.mul(d, v128.load(xg));
     offset = madd(d, v128.load(xg + 16), offset);
     a0 = q4gBlock(wb, xg + 32, v128.shuffle<f32>(scales, scales, 0, 0, 0, 0), a0);

@@ -101,10 +101,10 @@ export function quantizeQ8S(dst: usize, x: usize, n: i32, tmp: usize): void {
     const group = dst + <usize>(b >> 2) * Q8S_GROUP_BYTES, lane = <usize>(b & 3), block = group + 32 + lane * 64;
     let negatives = i16x8.splat(0);
     for (let half: usize = 0; half < 2; half++) {
-      const q = v128.load(tmp + 8 + half * 16), sg = i8x16.lt_s(q, i8x16.splat(0));
-      v128.store(block + half * 16, i8x16.abs(q));
+      const q = v128.load(tmp + 8 + half * 16), magnitude = i8x16.abs(q), sg = i8x16.lt_s(q, i8x16.splat(0));
+      v128.store(block + half * 16, magnitude);
       v128.store(block + 32 + half * 16, sg);
-      negatives = i16x8.add(negatives, i16x8.extadd_pairwise_i8x16_u(v128.and(i8x16.abs(q), sg)));
+      negatives = i16x8.add(negatives, i16x8.extadd_pairwise_i8x16_u(v128.and(magnitude, sg)));
     }
     const c = i32x4.extadd_pairwise_i16x8_u(negatives);
     store<f32>(group + lane * 4, load<f32>(tmp));

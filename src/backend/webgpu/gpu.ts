@@ -77,6 +77,11 @@ export const f32 = (value: number): Param => ({ f32: value });
 export const FLAT_INDEX = /* wgsl */ `
 fn flatIndex(id: vec3u) -> u32 { return id.x + id.y * ${MAX_GROUPS_X * WORKGROUP}u; }`;
 
+/** An op whose recording is held back (`Gpu.hold`): `record` records it as it is. */
+export interface HeldOp {
+  record(): void;
+}
+
 /** A compiled kernel. */
 interface Kernel {
   id: number;
@@ -164,6 +169,7 @@ export class Gpu {
   private ringUsed = 0;
   private recorded = 0;
   private passPipeline: GPUComputePipeline | undefined;
+  private held: HeldOp | undefined;
   /** Bytes of storage buffers created so far (pooled ones included): what the pool holds on the device. */
   allocatedBytes = 0;
   /** An allocation of this Gpu's that the device refused: thrown at every read from then on. */
@@ -201,6 +207,11 @@ export class Gpu {
     return this.device.limits.maxStorageBufferBindingSize;
   }
 
+  /** Storage buffers one kernel may bind. */
+  get maxStorageBuffers(): number {
+    return this.device.limits.maxStorageBuffersPerShaderStage;
+  }
+
   // ---- memory ----
 
   /** A storage buffer of at least `bytes` (pooled by size class: sizes round up by at most 1/8). */
@@ -220,10 +231,17 @@ export class Gpu {
     return buffer;
   }
 
-  /** Give a buffer back to the pool. Commands already recorded that use it still run first (queue order). */
+  /**
+   * Give a buffer back to the pool. Commands already recorded that use it still run first (queue order). Each size's
+   * list is kept in falling id order and `alloc` takes the lowest id, so which buffers a step gets depends only on
+   * which are free, not on the order they were freed in: a steady loop then meets the same bind groups every step.
+   */
   free(buffer: GPUBuffer): void {
     const list = this.pool.get(buffer.size) ?? [];
-    list.push(buffer);
+    const id = this.bufferId(buffer);
+    let at = list.length;
+    while (at > 0 && this.bufferId(list[at - 1]!) < id) at--;
+    list.splice(at, 0, buffer);
     this.pool.set(buffer.size, list);
   }
 
@@ -273,6 +291,7 @@ export class Gpu {
    * entry point is `main`, with @workgroup_size(64) unless it says otherwise.
    */
   dispatch(wgsl: string, buffers: GPUBuffer[], params: Param[], groups: [number, number?, number?]): void {
+    this.settle();
     const kernel = this.pipeline(wgsl);
     const offset = params.length > 0 ? this.pushParams(params) : -1;
     const profiler = this.shared.profiler;
@@ -321,6 +340,7 @@ export class Gpu {
 
   /** Record a buffer-to-buffer copy (byte counts multiples of 4). */
   copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, bytes: number): void {
+    this.settle();
     if (bytes === 0) return;
     this.endPass();
     this.commandEncoder().copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
@@ -328,6 +348,7 @@ export class Gpu {
 
   /** Submit what is recorded. */
   flush(): void {
+    this.settle();
     if (!this.encoder) return;
     this.endPass();
     if (this.ringUsed > 0) this.device.queue.writeBuffer(this.ring, 0, this.ringData, 0, this.ringUsed);
@@ -337,6 +358,31 @@ export class Gpu {
     this.encoder = undefined;
     this.ringUsed = 0;
     this.recorded = 0;
+  }
+
+  /**
+   * Hold back the recording of one op, so that the op after it may fold it into its own kernel (`takeHeld`); anything
+   * else recorded first records the held op, in program order. (Decode fuses rmsnorm and swiglu into the mat-vec that
+   * reads their output, and the residual add into the mat-vec that makes its input: a third fewer dispatches.)
+   */
+  hold<T extends HeldOp>(op: T): void {
+    this.settle();
+    this.held = op;
+  }
+
+  /** The held op, if `match` accepts it; it is then no longer held, and the caller records its work. */
+  takeHeld(match: (op: HeldOp) => boolean): HeldOp | undefined {
+    const op = this.held;
+    if (!op || !match(op)) return undefined;
+    this.held = undefined;
+    return op;
+  }
+
+  /** Record the held op, if any. */
+  private settle(): void {
+    const op = this.held;
+    this.held = undefined;
+    op?.record();
   }
 
   /** Throw if an allocation failed, or the device was lost or reported an error. */

@@ -17,6 +17,17 @@ interface Storage {
 }
 
 /**
+ * An op held back for the next one to fold in (Gpu.hold): an rmsnorm or swiglu for the mat-vec that reads its output,
+ * a mat-vec for the add that takes its output (kernels/matvec.ts), and the rotation of q for that of k and for the
+ * cache writes of k and v (kernels/rope.ts). Decode takes 6 dispatches a layer instead of 14.
+ */
+type Held =
+  | { kind: 'norm'; out: GPUBuffer; x: GPUBuffer; weight: GPUBuffer; eps: number; record(): void }
+  | { kind: 'swiglu'; out: GPUBuffer; gate: GPUBuffer; up: GPUBuffer; record(): void }
+  | { kind: 'matvec'; out: GPUBuffer; residualFits: boolean; record(residual?: { res: GPUBuffer; out: GPUBuffer }): void }
+  | { kind: 'rope'; jobs: k.RopeJobs; record(): void };
+
+/**
  * The WebGPU backend: tensors in GPU storage buffers (f32, i32 for ids), one WGSL kernel per op (kernels/), recorded
  * into one command stream that is submitted only when the host reads a result. Weights in other encodings are
  * decoded to f32 on upload. Release is deterministic: `tidy` frees a step's intermediates into the buffer pool, and
@@ -142,7 +153,18 @@ export class WebGpuBackend implements Ops {
       throw new ArgumentError('cache position', `rows within [0, ${cacheLen})`, `[${pos}, ${pos + time})`);
     }
     const row = numel(dst.shape.slice(2));
-    for (let b = 0; b < batch; b++) k.copy(this.gpu, buf(dst), (b * cacheLen + pos) * row, buf(x), b * time * row, time * row);
+    const [db, xb] = [buf(dst), buf(f32(x))];
+    // A held rotation of x writes its result to dst too, or a held rotation takes this copy along.
+    let joined: k.RopeJobs | undefined;
+    const fits = (j: k.RopeJobs | undefined) => j !== undefined && k.ropeBindings(j) <= this.gpu.maxStorageBuffers;
+    if (this.takeHeld(['rope'], (op) => fits((joined = withCacheWrite(op.jobs, db, xb, { batch, time, row, cacheLen, pos }))))) return this.holdRope(joined!);
+    for (let b = 0; b < batch; b++) k.copy(this.gpu, db, (b * cacheLen + pos) * row, xb, b * time * row, time * row);
+  }
+
+  /** Hold RoPE jobs for a rotation or cache write to join (decode), or record them. */
+  private holdRope(jobs: k.RopeJobs): void {
+    const rope = () => k.ropeJobs(this.gpu, jobs);
+    this.recordOrHold(jobs.batch * jobs.time, { kind: 'rope', jobs, record: rope });
   }
 
   /** The host copy of i32 tensor t, each value checked to lie in [0, vocab) (or below 0: ignored targets). */
@@ -170,8 +192,20 @@ export class WebGpuBackend implements Ops {
     const dim = last(x);
     expectShape('rmsnorm weight', weight.shape, [dim]);
     const out = this.f32(x.shape);
-    k.rmsnorm(this.gpu, buf(out), buf(f32(x)), buf(f32(weight)), numel(x.shape) / dim, dim, eps);
+    const [o, xb, wb, rows] = [buf(out), buf(f32(x)), buf(f32(weight)), numel(x.shape) / dim];
+    const rmsnorm = () => k.rmsnorm(this.gpu, o, xb, wb, rows, dim, eps); // (named: the profiler labels kernels by caller)
+    this.recordOrHold(rows, { kind: 'norm', out: o, x: xb, weight: wb, eps, record: rmsnorm });
     return out;
+  }
+
+  /** Record op now, or hold it for a mat-vec to fold in when its rows would run as one (decode). */
+  private recordOrHold(rows: number, op: Held): void {
+    if (k.isMatvec(rows) && this.matmulInputs === 'f32') this.gpu.hold(op);
+    else op.record();
+  }
+
+  private takeHeld<K extends Held['kind']>(kinds: K[], match: (op: Extract<Held, { kind: K }>) => boolean): Extract<Held, { kind: K }> | undefined {
+    return this.gpu.takeHeld((op) => kinds.includes((op as Held).kind as K) && match(op as Extract<Held, { kind: K }>)) as Extract<Held, { kind: K }> | undefined;
   }
 
   linear(x: Tensor, w: Tensor): Tensor {
@@ -187,7 +221,20 @@ export class WebGpuBackend implements Ops {
     });
     const types = ws.map(weightType);
     if (k.isMatvec(rows) && this.matmulInputs === 'f32' && types.every((t) => t === types[0])) {
-      k.matvecs(this.gpu, outs.map(buf), buf(x), ws.map(buf), rows, inF, ws.map((w) => w.shape[0]!), types[0]);
+      // Fold in a held rmsnorm or swiglu that made x, and hold a single mat-vec for an add to fold in.
+      const [xb, outBufs, wBufs, ns] = [buf(x), outs.map(buf), ws.map(buf), ws.map((w) => w.shape[0]!)];
+      const fits = (f: k.MatvecFusion) => k.matvecBindings(ws.length, f) <= this.gpu.maxStorageBuffers;
+      let input = xb;
+      let fusion: k.MatvecFusion = {};
+      const before = this.takeHeld(['norm', 'swiglu'], (op) => op.out === xb);
+      if (before?.kind === 'norm') [input, fusion] = [before.x, { norm: { weight: before.weight, eps: before.eps, out: xb } }];
+      if (before?.kind === 'swiglu') [input, fusion] = [before.gate, { swiglu: { up: before.up, out: xb } }];
+      if (before && !fits(fusion)) [input, fusion] = [xb, (before.record(), {})];
+      const linears = (residual?: { res: GPUBuffer; out: GPUBuffer }) =>
+        k.matvecs(this.gpu, outBufs, input, wBufs, rows, inF, ns, types[0], { ...fusion, residual });
+      const residualFits = fits({ ...fusion, residual: { res: xb, out: xb } });
+      if (ws.length === 1) this.gpu.hold({ kind: 'matvec', out: outBufs[0]!, residualFits, record: linears } satisfies Held);
+      else linears();
     } else {
       ws.forEach((w, i) => this.withF32(w, (wf) => k.matmul(this.gpu, buf(outs[i]!), buf(x), buf(wf), rows, inF, w.shape[0]!, k.NT, this.matmulInputs)));
     }
@@ -198,7 +245,18 @@ export class WebGpuBackend implements Ops {
     const [batch, time, heads, headDim] = x.shape as [number, number, number, number];
     expectShape('rope invFreq', invFreq.shape, [headDim / 2]);
     const out = this.f32(x.shape);
-    k.rope(this.gpu, buf(out), buf(f32(x)), buf(f32(invFreq)), batch, time, heads, headDim, startPos, 1);
+    const rotation = { out: buf(out), x: buf(f32(x)), heads };
+    const jobs: k.RopeJobs = { invFreq: buf(f32(invFreq)), batch, time, half: headDim / 2, startPos, direction: 1, rotations: [rotation], cacheLen: 0, cachePos: 0 };
+    // The rotation of k joins a held one of q.
+    const q = this.takeHeld(['rope'], (op) => {
+      const j = op.jobs;
+      return j.rotations.length === 1 && !j.copy && j.cacheLen === 0 && j.invFreq === jobs.invFreq && j.batch === batch && j.time === time && j.half === jobs.half &&
+        j.startPos === startPos && !ropeBuffers(j).includes(rotation.out) && j.rotations[0]!.out !== rotation.x;
+    });
+    const both: k.RopeJobs | undefined = q && { ...q.jobs, rotations: [...q.jobs.rotations, rotation] };
+    const fits = both !== undefined && k.ropeBindings(both) <= this.gpu.maxStorageBuffers;
+    if (q && !fits) q.record();
+    this.holdRope(fits ? both : jobs);
     return out;
   }
 
@@ -212,7 +270,9 @@ export class WebGpuBackend implements Ops {
   swiglu(gate: Tensor, up: Tensor): Tensor {
     expectShape('swiglu up', up.shape, gate.shape);
     const out = this.f32(gate.shape);
-    k.swiglu(this.gpu, buf(out), buf(f32(gate)), buf(f32(up)), numel(gate.shape));
+    const [o, g, u, n] = [buf(out), buf(f32(gate)), buf(f32(up)), numel(gate.shape)];
+    const swiglu = () => k.swiglu(this.gpu, o, g, u, n);
+    this.recordOrHold(n / last(gate), { kind: 'swiglu', out: o, gate: g, up: u, record: swiglu });
     return out;
   }
 
@@ -226,7 +286,11 @@ export class WebGpuBackend implements Ops {
   add(a: Tensor, b: Tensor): Tensor {
     expectShape('add', b.shape, a.shape);
     const out = this.f32(a.shape);
-    k.add(this.gpu, buf(out), buf(f32(a)), buf(f32(b)), numel(a.shape));
+    const [o, ab, bb] = [buf(out), buf(f32(a)), buf(f32(b))];
+    // A held mat-vec that made one side writes the sum as well (a + b either way round: f32 addition commutes).
+    const matvec = ab === bb ? undefined : this.takeHeld(['matvec'], (op) => op.residualFits && (op.out === ab || op.out === bb));
+    if (matvec) matvec.record({ res: matvec.out === bb ? ab : bb, out: o });
+    else k.add(this.gpu, o, ab, bb, numel(a.shape));
     return out;
   }
 
@@ -327,6 +391,30 @@ export class WebGpuBackend implements Ops {
     for (const [what, t] of [['grad', grad], ['m', m], ['v', v]] as const) expectShape(`adamw ${what}`, t.shape, param.shape);
     k.adamw(this.gpu, buf(f32(param)), buf(f32(grad)), buf(f32(m)), buf(f32(v)), numel(param.shape), hp);
   }
+}
+
+/**
+ * RoPE jobs that also write x (batch, time, row) to dst (batch, cacheLen, row) at row pos: as a rotation's cache when
+ * a rotation makes x, else as their copy; undefined when they cannot (another shape or position, a copy already, or
+ * buffers that one dispatch may not both read and write).
+ */
+function withCacheWrite(j: k.RopeJobs, dst: GPUBuffer, x: GPUBuffer, w: { batch: number; time: number; row: number; cacheLen: number; pos: number }): k.RopeJobs | undefined {
+  if (j.batch !== w.batch || j.time !== w.time || (j.cacheLen !== 0 && (j.cacheLen !== w.cacheLen || j.cachePos !== w.pos))) return undefined;
+  if (ropeBuffers(j).includes(dst)) return undefined;
+  const cache = { cacheLen: w.cacheLen, cachePos: w.pos };
+  const maker = j.rotations.findIndex((r) => r.out === x);
+  if (maker >= 0) {
+    const r = j.rotations[maker]!;
+    if (r.cache || r.heads * 2 * j.half !== w.row) return undefined;
+    return { ...j, ...cache, rotations: j.rotations.map((o, i) => (i === maker ? { ...o, cache: dst } : o)) };
+  }
+  if (j.copy || j.rotations.some((r) => r.cache === x)) return undefined;
+  return { ...j, ...cache, copy: { src: x, dst, row: w.row } };
+}
+
+/** Every buffer that RoPE jobs bind. */
+function ropeBuffers(j: k.RopeJobs): GPUBuffer[] {
+  return [j.invFreq, ...j.rotations.flatMap((r) => [r.out, r.x, ...(r.cache ? [r.cache] : [])]), ...(j.copy ? [j.copy.src, j.copy.dst] : [])];
 }
 
 function buf(t: Tensor): GPUBuffer {

@@ -4,8 +4,9 @@ export { add, copy, dropout, fill, scale, swiglu, swigluBackward } from './eleme
 export { embedding, embeddingBackward } from './embedding.js';
 export { crossEntropy, crossEntropyScratch } from './cross-entropy.js';
 export { weightToF32, type WeightType } from './halves.js';
-export { isMatvec, matmul, matvecs, NN, NT, TN, type MatmulInputs } from './matmul.js';
+export { matmul, NN, NT, TN, type MatmulInputs } from './matmul.js';
+export { isMatvec, matvecBindings, matvecs, type MatvecFusion } from './matvec.js';
 export { adamw, sumSquares } from './optimizer.js';
 export { rmsnorm, rmsnormBackward } from './rmsnorm.js';
-export { rope } from './rope.js';
+export { rope, ropeBindings, ropeJobs, type RopeJobs } from './rope.js';
 export { softmax } from './softmax.js';

@@ -17,9 +17,9 @@
 // aligned to 4 (k for operands stored row-major in k, else m or n, and n for out); other sizes take the same kernel
 // with scalar loads and stores. Edges load zeros and store nothing outside out.
 // A few rows of x against w (NT, decode) take the mat-vec kernel instead: a tile would idle all but those rows.
-import { MAX_GROUPS_X, type Gpu } from '../gpu.js';
+import type { Gpu } from '../gpu.js';
 import { map } from './elementwise.js';
-import { weightReader, type WeightType } from './halves.js';
+import { isMatvec, matvecs } from './matvec.js';
 import { tensorCoreMatmul } from './tensor-core-matmul.js';
 
 export type MatmulLayout = 'NT' | 'NN' | 'TN';
@@ -211,83 +211,6 @@ function aligned(m: number, k: number, n: number, layout: MatmulLayout, batch?: 
   const alongB = layout === 'NT' ? k : n;
   const strides = batch ? [batch.strideA, batch.strideB, batch.strideOut] : [];
   return [alongA, alongB, n, ...strides].every((d) => d % 4 === 0);
-}
-
-/** Rows of x up to which NT products run as mat-vecs. */
-const MATVEC_ROWS = 8;
-
-/**
- * outs[i] (m, n_i) = x (m, k) w_i^T for m <= MATVEC_ROWS and up to 3 weights w_i (n_i, k) of the same width (Q/K/V,
- * gate/up: one dispatch instead of three). One workgroup per row j of the stacked weights, which its 64 invocations
- * read once, coalesced, for all m rows of x; their partial sums meet in a tree in workgroup memory. `vec` reads
- * vec4s (k a multiple of 4): a quarter of the load instructions, which decode is bound by. The weights are stored
- * as `weight` says (halves.ts).
- */
-function matvecSource(count: number, vec: boolean, weight: WeightType): string {
-  const type = vec ? 'vec4f' : 'f32';
-  const dot = (w: string) => (vec ? `dot(${w}, x[r * kv + q])` : `${w} * x[r * kv + q]`);
-  const ids = [...Array(count).keys()];
-  // The row of weight i that this workgroup reads: rows are numbered through w_0, w_1, ... in turn.
-  const segment = (i: number) => `j < ${ids.slice(0, i + 1).map((d) => `p.n${d}`).join(' + ')}`;
-  const start = (i: number) => (i === 0 ? '0u' : ids.slice(0, i).map((d) => `p.n${d}`).join(' + '));
-  return /* wgsl */ `
-${ids.map((i) => `@group(0) @binding(${i}) var<storage, read_write> out${i}: array<f32>;`).join('\n')}
-@group(0) @binding(${count}) var<storage, read> x: array<${type}>;
-${ids.map((i) => weightReader(`w${i}`, count + 1 + i, weight, vec)).join('\n')}
-struct Params { m: u32, k: u32, ${ids.map((i) => `n${i}: u32`).join(', ')} }
-@group(0) @binding(${2 * count + 1}) var<uniform> p: Params;
-var<workgroup> partial: array<f32, ${64 * MATVEC_ROWS}>; // [row][invocation]
-
-@compute @workgroup_size(64)
-fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
-  let j = wg.x + wg.y * ${MAX_GROUPS_X}u;
-  if (j >= ${start(count)}) { return; }
-  let kv = p.k / ${vec ? 4 : 1}u; // elements of x's and w's arrays per row
-  var acc: array<f32, ${MATVEC_ROWS}>;
-  ${ids.map((i) => `${i > 0 ? 'else ' : ''}if (${segment(i)}) {
-    let row = j - (${start(i)});
-    for (var q = t; q < kv; q += 64u) {
-      let wq = w${i}At${vec ? '4' : ''}(row * kv + q);
-      for (var r = 0u; r < p.m; r++) { acc[r] += ${dot('wq')}; }
-    }
-  }`).join(' ')}
-  for (var r = 0u; r < p.m; r++) { partial[r * 64u + t] = acc[r]; }
-  workgroupBarrier();
-  for (var s = 32u; s > 0u; s >>= 1u) {
-    if (t < s) {
-      for (var r = 0u; r < p.m; r++) { partial[r * 64u + t] += partial[r * 64u + t + s]; }
-    }
-    workgroupBarrier();
-  }
-  if (t == 0u) {
-    ${ids.map((i) => `${i > 0 ? 'else ' : ''}if (${segment(i)}) {
-      for (var r = 0u; r < p.m; r++) { out${i}[r * p.n${i} + j - (${start(i)})] = partial[r * 64u]; }
-    }`).join(' ')}
-  }
-}`;
-}
-const matvecSources = new Map<string, string>();
-
-/**
- * outs[i] (m, n_i) = x (m, k) w_i^T for m <= MATVEC_ROWS, the weights stored as `weight` says: up to 3 of them in one
- * dispatch.
- */
-export function matvecs(gpu: Gpu, outs: GPUBuffer[], x: GPUBuffer, ws: GPUBuffer[], m: number, k: number, ns: number[], weight: WeightType = 'f32'): void {
-  if (ws.length > 3) {
-    ws.forEach((w, i) => matvecs(gpu, [outs[i]!], x, [w], m, k, [ns[i]!], weight));
-    return;
-  }
-  const rows = ns.reduce((a, b) => a + b, 0);
-  if (m === 0 || rows === 0) return;
-  const key = `${ws.length} ${k % 4 === 0} ${weight}`;
-  let wgsl = matvecSources.get(key);
-  if (!wgsl) matvecSources.set(key, (wgsl = matvecSource(ws.length, k % 4 === 0, weight)));
-  gpu.dispatch(wgsl, [...outs, x, ...ws], [m, k, ...ns], rows <= MAX_GROUPS_X ? [rows] : [MAX_GROUPS_X, Math.ceil(rows / MAX_GROUPS_X)]);
-}
-
-/** Whether x (m, k) w^T runs as a mat-vec (matvecs), which reads weights in any WeightType, or as a tiled product. */
-export function isMatvec(m: number): boolean {
-  return m <= MATVEC_ROWS;
 }
 
 /** Workgroups that keep a large GPU busy (two per multiprocessor of a 132-SM H100/H200, rounded). */

@@ -1,0 +1,134 @@
+// Mat-vecs: outs[i] (m, n_i) = x (m, k) w_i^T for the few rows of decode (m <= MATVEC_ROWS), up to 3 weights w_i
+// (n_i, k) in one dispatch (Q/K/V, gate/up). One workgroup per row j of the stacked weights, which its 64 invocations
+// read once, coalesced, for all m rows of x; their partial sums meet in a tree in workgroup memory. `vec` reads vec4s
+// (k a multiple of 4): a quarter of the load instructions, which decode is bound by. The weights are stored as
+// `weight` says (halves.ts).
+//
+// Decode is bound by dispatches, not by the GPU, so a mat-vec also does the cheap op on either side of it:
+//   norm:     x is first rmsnorm(x) * g (each workgroup sums x^2 itself: k floats, next to the weights it reads);
+//   swiglu:   x is first silu(x) * up (x holds the gate);
+//   residual: out0 + res is written too (the residual add after the attention and feed-forward outputs).
+// Each computes its values with the same expressions as the kernel it replaces (rmsnorm.ts, elementwise.ts), so a
+// fused result is bit for bit the unfused one, and it still writes that kernel's output (workgroup 0 writes the
+// normalized or gated x), so any later reader finds it.
+import { f32, MAX_GROUPS_X, type Gpu } from '../gpu.js';
+import { weightReader, type WeightType } from './halves.js';
+import { workgroupReduce } from './reduce.js';
+
+/** Rows of x up to which NT products run as mat-vecs. */
+const MATVEC_ROWS = 8;
+
+/** Whether x (m, k) w^T runs as a mat-vec (matvecs), which reads weights in any WeightType, or as a tiled product. */
+export function isMatvec(m: number): boolean {
+  return m <= MATVEC_ROWS;
+}
+
+/** What a mat-vec folds in on either side (see the top of this file). Buffers are f32, laid out as x's (m, k). */
+export interface MatvecFusion {
+  /** x is rmsnorm(x) * weight first; the normalized x is written to `out`. */
+  norm?: { weight: GPUBuffer; eps: number; out: GPUBuffer };
+  /** x (the gate) is silu(x) * up first; that product is written to `out`. */
+  swiglu?: { up: GPUBuffer; out: GPUBuffer };
+  /** With one weight: out = res + outs[0] (m, n0) too. */
+  residual?: { res: GPUBuffer; out: GPUBuffer };
+}
+
+/** Storage buffers a mat-vec of `count` weights binds with `fusion`. */
+export function matvecBindings(count: number, fusion: MatvecFusion = {}): number {
+  return 2 * count + 1 + (fusion.norm || fusion.swiglu ? 2 : 0) + (fusion.residual ? 2 : 0);
+}
+
+type Prologue = 'none' | 'norm' | 'swiglu';
+
+function matvecSource(count: number, vec: boolean, weight: WeightType, prologue: Prologue, residual: boolean): string {
+  const type = vec ? 'vec4f' : 'f32';
+  const per = vec ? 4 : 1; // floats per element of x's array
+  const ids = [...Array(count).keys()];
+  const bindings: string[] = [];
+  const bind = (decl: string) => `@group(0) @binding(${bindings.push(decl) - 1}) ${decl}`;
+  const decls = [
+    ...ids.map((i) => bind(`var<storage, read_write> out${i}: array<f32>;`)),
+    bind(`var<storage, read> x: array<${type}>;`),
+    ...ids.map((i) => weightReader(`w${i}`, bindings.push('') - 1, weight, vec)),
+    ...(prologue === 'norm' ? [bind(`var<storage, read> g: array<${type}>;`), bind(`var<storage, read_write> side: array<${type}>;`)] : []),
+    ...(prologue === 'swiglu' ? [bind(`var<storage, read> up: array<${type}>;`), bind(`var<storage, read_write> side: array<${type}>;`)] : []),
+    ...(residual ? [bind('var<storage, read> res: array<f32>;'), bind('var<storage, read_write> resOut: array<f32>;')] : []),
+  ];
+  // Element q of x's row r as the product reads it (as rmsnorm.ts and the swiglu kernel compute it).
+  const input = {
+    none: 'x[e]',
+    norm: 'x[e] * scale[r] * g[q]',
+    swiglu: 'x[e] / (1.0 + exp(-x[e])) * up[e]',
+  }[prologue];
+  // The row of weight i that this workgroup reads: rows are numbered through w_0, w_1, ... in turn.
+  const segment = (i: number) => `j < ${ids.slice(0, i + 1).map((d) => `p.n${d}`).join(' + ')}`;
+  const start = (i: number) => (i === 0 ? '0u' : ids.slice(0, i).map((d) => `p.n${d}`).join(' + '));
+  return /* wgsl */ `${prologue === 'norm' ? workgroupReduce('rowSum', 'f32', 'sum') : ''}
+${decls.join('\n')}
+struct Params { m: u32, k: u32, ${ids.map((i) => `n${i}: u32`).join(', ')}, eps: f32 }
+@group(0) @binding(${bindings.length}) var<uniform> p: Params;
+var<workgroup> partial: array<f32, ${64 * MATVEC_ROWS}>; // [row][invocation]
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
+  let j = wg.x + wg.y * ${MAX_GROUPS_X}u;
+  let kv = p.k / ${per}u; // elements of x's and w's arrays per row
+  var scale: array<f32, ${MATVEC_ROWS}>;
+  ${prologue === 'norm' ? `for (var r = 0u; r < p.m; r++) { // 1 / rms of row r, summed as rmsnorm.ts sums it
+    var ss = 0.0;
+    for (var i = t; i < p.k; i += 64u) { let xi = x[(r * p.k + i) / ${per}u]${vec ? '[i % 4u]' : ''}; ss += xi * xi; }
+    scale[r] = 1.0 / sqrt(rowSum(t, ss) / f32(p.k) + p.eps);
+  }` : ''}
+  if (j >= ${start(count)}) { return; }
+  ${prologue !== 'none' ? `if (j == 0u) { // the unfused op's output
+    for (var r = 0u; r < p.m; r++) {
+      for (var q = t; q < kv; q += 64u) { let e = r * kv + q; side[e] = ${input}; }
+    }
+  }` : ''}
+  var acc: array<f32, ${MATVEC_ROWS}>;
+  ${ids.map((i) => `${i > 0 ? 'else ' : ''}if (${segment(i)}) {
+    let row = j - (${start(i)});
+    for (var q = t; q < kv; q += 64u) {
+      let wq = w${i}At${vec ? '4' : ''}(row * kv + q);
+      for (var r = 0u; r < p.m; r++) { let e = r * kv + q; acc[r] += ${vec ? `dot(wq, ${input})` : `wq * ${input}`}; }
+    }
+  }`).join(' ')}
+  for (var r = 0u; r < p.m; r++) { partial[r * 64u + t] = acc[r]; }
+  workgroupBarrier();
+  for (var s = 32u; s > 0u; s >>= 1u) {
+    if (t < s) {
+      for (var r = 0u; r < p.m; r++) { partial[r * 64u + t] += partial[r * 64u + t + s]; }
+    }
+    workgroupBarrier();
+  }
+  if (t == 0u) {
+    ${ids.map((i) => `${i > 0 ? 'else ' : ''}if (${segment(i)}) {
+      for (var r = 0u; r < p.m; r++) {
+        let o = r * p.n${i} + j - (${start(i)});
+        out${i}[o] = partial[r * 64u];${residual ? '\n        resOut[o] = res[o] + partial[r * 64u];' : ''}
+      }
+    }`).join(' ')}
+  }
+}`;
+}
+const matvecSources = new Map<string, string>();
+
+/**
+ * outs[i] (m, n_i) = x (m, k) w_i^T for m <= MATVEC_ROWS, the weights stored as `weight` says, with `fusion` folded
+ * in: up to 3 weights in one dispatch (more are split, unfused).
+ */
+export function matvecs(gpu: Gpu, outs: GPUBuffer[], x: GPUBuffer, ws: GPUBuffer[], m: number, k: number, ns: number[], weight: WeightType = 'f32', fusion: MatvecFusion = {}): void {
+  if (ws.length > 3) {
+    ws.forEach((w, i) => matvecs(gpu, [outs[i]!], x, [w], m, k, [ns[i]!], weight));
+    return;
+  }
+  const rows = ns.reduce((a, b) => a + b, 0);
+  if (m === 0 || rows === 0) return;
+  const { norm, swiglu, residual } = fusion;
+  const prologue: Prologue = norm ? 'norm' : swiglu ? 'swiglu' : 'none';
+  const key = `${ws.length} ${k % 4 === 0} ${weight} ${prologue} ${!!residual}`;
+  let wgsl = matvecSources.get(key);
+  if (!wgsl) matvecSources.set(key, (wgsl = matvecSource(ws.length, k % 4 === 0, weight, prologue, !!residual)));
+  const extra = [...(norm ? [norm.weight, norm.out] : swiglu ? [swiglu.up, swiglu.out] : []), ...(residual ? [residual.res, residual.out] : [])];
+  gpu.dispatch(wgsl, [...outs, x, ...ws, ...extra], [m, k, ...ns, f32(norm?.eps ?? 0)], rows <= MAX_GROUPS_X ? [rows] : [MAX_GROUPS_X, Math.ceil(rows / MAX_GROUPS_X)]);
+}

@@ -58,6 +58,7 @@ const WORKGROUP = 64;
 export const MAX_GROUPS_X = 32768;
 const PARAM_SLOT = 256; // minUniformBufferOffsetAlignment
 const RING_SLOTS = 2048;
+const MAX_STAGING_SIZES = 8; // sizes of read-back buffers kept for reuse
 const MAX_BIND_GROUPS = 8192; // cached per Gpu; the cache starts over when full
 /**
  * Recorded dispatches are submitted in batches of this many, so the GPU runs the first ones while the host records
@@ -158,6 +159,7 @@ function hasTensorCores(adapter: GPUAdapter): boolean {
 export class Gpu {
   private readonly pool = new Map<number, GPUBuffer[]>();
   private readonly owned = new Set<GPUBuffer>();
+  private readonly staging = new Map<number, GPUBuffer[]>();
   private readonly bindGroups = new Map<string, GPUBindGroup>();
   private readonly bufferIds = new Map<GPUBuffer, number>();
   private encoder: GPUCommandEncoder | undefined;
@@ -256,18 +258,21 @@ export class Gpu {
   /** The bytes [offset, offset + bytes) of a buffer, after everything recorded so far has run. */
   async read(buffer: GPUBuffer, bytes: number, offset = 0): Promise<ArrayBuffer> {
     const size = Math.ceil(bytes / 4) * 4;
-    const staging = this.device.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    // Staging buffers are kept for the next read of the size (a decode step reads its logits every token).
+    const staging = this.staging.get(size)?.pop() ?? this.device.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
     this.copy(buffer, offset, staging, 0, size);
     this.flush();
     try {
       await staging.mapAsync(GPUMapMode.READ);
     } catch (e) {
+      staging.destroy();
       this.check();
       throw e;
     }
     const out = staging.getMappedRange().slice(0, bytes);
     staging.unmap();
-    staging.destroy();
+    if (this.staging.has(size) || this.staging.size < MAX_STAGING_SIZES) this.staging.set(size, [...(this.staging.get(size) ?? []), staging]);
+    else staging.destroy();
     this.check();
     return out;
   }
@@ -276,7 +281,9 @@ export class Gpu {
   destroy(): void {
     this.flush();
     for (const b of this.owned) b.destroy();
+    for (const b of [...this.staging.values()].flat()) b.destroy();
     this.owned.clear();
+    this.staging.clear();
     this.bindGroups.clear();
     this.bufferIds.clear();
     this.pool.clear();

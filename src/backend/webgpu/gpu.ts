@@ -95,6 +95,8 @@ interface SharedDevice {
   device: GPUDevice;
   adapterInfo: GPUAdapterInfo;
   pipelines: Map<string, Kernel>;
+  /** The device's limits that ops consult, read once (reading device.limits makes a new object each time). */
+  limits: { maxStorageBufferBindingSize: number; maxStorageBuffersPerShaderStage: number };
   /** Whether the device runs the f16 tensor-core mat-mul (kernels/tensor-core-matmul.ts). */
   tensorCores: boolean;
   /** GPU time per kernel, when asked for (profiler.ts). */
@@ -121,7 +123,9 @@ async function sharedDevice(): Promise<SharedDevice> {
       ...(tensorCores && { maxComputeWorkgroupStorageSize: adapter.limits.maxComputeWorkgroupStorageSize }),
     },
   });
-  const s: SharedDevice = { device, adapterInfo: adapter.info, pipelines: new Map(), tensorCores, ...(profile && { profiler: new Profiler(device) }) };
+  const { maxStorageBufferBindingSize, maxStorageBuffersPerShaderStage } = device.limits;
+  const limits = { maxStorageBufferBindingSize, maxStorageBuffersPerShaderStage };
+  const s: SharedDevice = { device, adapterInfo: adapter.info, pipelines: new Map(), limits, tensorCores, ...(profile && { profiler: new Profiler(device) }) };
   void device.lost.then((info) => {
     s.failure ??= new Error(`webgpu: device lost (${info.reason}): ${info.message}`);
     current = undefined; // the next backend makes a new device
@@ -157,7 +161,10 @@ function hasTensorCores(adapter: GPUAdapter): boolean {
  * command stream.
  */
 export class Gpu {
-  private readonly pool = new Map<number, GPUBuffer[]>();
+  /** Free buffers by size: their ids, highest first (see `free`). */
+  private readonly pool = new Map<number, number[]>();
+  /** Buffers by id (ids number the buffers this Gpu has seen, in order). */
+  private readonly byId: GPUBuffer[] = [];
   private readonly owned = new Set<GPUBuffer>();
   private readonly staging = new Map<number, GPUBuffer[]>();
   private readonly bindGroups = new Map<string, GPUBindGroup>();
@@ -206,12 +213,12 @@ export class Gpu {
 
   /** Largest buffer one binding can see. */
   get maxBinding(): number {
-    return this.device.limits.maxStorageBufferBindingSize;
+    return this.shared.limits.maxStorageBufferBindingSize;
   }
 
   /** Storage buffers one kernel may bind. */
   get maxStorageBuffers(): number {
-    return this.device.limits.maxStorageBuffersPerShaderStage;
+    return this.shared.limits.maxStorageBuffersPerShaderStage;
   }
 
   // ---- memory ----
@@ -222,7 +229,7 @@ export class Gpu {
     // The size class, but never past what one binding holds (a chunk sized to the limit must still fit).
     const size = Math.max(Math.min(sizeClass(bytes), Math.floor(this.maxBinding / 16) * 16), Math.ceil(bytes / 4) * 4);
     const reused = this.pool.get(size)?.pop();
-    if (reused) return reused;
+    if (reused !== undefined) return this.byId[reused]!;
     this.allocatedBytes += size;
     this.device.pushErrorScope('out-of-memory');
     const buffer = this.device.createBuffer({ size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
@@ -242,8 +249,8 @@ export class Gpu {
     const list = this.pool.get(buffer.size) ?? [];
     const id = this.bufferId(buffer);
     let at = list.length;
-    while (at > 0 && this.bufferId(list[at - 1]!) < id) at--;
-    list.splice(at, 0, buffer);
+    while (at > 0 && list[at - 1]! < id) at--;
+    list.splice(at, 0, id);
     this.pool.set(buffer.size, list);
   }
 
@@ -286,6 +293,7 @@ export class Gpu {
     this.staging.clear();
     this.bindGroups.clear();
     this.bufferIds.clear();
+    this.byId.length = 0;
     this.pool.clear();
     this.ring.destroy();
   }
@@ -335,7 +343,10 @@ export class Gpu {
 
   private bufferId(buffer: GPUBuffer): number {
     let id = this.bufferIds.get(buffer);
-    if (id === undefined) this.bufferIds.set(buffer, (id = this.bufferIds.size));
+    if (id === undefined) {
+      this.bufferIds.set(buffer, (id = this.byId.length));
+      this.byId.push(buffer);
+    }
     return id;
   }
 

@@ -68,9 +68,15 @@ export class Profiler {
   }
 }
 
-/** The two functions below Gpu.dispatch on the stack (the kernel's and the op's), a profile's label. */
+/** The backend's plumbing for held ops (webgpu-backend.ts), skipped in labels. */
+const PLUMBING = new Set(['recordOrHold', 'holdRope', 'record']);
+
+/**
+ * The two functions below Gpu.dispatch on the stack (the kernel's and the op's), a profile's label. A held op's
+ * recording is named after its op (its closure is).
+ */
 export function callerLabel(): string {
   const frames = (new Error().stack ?? '').split('\n').slice(1).filter((l) => !/\/(gpu|profiler)\.js:/.test(l));
-  const names = frames.map((l) => /at (?:\S+\.)?(\S+) \(/.exec(l)?.[1]).filter((name) => name !== undefined);
+  const names = frames.map((l) => /at (?:\S+\.)?(\S+)(?: \[as \S+\])? \(/.exec(l)?.[1]).filter((name) => name !== undefined && !PLUMBING.has(name));
   return names.slice(0, 2).join(' < ');
 }

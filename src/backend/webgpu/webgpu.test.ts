@@ -37,7 +37,7 @@ describe('webgpu backend', { skip: unavailable.webgpu }, async () => {
     assert.equal(ops.gpu.allocatedBytes, before);
   });
 
-  test('decode fusions (rmsnorm and swiglu into the mat-vec after them, the residual add into the one before) give the unfused values bit for bit, in fewer dispatches', async () => {
+  test('decode fusions (rmsnorm and swiglu into the mat-vec after them, the residual add into the one before) give the unfused values, in fewer dispatches', async () => {
     const dim = 36; // not a multiple of 64 (the invocations' stride) nor of 16
     const hidden = 52;
     const data = (n: number, seed: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.7 + seed) * 1.5);
@@ -66,7 +66,13 @@ describe('webgpu backend', { skip: unavailable.webgpu }, async () => {
     ops.gpu.dispatch = dispatch;
     assert.equal(unfusedDispatches, 5); // rmsnorm, gate/up, swiglu, down, add
     assert.equal(dispatches, 2); // rmsnorm + gate/up; swiglu + down + add
-    fused.forEach((values, i) => assert.deepEqual(values, unfused[i], ['normalized x', 'swiglu', 'down', 'residual sum'][i]));
+    fused.forEach((values, i) => {
+      let worst = 0;
+      values.forEach((v, e) => (worst = Math.max(worst, Math.abs(v - unfused[i]![e]!) / (1 + Math.abs(unfused[i]![e]!)))));
+      // The fused norm sums x^2 in another order and scales the product's sum rather than each x: f32 rounding of sums
+      // of 36 and 52 terms (1.5e-6 seen).
+      assert.ok(worst < 1e-5, `${['normalized x', 'swiglu', 'down', 'residual sum'][i]}: max relative difference ${worst}`);
+    });
   });
 
   test('decode fusion of attention inputs (q and k rotated, k and v written to their caches) gives the unfused values bit for bit, in one dispatch', async () => {

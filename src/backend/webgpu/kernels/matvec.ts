@@ -5,15 +5,15 @@
 // `weight` says (halves.ts).
 //
 // Decode is bound by dispatches, not by the GPU, so a mat-vec also does the cheap op on either side of it:
-//   norm:     x is first rmsnorm(x) * g (each workgroup sums x^2 itself: k floats, next to the weights it reads);
+//   norm:     x is first rmsnorm(x) * g (each workgroup sums x^2 itself, from the loads of x it makes anyway);
 //   swiglu:   x is first silu(x) * up (x holds the gate);
 //   residual: out0 + res is written too (the residual add after the attention and feed-forward outputs).
-// Each computes its values with the same expressions as the kernel it replaces (rmsnorm.ts, elementwise.ts), so a
-// fused result is bit for bit the unfused one, and it still writes that kernel's output (workgroup 0 writes the
-// normalized or gated x), so any later reader finds it.
+// A fused kernel still writes the output of the kernel it replaces (workgroup 0 writes the normalized or gated x), so
+// any later reader finds it. swiglu and the add are computed with the expressions of their kernels, bit for bit; the
+// norm scales the product's sum instead of each element of x, and sums x^2 in another order than rmsnorm.ts: the
+// same values up to f32 rounding.
 import { f32, MAX_GROUPS_X, type Gpu } from '../gpu.js';
 import { weightReader, type WeightType } from './halves.js';
-import { workgroupReduce } from './reduce.js';
 
 /** Rows of x up to which NT products run as mat-vecs. */
 const MATVEC_ROWS = 8;
@@ -43,6 +43,7 @@ type Prologue = 'none' | 'norm' | 'swiglu';
 function matvecSource(count: number, vec: boolean, weight: WeightType, prologue: Prologue, residual: boolean): string {
   const type = vec ? 'vec4f' : 'f32';
   const per = vec ? 4 : 1; // floats per element of x's array
+  const norm = prologue === 'norm';
   const ids = [...Array(count).keys()];
   const bindings: string[] = [];
   const bind = (decl: string) => `@group(0) @binding(${bindings.push(decl) - 1}) ${decl}`;
@@ -50,62 +51,68 @@ function matvecSource(count: number, vec: boolean, weight: WeightType, prologue:
     ...ids.map((i) => bind(`var<storage, read_write> out${i}: array<f32>;`)),
     bind(`var<storage, read> x: array<${type}>;`),
     ...ids.map((i) => weightReader(`w${i}`, bindings.push('') - 1, weight, vec)),
-    ...(prologue === 'norm' ? [bind(`var<storage, read> g: array<${type}>;`), bind(`var<storage, read_write> side: array<${type}>;`)] : []),
+    ...(norm ? [bind(`var<storage, read> g: array<${type}>;`), bind(`var<storage, read_write> side: array<${type}>;`)] : []),
     ...(prologue === 'swiglu' ? [bind(`var<storage, read> up: array<${type}>;`), bind(`var<storage, read_write> side: array<${type}>;`)] : []),
     ...(residual ? [bind('var<storage, read> res: array<f32>;'), bind('var<storage, read_write> resOut: array<f32>;')] : []),
   ];
-  // Element q of x's row r as the product reads it (as rmsnorm.ts and the swiglu kernel compute it).
-  const input = {
-    none: 'x[e]',
-    norm: 'x[e] * scale[r] * g[q]',
-    swiglu: 'x[e] / (1.0 + exp(-x[e])) * up[e]',
-  }[prologue];
+  // Element e = r kv + q of x as the product reads it. rmsnorm's 1 / rms(x_r) is known only once the workgroup has
+  // summed x_r^2, which it does alongside the product, from the same loads: the product takes x g, and its sum is
+  // scaled at the end. The swiglu is the swiglu kernel's expression (elementwise.ts), so that fusion is bit for bit.
+  const input = { none: 'x[e]', norm: 'x[e] * g[q]', swiglu: 'x[e] / (1.0 + exp(-x[e])) * up[e]' }[prologue];
+  const multiply = (a: string, b: string) => (vec ? `dot(${a}, ${b})` : `${a} * ${b}`);
   // The row of weight i that this workgroup reads: rows are numbered through w_0, w_1, ... in turn.
   const segment = (i: number) => `j < ${ids.slice(0, i + 1).map((d) => `p.n${d}`).join(' + ')}`;
   const start = (i: number) => (i === 0 ? '0u' : ids.slice(0, i).map((d) => `p.n${d}`).join(' + '));
-  return /* wgsl */ `${prologue === 'norm' ? workgroupReduce('rowSum', 'f32', 'sum') : ''}
+  // Sums reduced over the workgroup: the product's, and with norm x^2's, per row of x.
+  const sums = norm ? 2 : 1;
+  return /* wgsl */ `
 ${decls.join('\n')}
 struct Params { m: u32, k: u32, ${ids.map((i) => `n${i}: u32`).join(', ')}, eps: f32 }
 @group(0) @binding(${bindings.length}) var<uniform> p: Params;
-var<workgroup> partial: array<f32, ${64 * MATVEC_ROWS}>; // [row][invocation]
+var<workgroup> partial: array<f32, ${64 * MATVEC_ROWS * sums}>; // [sum][row][invocation]
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
   let j = wg.x + wg.y * ${MAX_GROUPS_X}u;
-  let kv = p.k / ${per}u; // elements of x's and w's arrays per row
-  var scale: array<f32, ${MATVEC_ROWS}>;
-  ${prologue === 'norm' ? `for (var r = 0u; r < p.m; r++) { // 1 / rms of row r, summed as rmsnorm.ts sums it
-    var ss = 0.0;
-    for (var i = t; i < p.k; i += 64u) { let xi = x[(r * p.k + i) / ${per}u]${vec ? '[i % 4u]' : ''}; ss += xi * xi; }
-    scale[r] = 1.0 / sqrt(rowSum(t, ss) / f32(p.k) + p.eps);
-  }` : ''}
   if (j >= ${start(count)}) { return; }
-  ${prologue !== 'none' ? `if (j == 0u) { // the unfused op's output
-    for (var r = 0u; r < p.m; r++) {
-      for (var q = t; q < kv; q += 64u) { let e = r * kv + q; side[e] = ${input}; }
-    }
-  }` : ''}
-  var acc: array<f32, ${MATVEC_ROWS}>;
+  let kv = p.k / ${per}u; // elements of x's and w's arrays per row
+  var acc: array<f32, ${MATVEC_ROWS * sums}>; // [sum][row]
   ${ids.map((i) => `${i > 0 ? 'else ' : ''}if (${segment(i)}) {
     let row = j - (${start(i)});
     for (var q = t; q < kv; q += 64u) {
       let wq = w${i}At${vec ? '4' : ''}(row * kv + q);
-      for (var r = 0u; r < p.m; r++) { let e = r * kv + q; acc[r] += ${vec ? `dot(wq, ${input})` : `wq * ${input}`}; }
+      for (var r = 0u; r < p.m; r++) {
+        let e = r * kv + q;
+        acc[r] += ${multiply('wq', input)};${norm ? `
+        acc[${MATVEC_ROWS}u + r] += ${multiply('x[e]', 'x[e]')};` : ''}
+      }
     }
   }`).join(' ')}
-  for (var r = 0u; r < p.m; r++) { partial[r * 64u + t] = acc[r]; }
+  for (var r = 0u; r < p.m; r++) {
+    partial[r * 64u + t] = acc[r];${norm ? `\n    partial[(${MATVEC_ROWS}u + r) * 64u + t] = acc[${MATVEC_ROWS}u + r];` : ''}
+  }
   workgroupBarrier();
   for (var s = 32u; s > 0u; s >>= 1u) {
     if (t < s) {
-      for (var r = 0u; r < p.m; r++) { partial[r * 64u + t] += partial[r * 64u + t + s]; }
+      for (var r = 0u; r < p.m; r++) {
+        partial[r * 64u + t] += partial[r * 64u + t + s];${norm ? `\n        partial[(${MATVEC_ROWS}u + r) * 64u + t] += partial[(${MATVEC_ROWS}u + r) * 64u + t + s];` : ''}
+      }
     }
     workgroupBarrier();
   }
+  ${norm ? `var scale: array<f32, ${MATVEC_ROWS}>; // 1 / rms of each row of x
+  for (var r = 0u; r < p.m; r++) { scale[r] = 1.0 / sqrt(partial[(${MATVEC_ROWS}u + r) * 64u] / f32(p.k) + p.eps); }` : ''}
+  ${prologue !== 'none' ? `if (j == 0u) { // the unfused op's output
+    for (var r = 0u; r < p.m; r++) {
+      for (var q = t; q < kv; q += 64u) { let e = r * kv + q; side[e] = ${norm ? 'x[e] * scale[r] * g[q]' : input}; }
+    }
+  }` : ''}
   if (t == 0u) {
     ${ids.map((i) => `${i > 0 ? 'else ' : ''}if (${segment(i)}) {
       for (var r = 0u; r < p.m; r++) {
         let o = r * p.n${i} + j - (${start(i)});
-        out${i}[o] = partial[r * 64u];${residual ? '\n        resOut[o] = res[o] + partial[r * 64u];' : ''}
+        let y = partial[r * 64u]${norm ? ' * scale[r]' : ''};
+        out${i}[o] = y;${residual ? '\n        resOut[o] = res[o] + y;' : ''}
       }
     }`).join(' ')}
   }

@@ -69,7 +69,7 @@ export class Profiler {
 }
 
 /** The backend's plumbing for held ops (webgpu-backend.ts), skipped in labels. */
-const PLUMBING = new Set(['recordOrHold', 'holdRope', 'record']);
+const PLUMBING = new Set(['recordOrHold', 'holdRope']);
 
 /**
  * The two functions below Gpu.dispatch on the stack (the kernel's and the op's), a profile's label. A held op's

@@ -37,13 +37,33 @@ describe('webgpu backend', { skip: unavailable.webgpu }, async () => {
     assert.equal(ops.gpu.allocatedBytes, before);
   });
 
+  const data = (n: number, seed: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.7 + seed) * 1.5);
+
+  /**
+   * `run(settle)` twice: with a read between its ops (`settle` true: a read records whatever is held, so nothing
+   * fuses), then without; the values of each run and the dispatches each recorded.
+   */
+  const settledAndHeld = async <T>(run: (settle: boolean) => Promise<T>) => {
+    let dispatches = 0;
+    const dispatch = ops.gpu.dispatch.bind(ops.gpu);
+    ops.gpu.dispatch = (...args) => void (dispatches++, dispatch(...args));
+    try {
+      const unfused = await run(true);
+      const unfusedDispatches = dispatches;
+      dispatches = 0;
+      const fused = await run(false);
+      return { unfused, fused, unfusedDispatches, fusedDispatches: dispatches };
+    } finally {
+      ops.gpu.dispatch = dispatch;
+    }
+  };
+
   test('decode fusions (rmsnorm and swiglu into the mat-vec after them, the residual add into the one before) give the unfused values, in fewer dispatches', async () => {
     const dim = 36; // not a multiple of 64 (the invocations' stride) nor of 16
     const hidden = 52;
-    const data = (n: number, seed: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.7 + seed) * 1.5);
     const x = ops.fromHost(data(2 * dim, 1), [2, dim]);
     const [norm, gateW, upW, downW] = [ops.fromHost(data(dim, 2), [dim]), ops.fromHost(data(hidden * dim, 3), [hidden, dim]), ops.fromHost(data(hidden * dim, 4), [hidden, dim]), ops.fromHost(data(dim * hidden, 5), [dim, hidden])];
-    // The feed-forward half of a block; `settle` reads a tensor, which records whatever is held, so nothing fuses.
+    // The feed-forward half of a block.
     const block = async (settle: boolean) => {
       const pause = async (t: (typeof norm)) => void (settle && (await ops.read(t)));
       const n = ops.rmsnorm(x, norm, 1e-5);
@@ -56,16 +76,9 @@ describe('webgpu backend', { skip: unavailable.webgpu }, async () => {
       const out = ops.add(x, down);
       return Promise.all([n, h, down, out].map((t) => ops.read(t)));
     };
-    let dispatches = 0;
-    const dispatch = ops.gpu.dispatch.bind(ops.gpu);
-    ops.gpu.dispatch = (...args) => void (dispatches++, dispatch(...args));
-    const unfused = await block(true);
-    const unfusedDispatches = dispatches;
-    dispatches = 0;
-    const fused = await block(false);
-    ops.gpu.dispatch = dispatch;
+    const { unfused, fused, unfusedDispatches, fusedDispatches } = await settledAndHeld(block);
     assert.equal(unfusedDispatches, 5); // rmsnorm, gate/up, swiglu, down, add
-    assert.equal(dispatches, 2); // rmsnorm + gate/up; swiglu + down + add
+    assert.equal(fusedDispatches, 2); // rmsnorm + gate/up; swiglu + down + add
     fused.forEach((values, i) => {
       let worst = 0;
       values.forEach((v, e) => (worst = Math.max(worst, Math.abs(v - unfused[i]![e]!) / (1 + Math.abs(unfused[i]![e]!)))));
@@ -77,7 +90,6 @@ describe('webgpu backend', { skip: unavailable.webgpu }, async () => {
 
   test('decode fusion of attention inputs (q and k rotated, k and v written to their caches) gives the unfused values bit for bit, in one dispatch', async () => {
     const [batch, time, heads, kvHeads, headDim, cacheLen, pos] = [2, 1, 3, 1, 6, 5, 3];
-    const data = (n: number, seed: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.7 + seed) * 1.5);
     const invFreq = ops.fromHost(Float32Array.from({ length: headDim / 2 }, (_, i) => 10000 ** (-2 * i / headDim)), [headDim / 2]);
     const [q, kk, v] = [heads, kvHeads, kvHeads].map((h, i) => ops.fromHost(data(batch * time * h * headDim, i), [batch, time, h, headDim]));
     const run = async (settle: boolean) => {
@@ -92,16 +104,9 @@ describe('webgpu backend', { skip: unavailable.webgpu }, async () => {
       ops.writeAt(caches[1]!, v, pos);
       return Promise.all([qr, kr, ...caches].map((t) => ops.read(t)));
     };
-    let dispatches = 0;
-    const dispatch = ops.gpu.dispatch.bind(ops.gpu);
-    ops.gpu.dispatch = (...args) => void (dispatches++, dispatch(...args));
-    const unfused = await run(true);
-    const unfusedDispatches = dispatches;
-    dispatches = 0;
-    const fused = await run(false);
-    ops.gpu.dispatch = dispatch;
+    const { unfused, fused, unfusedDispatches, fusedDispatches } = await settledAndHeld(run);
     assert.equal(unfusedDispatches, 2 + 2 * batch); // two rotations, and a copy per batch row into each cache
-    assert.equal(dispatches, 1);
+    assert.equal(fusedDispatches, 1);
     fused.forEach((values, i) => assert.deepEqual(values, unfused[i], ['q', 'k', 'k cache', 'v cache'][i]));
   });
 

@@ -1,7 +1,7 @@
 // Dot products of one weight row (as stored) with one activation row, for the matvec (decode) kernels: f32 x for
 // f32 and bf16, f32 x times 2^72 for f16, and x quantized for the block types (q8a.ts): Q8S for Q8_0, Q8G for Q4_0,
 // Q8A for Q4_K and Q6_K.
-import { dotI8SignedBy, dotU4Pair, dotU7Scaled, f16, F16_REBIAS, F16_UNSCALE, f16x4, f16x8High, f16x8Low, hsum, madd } from './simd';
+import { dotI8SignedBy, dotU4Pair, dotU7Scaled, f16, F16_REBIAS, F16_UNSCALE, f16x4, f16x8High, f16x8Low, hsum, madd, onesI16 } from './simd';
 import { Q8A_BYTES, Q8G_GROUP_BYTES, q8aHalfSum, q8aSum, Q8S_GROUP_BYTES } from './q8a';
 
 /** w (cols f32) . x (cols f32), 4 accumulators of 4 lanes. */
@@ -66,28 +66,37 @@ import { Q8A_BYTES, Q8G_GROUP_BYTES, q8aHalfSum, q8aSum, Q8S_GROUP_BYTES } from 
 }
 
 /**
- * Q8_0 w . Q8S x (q8a.ts), for decode: per block d_w d_x (sum(|xq| (w xor sg)) + c). The d_w of 4 blocks are
- * gathered and decoded together and multiplied by the group's 4 d_x at once; each block's scale is then one lane.
- * Four accumulators: one would chain every block's multiply-add on the last.
+ * Two Q8_0 rows w0, w1 . Q8S x (q8a.ts), for decode, to out0 and out1: per block d_w d_x (sum(|xq| (w xor sg)) + c).
+ * Loads bound this kernel, so each block of x (4 loads, and its c) serves both rows: 4.5 loads a block a row
+ * instead of 7. The d_w of 4 blocks are gathered and decoded together and multiplied by the group's 4 d_x; each
+ * block then takes lane 0 and turns the scales by one lane. The blocks of a group run as a loop, not unrolled:
+ * unrolled, the compiler loads x ahead for all four and runs out of registers. One accumulator a row is enough:
+ * a block takes longer than its multiply-add's latency.
  */
 // @ts-ignore: decorator
-@inline export function dotQ8_0S(w: usize, x: usize, cols: i32): f32 {
-  const blocks = cols / 32;
-  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+@inline export function dotQ8_0Rows(out0: usize, out1: usize, w0: usize, w1: usize, x: usize, cols: i32): void {
+  const blocks = cols / 32, ones = onesI16(cols);
+  let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0);
   let b = 0;
   for (; b + 4 <= blocks; b += 4) {
-    const wb = w + <usize>b * 34, xg = x + <usize>(b >> 2) * Q8S_GROUP_BYTES;
-    const scales = f32x4.mul(f16Gather4(wb, 34), v128.load(xg));
-    a0 = q8sBlock(wb, xg, 0, v128.shuffle<f32>(scales, scales, 0, 0, 0, 0), a0);
-    a1 = q8sBlock(wb + 34, xg, 1, v128.shuffle<f32>(scales, scales, 1, 1, 1, 1), a1);
-    a2 = q8sBlock(wb + 68, xg, 2, v128.shuffle<f32>(scales, scales, 2, 2, 2, 2), a2);
-    a3 = q8sBlock(wb + 102, xg, 3, v128.shuffle<f32>(scales, scales, 3, 3, 3, 3), a3);
+    const wg0 = w0 + <usize>b * 34, wg1 = w1 + <usize>b * 34, xg = x + <usize>(b >> 2) * Q8S_GROUP_BYTES;
+    const dx = v128.load(xg);
+    let s0 = f32x4.mul(f16Gather4(wg0, 34), dx), s1 = f32x4.mul(f16Gather4(wg1, 34), dx);
+    for (let lane: usize = 0; lane < 4; lane++) {
+      acc0 = madd(f32x4.convert_i32x4_s(q8sBlock(wg0 + lane * 34, xg, lane, ones)), v128.shuffle<f32>(s0, s0, 0, 0, 0, 0), acc0);
+      acc1 = madd(f32x4.convert_i32x4_s(q8sBlock(wg1 + lane * 34, xg, lane, ones)), v128.shuffle<f32>(s1, s1, 0, 0, 0, 0), acc1);
+      s0 = v128.shuffle<f32>(s0, s0, 1, 2, 3, 0);
+      s1 = v128.shuffle<f32>(s1, s1, 1, 2, 3, 0);
+    }
   }
   for (; b < blocks; b++) {
-    const wb = w + <usize>b * 34, xg = x + <usize>(b >> 2) * Q8S_GROUP_BYTES, lane = <usize>(b & 3);
-    a0 = q8sBlock(wb, xg, lane, f32x4.splat(f16(load<u16>(wb)) * load<f32>(xg + lane * 4)), a0);
+    const wb0 = w0 + <usize>b * 34, wb1 = w1 + <usize>b * 34, xg = x + <usize>(b >> 2) * Q8S_GROUP_BYTES, lane = <usize>(b & 3);
+    const dx = load<f32>(xg + lane * 4);
+    acc0 = madd(f32x4.convert_i32x4_s(q8sBlock(wb0, xg, lane, ones)), f32x4.splat(f16(load<u16>(wb0)) * dx), acc0);
+    acc1 = madd(f32x4.convert_i32x4_s(q8sBlock(wb1, xg, lane, ones)), f32x4.splat(f16(load<u16>(wb1)) * dx), acc1);
   }
-  return hsum(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)));
+  store<f32>(out0, hsum(acc0));
+  store<f32>(out1, hsum(acc1));
 }
 
 /** The f16 values at p, p + stride, p + 2 stride and p + 3 stride (4 blocks' scales), as f32x4. */
@@ -97,51 +106,59 @@ import { Q8A_BYTES, Q8G_GROUP_BYTES, q8aHalfSum, q8aSum, Q8S_GROUP_BYTES } from 
   return f16x4(i16x8.replace_lane(i16x8.replace_lane(d, 2, load<u16>(p + 2 * stride)), 3, load<u16>(p + 3 * stride)));
 }
 
-/** acc + scale sum(w xq) for one Q8_0 block at wb and block `lane` of the Q8S group at xg. */
+/** The i32x4 partial sums of sum(w xq) for one Q8_0 block at wb and block `lane` of the Q8S group at xg. */
 // @ts-ignore: decorator
-@inline function q8sBlock(wb: usize, xg: usize, lane: usize, scale: v128, acc: v128): v128 {
+@inline function q8sBlock(wb: usize, xg: usize, lane: usize, ones: v128): v128 {
   const xb = xg + 32 + lane * 64;
-  let isum = dotI8SignedBy(v128.load(wb + 2), v128.load(xb + 32), v128.load(xb), v128.load32_zero(xg + 16 + lane * 4));
-  isum = dotI8SignedBy(v128.load(wb + 18), v128.load(xb + 48), v128.load(xb + 16), isum);
-  return madd(f32x4.convert_i32x4_s(isum), scale, acc);
+  const isum = dotI8SignedBy(v128.load(wb + 2), v128.load(xb + 32), v128.load(xb), v128.load32_zero(xg + 16 + lane * 4), ones);
+  return dotI8SignedBy(v128.load(wb + 18), v128.load(xb + 48), v128.load(xb + 16), isum, ones);
 }
 
 /**
- * Q4_0 w (18-byte blocks: f16 d, 16 bytes of nibbles n, low nibbles are elements 0..15) . Q8G x (q8a.ts): per block
- * d_w d_x (sum(n xq) - 8 sum(xq)), the nibbles taken as they are. The d_w of 4 blocks are decoded together; times the
- * group's d_x they are the 4 blocks' scales, and times its d_x sum(xq) they add to the offset's 4 lanes at once.
+ * Two Q4_0 rows w0, w1 (18-byte blocks: f16 d, 16 bytes of nibbles n, low nibbles are elements 0..15) . Q8G x
+ * (q8a.ts), to out0 and out1: per block d_w d_x (sum(n xq) - 8 sum(xq)), the nibbles taken as they are. As in
+ * dotQ8_0Rows, each block of x serves both rows and the blocks of a group run as a loop. The d_w of 4 blocks are
+ * decoded together; times the group's d_x they are the 4 blocks' scales, and times its d_x sum(xq) they add to
+ * the offset's 4 lanes at once.
  */
 // @ts-ignore: decorator
-@inline export function dotQ4_0(w: usize, x: usize, cols: i32): f32 {
-  const blocks = cols / 32;
-  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0), offset = f32x4.splat(0);
+@inline export function dotQ4_0Rows(out0: usize, out1: usize, w0: usize, w1: usize, x: usize, cols: i32): void {
+  const blocks = cols / 32, ones = onesI16(cols), mask = i8x16.splat(<i8>(15 * <i32>(cols != 0)));
+  let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0), offset0 = f32x4.splat(0), offset1 = f32x4.splat(0);
   let b = 0;
   for (; b + 4 <= blocks; b += 4) {
-    const wb = w + <usize>b * 18, xg = x + <usize>(b >> 2) * Q8G_GROUP_BYTES;
-    const d = f16Gather4(wb, 18);
-    const scales = f32x4.mul(d, v128.load(xg));
-    offset = madd(d, v128.load(xg + 16), offset);
-    a0 = q4gBlock(wb, xg + 32, v128.shuffle<f32>(scales, scales, 0, 0, 0, 0), a0);
-    a1 = q4gBlock(wb + 18, xg + 64, v128.shuffle<f32>(scales, scales, 1, 1, 1, 1), a1);
-    a2 = q4gBlock(wb + 36, xg + 96, v128.shuffle<f32>(scales, scales, 2, 2, 2, 2), a2);
-    a3 = q4gBlock(wb + 54, xg + 128, v128.shuffle<f32>(scales, scales, 3, 3, 3, 3), a3);
+    const wg0 = w0 + <usize>b * 18, wg1 = w1 + <usize>b * 18, xg = x + <usize>(b >> 2) * Q8G_GROUP_BYTES;
+    const d0 = f16Gather4(wg0, 18), d1 = f16Gather4(wg1, 18), dx = v128.load(xg), dxSums = v128.load(xg + 16);
+    let s0 = f32x4.mul(d0, dx), s1 = f32x4.mul(d1, dx);
+    offset0 = madd(d0, dxSums, offset0);
+    offset1 = madd(d1, dxSums, offset1);
+    for (let lane: usize = 0; lane < 4; lane++) {
+      const xb = xg + 32 + lane * 32, x0 = v128.load(xb), x1 = v128.load(xb + 16);
+      acc0 = madd(f32x4.convert_i32x4_s(q4Block(wg0 + lane * 18, x0, x1, mask, ones)), v128.shuffle<f32>(s0, s0, 0, 0, 0, 0), acc0);
+      acc1 = madd(f32x4.convert_i32x4_s(q4Block(wg1 + lane * 18, x0, x1, mask, ones)), v128.shuffle<f32>(s1, s1, 0, 0, 0, 0), acc1);
+      s0 = v128.shuffle<f32>(s0, s0, 1, 2, 3, 0);
+      s1 = v128.shuffle<f32>(s1, s1, 1, 2, 3, 0);
+    }
   }
-  let tail: f32 = 0;
+  let tail0: f32 = 0, tail1: f32 = 0;
   for (; b < blocks; b++) {
-    const wb = w + <usize>b * 18, xg = x + <usize>(b >> 2) * Q8G_GROUP_BYTES, lane = <usize>(b & 3);
-    const d = f16(load<u16>(wb));
-    a0 = q4gBlock(wb, xg + 32 + lane * 32, f32x4.splat(d * load<f32>(xg + lane * 4)), a0);
-    tail += d * load<f32>(xg + 16 + lane * 4);
+    const wb0 = w0 + <usize>b * 18, wb1 = w1 + <usize>b * 18, xg = x + <usize>(b >> 2) * Q8G_GROUP_BYTES, lane = <usize>(b & 3);
+    const xb = xg + 32 + lane * 32, x0 = v128.load(xb), x1 = v128.load(xb + 16), dx = load<f32>(xg + lane * 4);
+    const dxSum = load<f32>(xg + 16 + lane * 4), d0 = f16(load<u16>(wb0)), d1 = f16(load<u16>(wb1));
+    acc0 = madd(f32x4.convert_i32x4_s(q4Block(wb0, x0, x1, mask, ones)), f32x4.splat(d0 * dx), acc0);
+    acc1 = madd(f32x4.convert_i32x4_s(q4Block(wb1, x0, x1, mask, ones)), f32x4.splat(d1 * dx), acc1);
+    tail0 += d0 * dxSum;
+    tail1 += d1 * dxSum;
   }
-  return hsum(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3))) - 8 * (hsum(offset) + tail);
+  store<f32>(out0, hsum(acc0) - 8 * (hsum(offset0) + tail0));
+  store<f32>(out1, hsum(acc1) - 8 * (hsum(offset1) + tail1));
 }
 
-/** acc + scale sum(n xq) for one Q4_0 block at wb and the 32 int8 xq at xb. */
+/** The i32x4 partial sums of sum(n xq) for one Q4_0 block at wb and its 32 int8 xq in x0, x1. */
 // @ts-ignore: decorator
-@inline function q4gBlock(wb: usize, xb: usize, scale: v128, acc: v128): v128 {
-  const mask = i8x16.splat(0x0f), q = v128.load(wb + 2);
-  const isum = dotU4Pair(v128.and(q, mask), v128.load(xb), v128.and(i16x8.shr_u(q, 4), mask), v128.load(xb + 16));
-  return madd(f32x4.convert_i32x4_s(isum), scale, acc);
+@inline function q4Block(wb: usize, x0: v128, x1: v128, mask: v128, ones: v128): v128 {
+  const q = v128.load(wb + 2);
+  return dotU4Pair(v128.and(q, mask), x0, v128.and(i16x8.shr_u(q, 4), mask), x1, ones);
 }
 
 /** The 6-bit (scale, min) pair j of a Q4_K block's 12 scale bytes at s. */
@@ -161,11 +178,13 @@ import { Q8A_BYTES, Q8G_GROUP_BYTES, q8aHalfSum, q8aSum, Q8S_GROUP_BYTES } from 
  */
 // @ts-ignore: decorator
 @inline export function dotQ4_K(w: usize, x: usize, cols: i32): f32 {
+  const ones = onesI16(cols);
   let sum: f32 = 0;
   for (let b = 0; b < cols / 256; b++) {
     const wb = w + <usize>b * 144, xb = x + <usize>b * 8 * Q8A_BYTES;
     let acc = f32x4.splat(0), offset = f32x4.splat(0);
-    acc = q4kPair(wb, xb, 0, acc); acc = q4kPair(wb, xb, 1, acc); acc = q4kPair(wb, xb, 2, acc); acc = q4kPair(wb, xb, 3, acc);
+    acc = q4kPair(wb, xb, 0, acc, ones); acc = q4kPair(wb, xb, 1, acc, ones);
+    acc = q4kPair(wb, xb, 2, acc, ones); acc = q4kPair(wb, xb, 3, acc, ones);
     offset = q4kMins(wb, xb, 0, offset); offset = q4kMins(wb, xb, 1, offset);
     sum += f16(load<u16>(wb)) * hsum(acc) - f16(load<u16>(wb + 2)) * hsum(offset);
   }
@@ -174,12 +193,12 @@ import { Q8A_BYTES, Q8G_GROUP_BYTES, q8aHalfSum, q8aSum, Q8S_GROUP_BYTES } from 
 
 /** acc + sc_j dx_j sum(q xq) for sub-blocks j = 2c, 2c+1 of the Q4_K block at wb (x's 8 Q8A blocks at xb). */
 // @ts-ignore: decorator
-@inline function q4kPair(wb: usize, xb: usize, c: i32, acc: v128): v128 {
+@inline function q4kPair(wb: usize, xb: usize, c: i32, acc: v128, ones: v128): v128 {
   const mask = i8x16.splat(0x0f);
   const q0 = v128.load(wb + 16 + c * 32), q1 = v128.load(wb + 32 + c * 32);
   const xl = xb + <usize>(2 * c) * Q8A_BYTES, xh = xl + Q8A_BYTES;
-  const low = dotU4Pair(v128.and(q0, mask), v128.load(xl + 8), v128.and(q1, mask), v128.load(xl + 24));
-  const high = dotU4Pair(v128.and(i16x8.shr_u(q0, 4), mask), v128.load(xh + 8), v128.and(i16x8.shr_u(q1, 4), mask), v128.load(xh + 24));
+  const low = dotU4Pair(v128.and(q0, mask), v128.load(xl + 8), v128.and(q1, mask), v128.load(xl + 24), ones);
+  const high = dotU4Pair(v128.and(i16x8.shr_u(q0, 4), mask), v128.load(xh + 8), v128.and(i16x8.shr_u(q1, 4), mask), v128.load(xh + 24), ones);
   acc = madd(f32x4.convert_i32x4_s(low), f32x4.splat(<f32>q4kScale(wb + 4, 2 * c) * load<f32>(xl)), acc);
   return madd(f32x4.convert_i32x4_s(high), f32x4.splat(<f32>q4kScale(wb + 4, 2 * c + 1) * load<f32>(xh)), acc);
 }

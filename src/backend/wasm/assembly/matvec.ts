@@ -1,7 +1,7 @@
 // Decode: out[r] = w[r, :] . x for rows r in [rowStart, rowEnd) of w (rows, cols), stored as the file stores it.
 // x is f32 for f32 and bf16, f32 times 2^72 for f16 (see dotF16), and quantized for the block types (q8a.ts): Q8S
 // for Q8_0, Q8G for Q4_0, Q8A for Q4_K and Q6_K.
-import { dotBF16, dotF16, dotF32, dotQ4_0, dotQ4_K, dotQ6_K, dotQ8_0S } from './dot';
+import { dotBF16, dotF16, dotF32, dotQ4_0Rows, dotQ4_K, dotQ6_K, dotQ8_0Rows } from './dot';
 
 export function matvecF32(out: usize, x: usize, w: usize, cols: i32, rowStart: i32, rowEnd: i32): void {
   for (let r = rowStart; r < rowEnd; r++) store<f32>(out + <usize>r * 4, dotF32(w + <usize>r * <usize>cols * 4, x, cols));
@@ -16,13 +16,19 @@ export function matvecBF16(out: usize, x: usize, w: usize, cols: i32, rowStart: 
 }
 
 export function matvecQ8_0(out: usize, x: usize, w: usize, cols: i32, rowStart: i32, rowEnd: i32): void {
-  const rowBytes = <usize>(cols / 32) * 34;
-  for (let r = rowStart; r < rowEnd; r++) store<f32>(out + <usize>r * 4, dotQ8_0S(w + <usize>r * rowBytes, x, cols));
+  const rowBytes = <usize>(cols / 32) * 34, half = (rowEnd - rowStart + 1) >> 1;
+  for (let r = rowStart; r < rowStart + half; r++) {
+    const r1 = r + half < rowEnd ? r + half : r; // an odd count's last row runs as both
+    dotQ8_0Rows(out + <usize>r * 4, out + <usize>r1 * 4, w + <usize>r * rowBytes, w + <usize>r1 * rowBytes, x, cols);
+  }
 }
 
 export function matvecQ4_0(out: usize, x: usize, w: usize, cols: i32, rowStart: i32, rowEnd: i32): void {
-  const rowBytes = <usize>(cols / 32) * 18;
-  for (let r = rowStart; r < rowEnd; r++) store<f32>(out + <usize>r * 4, dotQ4_0(w + <usize>r * rowBytes, x, cols));
+  const rowBytes = <usize>(cols / 32) * 18, half = (rowEnd - rowStart + 1) >> 1;
+  for (let r = rowStart; r < rowStart + half; r++) {
+    const r1 = r + half < rowEnd ? r + half : r; // an odd count's last row runs as both
+    dotQ4_0Rows(out + <usize>r * 4, out + <usize>r1 * 4, w + <usize>r * rowBytes, w + <usize>r1 * rowBytes, x, cols);
+  }
 }
 
 export function matvecQ4_K(out: usize, x: usize, w: usize, cols: i32, rowStart: i32, rowEnd: i32): void {

@@ -27,13 +27,25 @@
 }
 
 /**
- * acc + the i32x4 partial sums of (w xor sg) . u for signed bytes w, sign masks sg (0 or -1) and u in 0..127: the
- * relaxed dot (|pair sums| <= 2 * 128 * 127 < 2^15), else the exact dot. See Q8S (q8a.ts) for what it is for.
+ * The i16x8 splat of 1 that the relaxed integer dots widen their pair sums with (pmaddwd against ones), built
+ * from a value the compiler cannot fold (pass any non-zero run-time value) so that it stays in a register. V8
+ * builds a constant again at every use (2-3 instructions), and its own relaxed dot-add builds its ones vector at
+ * every call; in a kernel bound by instructions that costs about 15%.
  */
 // @ts-ignore: decorator
-@inline export function dotI8SignedBy(w: v128, sg: v128, u: v128, acc: v128): v128 {
+@inline export function onesI16(nonZero: i32): v128 {
+  return i16x8.splat(<i16>(nonZero != 0));
+}
+
+/**
+ * acc + the i32x4 partial sums of (w xor sg) . u for signed bytes w, sign masks sg (0 or -1) and u in 0..127: the
+ * relaxed dot (|pair sums| <= 2 * 128 * 127 < 2^15) widened against `ones` (onesI16), else the exact dot. See Q8S
+ * (q8a.ts) for what it is for.
+ */
+// @ts-ignore: decorator
+@inline export function dotI8SignedBy(w: v128, sg: v128, u: v128, acc: v128, ones: v128): v128 {
   if (!ASC_FEATURE_RELAXED_SIMD) return i32x4.add(acc, dotI8(v128.xor(w, sg), u));
-  return i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.xor(w, sg), u, acc);
+  return i32x4.add(acc, i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.xor(w, sg), u), ones));
 }
 
 /**
@@ -49,12 +61,13 @@
 
 /**
  * i32x4 partial sums of u0 . s0 + u1 . s1 for unsigned 4-bit values u and signed bytes s: relaxed SIMD's i16 dot
- * (pmaddubsw) for each pair, whose i16 sums add without overflow (4 * 15 * 128 < 2^15), then one widening.
+ * (pmaddubsw) for each pair, whose i16 sums add without overflow (4 * 15 * 128 < 2^15), then one widening against
+ * `ones` (onesI16).
  */
 // @ts-ignore: decorator
-@inline export function dotU4Pair(u0: v128, s0: v128, u1: v128, s1: v128): v128 {
+@inline export function dotU4Pair(u0: v128, s0: v128, u1: v128, s1: v128, ones: v128): v128 {
   if (!ASC_FEATURE_RELAXED_SIMD) return dotI8Small2(u0, s0, u1, s1);
-  return i32x4.extadd_pairwise_i16x8_s(i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(s0, u0), i16x8.relaxed_dot_i8x16_i7x16_s(s1, u1)));
+  return i32x4.dot_i16x8_s(i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(s0, u0), i16x8.relaxed_dot_i8x16_i7x16_s(s1, u1)), ones);
 }
 
 /**
@@ -63,10 +76,10 @@
  * out + 32 = dotI8SignedBy(s, no signs, u, 0).
  */
 export function relaxedDotProbe(out: usize, u: usize, s: usize): void {
-  const uv = v128.load(u), sv = v128.load(s), mask = i8x16.splat(0x0f);
+  const uv = v128.load(u), sv = v128.load(s), mask = i8x16.splat(0x0f), ones = onesI16(<i32>out);
   v128.store(out, dotU7Scaled(uv, sv, -3));
-  v128.store(out + 16, dotU4Pair(v128.and(uv, mask), sv, v128.and(i16x8.shr_u(uv, 4), mask), sv));
-  v128.store(out + 32, dotI8SignedBy(sv, i32x4.splat(0), uv, i32x4.splat(0)));
+  v128.store(out + 16, dotU4Pair(v128.and(uv, mask), sv, v128.and(i16x8.shr_u(uv, 4), mask), sv, ones));
+  v128.store(out + 32, dotI8SignedBy(sv, i32x4.splat(0), uv, i32x4.splat(0), ones));
 }
 
 /** Scalar f16 bits -> f32 (exact for zero, subnormals and normals; weights hold no inf/nan). */

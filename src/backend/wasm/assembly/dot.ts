@@ -270,3 +270,29 @@ import { Q8A_BYTES, Q8G_GROUP_BYTES, q8aHalfSum, q8aSum, Q8S_GROUP_BYTES } from 
   const isum = i32x4.add(dotU7Scaled(ua, v128.load(xb + 8), sa), dotU7Scaled(ub, v128.load(xb + 24), sb));
   return madd(f32x4.convert_i32x4_s(i32x4.sub(isum, i32x4.splat(offset))), v128.load32_splat(xb), acc);
 }
+
+/**
+ * Two f16 rows w0, w1 . f32 x (times 2^72, as in dotF16), to out0 and out1: each x load serves both rows. Two
+ * accumulators a row, 8 columns a step: more would not fit the 16 vector registers.
+ */
+// @ts-ignore: decorator
+@inline export function dotF16Rows(out0: usize, out1: usize, w0: usize, w1: usize, x: usize, cols: i32): void {
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), b0 = f32x4.splat(0), b1 = f32x4.splat(0);
+  let c = 0;
+  for (; c + 8 <= cols; c += 8) {
+    const xc = x + <usize>c * 4, x0 = v128.load(xc), x1 = v128.load(xc + 16);
+    const g = v128.load(w0 + <usize>c * 2), h = v128.load(w1 + <usize>c * 2);
+    a0 = madd(f16x8Low(g), x0, a0);
+    a1 = madd(f16x8High(g), x1, a1);
+    b0 = madd(f16x8Low(h), x0, b0);
+    b1 = madd(f16x8High(h), x1, b1);
+  }
+  let s0 = hsum(f32x4.add(a0, a1)), s1 = hsum(f32x4.add(b0, b1));
+  for (; c < cols; c++) {
+    const xs = load<f32>(x + <usize>c * 4) / F16_REBIAS;
+    s0 += f16(load<u16>(w0 + <usize>c * 2)) * xs;
+    s1 += f16(load<u16>(w1 + <usize>c * 2)) * xs;
+  }
+  store<f32>(out0, s0 * F16_UNSCALE);
+  store<f32>(out1, s1 * F16_UNSCALE);
+}

@@ -185,14 +185,15 @@ export class Gpu {
   /** An allocation of this Gpu's that the device refused: thrown at every read from then on. */
   private failure: GpuMemoryError | undefined;
 
-  private constructor(private readonly shared: SharedDevice) {
+  private constructor(private readonly shared: SharedDevice, private readonly bindingLimit: number) {
     this.ring = this.device.createBuffer({ size: RING_SLOTS * PARAM_SLOT, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
   }
 
-  static async create(): Promise<Gpu> {
+  /** `maxBinding`: bind at most this many bytes, below the device's limit (tests split weights with it). */
+  static async create(maxBinding = Infinity): Promise<Gpu> {
     current ??= sharedDevice();
     try {
-      return new Gpu(await current);
+      return new Gpu(await current, maxBinding);
     } catch (e) {
       current = undefined;
       throw e;
@@ -214,7 +215,7 @@ export class Gpu {
 
   /** Largest buffer one binding can see. */
   get maxBinding(): number {
-    return this.shared.limits.maxStorageBufferBindingSize;
+    return Math.min(this.shared.limits.maxStorageBufferBindingSize, this.bindingLimit);
   }
 
   /** Storage buffers one kernel may bind. */

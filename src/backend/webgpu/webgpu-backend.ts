@@ -13,7 +13,20 @@ import * as k from './kernels/index.js';
 /** A tensor's GPU buffer; views (reshape) share one storage, freed once. */
 interface Storage {
   buffer: GPUBuffer;
+  /**
+   * A weight matrix larger than one binding may be (2 GiB on the H100; a 128k-token vocabulary by 4096 in f32 is
+   * 2.1 GB): its rows in parts of at most one binding each, `buffer` being the first. Embedding, linear and read
+   * take such a tensor; other ops say they do not.
+   */
+  parts?: WeightPart[];
   freed: boolean;
+}
+
+/** Rows [first, first + rows) of a weight split across bindings, in their own buffer. */
+interface WeightPart {
+  buffer: GPUBuffer;
+  first: number;
+  rows: number;
 }
 
 /**
@@ -37,7 +50,9 @@ export class WebGpuBackend implements Ops {
   readonly name = 'webgpu';
   /** The host copy of every i32 tensor (token ids, targets: small), so ids are checked and sorted without a read. */
   private readonly hostInts = new WeakMap<Storage, Int32Array>();
-  private readonly scopes = new Scopes<Storage>((s) => this.gpu.free(s.buffer));
+  private readonly scopes = new Scopes<Storage>((s) => {
+    for (const { buffer } of s.parts ?? [s]) this.gpu.free(buffer);
+  });
 
   /** The rounding of matrix-product inputs that `precision` implies. */
   private readonly matmulInputs: k.MatmulInputs;
@@ -46,9 +61,10 @@ export class WebGpuBackend implements Ops {
     this.matmulInputs = precision === 'mixed' ? 'f16' : 'f32';
   }
 
-  static async create(precision: Precision = 'fp32'): Promise<WebGpuBackend> {
+  /** `maxBinding`: bind at most this many bytes, below the device's limit (so that tests can split weights). */
+  static async create(precision: Precision = 'fp32', { maxBinding }: { maxBinding?: number } = {}): Promise<WebGpuBackend> {
     if (!precisions.includes(precision)) throw new ArgumentError('precision', precisions.map((p) => `"${p}"`).join(' or '), JSON.stringify(precision));
-    return new WebGpuBackend(await Gpu.create(), precision);
+    return new WebGpuBackend(await Gpu.create(maxBinding), precision);
   }
 
   /** The adapter, in words (vendor, device, driver). */
@@ -74,13 +90,36 @@ export class WebGpuBackend implements Ops {
     return this.alloc(shape, 'f32');
   }
 
+  /**
+   * A tensor for host data of `bytes`: one buffer, or for a matrix larger than one binding, parts of whole rows, each
+   * written with its rows of `bytes`.
+   */
+  private upload(shape: Shape, dtype: 'f32' | 'i32' | 'f16' | 'bf16', bytes: ArrayBufferView): Tensor {
+    const rows = shape[0]!;
+    const rowBytes = bytes.byteLength / rows;
+    const perPart = Math.floor(this.gpu.maxBinding / rowBytes);
+    if (bytes.byteLength <= this.gpu.maxBinding || shape.length !== 2 || dtype === 'i32' || perPart === 0) {
+      const t = this.alloc(shape, dtype);
+      if (bytes.byteLength > 0) this.gpu.write(buf(t), bytes);
+      return t;
+    }
+    const parts: WeightPart[] = [];
+    for (let first = 0; first < rows; first += perPart) {
+      const part = { buffer: this.gpu.alloc(Math.min(perPart, rows - first) * rowBytes), first, rows: Math.min(perPart, rows - first) };
+      this.gpu.write(part.buffer, new Uint8Array(bytes.buffer, bytes.byteOffset + first * rowBytes, part.rows * rowBytes));
+      parts.push(part);
+    }
+    const storage: Storage = { buffer: parts[0]!.buffer, parts, freed: false };
+    this.scopes.track(storage);
+    return { shape: [...shape], dtype, backend: 'webgpu', storage };
+  }
+
   fromHost(data: Float32Array | Int32Array, shape: Shape): Tensor {
     if (data.length !== numel(shape)) {
       throw new ShapeError('fromHost', `${numel(shape)} elements for shape ${shapeToString(shape)}`, `${data.length}`);
     }
-    const t = this.alloc(shape, data instanceof Int32Array ? 'i32' : 'f32');
+    const t = this.upload(shape, data instanceof Int32Array ? 'i32' : 'f32', data);
     if (data instanceof Int32Array) this.hostInts.set(t.storage as Storage, data.slice());
-    if (data.length > 0) this.gpu.write(buf(t), data);
     return t;
   }
 
@@ -90,9 +129,7 @@ export class WebGpuBackend implements Ops {
    */
   fromEncoded(e: EncodedTensor): Tensor {
     if ((e.dtype !== 'f16' && e.dtype !== 'bf16') || e.shape.length !== 2) return this.fromHost(decodeTensor(e), e.shape);
-    const t = this.alloc(e.shape, e.dtype);
-    if (e.bytes.byteLength > 0) this.gpu.write(buf(t), e.bytes);
-    return t;
+    return this.upload(e.shape, e.dtype, e.bytes);
   }
 
   /**
@@ -116,9 +153,13 @@ export class WebGpuBackend implements Ops {
   async read(t: Tensor): Promise<Float32Array | Int32Array> {
     const n = numel(t.shape);
     if (n === 0) return t.dtype === 'i32' ? new Int32Array(0) : new Float32Array(0);
-    if (t.dtype === 'f16' || t.dtype === 'bf16') return decodeTensor({ shape: t.shape, dtype: t.dtype, bytes: new Uint8Array(await this.gpu.read(buf(t), n * 2)) });
-    const bytes = await this.gpu.read(buf(t), n * 4);
-    return t.dtype === 'i32' ? new Int32Array(bytes) : new Float32Array(bytes);
+    const halves = t.dtype === 'f16' || t.dtype === 'bf16';
+    const bytes = new Uint8Array(n * (halves ? 2 : 4));
+    const s = live(t);
+    const rowBytes = s.parts ? bytes.length / t.shape[0]! : bytes.length;
+    for (const part of s.parts ?? [{ buffer: s.buffer, first: 0, rows: 1 }]) bytes.set(new Uint8Array(await this.gpu.read(part.buffer, part.rows * rowBytes)), part.first * rowBytes);
+    if (halves) return decodeTensor({ shape: t.shape, dtype: t.dtype as 'f16' | 'bf16', bytes });
+    return t.dtype === 'i32' ? new Int32Array(bytes.buffer) : new Float32Array(bytes.buffer);
   }
 
   release(t: Tensor): void {
@@ -184,7 +225,8 @@ export class WebGpuBackend implements Ops {
     const [vocab, dim] = table.shape as [number, number];
     this.hostIds(ids, vocab, 'token id');
     const out = this.f32([...ids.shape, dim]);
-    k.embedding(this.gpu, buf(out), buf(table), buf(ids), numel(ids.shape), vocab, dim, weightType(table));
+    // A table split across bindings: each part fills the rows of its ids (the first writes zeros for the others).
+    for (const part of weightParts(table)) k.embedding(this.gpu, buf(out), part.buffer, buf(ids), numel(ids.shape), part, dim, weightType(table));
     return out;
   }
 
@@ -213,6 +255,7 @@ export class WebGpuBackend implements Ops {
   }
 
   linears(x: Tensor, ws: Tensor[]): Tensor[] {
+    if (ws.some((w) => (w.storage as Storage).parts)) return ws.map((w) => this.splitLinear(x, w));
     const inF = last(f32(x));
     const rows = numel(x.shape.slice(0, -1));
     const outs = ws.map((w) => {
@@ -239,6 +282,20 @@ export class WebGpuBackend implements Ops {
       ws.forEach((w, i) => this.withF32(w, (wf) => k.matmul(this.gpu, buf(outs[i]!), buf(x), buf(wf), rows, inF, w.shape[0]!, k.NT, this.matmulInputs)));
     }
     return outs;
+  }
+
+  /** x w^T for a weight split across bindings (or not): each part's rows make a slice of out's columns. */
+  private splitLinear(x: Tensor, w: Tensor): Tensor {
+    const [n, inF] = w.shape as [number, number];
+    const rows = numel(x.shape.slice(0, -1));
+    const out = this.f32([...x.shape.slice(0, -1), n]);
+    for (const part of weightParts(w)) {
+      const storage: Storage = { buffer: part.buffer, freed: false }; // a view of the part (w owns its buffer)
+      const slice = this.linear(x, { shape: [part.rows, inF], dtype: w.dtype, backend: 'webgpu', storage });
+      k.copyColumns(this.gpu, buf(out), buf(slice), rows, n, part.first, part.rows);
+      this.release(slice);
+    }
+    return out;
   }
 
   rope(x: Tensor, invFreq: Tensor, startPos: number): Tensor {
@@ -417,11 +474,26 @@ function ropeBuffers(j: k.RopeJobs): GPUBuffer[] {
   return [j.invFreq, ...j.rotations.flatMap((r) => [r.out, r.x, ...(r.cache ? [r.cache] : [])]), ...(j.copy ? [j.copy.src, j.copy.dst] : [])];
 }
 
-function buf(t: Tensor): GPUBuffer {
+function live(t: Tensor): Storage {
   if (t.backend !== 'webgpu') throw new ArgumentError('tensor', 'a tensor of the webgpu backend', `one of ${t.backend}`);
   const s = t.storage as Storage;
   if (s.freed) throw new ArgumentError('tensor', 'a live tensor', 'a released one');
+  return s;
+}
+
+function buf(t: Tensor): GPUBuffer {
+  const s = live(t);
+  if (s.parts) {
+    throw new ArgumentError('tensor', 'a tensor within one GPU binding (a weight split across bindings goes only to embedding, linear and read)',
+      `a ${shapeToString(t.shape)} weight in ${s.parts.length} parts`);
+  }
   return s.buffer;
+}
+
+/** The parts of a weight matrix split across bindings, or its one buffer as the only part. */
+function weightParts(t: Tensor): WeightPart[] {
+  const s = live(t);
+  return s.parts ?? [{ buffer: s.buffer, first: 0, rows: t.shape[0]! }];
 }
 
 function f32(t: Tensor): Tensor {

@@ -10,6 +10,9 @@ import { after, describe, test } from 'node:test';
 import { f16ToF32, f32ToF16 } from '../../core/dtype.js';
 import { ArgumentError } from '../../core/errors.js';
 import { generate } from '../../infer/generate.js';
+import { KvCache } from '../../model/kv-cache.js';
+import { forward, type LlamaModel } from '../../model/llama.js';
+import type { Tensor } from '../../tensor/tensor.js';
 import { loadModel } from '../../io/load-model.js';
 import { loadTokenizer } from '../../io/load-tokenizer.js';
 import { assetPath, fixturePath } from '../../io/package-paths.js';
@@ -149,6 +152,35 @@ describe('webgpu backend', { skip: unavailable.webgpu }, async () => {
   test('a tensor larger than the device can bind is a GpuMemoryError naming the size', () => {
     const elements = Math.floor(ops.gpu.maxBinding / 4) + 1;
     assert.throws(() => ops.zeros([elements]), (e: Error) => e instanceof GpuMemoryError && e.message.includes(`${elements * 4} bytes`));
+  });
+
+  test('weights larger than one binding are split by rows: embedding, linear (prefill and decode, tied output) and read give the unsplit values', async () => {
+    // A 40 KB binding limit splits stories260K's embedding (512 x 64 f32, 128 KB: 4 parts, the last of 32 rows), its
+    // w1 and w3 (172 x 64: 160 rows, then 12) and w2 (64 x 172: 59 rows, then 5); the rest stays whole.
+    const split = await WebGpuBackend.create('fp32', { maxBinding: 40 << 10 });
+    const path = assetPath('stories260K', 'stories260K.bin');
+    const [whole, parted] = [await loadModel(path, { backend: ops }), await loadModel(path, { backend: split })];
+    try {
+      const parts = (t: Tensor) => (t.storage as { parts?: unknown[] }).parts?.length ?? 1;
+      assert.deepEqual([parts(parted.weights.tokEmbeddings), parts(parted.weights.layers[0]!.w1), parts(parted.weights.layers[0]!.w2), parts(parted.weights.layers[0]!.wq)], [4, 2, 2, 1]);
+      assert.deepEqual(await split.read(parted.weights.tokEmbeddings), await ops.read(whole.weights.tokEmbeddings));
+      const logits = async (m: LlamaModel) => {
+        const cache = new KvCache(m.ops, m.config, 1, 16);
+        const steps = [await m.ops.read(forward(m, m.ops.fromHost(Int32Array.of(1, 403, 407, 261, 378, 1), [1, 6]), { cache }))];
+        for (const id of [411, 290]) steps.push(await m.ops.read(forward(m, m.ops.fromHost(Int32Array.of(id), [1, 1]), { cache })));
+        cache.dispose();
+        return steps;
+      };
+      const [got, want] = [await logits(parted), await logits(whole)];
+      // Each output element is the same dot product either way; only the prefill mat-mul's split of k into chunks
+      // (it depends on how many output tiles there are) can order a sum differently: f32 rounding.
+      got.forEach((g, step) => g.forEach((v, i) => assert.ok(Math.abs(v - want[step]![i]!) <= 1e-5 * (1 + Math.abs(want[step]![i]!)), `step ${step}, logit ${i}: ${v} vs ${want[step]![i]}`)));
+      // Training's fused output layer does not take a split weight, and says so.
+      const [x, targets] = [split.fromHost(new Float32Array(2 * 64), [2, 64]), split.fromHost(Int32Array.of(3, 4), [2])];
+      assert.throws(() => split.crossEntropy(x, parted.weights.tokEmbeddings, targets), (e: Error) => e instanceof ArgumentError && e.message.includes('weight in 4 parts'));
+    } finally {
+      split.dispose();
+    }
   });
 
   test('LLAMATS_WEBGPU_PROFILE=1 prints the GPU time of each kernel, labelled by the functions that dispatched it', () => {

@@ -54,6 +54,15 @@ export function copy(gpu: Gpu, dst: GPUBuffer, dstAt: number, src: GPUBuffer, sr
   if (n > 0) gpu.dispatch1d(COPY, [dst, src], [n, dstAt, srcAt], n);
 }
 
+const COPY_COLUMNS = map(`@group(0) @binding(0) var<storage, read_write> dst: array<f32>;
+@group(0) @binding(1) var<storage, read> src: array<f32>;
+@group(0) @binding(2) var<uniform> p: Params;`, 'dst[i / p.width * p.dstWidth + p.first + i % p.width] = src[i];', 'n: u32, width: u32, dstWidth: u32, first: u32');
+
+/** Columns [first, first + width) of dst (rows, dstWidth) = src (rows, width). */
+export function copyColumns(gpu: Gpu, dst: GPUBuffer, src: GPUBuffer, rows: number, dstWidth: number, first: number, width: number): void {
+  if (rows * width > 0) gpu.dispatch1d(COPY_COLUMNS, [dst, src], [rows * width, width, dstWidth, first], rows * width);
+}
+
 // Dropout: keep element i when hash32(i + seedHash) >= threshold (the mask of backend/cpu/dropout.ts, bit for bit).
 const DROPOUT = map(`@group(0) @binding(0) var<storage, read_write> out: array<f32>;
 @group(0) @binding(1) var<storage, read> x: array<f32>;

@@ -3,18 +3,23 @@
 import { FLAT_INDEX, type Gpu } from '../gpu.js';
 import { weightReader, type WeightType } from './halves.js';
 
-// out (count, dim): row n = table row ids[n] (the table stored as `type` says); one invocation per element.
+// out (count, dim): row n = table row ids[n] (the table stored as `type` says); one invocation per element. The
+// table may be rows [first, first + rows) of a larger one (split across bindings): ids outside are skipped, and
+// written as zeros by the part with first = 0.
 const embeddingSource = (type: WeightType) => /* wgsl */ `${FLAT_INDEX}
 @group(0) @binding(0) var<storage, read_write> out: array<f32>;
 ${weightReader('table', 1, type)}
 @group(0) @binding(2) var<storage, read> ids: array<i32>;
-struct Params { n: u32, vocab: u32, dim: u32 }
+struct Params { n: u32, rows: u32, dim: u32, first: u32 }
 @group(0) @binding(3) var<uniform> p: Params;
 @compute @workgroup_size(64) fn main(@builtin(global_invocation_id) id: vec3u) {
   let i = flatIndex(id);
   if (i >= p.n) { return; }
-  let token = ids[i / p.dim];
-  if (token < 0 || u32(token) >= p.vocab) { out[i] = 0.0; return; }
+  let token = ids[i / p.dim] - i32(p.first);
+  if (token < 0 || u32(token) >= p.rows) {
+    if (p.first == 0u) { out[i] = 0.0; }
+    return;
+  }
   out[i] = tableAt(u32(token) * p.dim + i % p.dim);
 }`;
 const EMBEDDING = { f32: embeddingSource('f32'), f16: embeddingSource('f16'), bf16: embeddingSource('bf16') };
@@ -39,10 +44,13 @@ struct Params { n: u32, dim: u32 }
   dtable[i] = acc;
 }`;
 
-/** out (count, dim) = rows of table (vocab, dim) picked by ids (count, i32); zero rows for ids outside [0, vocab). */
-export function embedding(gpu: Gpu, out: GPUBuffer, table: GPUBuffer, ids: GPUBuffer, count: number, vocab: number, dim: number, type: WeightType = 'f32'): void {
+/**
+ * out (count, dim) = rows of table picked by ids (count, i32), where table holds rows [first, first + rows) of the
+ * embedding (all of it: first 0): the ids outside are left as they are, or with first 0 made zero rows.
+ */
+export function embedding(gpu: Gpu, out: GPUBuffer, table: GPUBuffer, ids: GPUBuffer, count: number, { first, rows }: { first: number; rows: number }, dim: number, type: WeightType = 'f32'): void {
   const n = count * dim;
-  if (n > 0) gpu.dispatch1d(EMBEDDING[type], [out, table, ids], [n, vocab, dim], n);
+  if (n > 0) gpu.dispatch1d(EMBEDDING[type], [out, table, ids], [n, rows, dim, first], n);
 }
 
 /** dtable (vocab, dim) = dy (count, dim) scattered-added by ids (host copy, all in [0, vocab)); zeros for unseen ids. */

@@ -1,6 +1,6 @@
-// Dot products of one weight row (as stored) with one activation row, for the matvec (decode) kernels: f32 x for
-// f32 and bf16, f32 x times 2^72 for f16, and x quantized for the block types (q8a.ts): Q8S for Q8_0, Q8G for Q4_0,
-// Q8A for Q4_K and Q6_K.
+// Dot products of one weight row (as stored), or two (the *Rows functions, which load x once for both), with one
+// activation row, for the matvec (decode) kernels: f32 x for f32 and bf16, f32 x times 2^72 for f16, and x
+// quantized for the block types (q8a.ts): Q8S for Q8_0, Q8G for Q4_0, Q8A for Q4_K and Q6_K.
 import { dotI8SignedBy, dotU4Pair, dotU7Scaled, f16, F16_REBIAS, F16_UNSCALE, f16x4, f16x8High, f16x8Low, hsum, madd, onesI16 } from './simd';
 import { Q8A_BYTES, Q8G_GROUP_BYTES, q8aHalfSum, q8aSum, Q8S_GROUP_BYTES } from './q8a';
 
@@ -123,7 +123,7 @@ import { Q8A_BYTES, Q8G_GROUP_BYTES, q8aHalfSum, q8aSum, Q8S_GROUP_BYTES } from 
  */
 // @ts-ignore: decorator
 @inline export function dotQ4_0Rows(out0: usize, out1: usize, w0: usize, w1: usize, x: usize, cols: i32): void {
-  const blocks = cols / 32, ones = onesI16(cols), mask = i8x16.splat(<i8>(15 * <i32>(cols != 0)));
+  const blocks = cols / 32, ones = onesI16(cols), mask = i8x16.splat(<i8>(15 * <i32>(cols != 0))); // 0x0f, kept as ones is
   let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0), offset0 = f32x4.splat(0), offset1 = f32x4.splat(0);
   let b = 0;
   for (; b + 4 <= blocks; b += 4) {

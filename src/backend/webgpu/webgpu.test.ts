@@ -10,12 +10,12 @@ import { after, describe, test } from 'node:test';
 import { f16ToF32, f32ToF16 } from '../../core/dtype.js';
 import { ArgumentError } from '../../core/errors.js';
 import { generate } from '../../infer/generate.js';
-import { KvCache } from '../../model/kv-cache.js';
-import { forward, type LlamaModel } from '../../model/llama.js';
-import type { Tensor } from '../../tensor/tensor.js';
 import { loadModel } from '../../io/load-model.js';
 import { loadTokenizer } from '../../io/load-tokenizer.js';
 import { assetPath, fixturePath } from '../../io/package-paths.js';
+import { KvCache } from '../../model/kv-cache.js';
+import { forward, type LlamaModel } from '../../model/llama.js';
+import type { Tensor } from '../../tensor/tensor.js';
 import { unavailable } from '../../testing/backends.js';
 import { llamats, llamatsWithEnv } from '../../testing/run-cli.js';
 import { CpuBackend } from '../cpu/cpu-backend.js';
@@ -155,8 +155,9 @@ describe('webgpu backend', { skip: unavailable.webgpu }, async () => {
   });
 
   test('weights larger than one binding are split by rows: embedding, linear (prefill and decode, tied output) and read give the unsplit values', async () => {
-    // A 40 KB binding limit splits stories260K's embedding (512 x 64 f32, 128 KB: 4 parts, the last of 32 rows), its
-    // w1 and w3 (172 x 64: 160 rows, then 12) and w2 (64 x 172: 59 rows, then 5); the rest stays whole.
+    // A 40 KB binding limit splits stories260K's embedding (512 x 64 f32, 128 KB: 4 parts, the last of 32 rows; it
+    // is also the output layer), its w1 and w3 (172 x 64: 160 rows, then 12) and w2 (64 x 172: 59 rows, then 5);
+    // the rest stays whole.
     const split = await WebGpuBackend.create('fp32', { maxBinding: 40 << 10 });
     const path = assetPath('stories260K', 'stories260K.bin');
     const [whole, parted] = [await loadModel(path, { backend: ops }), await loadModel(path, { backend: split })];

@@ -25,6 +25,13 @@ import { GpuMemoryError } from './gpu.js';
 import { denseAttentionLimit } from './kernels/attention-dense.js';
 import { WebGpuBackend } from './webgpu-backend.js';
 
+/** Worst |got - want| / (1 + |want|). */
+function worst(got: ArrayLike<number>, want: ArrayLike<number>): number {
+  let w = 0;
+  for (let i = 0; i < want.length; i++) w = Math.max(w, Math.abs(got[i]! - want[i]!) / (1 + Math.abs(want[i]!)));
+  return w;
+}
+
 describe('webgpu backend', { skip: unavailable.webgpu }, async () => {
   const ops = await WebGpuBackend.create();
   after(() => ops.dispose());
@@ -82,12 +89,11 @@ describe('webgpu backend', { skip: unavailable.webgpu }, async () => {
     const { unfused, fused, unfusedDispatches, fusedDispatches } = await settledAndHeld(block);
     assert.equal(unfusedDispatches, 5); // rmsnorm, gate/up, swiglu, down, add
     assert.equal(fusedDispatches, 2); // rmsnorm + gate/up; swiglu + down + add
+    // The fused norm sums x^2 in another order and scales the product's sum rather than each x: f32 rounding of sums
+    // of 36 and 52 terms (1.5e-6 seen).
     fused.forEach((values, i) => {
-      let worst = 0;
-      values.forEach((v, e) => (worst = Math.max(worst, Math.abs(v - unfused[i]![e]!) / (1 + Math.abs(unfused[i]![e]!)))));
-      // The fused norm sums x^2 in another order and scales the product's sum rather than each x: f32 rounding of sums
-      // of 36 and 52 terms (1.5e-6 seen).
-      assert.ok(worst < 1e-5, `${['normalized x', 'swiglu', 'down', 'residual sum'][i]}: max relative difference ${worst}`);
+      const d = worst(values, unfused[i]!);
+      assert.ok(d < 1e-5, `${['normalized x', 'swiglu', 'down', 'residual sum'][i]}: max relative difference ${d}`);
     });
   });
 
@@ -127,9 +133,8 @@ describe('webgpu backend', { skip: unavailable.webgpu }, async () => {
       if (path === 'tiled') denseAttentionLimit.bytes = 0;
       const got = await run(ops).finally(() => (denseAttentionLimit.bytes = limit));
       const want = await run(reference);
-      let worst = 0;
-      got.forEach((g, i) => (worst = Math.max(worst, Math.abs(g - want[i]!) / (1 + Math.abs(want[i]!)))));
-      assert.ok(worst < 2e-5, `max relative difference ${worst}`); // f32 sums in another order (the reference sums in f64)
+      const d = worst(got, want);
+      assert.ok(d < 2e-5, `max relative difference ${d}`); // f32 sums in another order (the reference sums in f64)
     });
   }
 
@@ -143,9 +148,8 @@ describe('webgpu backend', { skip: unavailable.webgpu }, async () => {
     };
     const [got, want] = [await run(ops), await run(reference)];
     got.forEach((g, t) => {
-      let worst = 0;
-      g.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - want[t]![i]!) / (1 + Math.abs(want[t]![i]!)))));
-      assert.ok(worst < 1e-5, `${t ? 'dw' : 'dx'}: max relative difference ${worst}`); // f32 sums of 1100 terms in another order
+      const d = worst(g, want[t]!);
+      assert.ok(d < 1e-5, `${t ? 'dw' : 'dx'}: max relative difference ${d}`); // f32 sums of 1100 terms in another order
     });
   });
 
@@ -175,7 +179,7 @@ describe('webgpu backend', { skip: unavailable.webgpu }, async () => {
       const [got, want] = [await logits(parted), await logits(whole)];
       // Each output element is the same dot product either way; only the prefill mat-mul's split of k into chunks
       // (it depends on how many output tiles there are) can order a sum differently: f32 rounding.
-      got.forEach((g, step) => g.forEach((v, i) => assert.ok(Math.abs(v - want[step]![i]!) <= 1e-5 * (1 + Math.abs(want[step]![i]!)), `step ${step}, logit ${i}: ${v} vs ${want[step]![i]}`)));
+      got.forEach((g, step) => assert.ok(worst(g, want[step]!) <= 1e-5, `step ${step}: max relative difference ${worst(g, want[step]!)}`));
       // Training's fused output layer does not take a split weight, and says so.
       const [x, targets] = [split.fromHost(new Float32Array(2 * 64), [2, 64]), split.fromHost(Int32Array.of(3, 4), [2])];
       assert.throws(() => split.crossEntropy(x, parted.weights.tokEmbeddings, targets), (e: Error) => e instanceof ArgumentError && e.message.includes('weight in 4 parts'));
@@ -216,12 +220,6 @@ describe('mixed precision on webgpu', { skip: unavailable.webgpu }, async () => 
   after(() => [ops, fp32].forEach((o) => o.dispose()));
   const data = (n: number, seed: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.37 + seed) * 2);
   const toF16 = (a: Float32Array) => a.map((v) => f16ToF32(f32ToF16(v)));
-  /** Worst |got - want| / (1 + |want|). */
-  const worst = (got: ArrayLike<number>, want: ArrayLike<number>) => {
-    let w = 0;
-    for (let i = 0; i < want.length; i++) w = Math.max(w, Math.abs(got[i]! - want[i]!) / (1 + Math.abs(want[i]!)));
-    return w;
-  };
 
   // Sizes: 2 x 2 tiles of 128 with ragged edges and vec4 loads (the tensor-core kernel where the GPU has one), a
   // weight gradient whose k (1100 rows) is split in 4 chunks, and small odd ones (scalar loads, the rounding f32

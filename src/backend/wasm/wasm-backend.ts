@@ -47,8 +47,8 @@ const weightKernels: Partial<Record<DType, { suffix: string; decodeX: DecodeX; g
  * magnitude and 32 sign bytes per 32 values.
  */
 const decodeXBytes = (inF: number) => ({ Q8A: (inF / 32) * 40, Q8G: Math.ceil(inF / 128) * 160, Q8S: Math.ceil(inF / 128) * 288 });
-/** Q8A4 and Q8A4N (q8a.ts), x for the integer prefill kernels: bytes per 4 rows and 32 columns. */
-const Q8A4_BLOCK_BYTES = { Q8A4: 160, Q8A4N: 272 };
+/** Q8A4 and Q8A4S (q8a.ts), x for the integer prefill kernels: bytes per 4 rows and 32 columns. */
+const Q8A4_BLOCK_BYTES = { Q8A4: 160, Q8A4S: 288 };
 /**
  * The weight types whose prefill runs on the integer dot (matmul-int8.ts), with the layout of x it takes. Relaxed
  * build only: there it is 1.2-1.7x the f32 tile on decoded rows; the SIMD128 build's exact dot is slower than that.
@@ -56,7 +56,7 @@ const Q8A4_BLOCK_BYTES = { Q8A4: 160, Q8A4N: 272 };
 const int8PrefillKernels: Partial<Record<DType, { kernel: string; layout: keyof typeof Q8A4_BLOCK_BYTES }>> = {
   q4_0: { kernel: 'matmulQ4_0', layout: 'Q8A4' },
   q4_k: { kernel: 'matmulQ4_K', layout: 'Q8A4' },
-  q8_0: { kernel: 'matmulQ8_0', layout: 'Q8A4N' },
+  q8_0: { kernel: 'matmulQ8_0', layout: 'Q8A4S' },
 };
 
 /**
@@ -203,7 +203,7 @@ export class WasmBackend implements Ops {
   /**
    * x (rows, in) against each w (out_i, in): one pool job. One row (decode) uses the matvec kernels (integer ones
    * on x quantized once to Q8A); several rows (prefill) the integer mat-mul kernels for Q4_0, Q4_K and Q8_0 (on x
-   * quantized once to Q8A4 or Q8A4N), and the register-tiled f32 mat-mul for the rest, with weights of other types
+   * quantized once to Q8A4 or Q8A4S), and the register-tiled f32 mat-mul for the rest, with weights of other types
    * decoded a few rows at a time into per-thread scratch.
    */
   linears(x: Tensor, ws: Tensor[]): Tensor[] {
@@ -229,7 +229,7 @@ export class WasmBackend implements Ops {
         this.k[`quantize${layout}`]!(p, ptr(x), inF, ptr(this.f32([10]))); // 40 bytes of scratch
       } else {
         p = ptr(this.alloc([rows, inF], 'i32', Math.ceil(rows / 4) * (inF / 32) * Q8A4_BLOCK_BYTES[layout]));
-        this.k['quantizeQ8A4']!(p, ptr(x), rows, inF, layout === 'Q8A4N' ? 1 : 0, ptr(this.f32([26]))); // 104 bytes of scratch
+        this.k['quantizeQ8A4']!(p, ptr(x), rows, inF, layout === 'Q8A4S' ? 1 : 0, ptr(this.f32([10]))); // 40 bytes of scratch
       }
       quantized.set(layout, p);
       return p;

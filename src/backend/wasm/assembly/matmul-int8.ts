@@ -1,5 +1,5 @@
 // Prefill on the integer dot: out (m, n) = x (m, k) w^T for Q4_0, Q4_K and Q8_0 weights w (n, k), as stored, and x
-// quantized to Q8A4 (Q4_0, Q4_K) or Q8A4N (Q8_0; q8a.ts), writing columns [rowStart, rowEnd) of out (rows of w).
+// quantized to Q8A4 (Q4_0, Q4_K) or Q8A4S (Q8_0; q8a.ts), writing columns [rowStart, rowEnd) of out (rows of w).
 //
 // Q8A4 interleaves 4 rows of x in 4-byte groups, so one 16-byte x vector holds elements 4t..4t+3 of rows 0..3. The
 // 4 weight bytes of those elements, broadcast to all lanes, meet it in one i16 pair-dot (x64 pmaddubsw): i32 lane i
@@ -8,8 +8,8 @@
 // tile: the integer dot does 16 multiply-adds per instruction, the f32 multiply-add 4, but it takes adds, widening
 // and per-block scaling around it.
 import { q4kMin, q4kScale } from './dot';
-import { f16, madd } from './simd';
-import { Q8A4_BYTES, Q8A4N_BYTES } from './q8a';
+import { dotI8SignedBy, f16, madd, onesI16 } from './simd';
+import { Q8A4_BYTES, Q8A4S_BYTES } from './q8a';
 
 /**
  * Q4_0 (18-byte blocks: f16 d, 16 bytes of nibbles, low nibbles are elements 0..15), x in Q8A4: block dot =
@@ -55,13 +55,16 @@ function q4Tile4(out: usize, xg: usize, u0: usize, ub: usize, blocks: i32, m: i3
   for (let b = 0; b < blocks; b++) {
     const xb = xg + <usize>b * Q8A4_BYTES;
     const ubk = u0 + <usize>b * 36;
+    let p0 = ubk, p1 = p0 + ub, p2 = p1 + ub, p3 = p2 + ub;
     let s0 = i16x8.splat(0), s1 = i16x8.splat(0), s2 = i16x8.splat(0), s3 = i16x8.splat(0);
-    for (let t = 0; t < 4; t++) {
-      const low = v128.load(xb + 32 + t * 16), high = v128.load(xb + 96 + t * 16);
-      s0 = i16x8.add(s0, i16x8.add(pairDot(v128.load32_splat(ubk + 4 + t * 4), low), pairDot(v128.load32_splat(ubk + 20 + t * 4), high)));
-      s1 = i16x8.add(s1, i16x8.add(pairDot(v128.load32_splat(ubk + ub + 4 + t * 4), low), pairDot(v128.load32_splat(ubk + ub + 20 + t * 4), high)));
-      s2 = i16x8.add(s2, i16x8.add(pairDot(v128.load32_splat(ubk + 2 * ub + 4 + t * 4), low), pairDot(v128.load32_splat(ubk + 2 * ub + 20 + t * 4), high)));
-      s3 = i16x8.add(s3, i16x8.add(pairDot(v128.load32_splat(ubk + 3 * ub + 4 + t * 4), low), pairDot(v128.load32_splat(ubk + 3 * ub + 20 + t * 4), high)));
+    // Pointers step through the block so that every load is one instruction (computed addresses cost a third).
+    for (let xp = xb; xp < xb + 64; xp += 16) {
+      const low = v128.load(xp, 32), high = v128.load(xp, 96);
+      s0 = i16x8.add(s0, i16x8.add(pairDot(v128.load32_splat(p0, 4), low), pairDot(v128.load32_splat(p0, 20), high)));
+      s1 = i16x8.add(s1, i16x8.add(pairDot(v128.load32_splat(p1, 4), low), pairDot(v128.load32_splat(p1, 20), high)));
+      s2 = i16x8.add(s2, i16x8.add(pairDot(v128.load32_splat(p2, 4), low), pairDot(v128.load32_splat(p2, 20), high)));
+      s3 = i16x8.add(s3, i16x8.add(pairDot(v128.load32_splat(p3, 4), low), pairDot(v128.load32_splat(p3, 20), high)));
+      p0 += 4; p1 += 4; p2 += 4; p3 += 4;
     }
     const dx = v128.load(xb), offset = i32x4.shl(v128.load(xb + 16), 3);
     a0 = q4Scale(s0, offset, dx, ubk, a0);
@@ -195,65 +198,60 @@ function prepareQ4KRow(w: usize, superBlocks: i32, dst: usize): void {
 }
 
 /**
- * Q8_0 (34-byte blocks: f16 d, 32 int8), x in Q8A4N. The pair dot needs one unsigned factor of at most 7 bits, and
- * neither the weights nor x are; so x comes as unsigned xq + 128 split into nibbles h, l, and
- * sum(w xq) = 16 sum(w h) + sum(w l) - 128 sum(w): two pair dots per 16 products, on the weights as stored.
- * Per weight row, d and 128 sum(w) of each block are prepared first in this thread's scratch (4 rows of k / 32
- * pairs of 4 bytes, at scratch + thread * k bytes).
+ * Q8_0 (34-byte blocks: f16 d, 32 int8), x in Q8A4S: magnitudes |xq| and sign masks sg, as for the decode kernel
+ * (Q8S, q8a.ts), so sum(w xq) = sum(|xq| (w xor sg)) + c: one pair dot per 16 products, exact for every w. Its i16
+ * pair sums can reach 2 * 127 * 128, so each is widened to i32 at once. Per weight row, each block's d is prepared
+ * first as f32 in this thread's scratch (4 rows of k / 32 f32, at scratch + thread * k / 2 bytes).
  */
 export function matmulQ8_0(out: usize, x: usize, w: usize, m: i32, k: i32, n: i32, scratch: usize, thread: i32, rowStart: i32, rowEnd: i32): void {
   const blocks = k / 32;
-  const rb = <usize>blocks * 34, pb = <usize>blocks * 8;
-  const prep = scratch + <usize>thread * 4 * pb;
+  const rb = <usize>blocks * 34, pb = <usize>blocks * 4;
+  const scales = scratch + <usize>thread * 4 * pb;
+  const ones = onesI16(rowEnd);
   for (let j = rowStart; j < rowEnd; j += 4) {
     const count = min(4, rowEnd - j);
     const w0 = w + <usize>j * rb;
-    for (let r = 0; r < count; r++) prepareRow(w0 + <usize>r * rb, blocks, prep + <usize>r * pb);
+    for (let r = 0; r < count; r++) {
+      for (let b = 0; b < blocks; b++) store<f32>(scales + <usize>r * pb + <usize>b * 4, f16(load<u16>(w0 + <usize>r * rb + <usize>b * 34)));
+    }
     for (let g = 0; g < (m + 3) >> 2; g++) {
-      const xg = x + <usize>g * blocks * Q8A4N_BYTES;
-      if (count == 4) q8Tile4(out, xg, w0, rb, prep, pb, blocks, m, n, g, j);
+      const xg = x + <usize>g * blocks * Q8A4S_BYTES;
+      if (count == 4) q8Tile4(out, xg, w0, rb, scales, pb, blocks, m, n, g, j, ones);
       else for (let r = 0; r < count; r++) {
         let acc = f32x4.splat(0);
-        for (let b = 0; b < blocks; b++) acc = q8Block(w0 + <usize>r * rb + <usize>b * 34, xg + <usize>b * Q8A4N_BYTES, prep + <usize>r * pb + <usize>b * 8, acc);
+        for (let b = 0; b < blocks; b++) {
+          const xb = xg + <usize>b * Q8A4S_BYTES, wb = w0 + <usize>r * rb + <usize>b * 34 + 2;
+          let s = i32x4.splat(0);
+          for (let t = 0; t < 8; t++) s = signedDot(v128.load32_splat(wb + t * 4), v128.load(xb + 160 + t * 16), v128.load(xb + 32 + t * 16), s, ones);
+          acc = q8Scale(s, xb, scales + <usize>r * pb + <usize>b * 4, acc);
+        }
         storeLanes(out, acc, m, n, g, j + r);
       }
     }
   }
 }
 
-/** Per block of a Q8_0 row: d as f32 and 128 sum(w) as i32, 8 bytes each at dst. */
-function prepareRow(w: usize, blocks: i32, dst: usize): void {
-  for (let b = 0; b < blocks; b++) {
-    const q = w + <usize>b * 34 + 2;
-    const s = i16x8.add(i16x8.extadd_pairwise_i8x16_s(v128.load(q)), i16x8.extadd_pairwise_i8x16_s(v128.load(q + 16)));
-    const s4 = i32x4.extadd_pairwise_i16x8_s(s);
-    store<f32>(dst + <usize>b * 8, f16(load<u16>(q - 2)));
-    store<i32>(dst + <usize>b * 8 + 4, 128 * (i32x4.extract_lane(s4, 0) + i32x4.extract_lane(s4, 1) + i32x4.extract_lane(s4, 2) + i32x4.extract_lane(s4, 3)));
-  }
-}
-
 /** Columns j..j+3 of out for group g: 4 weight rows (stride rb) share each x load. */
-function q8Tile4(out: usize, xg: usize, w0: usize, rb: usize, prep: usize, pb: usize, blocks: i32, m: i32, n: i32, g: i32, j: i32): void {
+function q8Tile4(out: usize, xg: usize, w0: usize, rb: usize, scales: usize, pb: usize, blocks: i32, m: i32, n: i32, g: i32, j: i32, ones: v128): void {
   let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
   for (let b = 0; b < blocks; b++) {
-    const xb = xg + <usize>b * Q8A4N_BYTES;
-    const wb = w0 + <usize>b * 34;
-    let l0 = i16x8.splat(0), h0 = i16x8.splat(0), l1 = i16x8.splat(0), h1 = i16x8.splat(0);
-    let l2 = i16x8.splat(0), h2 = i16x8.splat(0), l3 = i16x8.splat(0), h3 = i16x8.splat(0);
-    for (let t = 0; t < 8; t++) {
-      const low = v128.load(xb + 16 + t * 16), high = v128.load(xb + 144 + t * 16);
-      const q0 = v128.load32_splat(wb + 2 + t * 4), q1 = v128.load32_splat(wb + rb + 2 + t * 4);
-      l0 = i16x8.add(l0, pairDot(low, q0)); h0 = i16x8.add(h0, pairDot(high, q0));
-      l1 = i16x8.add(l1, pairDot(low, q1)); h1 = i16x8.add(h1, pairDot(high, q1));
-      const q2 = v128.load32_splat(wb + 2 * rb + 2 + t * 4), q3 = v128.load32_splat(wb + 3 * rb + 2 + t * 4);
-      l2 = i16x8.add(l2, pairDot(low, q2)); h2 = i16x8.add(h2, pairDot(high, q2));
-      l3 = i16x8.add(l3, pairDot(low, q3)); h3 = i16x8.add(h3, pairDot(high, q3));
+    const xb = xg + <usize>b * Q8A4S_BYTES;
+    let p0 = w0 + <usize>b * 34 + 2, p1 = p0 + rb, p2 = p1 + rb, p3 = p2 + rb;
+    let s0 = i32x4.splat(0), s1 = i32x4.splat(0), s2 = i32x4.splat(0), s3 = i32x4.splat(0);
+    // Pointers step through the block so that every load is one instruction (computed addresses cost a third).
+    for (let xp = xb; xp < xb + 128; xp += 16) {
+      const magnitude = v128.load(xp, 32), sg = v128.load(xp, 160);
+      s0 = signedDot(v128.load32_splat(p0), sg, magnitude, s0, ones);
+      s1 = signedDot(v128.load32_splat(p1), sg, magnitude, s1, ones);
+      s2 = signedDot(v128.load32_splat(p2), sg, magnitude, s2, ones);
+      s3 = signedDot(v128.load32_splat(p3), sg, magnitude, s3, ones);
+      p0 += 4; p1 += 4; p2 += 4; p3 += 4;
     }
-    const dx = v128.load(xb), p = prep + <usize>b * 8;
-    a0 = q8Scale(l0, h0, p, dx, a0);
-    a1 = q8Scale(l1, h1, p + pb, dx, a1);
-    a2 = q8Scale(l2, h2, p + 2 * pb, dx, a2);
-    a3 = q8Scale(l3, h3, p + 3 * pb, dx, a3);
+    const p = scales + <usize>b * 4;
+    a0 = q8Scale(s0, xb, p, a0);
+    a1 = q8Scale(s1, xb, p + pb, a1);
+    a2 = q8Scale(s2, xb, p + 2 * pb, a2);
+    a3 = q8Scale(s3, xb, p + 3 * pb, a3);
   }
   storeLanes(out, a0, m, n, g, j);
   storeLanes(out, a1, m, n, g, j + 1);
@@ -261,26 +259,20 @@ function q8Tile4(out: usize, xg: usize, w0: usize, rb: usize, prep: usize, pb: u
   storeLanes(out, a3, m, n, g, j + 3);
 }
 
-/** acc + one Q8_0 block (at wb, prepared at p) against one Q8A4N block (at xb). */
+/** acc + d_w dx (s + c) for one block's i32 sums s against the Q8A4S block at xb (dx and c per lane), d_w at p. */
 // @ts-ignore: decorator
-@inline function q8Block(wb: usize, xb: usize, p: usize, acc: v128): v128 {
-  let l = i16x8.splat(0), h = i16x8.splat(0);
-  for (let t = 0; t < 8; t++) {
-    const q = v128.load32_splat(wb + 2 + t * 4);
-    l = i16x8.add(l, pairDot(v128.load(xb + 16 + t * 16), q));
-    h = i16x8.add(h, pairDot(v128.load(xb + 144 + t * 16), q));
-  }
-  return q8Scale(l, h, p, v128.load(xb), acc);
+@inline function q8Scale(s: v128, xb: usize, p: usize, acc: v128): v128 {
+  return madd(f32x4.convert_i32x4_s(i32x4.add(s, v128.load(xb + 16))), f32x4.mul(v128.load(xb), v128.load32_splat(p)), acc);
 }
 
 /**
- * acc + d_w dx (16 h + l - 128 sum(w)) from the i16 pair sums of the low and high nibbles (8 pair sums each per
- * lane: |sum| <= 8 * 2 * 15 * 128 < 2^15), with d_w and 128 sum(w) prepared at p.
+ * acc + the i32 sums of |xq| (w xor sg) over bytes 4l..4l+3 in lane l (one x row per lane): simd.ts's
+ * dotI8SignedBy in the relaxed build (pmaddubsw then pmaddwd keep those bytes together), else exactly by pairDot.
  */
 // @ts-ignore: decorator
-@inline function q8Scale(l: v128, h: v128, p: usize, dx: v128, acc: v128): v128 {
-  const isum = i32x4.sub(i32x4.add(i32x4.extadd_pairwise_i16x8_s(l), i32x4.shl(i32x4.extadd_pairwise_i16x8_s(h), 4)), v128.load32_splat(p + 4));
-  return madd(f32x4.convert_i32x4_s(isum), f32x4.mul(dx, v128.load32_splat(p)), acc);
+@inline function signedDot(w: v128, sg: v128, magnitude: v128, acc: v128, ones: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return dotI8SignedBy(w, sg, magnitude, acc, ones);
+  return i32x4.add(acc, i32x4.extadd_pairwise_i16x8_s(pairDot(magnitude, v128.xor(w, sg))));
 }
 
 /**

@@ -48,35 +48,33 @@ export function quantizeQ8A(dst: usize, x: usize, n: i32): void {
 
 // Q8A4, for the integer prefill kernels (matmul-int8.ts): x (m, k) in groups of 4 rows, blocks of 32 columns, each
 // group's blocks contiguous, rows past m zero. Same d and values as Q8A. Two layouts of a block:
-// - Q8A4 (160 bytes; Q4_0): f32x4 d of rows 0..3, i32x4 their sums, then 8 x 16 bytes where bytes 16t..16t+15
-//   hold elements 4t..4t+3 of rows 0, 1, 2, 3.
-// - Q8A4N (272 bytes; Q8_0): f32x4 d, then those 128 bytes as unsigned xq + 128 split into low nibbles (128 bytes,
-//   same order) and high nibbles (128 bytes).
+// - Q8A4 (160 bytes; Q4_0, Q4_K): f32x4 d of rows 0..3, i32x4 their sums, then 8 x 16 bytes where bytes
+//   16t..16t+15 hold elements 4t..4t+3 of rows 0, 1, 2, 3.
+// - Q8A4S (288 bytes; Q8_0): f32x4 d, i32x4 their Q8S corrections c, then those 128 bytes as magnitudes |xq| and
+//   128 bytes of sign masks, in the same order (see Q8S below).
 export const Q8A4_BYTES: usize = 160;
-export const Q8A4N_BYTES: usize = 272;
+export const Q8A4S_BYTES: usize = 288;
 
-/** dst from x (m, k) f32, k a multiple of 32: Q8A4, or Q8A4N when `nibbles`; tmp: 104 bytes of scratch. */
-export function quantizeQ8A4(dst: usize, x: usize, m: i32, k: i32, nibbles: bool, tmp: usize): void {
+/** dst from x (m, k) f32, k a multiple of 32: Q8A4, or Q8A4S when `signed`; tmp: 40 bytes of scratch. */
+export function quantizeQ8A4(dst: usize, x: usize, m: i32, k: i32, signed: bool, tmp: usize): void {
   const blocks = k / 32;
-  const bytes = nibbles ? Q8A4N_BYTES : Q8A4_BYTES;
+  const bytes = signed ? Q8A4S_BYTES : Q8A4_BYTES;
   memory.fill(dst, 0, <usize>((m + 3) >> 2) * <usize>blocks * bytes);
-  const mask = i8x16.splat(0x0f), bias = i8x16.splat(-128);
   for (let row = 0; row < m; row++) {
     const r = <usize>(row & 3) * 4;
     for (let b = 0; b < blocks; b++) {
       quantizeQ8A(tmp, x + (<usize>row * <usize>k + <usize>b * 32) * 4, 32);
       const out = dst + (<usize>(row >> 2) * <usize>blocks + <usize>b) * bytes;
       store<f32>(out + r, load<f32>(tmp));
-      if (nibbles) {
-        for (let half: usize = 0; half < 2; half++) {
-          const u = v128.xor(v128.load(tmp + 8 + half * 16), bias);
-          v128.store(tmp + 40 + half * 16, v128.and(u, mask));
-          v128.store(tmp + 72 + half * 16, v128.and(i16x8.shr_u(u, 4), mask));
+      if (signed) {
+        let c = 0;
+        for (let e: usize = 0; e < 32; e++) {
+          const q = <i32>load<i8>(tmp + 8 + e), at = out + 32 + (e >> 2) * 16 + r + (e & 3);
+          store<u8>(at, <u8>abs(q));
+          store<u8>(at + 128, q < 0 ? 0xff : 0);
+          if (q < 0) c -= q;
         }
-        for (let t: usize = 0; t < 8; t++) {
-          store<u32>(out + 16 + t * 16 + r, load<u32>(tmp + 40 + t * 4));
-          store<u32>(out + 144 + t * 16 + r, load<u32>(tmp + 72 + t * 4));
-        }
+        store<i32>(out + 16 + r, c);
       } else {
         store<i32>(out + 16 + r, q8aSum(tmp));
         for (let t: usize = 0; t < 8; t++) store<u32>(out + 32 + t * 16 + r, load<u32>(tmp + 8 + t * 4));

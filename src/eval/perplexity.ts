@@ -56,7 +56,9 @@ export async function perplexity(model: LlamaModel, sequences: readonly (readonl
     if (base && base.length !== ids.length * V) {
       throw new ArgumentError(`base logits of sequence ${s}`, `${ids.length} x ${V} values`, String(base.length));
     }
-    const logitsTensor = forward(model, ops.fromHost(Int32Array.from(ids), [1, ids.length]));
+    const tokens = ops.fromHost(Int32Array.from(ids), [1, ids.length]);
+    const logitsTensor = forward(model, tokens);
+    ops.release(tokens);
     const logits = (await ops.read(logitsTensor)) as Float32Array;
     ops.release(logitsTensor);
     for (let t = 0; t + 1 < ids.length; t++) {

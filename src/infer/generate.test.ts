@@ -77,3 +77,12 @@ test('a generated BOS (a new story) or EOS ends the generation', async () => {
   assert.equal(r.value.stopReason, 'eos');
   assert.ok(ids.length < 256 && !ids.includes(tokenizer.bosId) && !ids.includes(tokenizer.eosId));
 });
+
+test('a generation frees what it allocates: a second identical one reserves no more backend memory', async () => {
+  // The heap's high-water mark only grows when its free lists cannot serve a request, so anything the first run
+  // left allocated (each step's token ids, say) would make the second grow it.
+  await run('Once', { temperature: 0, maxTokens: 30 });
+  const reserved = model.ops.reservedBytes;
+  await run('Once', { temperature: 0, maxTokens: 30 });
+  assert.equal(model.ops.reservedBytes, reserved);
+});

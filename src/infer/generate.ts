@@ -60,7 +60,9 @@ export async function* generate(
       if (signal?.aborted) return { ...stats, stopReason: 'aborted' };
       if (cache.length + input.length > cache.capacity) return { ...stats, stopReason: 'contextFull' };
       const start = performance.now();
-      const logitsTensor = forward(model, ops.fromHost(Int32Array.from(input), [1, input.length]), { cache, lastOnly: true });
+      const tokens = ops.fromHost(Int32Array.from(input), [1, input.length]);
+      const logitsTensor = forward(model, tokens, { cache, lastOnly: true });
+      ops.release(tokens); // recorded work that reads it still runs first
       const logits = (await ops.read(logitsTensor)) as Float32Array;
       ops.release(logitsTensor);
       const seconds = (performance.now() - start) / 1000;

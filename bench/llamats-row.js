@@ -1,8 +1,9 @@
 // One benchmark row for llamats, in its own process so that its peak memory is its own:
-// node bench/llamats-row.js MODEL THREADS PREFILL DECODE RUNS [BACKEND]  ->  one JSON line on stdout.
-import { KvCache, argmax, forward, loadModel } from '../dist/index.js';
+// node bench/llamats-row.js MODEL THREADS PREFILL DECODE RUNS [BACKEND] [ops]  ->  one JSON line on stdout.
+// `ops` runs every decode step op by op, without the backend's step loop (for comparison).
+import { Decoder, argmax, loadModel } from '../dist/index.js';
 
-const [modelPath, threads, prefill, decode, runs, backend = 'cpu'] = process.argv.slice(2);
+const [modelPath, threads, prefill, decode, runs, backend = 'cpu', mode] = process.argv.slice(2);
 const P = Number(prefill);
 const D = Number(decode);
 const loadStart = performance.now();
@@ -14,16 +15,14 @@ const { promptIds } = await import('./prompt.js');
 const prompt = promptIds(config.vocabSize, P);
 
 async function once() {
-  const cache = new KvCache(ops, config, 1, P + D);
+  const decoder = new Decoder(model, P + D, { stepLoop: mode !== 'ops' });
   let t = performance.now();
-  let logits = await ops.read(forward(model, ops.fromHost(Int32Array.from(prompt), [1, P]), { cache, lastOnly: true }));
+  let logits = await decoder.next(prompt);
   const prefillSeconds = (performance.now() - t) / 1000;
   t = performance.now();
-  for (let i = 0; i < D; i++) {
-    logits = await ops.read(forward(model, ops.fromHost(Int32Array.of(argmax(logits)), [1, 1]), { cache, lastOnly: true }));
-  }
+  for (let i = 0; i < D; i++) logits = await decoder.next([argmax(logits)]);
   const decodeSeconds = (performance.now() - t) / 1000;
-  cache.dispose();
+  decoder.dispose();
   return { prefill: P / prefillSeconds, decode: D / decodeSeconds };
 }
 

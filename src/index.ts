@@ -7,6 +7,7 @@ export { sampleToken, argmax, type SamplerOptions } from './infer/sampler.js';
 export { perplexity, type PerplexityResult } from './eval/perplexity.js';
 export { forward, type LlamaModel, type ForwardOptions } from './model/llama.js';
 export { KvCache } from './model/kv-cache.js';
+export { Decoder } from './infer/decoder.js';
 export { validateConfig, headDim, type LlamaConfig, type RopeScaling } from './model/config.js';
 export type { LlamaWeights, LayerWeights } from './model/weights.js';
 export type { Tokenizer, StreamDecoder, EncodeOptions } from './tokenizer/tokenizer.js';

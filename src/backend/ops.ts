@@ -46,6 +46,11 @@ export interface Ops {
   sliceTime(x: Tensor, start: number, length: number): Tensor;
   /** Write x (B, T, ...) into dst (B, S, ...) at rows [pos, pos + T) of axis 1, in place. */
   writeAt(dst: Tensor, x: Tensor, pos: number): void;
+  /**
+   * Optional: a loop of steps that issue the same ops each time, one position further on (decode), which the backend
+   * may run more cheaply than op by op (WebGPU replays the commands of earlier steps). Without it, run each step.
+   */
+  stepLoop?(idsShape: Shape, options: StepLoopOptions): StepLoop;
 
   /** table (V, D), ids (B, T) i32 -> (B, T, D). */
   embedding(table: Tensor, ids: Tensor): Tensor;
@@ -125,4 +130,23 @@ export interface AdamWStep {
   eps: number;
   weightDecay: number;
   step: number;
+}
+
+/** The step of an `Ops.stepLoop`. */
+export interface StepLoopOptions {
+  /** The step's ops on an i32 ids tensor of the loop's shape, returning the f32 tensor each step reads (logits). */
+  step(ids: Tensor): Tensor;
+  /** The position of the next step's ids (the KV cache's length): what its ops depend on. */
+  position(): number;
+  /** Called when a step ran without calling `step`: do what `step` does besides ops (advance the KV cache). */
+  replayed(): void;
+}
+
+export interface StepLoop {
+  /** One step on these ids (as many as the loop's shape holds): its output, read. */
+  run(ids: Int32Array): Promise<Float32Array>;
+  /** Whether steps now run without their ops. */
+  readonly replaying: boolean;
+  /** Free what the loop holds (its ids tensor, reserved buffers). */
+  dispose(): void;
 }

@@ -1,8 +1,8 @@
 import { ArgumentError } from '../core/errors.js';
 import { Rng } from '../core/rng.js';
-import { KvCache } from '../model/kv-cache.js';
-import { forward, type LlamaModel } from '../model/llama.js';
+import type { LlamaModel } from '../model/llama.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
+import { Decoder } from './decoder.js';
 import { checkSamplerOptions, sampleToken, type SamplerOptions } from './sampler.js';
 
 export interface GenerateOptions extends SamplerOptions {
@@ -48,35 +48,31 @@ export async function* generate(
   const ids = typeof prompt === 'string' ? tokenizer.encode(prompt, { bos }) : [...prompt];
   checkPrompt(ids, model);
 
-  const { ops, config } = model;
-  const cache = new KvCache(ops, config, 1, Math.min(config.maxSeqLen, ids.length + maxTokens));
+  const { config } = model;
+  const decoder = new Decoder(model, Math.min(config.maxSeqLen, ids.length + maxTokens));
   const rng = new Rng(seed);
-  const decoder = tokenizer.createDecoder();
-  for (const id of ids) decoder.push(id); // so the first new piece is rendered in context (e.g. keeps its space)
+  const text = tokenizer.createDecoder();
+  for (const id of ids) text.push(id); // so the first new piece is rendered in context (e.g. keeps its space)
   const stats: GenerationStats = { prefillTokens: ids.length, prefillSeconds: 0, decodeTokens: 0, decodeSeconds: 0, stopReason: 'maxTokens', seed };
   try {
     let input = ids;
     for (let n = 0; n < maxTokens; n++) {
       if (signal?.aborted) return { ...stats, stopReason: 'aborted' };
-      if (cache.length + input.length > cache.capacity) return { ...stats, stopReason: 'contextFull' };
+      if (decoder.cache.length + input.length > decoder.cache.capacity) return { ...stats, stopReason: 'contextFull' };
       const start = performance.now();
-      const tokens = ops.fromHost(Int32Array.from(input), [1, input.length]);
-      const logitsTensor = forward(model, tokens, { cache, lastOnly: true });
-      ops.release(tokens); // recorded work that reads it still runs first
-      const logits = (await ops.read(logitsTensor)) as Float32Array;
-      ops.release(logitsTensor);
+      const logits = await decoder.next(input);
       const seconds = (performance.now() - start) / 1000;
       if (n === 0) stats.prefillSeconds = seconds;
       else (stats.decodeSeconds += seconds), stats.decodeTokens++;
       const id = sampleToken(logits, options, rng, ids);
       if (stopAtEos && (id === tokenizer.eosId || id === tokenizer.bosId)) return { ...stats, stopReason: 'eos' };
       ids.push(id);
-      yield { id, text: decoder.push(id) };
+      yield { id, text: text.push(id) };
       input = [id];
     }
     return stats;
   } finally {
-    cache.dispose();
+    decoder.dispose();
   }
 }
 

@@ -84,6 +84,16 @@ export interface HeldOp {
   record(): void;
 }
 
+/**
+ * One command of a captured stretch of recording (`Gpu.capture`), enough to record it again without the ops that
+ * made it: a dispatch (its parameter words written at ring offset `slot`, -1 for none; `step` is added to them once
+ * per step when replayed), a copy, or the submit that ended a batch.
+ */
+export type Captured =
+  | { kind: 'dispatch'; pipeline: GPUComputePipeline; group: GPUBindGroup; buffers: GPUBuffer[]; groups: [number, number, number]; slot: number; params: Uint32Array; step?: Uint32Array }
+  | { kind: 'copy'; src: GPUBuffer; srcOffset: number; dst: GPUBuffer; dstOffset: number; bytes: number }
+  | { kind: 'submit' };
+
 /** A compiled kernel. */
 interface Kernel {
   id: number;
@@ -180,6 +190,9 @@ export class Gpu {
   private recorded = 0;
   private passPipeline: GPUComputePipeline | undefined;
   private held: HeldOp | undefined;
+  /** The commands recorded since `capture` began, while it runs; undefined once something not capturable ran. */
+  private captured: Captured[] | undefined;
+  private capturing = false;
   /** Bytes of storage buffers created so far (pooled ones included): what the pool holds on the device. */
   allocatedBytes = 0;
   /** An allocation of this Gpu's that the device refused: thrown at every read from then on. */
@@ -259,6 +272,7 @@ export class Gpu {
   /** Copy host bytes into a buffer at offset (after the commands recorded so far, which may still read it). */
   write(buffer: GPUBuffer, data: ArrayBufferView, offset = 0): void {
     this.flush();
+    this.captured = undefined;
     const bytes = new Uint8Array(Math.ceil(data.byteLength / 4) * 4); // a 4-byte multiple, and never shared memory
     bytes.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
     this.device.queue.writeBuffer(buffer, offset, bytes);
@@ -319,8 +333,13 @@ export class Gpu {
     }
     const pass = this.computePass();
     if (this.passPipeline !== kernel.pipeline) pass.setPipeline((this.passPipeline = kernel.pipeline));
-    pass.setBindGroup(0, this.bindGroup(kernel, buffers, offset));
+    const group = this.bindGroup(kernel, buffers, offset);
+    pass.setBindGroup(0, group);
     pass.dispatchWorkgroups(groups[0], groups[1] ?? 1, groups[2] ?? 1);
+    this.captured?.push({
+      kind: 'dispatch', pipeline: kernel.pipeline, group, buffers, groups: [groups[0], groups[1] ?? 1, groups[2] ?? 1], slot: offset,
+      params: offset >= 0 ? this.ringU32.slice(offset / 4, offset / 4 + params.length) : new Uint32Array(0),
+    });
     if (++this.recorded >= SUBMIT_EVERY) this.flush();
   }
 
@@ -364,6 +383,7 @@ export class Gpu {
     if (bytes === 0) return;
     this.endPass();
     this.commandEncoder().copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
+    this.captured?.push({ kind: 'copy', src, srcOffset, dst, dstOffset, bytes });
   }
 
   /** Submit what is recorded. */
@@ -378,6 +398,80 @@ export class Gpu {
     this.encoder = undefined;
     this.ringUsed = 0;
     this.recorded = 0;
+    this.captured?.push({ kind: 'submit' });
+  }
+
+  /**
+   * Run `fn` and return the commands it recorded, submitted (undefined where it did what a replay could not repeat:
+   * wrote host data, or ran under the profiler). Recording before it is submitted first, so the capture starts on an
+   * empty ring.
+   */
+  capture(fn: () => void): Captured[] | undefined {
+    if (this.capturing) throw new Error('webgpu: captures do not nest');
+    this.flush();
+    this.captured = this.shared.profiler ? undefined : [];
+    this.capturing = true;
+    try {
+      fn();
+      this.flush();
+      return this.captured;
+    } finally {
+      this.captured = undefined;
+      this.capturing = false;
+    }
+  }
+
+  /**
+   * Record and submit captured commands again, each dispatch's parameters advanced by `steps` times its `step`,
+   * without the ops that made them: the host cost of a dispatch drops to the three calls that record it.
+   */
+  replay(commands: readonly Captured[], steps: number): void {
+    this.flush();
+    let encoder = this.device.createCommandEncoder();
+    let pass: GPUComputePassEncoder | undefined;
+    let pipeline: GPUComputePipeline | undefined;
+    let ringEnd = 0;
+    for (const c of commands) {
+      if (c.kind === 'dispatch') {
+        if (c.slot >= 0) {
+          const at = c.slot / 4, { params, step } = c;
+          for (let i = 0; i < params.length; i++) this.ringU32[at + i] = step ? (params[i]! + Math.imul(steps, step[i]!)) >>> 0 : params[i]!;
+          ringEnd = Math.max(ringEnd, c.slot + PARAM_SLOT);
+        }
+        pass ??= encoder.beginComputePass();
+        if (pipeline !== c.pipeline) pass.setPipeline((pipeline = c.pipeline));
+        pass.setBindGroup(0, c.group);
+        pass.dispatchWorkgroups(c.groups[0], c.groups[1], c.groups[2]);
+        continue;
+      }
+      pass?.end();
+      pass = pipeline = undefined;
+      if (c.kind === 'copy') {
+        encoder.copyBufferToBuffer(c.src, c.srcOffset, c.dst, c.dstOffset, c.bytes);
+        continue;
+      }
+      if (ringEnd > 0) this.device.queue.writeBuffer(this.ring, 0, this.ringData, 0, ringEnd);
+      this.device.queue.submit([encoder.finish()]);
+      encoder = this.device.createCommandEncoder();
+      ringEnd = 0;
+    }
+    pass?.end();
+  }
+
+  /**
+   * Take those of `buffers` that are free out of the pool, so that nothing else is given them (a replayed step's
+   * intermediates); `free` gives them back. Returns the ones taken.
+   */
+  reserve(buffers: Iterable<GPUBuffer>): GPUBuffer[] {
+    const taken: GPUBuffer[] = [];
+    for (const buffer of new Set(buffers)) {
+      const list = this.pool.get(buffer.size);
+      const at = list?.indexOf(this.bufferId(buffer)) ?? -1;
+      if (at < 0) continue;
+      list!.splice(at, 1);
+      taken.push(buffer);
+    }
+    return taken;
   }
 
   /**

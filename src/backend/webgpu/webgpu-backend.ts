@@ -4,11 +4,12 @@ import { decodeTensor } from '../../tensor/decode.js';
 import type { EncodedTensor, Tensor } from '../../tensor/tensor.js';
 import { attentionDims } from '../attention-dims.js';
 import { checkDropout, dropoutParams } from '../cpu/dropout.js';
-import { precisions, type AdamWStep, type Ops, type Precision } from '../ops.js';
+import { precisions, type AdamWStep, type Ops, type Precision, type StepLoop, type StepLoopOptions } from '../ops.js';
 import { reshapeView, Scopes } from '../scopes.js';
 import { timeSliceShape } from '../time-rows.js';
 import { Gpu } from './gpu.js';
 import * as k from './kernels/index.js';
+import { WebGpuStepLoop } from './step-loop.js';
 
 /** A tensor's GPU buffer; views (reshape) share one storage, freed once. */
 interface Storage {
@@ -200,6 +201,21 @@ export class WebGpuBackend implements Ops {
     const fits = (j: k.RopeJobs | undefined) => j !== undefined && k.ropeBindings(j) <= this.gpu.maxStorageBuffers;
     if (this.takeHeld(['rope'], (op) => fits((joined = withCacheWrite(op.jobs, db, xb, { batch, time, row, cacheLen, pos }))))) return this.holdRope(joined!);
     for (let b = 0; b < batch; b++) k.copy(this.gpu, db, (b * cacheLen + pos) * row, xb, b * time * row, time * row);
+  }
+
+  stepLoop(idsShape: Shape, options: StepLoopOptions): StepLoop {
+    const ids = this.fromHost(new Int32Array(numel(idsShape)), idsShape);
+    return new WebGpuStepLoop(this.gpu, {
+      ids,
+      writeIds: (values) => {
+        if (values.length !== numel(idsShape)) throw new ShapeError('step ids', `${numel(idsShape)} ids`, String(values.length));
+        this.gpu.write(buf(ids), values);
+        this.hostInts.set(ids.storage as Storage, values.slice());
+      },
+      read: async (t) => (await this.read(t)) as Float32Array,
+      release: (t) => this.release(t),
+      buffer: (t) => buf(t),
+    }, options);
   }
 
   /** Hold RoPE jobs for a rotation or cache write to join (decode), or record them. */

@@ -9,12 +9,14 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { f16ToF32, f32ToF16 } from '../../core/dtype.js';
 import { ArgumentError } from '../../core/errors.js';
+import { Decoder } from '../../infer/decoder.js';
 import { generate } from '../../infer/generate.js';
 import { loadModel } from '../../io/load-model.js';
 import { loadTokenizer } from '../../io/load-tokenizer.js';
 import { assetPath, fixturePath } from '../../io/package-paths.js';
 import { KvCache } from '../../model/kv-cache.js';
 import { forward, type LlamaModel } from '../../model/llama.js';
+import { argmax } from '../../infer/sampler.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { unavailable } from '../../testing/backends.js';
 import { llamats, llamatsWithEnv } from '../../testing/run-cli.js';
@@ -186,6 +188,40 @@ describe('webgpu backend', { skip: unavailable.webgpu }, async () => {
     } finally {
       split.dispose();
     }
+  });
+
+  test('decode steps replayed from captured commands give the op-by-op logits bit for bit, also after a multi-token step and beside another decode', async () => {
+    const model = await loadModel(assetPath('stories260K', 'stories260K.bin'), { backend: ops });
+    const looped = new Decoder(model, 64), byOps = new Decoder(model, 64, { stepLoop: false });
+    let a = await looped.next([1, 403, 9]), b = await byOps.next([1, 403, 9]);
+    for (let i = 0; i < 12; i++) {
+      // Token 5 jumps three positions (a multi-token step between replays): parameters follow the position.
+      const ids = i === 5 ? [argmax(b), 7, 11] : [argmax(b)];
+      [a, b] = [await looped.next(ids), await byOps.next(ids)];
+      assert.deepEqual(a, b, `step ${i}`);
+      if (i >= 3) assert.ok(looped.replaying, `step ${i} replayed`);
+    }
+    assert.ok(!byOps.replaying);
+    looped.dispose();
+    byOps.dispose();
+  });
+
+  test('step loops whose captured steps disagree run every step by its ops', async () => {
+    const x = ops.fromHost(Float32Array.of(1, 2, 3, 4), [4]);
+    const steps = {
+      // different kernels at odd and even positions
+      'alternating kernels': (p: number) => (p % 2 ? ops.scale(x, p) : ops.add(ops.scale(x, p - 1), x)),
+      // one kernel, but its f32 parameter's bits do not move by the same amount each step
+      'a parameter not affine in the position': (p: number) => ops.scale(x, p),
+    };
+    for (const [what, step] of Object.entries(steps)) {
+      let position = 1;
+      const loop = ops.stepLoop([1, 1], { step: () => step(position++), position: () => position, replayed: () => assert.fail(`${what}: replayed`) });
+      for (let p = 1; p <= 6; p++) assert.deepEqual(await loop.run(Int32Array.of(0)), Float32Array.of(p, 2 * p, 3 * p, 4 * p), what);
+      assert.ok(!loop.replaying, what);
+      loop.dispose();
+    }
+    ops.release(x);
   });
 
   test('LLAMATS_WEBGPU_PROFILE=1 prints the GPU time of each kernel, labelled by the functions that dispatched it', () => {

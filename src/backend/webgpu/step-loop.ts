@@ -28,13 +28,19 @@ export interface StepLoopIo {
   buffer(t: Tensor): GPUBuffer;
 }
 
+/** A captured step: its commands, the position it ran at, and the buffer it left its output in. */
+interface Step {
+  commands: Captured[];
+  position: number;
+  output: GPUBuffer;
+}
+
 export class WebGpuStepLoop implements StepLoop {
-  /** Captured steps that may agree, with the position of each. */
-  private readonly captures: { commands: Captured[]; position: number }[] = [];
-  /** The commands replayed, as captured at `position`: a step at position p advances their parameters p - position steps. */
-  private replayed: { commands: Captured[]; position: number } | undefined;
+  /** Captured steps at consecutive positions, not yet agreed on. */
+  private readonly captures: Step[] = [];
+  /** What is replayed: a step at position p records its commands with parameters advanced p - position steps. */
+  private replayed: Step & { bytes: number } | undefined;
   private reserved: GPUBuffer[] = [];
-  private output: { buffer: GPUBuffer; bytes: number } | undefined;
   /** Set when captured steps disagreed: every step then runs its ops. */
   private unreplayable = false;
 
@@ -47,35 +53,35 @@ export class WebGpuStepLoop implements StepLoop {
   async run(ids: Int32Array): Promise<Float32Array> {
     this.io.writeIds(ids);
     const position = this.options.position();
-    if (this.replayed && this.output) {
+    if (this.replayed) {
       this.gpu.replay(this.replayed.commands, position - this.replayed.position);
       this.options.replayed();
-      return new Float32Array(await this.gpu.read(this.output.buffer, this.output.bytes));
+      return new Float32Array(await this.gpu.read(this.replayed.output, this.replayed.bytes));
     }
     let out: Tensor | undefined;
-    const captured = this.gpu.capture(() => {
+    const commands = this.gpu.capture(() => {
       out = this.options.step(this.io.ids);
     });
     const logits = await this.io.read(out!);
-    const buffer = this.io.buffer(out!);
+    const output = this.io.buffer(out!);
     this.io.release(out!);
-    if (!this.unreplayable) this.learn(captured, position, buffer, logits.byteLength);
+    if (!commands) this.unreplayable = true;
+    if (!this.unreplayable) this.learn({ commands: commands!, position, output }, logits.byteLength);
     return logits;
   }
 
-  /** Keep a captured step; after CAPTURED_STEPS at consecutive positions that agree, replay them from then on. */
-  private learn(commands: Captured[] | undefined, position: number, output: GPUBuffer, bytes: number): void {
+  /** Keep a captured step; once CAPTURED_STEPS at consecutive positions agree, replay them from then on. */
+  private learn(step: Step, bytes: number): void {
     const previous = this.captures[this.captures.length - 1];
-    if (!commands || (this.output && this.output.buffer !== output)) return void (this.unreplayable = true);
-    if (previous && previous.position + 1 !== position) this.captures.length = 0; // not consecutive: start again
-    this.output = { buffer: output, bytes };
-    this.captures.push({ commands, position });
+    if (previous && previous.position + 1 !== step.position) this.captures.length = 0; // not consecutive: start again
+    this.captures.push(step);
     if (this.captures.length < CAPTURED_STEPS) return;
     const agreed = replayable(this.captures.map((c) => c.commands));
     this.captures.length = 0;
     if (!agreed) return void (this.unreplayable = true);
-    this.replayed = { commands: agreed, position };
-    this.reserved = this.gpu.reserve([output, ...agreed.flatMap((c) => (c.kind === 'dispatch' ? c.buffers : c.kind === 'copy' ? [c.src, c.dst] : []))]);
+    this.replayed = { ...step, commands: agreed, bytes };
+    const buffers = agreed.flatMap((c) => (c.kind === 'dispatch' ? c.buffers : c.kind === 'copy' ? [c.src, c.dst] : []));
+    this.reserved = this.gpu.reserve([step.output, ...buffers]);
   }
 
   dispose(): void {
@@ -97,21 +103,28 @@ function replayable(steps: Captured[][]): Captured[] | undefined {
   for (let i = 0; i < last.length; i++) {
     const c = last[i]!;
     const seen = steps.map((s) => s[i]!);
-    if (c.kind === 'dispatch') {
-      const all = seen as (typeof c)[];
-      if (all.some((d) => d.kind !== 'dispatch' || d.pipeline !== c.pipeline || d.group !== c.group || d.slot !== c.slot || d.params.length !== c.params.length || d.groups.some((g, j) => g !== c.groups[j]))) return undefined;
-      const step = c.params.map((w, j) => (w - all[all.length - 2]!.params[j]!) >>> 0);
-      for (let s = 1; s < all.length; s++) {
-        if (all[s]!.params.some((w, j) => ((w - all[s - 1]!.params[j]!) >>> 0) !== step[j])) return undefined;
-      }
-      commands.push(step.some((d) => d !== 0) ? { ...c, step } : c);
-    } else if (c.kind === 'copy') {
-      if (seen.some((d) => d.kind !== 'copy' || d.src !== c.src || d.dst !== c.dst || d.srcOffset !== c.srcOffset || d.dstOffset !== c.dstOffset || d.bytes !== c.bytes)) return undefined;
+    if (!seen.every((d) => sameCommand(d, c))) return undefined;
+    if (c.kind !== 'dispatch') {
       commands.push(c);
-    } else {
-      if (seen.some((d) => d.kind !== 'submit')) return undefined;
-      commands.push(c);
+      continue;
     }
+    const params = seen.map((d) => (d as typeof c).params);
+    const change = (s: number) => params[s]!.map((w, j) => (w - params[s - 1]![j]!) >>> 0);
+    const step = change(params.length - 1);
+    for (let s = 1; s < params.length - 1; s++) if (change(s).some((d, j) => d !== step[j])) return undefined;
+    commands.push(step.some((d) => d !== 0) ? { ...c, step } : c);
   }
   return commands;
+}
+
+/** Whether two captured commands are the same but for their parameter values. */
+function sameCommand(a: Captured, b: Captured): boolean {
+  if (a.kind === 'dispatch') {
+    return b.kind === 'dispatch' && a.pipeline === b.pipeline && a.group === b.group && a.slot === b.slot
+      && a.params.length === b.params.length && a.groups.every((g, j) => g === b.groups[j]);
+  }
+  if (a.kind === 'copy') {
+    return b.kind === 'copy' && a.src === b.src && a.srcOffset === b.srcOffset && a.dst === b.dst && a.dstOffset === b.dstOffset && a.bytes === b.bytes;
+  }
+  return b.kind === 'submit';
 }

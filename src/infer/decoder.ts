@@ -31,6 +31,7 @@ export class Decoder {
   /** Logits (vocab) after the last of `ids`, which join the context. */
   async next(ids: readonly number[]): Promise<Float32Array> {
     const { ops, config } = this.model;
+    if (ids.length === 0) throw new ArgumentError('ids', 'at least one token id', 'none');
     const bad = ids.find((id) => !(Number.isInteger(id) && id >= 0 && id < config.vocabSize));
     if (bad !== undefined) throw new ArgumentError('token id', `an integer in [0, ${config.vocabSize})`, String(bad));
     if (this.cache.length + ids.length > this.cache.capacity) {

@@ -4,6 +4,7 @@ import { ArgumentError } from '../core/errors.js';
 import { loadModel } from '../io/load-model.js';
 import { loadTokenizer } from '../io/load-tokenizer.js';
 import { assetPath } from '../io/package-paths.js';
+import { Decoder } from './decoder.js';
 import { generate, type GenerateOptions } from './generate.js';
 
 const model = await loadModel(assetPath('stories260K', 'stories260K.bin'));
@@ -85,4 +86,14 @@ test('a generation frees what it allocates: a second identical one reserves no m
   const reserved = model.ops.reservedBytes;
   await run('Once', { temperature: 0, maxTokens: 30 });
   assert.equal(model.ops.reservedBytes, reserved);
+});
+
+test('a Decoder rejects an empty step, ids outside the vocabulary and steps past its capacity, before any work', async () => {
+  const decoder = new Decoder(model, 4);
+  await assert.rejects(decoder.next([]), (e: Error) => e instanceof ArgumentError && /at least one token id/.test(e.message));
+  await assert.rejects(decoder.next([1, 512]), (e: Error) => e instanceof ArgumentError && /token id: expected an integer in \[0, 512\), found 512/.test(e.message));
+  await decoder.next([1, 2, 3]);
+  await assert.rejects(decoder.next([4, 5]), (e: Error) => e instanceof ArgumentError && /at most 4 positions/.test(e.message));
+  assert.equal(decoder.cache.length, 3);
+  decoder.dispose();
 });

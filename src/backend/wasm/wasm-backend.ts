@@ -229,7 +229,7 @@ export class WasmBackend implements Ops {
         this.k[`quantize${layout}`]!(p, ptr(x), inF, ptr(this.f32([10]))); // 40 bytes of scratch
       } else {
         p = ptr(this.alloc([rows, inF], 'i32', Math.ceil(rows / 4) * (inF / 32) * Q8A4_BLOCK_BYTES[layout]));
-        this.k['quantizeQ8A4']!(p, ptr(x), rows, inF, layout === 'Q8A4S' ? 1 : 0, ptr(this.f32([10]))); // 40 bytes of scratch
+        this.k['quantizeQ8A4']!(p, ptr(x), rows, inF, layout === 'Q8A4S' ? 1 : 0, ptr(this.f32([26]))); // 104 bytes of scratch
       }
       quantized.set(layout, p);
       return p;

@@ -55,7 +55,7 @@ export function quantizeQ8A(dst: usize, x: usize, n: i32): void {
 export const Q8A4_BYTES: usize = 160;
 export const Q8A4S_BYTES: usize = 288;
 
-/** dst from x (m, k) f32, k a multiple of 32: Q8A4, or Q8A4S when `signed`; tmp: 40 bytes of scratch. */
+/** dst from x (m, k) f32, k a multiple of 32: Q8A4, or Q8A4S when `signed`; tmp: 104 bytes of scratch. */
 export function quantizeQ8A4(dst: usize, x: usize, m: i32, k: i32, signed: bool, tmp: usize): void {
   const blocks = k / 32;
   const bytes = signed ? Q8A4S_BYTES : Q8A4_BYTES;
@@ -66,19 +66,25 @@ export function quantizeQ8A4(dst: usize, x: usize, m: i32, k: i32, signed: bool,
       quantizeQ8A(tmp, x + (<usize>row * <usize>k + <usize>b * 32) * 4, 32);
       const out = dst + (<usize>(row >> 2) * <usize>blocks + <usize>b) * bytes;
       store<f32>(out + r, load<f32>(tmp));
+      // The block's 32 int8 values (at tmp + 8), or their magnitudes (tmp + 40) and sign masks (tmp + 72), go out 4
+      // bytes at a time to their places among the group's rows.
+      let values = tmp + 8;
       if (signed) {
-        let c = 0;
-        for (let e: usize = 0; e < 32; e++) {
-          const q = <i32>load<i8>(tmp + 8 + e), at = out + 32 + (e >> 2) * 16 + r + (e & 3);
-          store<u8>(at, <u8>abs(q));
-          store<u8>(at + 128, q < 0 ? 0xff : 0);
-          if (q < 0) c -= q;
+        let negatives = i16x8.splat(0);
+        for (let half: usize = 0; half < 2; half++) {
+          const q = v128.load(tmp + 8 + half * 16), magnitude = i8x16.abs(q), sg = i8x16.lt_s(q, i8x16.splat(0));
+          v128.store(tmp + 40 + half * 16, magnitude);
+          v128.store(tmp + 72 + half * 16, sg);
+          negatives = i16x8.add(negatives, i16x8.extadd_pairwise_i8x16_u(v128.and(magnitude, sg)));
         }
-        store<i32>(out + 16 + r, c);
+        const c = i32x4.extadd_pairwise_i16x8_u(negatives);
+        store<i32>(out + 16 + r, i32x4.extract_lane(c, 0) + i32x4.extract_lane(c, 1) + i32x4.extract_lane(c, 2) + i32x4.extract_lane(c, 3));
+        for (let t: usize = 0; t < 8; t++) store<u32>(out + 160 + t * 16 + r, load<u32>(tmp + 72 + t * 4));
+        values = tmp + 40;
       } else {
         store<i32>(out + 16 + r, q8aSum(tmp));
-        for (let t: usize = 0; t < 8; t++) store<u32>(out + 32 + t * 16 + r, load<u32>(tmp + 8 + t * 4));
       }
+      for (let t: usize = 0; t < 8; t++) store<u32>(out + 32 + t * 16 + r, load<u32>(values + t * 4));
     }
   }
 }

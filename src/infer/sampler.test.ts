@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ArgumentError } from '../core/errors.js';
 import { Rng } from '../core/rng.js';
-import { checkSamplerOptions, sampleToken, type SamplerOptions } from './sampler.js';
+import { argmax, checkSamplerOptions, sampleToken, type SamplerOptions } from './sampler.js';
 
 const logits = Float32Array.from([2.0, 1.0, 0.5, 3.0, -1.0, 0.0]); // softmax ~ [.23 .085 .051 .63 .011 .031]
 const softmax = (x: Float32Array, t = 1) => {
@@ -68,5 +68,13 @@ test('options out of range are rejected by name', () => {
   for (const bad of [{ topP: 0 }, { temperature: -1 }, { topK: 1.5 }, { minP: 2 }, { repetitionPenalty: 0 }]) {
     const name = Object.keys(bad)[0]!;
     assert.throws(() => checkSamplerOptions(bad), (e: unknown) => e instanceof ArgumentError && e.message.startsWith(name));
+  }
+});
+
+test('argmax gives the first of equal maxima, for logits (Float32Array) and any other array alike', () => {
+  for (const values of [[1, 5, 2, 5, -1], [0.5, 3, 3], [-2, -1, -1], [7]]) {
+    const want = values.indexOf(Math.max(...values));
+    assert.equal(argmax(Float32Array.from(values)), want, String(values));
+    assert.equal(argmax(values), want, String(values));
   }
 });

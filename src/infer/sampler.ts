@@ -51,10 +51,24 @@ export function sampleToken(logits: Float32Array, options: SamplerOptions, rng: 
   return drawFrom(kept, probs, rng.nextFloat());
 }
 
-/** Index of the largest value (the first one on ties). */
+/**
+ * Index of the largest value (the first one on ties). Logits (Float32Array) get a copy of the loop of their own: V8
+ * compiles a loop for the array types it has seen, and one that has seen several reads each element slower (greedy
+ * decode scans 49152 logits a token: 118 us shared, 36 us on its own, on the machine of bench/results/cpu.json).
+ */
 export function argmax(x: ArrayLike<number>): number {
-  let best = 0;
-  for (let i = 1; i < x.length; i++) if (x[i]! > x[best]!) best = i;
+  return x instanceof Float32Array ? argmaxF32(x) : argmaxAny(x);
+}
+
+function argmaxF32(x: Float32Array): number {
+  let best = 0, max = x[0]!;
+  for (let i = 1; i < x.length; i++) if (x[i]! > max) (max = x[i]!), (best = i);
+  return best;
+}
+
+function argmaxAny(x: ArrayLike<number>): number {
+  let best = 0, max = x[0]!;
+  for (let i = 1; i < x.length; i++) if (x[i]! > max) (max = x[i]!), (best = i);
   return best;
 }
 

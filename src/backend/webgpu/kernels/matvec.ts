@@ -40,11 +40,16 @@ export function matvecBindings(count: number, fusion: MatvecFusion = {}): number
 
 type Prologue = 'none' | 'norm' | 'swiglu';
 
-function matvecSource(count: number, vec: boolean, weight: WeightType, prologue: Prologue, residual: boolean): string {
+/**
+ * The kernel for `rows` rows of x, a constant of the source: each row's sums are then variables the compiler keeps in
+ * registers (indexed by a row count known only at run time, they went to local memory on NVIDIA).
+ */
+function matvecSource(count: number, vec: boolean, weight: WeightType, prologue: Prologue, residual: boolean, rows: number): string {
   const type = vec ? 'vec4f' : 'f32';
   const per = vec ? 4 : 1; // floats per element of x's array
   const norm = prologue === 'norm';
   const ids = [...Array(count).keys()];
+  const each = (code: (r: number) => string, by = '\n') => [...Array(rows).keys()].map(code).join(by);
   const bindings: string[] = [];
   const bind = (decl: string) => `@group(0) @binding(${bindings.push(decl) - 1}) ${decl}`;
   const decls = [
@@ -63,57 +68,52 @@ function matvecSource(count: number, vec: boolean, weight: WeightType, prologue:
   // The row of weight i that this workgroup reads: rows are numbered through w_0, w_1, ... in turn.
   const segment = (i: number) => `j < ${ids.slice(0, i + 1).map((d) => `p.n${d}`).join(' + ')}`;
   const start = (i: number) => (i === 0 ? '0u' : ids.slice(0, i).map((d) => `p.n${d}`).join(' + '));
-  // Sums reduced over the workgroup: the product's, and with norm x^2's, per row of x.
+  // Sums reduced over the workgroup, per row r of x: the product's at partial[r], with norm x^2's at partial[rows + r].
   const sums = norm ? 2 : 1;
+  const slots = [...Array(rows * sums).keys()];
   return /* wgsl */ `
 ${decls.join('\n')}
 struct Params { m: u32, k: u32, ${ids.map((i) => `n${i}: u32`).join(', ')}, eps: f32 }
 @group(0) @binding(${bindings.length}) var<uniform> p: Params;
-var<workgroup> partial: array<f32, ${64 * MATVEC_ROWS * sums}>; // [sum][row][invocation]
+var<workgroup> partial: array<array<f32, 64>, ${rows * sums}>; // [sum and row][invocation]
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
   let j = wg.x + wg.y * ${MAX_GROUPS_X}u;
   if (j >= ${start(count)}) { return; }
   let kv = p.k / ${per}u; // elements of x's and w's arrays per row
-  var acc: array<f32, ${MATVEC_ROWS * sums}>; // [sum][row]
+  var acc: array<f32, ${rows * sums}>;
   ${ids.map((i) => `${i > 0 ? 'else ' : ''}if (${segment(i)}) {
     let row = j - (${start(i)});
     for (var q = t; q < kv; q += 64u) {
       let wq = w${i}At${vec ? '4' : ''}(row * kv + q);
-      for (var r = 0u; r < p.m; r++) {
-        let e = r * kv + q;
-        acc[r] += ${multiply('wq', input)};${norm ? `
-        acc[${MATVEC_ROWS}u + r] += ${multiply('x[e]', 'x[e]')};` : ''}
-      }
+      ${each((r) => `{
+        let e = ${r}u * kv + q;
+        acc[${r}] += ${multiply('wq', input)};${norm ? `
+        acc[${rows + r}] += ${multiply('x[e]', 'x[e]')};` : ''}
+      }`)}
     }
   }`).join(' ')}
-  for (var r = 0u; r < p.m; r++) {
-    partial[r * 64u + t] = acc[r];${norm ? `\n    partial[(${MATVEC_ROWS}u + r) * 64u + t] = acc[${MATVEC_ROWS}u + r];` : ''}
-  }
+  ${slots.map((s) => `partial[${s}][t] = acc[${s}];`).join(' ')}
   workgroupBarrier();
   for (var s = 32u; s > 0u; s >>= 1u) {
     if (t < s) {
-      for (var r = 0u; r < p.m; r++) {
-        partial[r * 64u + t] += partial[r * 64u + t + s];${norm ? `\n        partial[(${MATVEC_ROWS}u + r) * 64u + t] += partial[(${MATVEC_ROWS}u + r) * 64u + t + s];` : ''}
-      }
+      ${slots.map((s) => `partial[${s}][t] += partial[${s}][t + s];`).join(' ')}
     }
     workgroupBarrier();
   }
-  ${norm ? `var scale: array<f32, ${MATVEC_ROWS}>; // 1 / rms of each row of x
-  for (var r = 0u; r < p.m; r++) { scale[r] = 1.0 / sqrt(partial[(${MATVEC_ROWS}u + r) * 64u] / f32(p.k) + p.eps); }` : ''}
+  ${norm ? `var scale: array<f32, ${rows}>; // 1 / rms of each row of x
+  ${each((r) => `scale[${r}] = 1.0 / sqrt(partial[${rows + r}][0] / f32(p.k) + p.eps);`, ' ')}` : ''}
   ${prologue !== 'none' ? `if (j == 0u) { // the unfused op's output
-    for (var r = 0u; r < p.m; r++) {
-      for (var q = t; q < kv; q += 64u) { let e = r * kv + q; side[e] = ${norm ? 'x[e] * scale[r] * g[q]' : input}; }
-    }
+    ${each((r) => `for (var q = t; q < kv; q += 64u) { let e = ${r}u * kv + q; side[e] = ${norm ? `x[e] * scale[${r}] * g[q]` : input}; }`)}
   }` : ''}
   if (t == 0u) {
     ${ids.map((i) => `${i > 0 ? 'else ' : ''}if (${segment(i)}) {
-      for (var r = 0u; r < p.m; r++) {
-        let o = r * p.n${i} + j - (${start(i)});
-        let y = partial[r * 64u]${norm ? ' * scale[r]' : ''};
+      ${each((r) => `{
+        let o = ${r}u * p.n${i} + j - (${start(i)});
+        let y = partial[${r}][0]${norm ? ` * scale[${r}]` : ''};
         out${i}[o] = y;${residual ? '\n        resOut[o] = res[o] + y;' : ''}
-      }
+      }`)}
     }`).join(' ')}
   }
 }`;
@@ -133,9 +133,9 @@ export function matvecs(gpu: Gpu, outs: GPUBuffer[], x: GPUBuffer, ws: GPUBuffer
   if (m === 0 || rows === 0) return;
   const { norm, swiglu, residual } = fusion;
   const prologue: Prologue = norm ? 'norm' : swiglu ? 'swiglu' : 'none';
-  const key = `${ws.length} ${k % 4 === 0} ${weight} ${prologue} ${!!residual}`;
+  const key = `${ws.length} ${k % 4 === 0} ${weight} ${prologue} ${!!residual} ${m}`;
   let wgsl = matvecSources.get(key);
-  if (!wgsl) matvecSources.set(key, (wgsl = matvecSource(ws.length, k % 4 === 0, weight, prologue, !!residual)));
+  if (!wgsl) matvecSources.set(key, (wgsl = matvecSource(ws.length, k % 4 === 0, weight, prologue, !!residual, m)));
   const extra = [...(norm ? [norm.weight, norm.out] : swiglu ? [swiglu.up, swiglu.out] : []), ...(residual ? [residual.res, residual.out] : [])];
   gpu.dispatch(wgsl, [...outs, x, ...ws, ...extra], [m, k, ...ns, f32(norm?.eps ?? 0)], rows <= MAX_GROUPS_X ? [rows] : [MAX_GROUPS_X, Math.ceil(rows / MAX_GROUPS_X)]);
 }

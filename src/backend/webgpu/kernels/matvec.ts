@@ -94,11 +94,11 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
       }`)}
     }
   }`).join(' ')}
-  ${slots.map((s) => `partial[${s}][t] = acc[${s}];`).join(' ')}
+  ${slots.map((i) => `partial[${i}][t] = acc[${i}];`).join(' ')}
   workgroupBarrier();
   for (var s = 32u; s > 0u; s >>= 1u) {
     if (t < s) {
-      ${slots.map((s) => `partial[${s}][t] += partial[${s}][t + s];`).join(' ')}
+      ${slots.map((i) => `partial[${i}][t] += partial[${i}][t + s];`).join(' ')}
     }
     workgroupBarrier();
   }

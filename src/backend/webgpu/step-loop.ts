@@ -1,8 +1,8 @@
 /// <reference types="@webgpu/types" />
 /**
- * A decode loop at the host cost of its dispatches alone. Decode is bound by the host: each token runs the whole
- * forward pass in JavaScript (every op choosing kernels, buffers and parameters) to record about six dispatches a
- * layer, and on this backend that JavaScript costs several times the three Dawn calls that record a dispatch. But
+ * A decode loop at the host cost of its dispatches alone. Run op by op, decode was bound by the host: each token ran
+ * the whole forward pass in JavaScript (every op choosing kernels, buffers and parameters) to record about six
+ * dispatches a layer, and that JavaScript costs several times the three Dawn calls that record a dispatch. But
  * every decode step records the same commands, on the same pooled buffers, only at the next position: so the first
  * steps are captured (`Gpu.capture`), and once three in a row agree, later steps replay the captured commands with
  * the parameters that moved from step to step moved on by as much again (positions, cache offsets and lengths).

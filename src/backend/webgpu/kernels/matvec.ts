@@ -1,10 +1,11 @@
 // Mat-vecs: outs[i] (m, n_i) = x (m, k) w_i^T for the few rows of decode (m <= MATVEC_ROWS), up to 3 weights w_i
-// (n_i, k) in one dispatch (Q/K/V, gate/up). One workgroup per row j of the stacked weights, which its 64 invocations
-// read once, coalesced, for all m rows of x; their partial sums meet in a tree in workgroup memory. `vec` reads vec4s
-// (k a multiple of 4): a quarter of the load instructions, which decode is bound by. The weights are stored as
-// `weight` says (halves.ts).
+// (n_i, k) in one dispatch (Q/K/V, gate/up). Each row j of the stacked weights is read once, coalesced, for all m
+// rows of x, by a group of 16 to 64 invocations (about 8 loads each: short rows share a workgroup of 64, 4 rows of
+// 576 to a workgroup, so that fewer, fuller invocations do the work and the reduction is shorter); their partial sums
+// meet in a tree in workgroup memory. `vec` reads vec4s (k a multiple of 4): a quarter of the load instructions. The
+// weights are stored as `weight` says (halves.ts).
 //
-// Decode is bound by dispatches, not by the GPU, so a mat-vec also does the cheap op on either side of it:
+// Decode was bound by dispatches on the host, so a mat-vec also does the cheap op on either side of it:
 //   norm:     x is first rmsnorm(x) * g (each workgroup sums x^2 itself, from the loads of x it makes anyway);
 //   swiglu:   x is first silu(x) * up (x holds the gate);
 //   residual: out0 + res is written too (the residual add after the attention and feed-forward outputs).
@@ -44,7 +45,7 @@ type Prologue = 'none' | 'norm' | 'swiglu';
  * The kernel for `rows` rows of x, a constant of the source: each row's sums are then variables the compiler keeps in
  * registers (indexed by a row count known only at run time, they went to local memory on NVIDIA).
  */
-function matvecSource(count: number, vec: boolean, weight: WeightType, prologue: Prologue, residual: boolean, rows: number): string {
+function matvecSource(count: number, vec: boolean, weight: WeightType, prologue: Prologue, residual: boolean, rows: number, lanes: number): string {
   const type = vec ? 'vec4f' : 'f32';
   const per = vec ? 4 : 1; // floats per element of x's array
   const norm = prologue === 'norm';
@@ -79,13 +80,16 @@ var<workgroup> partial: array<array<f32, 64>, ${rows * sums}>; // [sum and row][
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
-  let j = wg.x + wg.y * ${MAX_GROUPS_X}u;
-  if (j >= ${start(count)}) { return; }
+  // ${64 / lanes} rows j of the stacked weights a workgroup, ${lanes} invocations (a group) each; base: the group's first.
+  let lane = t % ${lanes}u;
+  let base = t - lane;
+  let j = (wg.x + wg.y * ${MAX_GROUPS_X}u) * ${64 / lanes}u + t / ${lanes}u;
+  let valid = j < ${start(count)};
   let kv = p.k / ${per}u; // elements of x's and w's arrays per row
   var acc: array<f32, ${rows * sums}>;
-  ${ids.map((i) => `${i > 0 ? 'else ' : ''}if (${segment(i)}) {
+  if (valid) { ${ids.map((i) => `${i > 0 ? 'else ' : ''}if (${segment(i)}) {
     let row = j - (${start(i)});
-    for (var q = t; q < kv; q += 64u) {
+    for (var q = lane; q < kv; q += ${lanes}u) {
       let wq = w${i}At${vec ? '4' : ''}(row * kv + q);
       ${each((r) => `{
         let e = ${r}u * kv + q;
@@ -93,25 +97,26 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
         acc[${rows + r}] += ${multiply('x[e]', 'x[e]')};` : ''}
       }`)}
     }
-  }`).join(' ')}
+  }`).join(' ')} }
   ${slots.map((i) => `partial[${i}][t] = acc[${i}];`).join(' ')}
   workgroupBarrier();
-  for (var s = 32u; s > 0u; s >>= 1u) {
-    if (t < s) {
+  for (var s = ${lanes / 2}u; s > 0u; s >>= 1u) {
+    if (lane < s) {
       ${slots.map((i) => `partial[${i}][t] += partial[${i}][t + s];`).join(' ')}
     }
     workgroupBarrier();
   }
+  // Every group summed all of x^2, in the same order; group 0 is one that ran.
   ${norm ? `var scale: array<f32, ${rows}>; // 1 / rms of each row of x
   ${each((r) => `scale[${r}] = 1.0 / sqrt(partial[${rows + r}][0] / f32(p.k) + p.eps);`, ' ')}` : ''}
-  ${prologue !== 'none' ? `if (j == 0u) { // the unfused op's output
+  ${prologue !== 'none' ? `if (wg.x == 0u && wg.y == 0u) { // the unfused op's output
     ${each((r) => `for (var q = t; q < kv; q += 64u) { let e = ${r}u * kv + q; side[e] = ${norm ? `x[e] * scale[${r}] * g[q]` : input}; }`)}
   }` : ''}
-  if (t == 0u) {
+  if (lane == 0u && valid) {
     ${ids.map((i) => `${i > 0 ? 'else ' : ''}if (${segment(i)}) {
       ${each((r) => `{
         let o = ${r}u * p.n${i} + j - (${start(i)});
-        let y = partial[${r}][0]${norm ? ` * scale[${r}]` : ''};
+        let y = partial[${r}][base]${norm ? ` * scale[${r}]` : ''};
         out${i}[o] = y;${residual ? '\n        resOut[o] = res[o] + y;' : ''}
       }`)}
     }`).join(' ')}
@@ -133,9 +138,12 @@ export function matvecs(gpu: Gpu, outs: GPUBuffer[], x: GPUBuffer, ws: GPUBuffer
   if (m === 0 || rows === 0) return;
   const { norm, swiglu, residual } = fusion;
   const prologue: Prologue = norm ? 'norm' : swiglu ? 'swiglu' : 'none';
-  const key = `${ws.length} ${k % 4 === 0} ${weight} ${prologue} ${!!residual} ${m}`;
+  // Invocations a row: enough for about 8 loads each, 16 to 64 (short rows then share a workgroup).
+  const lanes = Math.min(64, Math.max(16, 2 ** Math.floor(Math.log2(k / (k % 4 === 0 ? 4 : 1) / 8))));
+  const key = `${ws.length} ${k % 4 === 0} ${weight} ${prologue} ${!!residual} ${m} ${lanes}`;
   let wgsl = matvecSources.get(key);
-  if (!wgsl) matvecSources.set(key, (wgsl = matvecSource(ws.length, k % 4 === 0, weight, prologue, !!residual, m)));
+  if (!wgsl) matvecSources.set(key, (wgsl = matvecSource(ws.length, k % 4 === 0, weight, prologue, !!residual, m, lanes)));
   const extra = [...(norm ? [norm.weight, norm.out] : swiglu ? [swiglu.up, swiglu.out] : []), ...(residual ? [residual.res, residual.out] : [])];
-  gpu.dispatch(wgsl, [...outs, x, ...ws, ...extra], [m, k, ...ns, f32(norm?.eps ?? 0)], rows <= MAX_GROUPS_X ? [rows] : [MAX_GROUPS_X, Math.ceil(rows / MAX_GROUPS_X)]);
+  const groups = Math.ceil(rows / (64 / lanes));
+  gpu.dispatch(wgsl, [...outs, x, ...ws, ...extra], [m, k, ...ns, f32(norm?.eps ?? 0)], groups <= MAX_GROUPS_X ? [groups] : [MAX_GROUPS_X, Math.ceil(groups / MAX_GROUPS_X)]);
 }

@@ -42,8 +42,9 @@ export function matvecBindings(count: number, fusion: MatvecFusion = {}): number
 type Prologue = 'none' | 'norm' | 'swiglu';
 
 /**
- * The kernel for `rows` rows of x, a constant of the source: each row's sums are then variables the compiler keeps in
- * registers (indexed by a row count known only at run time, they went to local memory on NVIDIA).
+ * The kernel for `rows` rows of x and `lanes` invocations a weight row, constants of the source: each row's sums are
+ * then variables the compiler keeps in registers (indexed by a row count known only at run time, they went to local
+ * memory on NVIDIA).
  */
 function matvecSource(count: number, vec: boolean, weight: WeightType, prologue: Prologue, residual: boolean, rows: number, lanes: number): string {
   const type = vec ? 'vec4f' : 'f32';

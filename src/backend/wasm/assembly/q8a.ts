@@ -70,15 +70,7 @@ export function quantizeQ8A4(dst: usize, x: usize, m: i32, k: i32, signed: bool,
       // bytes at a time to their places among the group's rows.
       let values = tmp + 8;
       if (signed) {
-        let negatives = i16x8.splat(0);
-        for (let half: usize = 0; half < 2; half++) {
-          const q = v128.load(tmp + 8 + half * 16), magnitude = i8x16.abs(q), sg = i8x16.lt_s(q, i8x16.splat(0));
-          v128.store(tmp + 40 + half * 16, magnitude);
-          v128.store(tmp + 72 + half * 16, sg);
-          negatives = i16x8.add(negatives, i16x8.extadd_pairwise_i8x16_u(v128.and(magnitude, sg)));
-        }
-        const c = i32x4.extadd_pairwise_i16x8_u(negatives);
-        store<i32>(out + 16 + r, i32x4.extract_lane(c, 0) + i32x4.extract_lane(c, 1) + i32x4.extract_lane(c, 2) + i32x4.extract_lane(c, 3));
+        store<i32>(out + 16 + r, splitSigns(tmp, tmp + 40, tmp + 72));
         for (let t: usize = 0; t < 8; t++) store<u32>(out + 160 + t * 16 + r, load<u32>(tmp + 72 + t * 4));
         values = tmp + 40;
       } else {
@@ -103,17 +95,26 @@ export function quantizeQ8S(dst: usize, x: usize, n: i32, tmp: usize): void {
   for (let b = 0; b < blocks; b++) {
     quantizeQ8A(tmp, x + <usize>b * 128, 32);
     const group = dst + <usize>(b >> 2) * Q8S_GROUP_BYTES, lane = <usize>(b & 3), block = group + 32 + lane * 64;
-    let negatives = i16x8.splat(0);
-    for (let half: usize = 0; half < 2; half++) {
-      const q = v128.load(tmp + 8 + half * 16), magnitude = i8x16.abs(q), sg = i8x16.lt_s(q, i8x16.splat(0));
-      v128.store(block + half * 16, magnitude);
-      v128.store(block + 32 + half * 16, sg);
-      negatives = i16x8.add(negatives, i16x8.extadd_pairwise_i8x16_u(v128.and(magnitude, sg)));
-    }
-    const c = i32x4.extadd_pairwise_i16x8_u(negatives);
     store<f32>(group + lane * 4, load<f32>(tmp));
-    store<i32>(group + 16 + lane * 4, i32x4.extract_lane(c, 0) + i32x4.extract_lane(c, 1) + i32x4.extract_lane(c, 2) + i32x4.extract_lane(c, 3));
+    store<i32>(group + 16 + lane * 4, splitSigns(tmp, block, block + 32));
   }
+}
+
+/**
+ * The 32 int8 values of the Q8A block at q as magnitudes |xq| (32 bytes at magnitudes) and sign masks (32 bytes at
+ * signs); returns c, the sum of |xq| over the negative xq.
+ */
+// @ts-ignore: decorator
+@inline function splitSigns(q: usize, magnitudes: usize, signs: usize): i32 {
+  let negatives = i16x8.splat(0);
+  for (let half: usize = 0; half < 2; half++) {
+    const v = v128.load(q + 8 + half * 16), magnitude = i8x16.abs(v), sg = i8x16.lt_s(v, i8x16.splat(0));
+    v128.store(magnitudes + half * 16, magnitude);
+    v128.store(signs + half * 16, sg);
+    negatives = i16x8.add(negatives, i16x8.extadd_pairwise_i8x16_u(v128.and(magnitude, sg)));
+  }
+  const c = i32x4.extadd_pairwise_i16x8_u(negatives);
+  return i32x4.extract_lane(c, 0) + i32x4.extract_lane(c, 1) + i32x4.extract_lane(c, 2) + i32x4.extract_lane(c, 3);
 }
 
 // Q8G, x for the Q4_0 decode kernel: Q8A's d and int8 values by groups of 4 blocks of 32 (160 bytes): f32x4 d of the

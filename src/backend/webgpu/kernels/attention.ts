@@ -14,9 +14,11 @@
 // Workgroup memory stays within WebGPU's default 16 KiB; no atomics, every sum in a fixed order: deterministic.
 //
 // Per row (the fallback: decode and other short queries, and head sizes the tiled kernels do not take): one 64-wide
-// workgroup per output row; its invocations take a strided share of the keys (or, for dk/dv, of the queries reading
-// a key), each with an online softmax (running max m, sum l, and a private Dh accumulator rescaled when m grows),
-// and combine through workgroup memory in a fixed order: no T x S score matrix, any cache length.
+// workgroup per output row, no T x S score matrix, any cache length. The forward scores 64 keys at a time, one an
+// invocation, and spreads the output columns over the invocations (see forwardSource). The backward's invocations
+// take a strided share of the keys (or, for dk/dv, of the queries reading a key), each with an online softmax
+// (running max m, sum l, and a private Dh accumulator rescaled when m grows), and combine through workgroup memory in
+// a fixed order.
 import { f32, type Gpu } from '../gpu.js';
 import { denseAttention, denseAttentionBackward, denseFits } from './attention-dense.js';
 import type { MatmulInputs } from './matmul.js';
@@ -58,17 +60,31 @@ function combine(acc: string, weight: string, dst: string, base: string, factor:
   }`;
 }
 
-// Forward. Workgroup row = (b, t, h) of q (B, T, H, Dh); k, v (B, S, Hkv, Dh). Query t at position startPos + t
-// sees keys 0..startPos + t of kv head h / (H / Hkv).
+// Forward, one workgroup per query row (b, t, h) of q (B, T, H, Dh); k, v (B, S, Hkv, Dh). Query t at position
+// startPos + t sees keys 0..startPos + t of kv head h / (H / Hkv). The keys go in chunks of 64: invocation i scores
+// key c0 + i (q staged in workgroup memory; q . k in vec4s where Dh allows), every invocation reads the chunk's max
+// from workgroup memory, each key's owner turns its score into the weight exp(score - max), and then invocation i
+// adds the chunk's weighted v rows into its output columns i, i + 64, ...: neighbouring invocations read
+// neighbouring columns of a v row. Every invocation reads the same weights in the same order, so the running max m
+// and sum l agree across the workgroup without a reduction tree, and every sum has a fixed order: deterministic.
 function forwardSource(dh: number): string {
-  return /* wgsl */ `${common(dh)}
+  const w = dh % 4 === 0 ? 4 : 1; // elements of q and k per load
+  const vec = w === 4 ? 'vec4f' : 'f32';
+  const cols = [...Array(Math.ceil(dh / 64)).keys()]; // output columns lid + 64 j of this invocation
+  const each = (f: (j: number) => string) => cols.map(f).join('\n');
+  return /* wgsl */ `
+const DH = ${dh}u;
+const DW = ${dh / w}u; // a row of q or k in loads of ${w}
+${ROW_OF}
 @group(0) @binding(0) var<storage, read_write> out: array<f32>;
-@group(0) @binding(1) var<storage, read> q: array<f32>;
-@group(0) @binding(2) var<storage, read> k: array<f32>;
+@group(0) @binding(1) var<storage, read> q: array<${vec}>;
+@group(0) @binding(2) var<storage, read> k: array<${vec}>;
 @group(0) @binding(3) var<storage, read> v: array<f32>;
 struct Params { batch: u32, time: u32, heads: u32, kvHeads: u32, cacheLen: u32, startPos: u32, scale: f32 }
 @group(0) @binding(4) var<uniform> p: Params;
-var<workgroup> qs: array<f32, DH>;
+var<workgroup> qs: array<${vec}, DW>;
+var<workgroup> scores: array<f32, 64>;
+var<workgroup> weights: array<f32, 64>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -78,29 +94,40 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: 
   let t = (row / p.heads) % p.time;
   let b = row / (p.heads * p.time);
   let kvh = h / (p.heads / p.kvHeads);
-  let qo = row * DH;
-  for (var d = lid; d < DH; d += 64u) { qs[d] = q[qo + d]; }
+  for (var e = lid; e < DW; e += 64u) { qs[e] = q[row * DW + e]; }
   workgroupBarrier();
+  let keys = p.startPos + t + 1u;
   var m = -1e30; // finite: no key seen yet (exp(m - score) underflows to 0)
   var l = 0.0;
-  var acc: array<f32, DH>;
-  for (var s = lid; s <= p.startPos + t; s += 64u) {
-    let ko = ((b * p.cacheLen + s) * p.kvHeads + kvh) * DH;
-    var score = 0.0;
-    for (var d = 0u; d < DH; d++) { score += qs[d] * k[ko + d]; }
-    score *= p.scale;
-    let mNew = max(m, score);
+${each((j) => `  var acc${j} = 0.0;`)}
+  for (var c0 = 0u; c0 < keys; c0 += 64u) {
+    let n = min(64u, keys - c0);
+    let kv0 = (b * p.cacheLen + c0) * p.kvHeads + kvh; // key c0 + j's row of k and v is kv0 + j Hkv
+    var score = -1e30;
+    if (lid < n) {
+      let ko = (kv0 + lid * p.kvHeads) * DW;
+      var qk = ${vec}(0.0);
+      for (var e = 0u; e < DW; e++) { qk += qs[e] * k[ko + e]; }
+      score = ${w === 4 ? 'dot(qk, vec4f(1.0))' : 'qk'} * p.scale;
+    }
+    scores[lid] = score;
+    workgroupBarrier();
+    var mNew = m;
+    for (var j = 0u; j < n; j++) { mNew = max(mNew, scores[j]); }
     let c = exp(m - mNew);
-    let e = exp(score - mNew);
-    l = l * c + e;
-    for (var d = 0u; d < DH; d++) { acc[d] = acc[d] * c + e * v[ko + d]; }
     m = mNew;
+    weights[lid] = exp(score - mNew);
+    workgroupBarrier();
+    l *= c;
+${each((j) => `    acc${j} *= c;`)}
+    for (var j = 0u; j < n; j++) {
+      let wj = weights[j];
+      l += wj;
+      let vo = (kv0 + j * p.kvHeads) * DH;
+${each((j) => `      if (lid + ${64 * j}u < DH) { acc${j} += wj * v[vo + lid + ${64 * j}u]; }`)}
+    }
   }
-  // Rescale every invocation to the workgroup's max, then sum.
-  let mAll = wgMax(lid, m);
-  let w = exp(m - mAll);
-  let lAll = wgSum(lid, l * w);
-  ${combine('acc', 'w', 'out', 'qo', '(1.0 / lAll)')}
+${each((j) => `  if (lid + ${64 * j}u < DH) { out[row * DH + lid + ${64 * j}u] = acc${j} / l; }`)}
 }`;
 }
 

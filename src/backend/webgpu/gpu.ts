@@ -86,11 +86,11 @@ export interface HeldOp {
 
 /**
  * One command of a captured stretch of recording (`Gpu.capture`), enough to record it again without the ops that
- * made it: a dispatch (its parameter words written at ring offset `slot`, -1 for none; `step` is added to them once
- * per step when replayed), a copy, or the submit that ended a batch.
+ * made it: a dispatch (its parameter words written at ring offset `slot`, -1 for none; `floats` marks the words that
+ * hold f32 values; `step` is added to them once per step when replayed), a copy, or the submit that ended a batch.
  */
 export type Captured =
-  | { kind: 'dispatch'; pipeline: GPUComputePipeline; group: GPUBindGroup; buffers: GPUBuffer[]; groups: [number, number, number]; slot: number; params: Uint32Array; step?: Uint32Array }
+  | { kind: 'dispatch'; pipeline: GPUComputePipeline; group: GPUBindGroup; buffers: GPUBuffer[]; groups: [number, number, number]; slot: number; params: Uint32Array; floats: boolean[]; step?: Uint32Array }
   | { kind: 'copy'; src: GPUBuffer; srcOffset: number; dst: GPUBuffer; dstOffset: number; bytes: number }
   | { kind: 'submit' };
 
@@ -339,6 +339,7 @@ export class Gpu {
     this.captured?.push({
       kind: 'dispatch', pipeline: kernel.pipeline, group, buffers, groups: [groups[0], groups[1] ?? 1, groups[2] ?? 1], slot: offset,
       params: offset >= 0 ? this.ringU32.slice(offset / 4, offset / 4 + params.length) : new Uint32Array(0),
+      floats: params.map((v) => typeof v !== 'number'),
     });
     if (++this.recorded >= SUBMIT_EVERY) this.flush();
   }

@@ -1,7 +1,7 @@
 /// <reference types="@webgpu/types" />
 /**
  * A decode loop at the host cost of its dispatches alone. Run op by op, decode was bound by the host: each token ran
- * the whole forward pass in JavaScript (every op choosing kernels, buffers and parameters) to record about six
+ * the whole forward pass in JavaScript (every op choosing kernels, buffers and parameters) to record about five
  * dispatches a layer, and that JavaScript costs several times the three Dawn calls that record a dispatch. But
  * every decode step records the same commands, on the same pooled buffers, only at the next position: so the first
  * steps are captured (`Gpu.capture`), and once three in a row agree, later steps replay the captured commands with
@@ -18,6 +18,12 @@ import type { Captured, Gpu } from './gpu.js';
 
 /** Agreeing captured steps needed before replaying. */
 const CAPTURED_STEPS = 3;
+/**
+ * Disagreeing windows of CAPTURED_STEPS after which a loop stops capturing. The first steps may take pooled buffers
+ * in another order than the steady ones that follow (the prefill before them freed its own in its order), so one
+ * disagreement drops the oldest capture and tries again with the next step.
+ */
+const MAX_DISAGREEMENTS = 4;
 
 /** What the loop needs of its backend: the ids tensor it writes each step, and reading and freeing outputs. */
 export interface StepLoopIo {
@@ -41,7 +47,8 @@ export class WebGpuStepLoop implements StepLoop {
   /** What is replayed: a step at position p records its commands with parameters advanced p - position steps. */
   private replayed: Step & { bytes: number } | undefined;
   private reserved: GPUBuffer[] = [];
-  /** Set when captured steps disagreed: every step then runs its ops. */
+  private disagreements = 0;
+  /** Set when captured steps kept disagreeing: every step then runs its ops. */
   private unreplayable = false;
 
   constructor(private readonly gpu: Gpu, private readonly io: StepLoopIo, private readonly options: StepLoopOptions) {}
@@ -77,8 +84,12 @@ export class WebGpuStepLoop implements StepLoop {
     this.captures.push(step);
     if (this.captures.length < CAPTURED_STEPS) return;
     const agreed = replayable(this.captures.map((c) => c.commands));
+    if (!agreed) {
+      this.captures.shift();
+      this.unreplayable = ++this.disagreements >= MAX_DISAGREEMENTS;
+      return;
+    }
     this.captures.length = 0;
-    if (!agreed) return void (this.unreplayable = true);
     this.replayed = { ...step, commands: agreed, bytes };
     const buffers = agreed.flatMap((c) => (c.kind === 'dispatch' ? c.buffers : c.kind === 'copy' ? [c.src, c.dst] : []));
     this.reserved = this.gpu.reserve([step.output, ...buffers]);
@@ -94,7 +105,9 @@ export class WebGpuStepLoop implements StepLoop {
 
 /**
  * The last of `steps` with each dispatch's per-step parameter change, where every step recorded the same commands
- * and every parameter word changed by the same amount from one step to the next; else undefined.
+ * and every parameter word changed by the same amount from one step to the next; else undefined. Only integer words
+ * (positions, offsets, lengths) may change: an f32's bits can move by equal amounts over a few steps (3.0, 3.5, 4.0)
+ * and then not (4.5 is not 4.0's bits plus as much again).
  */
 function replayable(steps: Captured[][]): Captured[] | undefined {
   const last = steps[steps.length - 1]!;
@@ -111,6 +124,7 @@ function replayable(steps: Captured[][]): Captured[] | undefined {
     const params = seen.map((d) => (d as typeof c).params);
     const change = (s: number) => params[s]!.map((w, j) => (w - params[s - 1]![j]!) >>> 0);
     const step = change(params.length - 1);
+    if (step.some((d, j) => d !== 0 && c.floats[j])) return undefined;
     for (let s = 1; s < params.length - 1; s++) if (change(s).some((d, j) => d !== step[j])) return undefined;
     commands.push(step.some((d) => d !== 0) ? { ...c, step } : c);
   }

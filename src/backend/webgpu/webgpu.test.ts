@@ -121,6 +121,31 @@ describe('webgpu backend', { skip: unavailable.webgpu }, async () => {
     fused.forEach((values, i) => assert.deepEqual(values, unfused[i], ['q', 'k', 'k cache', 'v cache'][i]));
   });
 
+  test('decode attention takes its RoPE jobs along (q and k rotated, k and v written to the caches): the unfused values bit for bit, in one dispatch', async () => {
+    // Two queries (the second sees both new keys), GQA groups of 2, batch 2, keys before the step in the caches.
+    const [batch, time, heads, kvHeads, headDim, cacheLen, pos] = [2, 2, 4, 2, 8, 7, 3];
+    const invFreq = ops.fromHost(Float32Array.from({ length: headDim / 2 }, (_, i) => 10000 ** (-2 * i / headDim)), [headDim / 2]);
+    const [q, kk, v] = [heads, kvHeads, kvHeads].map((h, i) => ops.fromHost(data(batch * time * h * headDim, 20 + i), [batch, time, h, headDim]));
+    const run = async (settle: boolean) => {
+      const caches = [0, 1].map((i) => ops.fromHost(data(batch * cacheLen * kvHeads * headDim, 30 + i), [batch, cacheLen, kvHeads, headDim]));
+      const pause = async (t: typeof q) => void (settle && (await ops.read(t)));
+      const qr = ops.rope(q, invFreq, pos);
+      await pause(qr);
+      const kr = ops.rope(kk, invFreq, pos);
+      await pause(kr);
+      ops.writeAt(caches[0]!, kr, pos);
+      await pause(caches[0]!);
+      ops.writeAt(caches[1]!, v, pos);
+      await pause(caches[1]!);
+      const out = ops.attention(qr, caches[0]!, caches[1]!, pos);
+      return Promise.all([out, qr, kr, ...caches].map((t) => ops.read(t)));
+    };
+    const { unfused, fused, unfusedDispatches, fusedDispatches } = await settledAndHeld(run);
+    assert.equal(unfusedDispatches, 3 + 2 * batch); // two rotations, a copy per batch row into each cache, attention
+    assert.equal(fusedDispatches, 1);
+    fused.forEach((values, i) => assert.deepEqual(values, unfused[i], ['attention', 'q', 'k', 'k cache', 'v cache'][i]));
+  });
+
   for (const path of ['dense', 'tiled'] as const) {
     test(`attention over enough queries to take the ${path} kernels matches the reference (GQA, a cache offset)`, async () => {
       const reference = new CpuBackend();
@@ -207,19 +232,24 @@ describe('webgpu backend', { skip: unavailable.webgpu }, async () => {
   });
 
   test('step loops whose captured steps disagree run every step by its ops', async () => {
-    const x = ops.fromHost(Float32Array.of(1, 2, 3, 4), [4]);
+    const x = ops.fromHost(Float32Array.of(1, 2, 3, 4), [1, 1, 1, 4]);
+    const invFreq = ops.fromHost(Float32Array.of(0.5, 0.01), [2]);
     const steps = {
       // different kernels at odd and even positions
       'alternating kernels': (p: number) => (p % 2 ? ops.scale(x, p) : ops.add(ops.scale(x, p - 1), x)),
-      // one kernel, but its f32 parameter's bits do not move by the same amount each step
-      'a parameter not affine in the position': (p: number) => ops.scale(x, p),
+      // an f32 parameter: its bits move by equal amounts from 2 to 3 to 4, not from 4 to 5
+      'an f32 parameter that changes': (p: number) => ops.scale(x, p),
+      // an integer parameter (the position of rope) not affine in the step: 1, 4, 9, 16, ...
+      'an integer parameter not affine in the position': (p: number) => ops.rope(x, invFreq, p * p),
     };
     for (const [what, step] of Object.entries(steps)) {
       let position = 1;
       const loop = ops.stepLoop([1, 1], { step: () => step(position++), position: () => position, replayed: () => assert.fail(`${what}: replayed`) });
-      for (let p = 1; p <= 6; p++) assert.deepEqual(await loop.run(Int32Array.of(0)), Float32Array.of(p, 2 * p, 3 * p, 4 * p), what);
+      const got = [];
+      for (let p = 1; p <= 8; p++) got.push(await loop.run(Int32Array.of(0)));
       assert.ok(!loop.replaying, what);
       loop.dispose();
+      for (let p = 1; p <= 8; p++) assert.deepEqual(got[p - 1], await ops.read(step(p)), `${what}, step ${p}`);
     }
     ops.release(x);
   });

@@ -23,6 +23,7 @@ import { f32, type Gpu } from '../gpu.js';
 import { denseAttention, denseAttentionBackward, denseFits } from './attention-dense.js';
 import type { MatmulInputs } from './matmul.js';
 import { ROW_OF, workgroupReduce } from './reduce.js';
+import { COS_SIN } from './rope.js';
 
 export interface AttentionDims { batch: number; time: number; heads: number; kvHeads: number; headDim: number }
 
@@ -67,21 +68,57 @@ function combine(acc: string, weight: string, dst: string, base: string, factor:
 // adds the chunk's weighted v rows into its output columns i, i + 64, ...: neighbouring invocations read
 // neighbouring columns of a v row. Every invocation reads the same weights in the same order, so the running max m
 // and sum l agree across the workgroup without a reduction tree, and every sum has a fixed order: deterministic.
-function forwardSource(dh: number): string {
+//
+// With `rope` (decode: see AttentionRope) the kernel also does the RoPE jobs that made its inputs: it takes q, k and
+// v of this step as the linears made them, rotates q as it stages it, and reads the step's own keys and values
+// (positions startPos.. ) from them, k rotated on the fly, instead of from the caches; the first query head of each
+// kv group writes its step's rotated key and its value to the caches (and the rotations to their own outputs), for
+// later steps. Each rotation is the RoPE kernel's expression (rope.ts), so the values are those of the unfused ops.
+function forwardSource(dh: number, rope: boolean): string {
   const w = dh % 4 === 0 ? 4 : 1; // elements of q and k per load
   const vec = w === 4 ? 'vec4f' : 'f32';
   const cols = [...Array(Math.ceil(dh / 64)).keys()]; // output columns lid + 64 j of this invocation
   const each = (f: (j: number) => string) => cols.map(f).join('\n');
+  // q . key s in qk (kv0: the key's row of the caches; fresh: its row of this step's k and v, with rope).
+  const qDotCached = `for (var e = 0u; e < DW; e++) { qk += qs[e] * k[kv0 * DW + e]; }`;
+  const qDot = rope ? `if (s < p.startPos) { ${qDotCached} } else {
+        for (var e = 0u; e < DW; e++) { qk += qs[e] * rotate(xk[fresh * DW + e], s, e); }
+      }` : qDotCached;
+  // Element d of value s.
+  const value = (d: string) => (rope ? `valueAt(s, kv0, fresh, ${d})` : `v[kv0 * DH + ${d}]`);
   return /* wgsl */ `
 const DH = ${dh}u;
 const DW = ${dh / w}u; // a row of q or k in loads of ${w}
 ${ROW_OF}
 @group(0) @binding(0) var<storage, read_write> out: array<f32>;
-@group(0) @binding(1) var<storage, read> q: array<${vec}>;
+${rope ? `@group(0) @binding(1) var<storage, read> xq: array<vec4f>; // q, k, v of this step, unrotated
+@group(0) @binding(2) var<storage, read> xk: array<vec4f>;
+@group(0) @binding(3) var<storage, read> xv: array<f32>;
+@group(0) @binding(4) var<storage, read_write> k: array<vec4f>; // the caches
+@group(0) @binding(5) var<storage, read_write> v: array<f32>;
+@group(0) @binding(6) var<storage, read_write> qOut: array<vec4f>; // the rotations' outputs
+@group(0) @binding(7) var<storage, read_write> kOut: array<vec4f>;
+@group(0) @binding(8) var<storage, read> invFreq: array<f32>;
+struct Params { batch: u32, time: u32, heads: u32, kvHeads: u32, cacheLen: u32, startPos: u32, scale: f32, zero: u32 }
+@group(0) @binding(9) var<uniform> p: Params;
+${COS_SIN}
+
+// vec4 e (pairs 2e and 2e + 1) of a row at position pos, rotated.
+fn rotate(x: vec4f, pos: u32, e: u32) -> vec4f {
+  let c0 = cosSin(pos, 2u * e);
+  let c1 = cosSin(pos, 2u * e + 1u);
+  return vec4f(x.x * c0.x - x.y * c0.y, x.x * c0.y + x.y * c0.x, x.z * c1.x - x.w * c1.y, x.z * c1.y + x.w * c1.x);
+}
+
+// Value s: from the cache before startPos, else this step's.
+fn valueAt(s: u32, kv0: u32, fresh: u32, d: u32) -> f32 {
+  if (s < p.startPos) { return v[kv0 * DH + d]; }
+  return xv[fresh * DH + d];
+}` : `@group(0) @binding(1) var<storage, read> q: array<${vec}>;
 @group(0) @binding(2) var<storage, read> k: array<${vec}>;
 @group(0) @binding(3) var<storage, read> v: array<f32>;
 struct Params { batch: u32, time: u32, heads: u32, kvHeads: u32, cacheLen: u32, startPos: u32, scale: f32 }
-@group(0) @binding(4) var<uniform> p: Params;
+@group(0) @binding(4) var<uniform> p: Params;`}
 var<workgroup> qs: array<${vec}, DW>;
 var<workgroup> scores: array<f32, 64>;
 var<workgroup> weights: array<f32, 64>;
@@ -94,20 +131,36 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: 
   let t = (row / p.heads) % p.time;
   let b = row / (p.heads * p.time);
   let kvh = h / (p.heads / p.kvHeads);
-  for (var e = lid; e < DW; e += 64u) { qs[e] = q[row * DW + e]; }
-  workgroupBarrier();
   let keys = p.startPos + t + 1u;
+${rope ? `  for (var e = lid; e < DW; e += 64u) {
+    let r = rotate(xq[row * DW + e], keys - 1u, e);
+    qs[e] = r;
+    qOut[row * DW + e] = r;
+  }
+  // The first query head of a kv group writes the group's key and value of this query's position.
+  if (h % (p.heads / p.kvHeads) == 0u) {
+    let cached = (b * p.cacheLen + keys - 1u) * p.kvHeads + kvh;
+    let fresh = (b * p.time + t) * p.kvHeads + kvh;
+    for (var e = lid; e < DW; e += 64u) {
+      let r = rotate(xk[fresh * DW + e], keys - 1u, e);
+      kOut[fresh * DW + e] = r;
+      k[cached * DW + e] = r;
+    }
+    for (var d = lid; d < DH; d += 64u) { v[cached * DH + d] = xv[fresh * DH + d]; }
+  }` : '  for (var e = lid; e < DW; e += 64u) { qs[e] = q[row * DW + e]; }'}
+  workgroupBarrier();
   var m = -1e30; // finite: no key seen yet (exp(m - score) underflows to 0)
   var l = 0.0;
 ${each((j) => `  var acc${j} = 0.0;`)}
   for (var c0 = 0u; c0 < keys; c0 += 64u) {
     let n = min(64u, keys - c0);
-    let kv0 = (b * p.cacheLen + c0) * p.kvHeads + kvh; // key c0 + j's row of k and v is kv0 + j Hkv
     var score = -1e30;
     if (lid < n) {
-      let ko = (kv0 + lid * p.kvHeads) * DW;
+      let s = c0 + lid;
+      let kv0 = (b * p.cacheLen + s) * p.kvHeads + kvh; // key s's row of k and v${rope ? `
+      let fresh = (b * p.time + s - min(s, p.startPos)) * p.kvHeads + kvh;` : ''}
       var qk = ${vec}(0.0);
-      for (var e = 0u; e < DW; e++) { qk += qs[e] * k[ko + e]; }
+      ${qDot}
       score = ${w === 4 ? 'dot(qk, vec4f(1.0))' : 'qk'} * p.scale;
     }
     scores[lid] = score;
@@ -123,8 +176,10 @@ ${each((j) => `    acc${j} *= c;`)}
     for (var j = 0u; j < n; j++) {
       let wj = weights[j];
       l += wj;
-      let vo = (kv0 + j * p.kvHeads) * DH;
-${each((j) => `      if (lid + ${64 * j}u < DH) { acc${j} += wj * v[vo + lid + ${64 * j}u]; }`)}
+      let s = c0 + j;
+      let kv0 = (b * p.cacheLen + s) * p.kvHeads + kvh;${rope ? `
+      let fresh = (b * p.time + s - min(s, p.startPos)) * p.kvHeads + kvh;` : ''}
+${each((j) => `      if (lid + ${64 * j}u < DH) { acc${j} += wj * ${value(`lid + ${64 * j}u`)}; }`)}
     }
   }
 ${each((j) => `  if (lid + ${64 * j}u < DH) { out[row * DH + lid + ${64 * j}u] = acc${j} / l; }`)}
@@ -594,22 +649,39 @@ function takesDense(gpu: Gpu, { batch, time, heads }: AttentionDims, keys: numbe
 }
 
 /**
+ * The RoPE jobs of a decode step that attention may do itself (see forwardSource): this step's q, k and v as the
+ * linears made them, and the rotation of k's output. The rotation of q goes to attention's q, and k and v to the
+ * caches at row startPos.
+ */
+export interface AttentionRope { invFreq: GPUBuffer; xq: GPUBuffer; xk: GPUBuffer; xv: GPUBuffer; kOut: GPUBuffer }
+
+/** Whether attention with these dims may take its RoPE jobs along (the per-row kernel, vec4 rows). */
+export function attentionTakesRope({ time, headDim }: AttentionDims): boolean {
+  return time < TILED_MIN_TIME && headDim % 4 === 0;
+}
+
+/**
  * out (B, T, H, Dh) = causal attention of q (B, T, H, Dh) over the cache k, v (B, S, Hkv, Dh): through the score
  * matrix where it fits (attention-dense.ts, its products' inputs rounded as `inputs` says), else the tiled kernel,
- * and per row for a few queries.
+ * and per row for a few queries, there with the step's `rope` jobs where given (attentionTakesRope).
  */
-export function attention(gpu: Gpu, out: GPUBuffer, q: GPUBuffer, k: GPUBuffer, v: GPUBuffer, dims: AttentionDims & { cacheLen: number; startPos: number }, inputs: MatmulInputs = 'f32'): void {
+export function attention(gpu: Gpu, out: GPUBuffer, q: GPUBuffer, k: GPUBuffer, v: GPUBuffer, dims: AttentionDims & { cacheLen: number; startPos: number }, inputs: MatmulInputs = 'f32', rope?: AttentionRope): void {
   const { batch, time, heads, kvHeads, headDim, cacheLen, startPos } = dims;
   const rows = batch * time * heads;
   if (rows === 0 || headDim === 0) return;
-  if (takesDense(gpu, dims, startPos + time)) return denseAttention(gpu, out, q, k, v, dims, inputs);
   const params = [batch, time, heads, kvHeads, cacheLen, startPos, f32(1 / Math.sqrt(headDim))];
+  if (rope) {
+    if (!attentionTakesRope(dims)) throw new Error(`webgpu: attention takes RoPE jobs only for fewer than ${TILED_MIN_TIME} queries and head sizes divisible by 4`);
+    const wgsl = source('forward-rope', headDim, (dh) => forwardSource(dh, true));
+    return gpu.dispatch1d(wgsl, [out, rope.xq, rope.xk, rope.xv, k, v, q, rope.kOut, rope.invFreq], [...params, 0], rows * 64);
+  }
+  if (takesDense(gpu, dims, startPos + time)) return denseAttention(gpu, out, q, k, v, dims, inputs);
   const tiledGroups = batch * heads * Math.ceil(time / ROWS);
   if (time >= TILED_MIN_TIME && tiledGroups >= TILED_MIN_GROUPS && tiling(headDim) && batch * heads <= MAX_GROUPS) {
     const wgsl = source('tiled-forward', headDim, (dh) => tiledForwardSource(dh, false));
     gpu.dispatch(wgsl, [out, q, k, v], params, [Math.ceil(time / ROWS), batch * heads]);
   } else {
-    gpu.dispatch1d(source('forward', headDim, forwardSource), [out, q, k, v], params, rows * 64);
+    gpu.dispatch1d(source('forward', headDim, (dh) => forwardSource(dh, false)), [out, q, k, v], params, rows * 64);
   }
 }
 

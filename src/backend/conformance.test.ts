@@ -10,8 +10,9 @@ import { f32ToBf16, f32ToF16 } from '../core/dtype.js';
 import { blockFormats } from '../core/quant/index.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { Ops } from './ops.js';
-import { backendNames, getBackend, type BackendName } from './registry.js';
+import { backendNames, getBackend } from './registry.js';
 import { WasmBackend } from './wasm/wasm-backend.js';
+import { WebGpuBackend } from './webgpu/webgpu-backend.js';
 import { unavailable } from '../testing/backends.js';
 
 const reference = await getBackend('reference');
@@ -53,14 +54,19 @@ const maxAbs = (x: Float32Array) => x.reduce((m, v) => Math.max(m, Math.abs(v)),
 // up to a few hundred O(1) terms the difference stays below ~1e-5 relative.
 const F32_TOL = 2e-5;
 
-/** Every fast backend, and the fast CPU backend's plain SIMD128 build too (runtimes without relaxed SIMD get it). */
-const candidates: [string, () => Promise<Ops>][] = [
-  ...backendNames.filter((n) => n !== 'reference').map((n): [string, () => Promise<Ops>] => [n, () => getBackend(n, { threads: 2 })]),
-  ['cpu (SIMD128 build)', () => WasmBackend.create({ threads: 2, relaxed: false })],
+/**
+ * Every fast backend (with the reason it is skipped, if it is), and the fast CPU backend's plain SIMD128 build too
+ * (runtimes without relaxed SIMD get it), and WebGPU with its kernels on workgroup memory alone (devices without
+ * subgroups get them).
+ */
+const candidates: [string, () => Promise<Ops>, string | undefined][] = [
+  ...backendNames.filter((n) => n !== 'reference').map((n): [string, () => Promise<Ops>, string | undefined] => [n, () => getBackend(n, { threads: 2 }), unavailable[n]]),
+  ['cpu (SIMD128 build)', () => WasmBackend.create({ threads: 2, relaxed: false }), undefined],
+  ['webgpu (no subgroups)', () => WebGpuBackend.create('fp32', { subgroups: false }), unavailable.webgpu],
 ];
 
-for (const [name, create] of candidates) {
-  describe(`backend ${name} conformance`, { skip: unavailable[name as BackendName] }, async () => {
+for (const [name, create, skip] of candidates) {
+  describe(`backend ${name} conformance`, { skip }, async () => {
     const ops = await create();
     after(() => ops.dispose());
     const rng = new Rng(2024);

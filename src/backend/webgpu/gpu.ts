@@ -110,6 +110,8 @@ interface SharedDevice {
   limits: { maxStorageBufferBindingSize: number; maxStorageBuffersPerShaderStage: number };
   /** Whether the device runs the f16 tensor-core mat-mul (kernels/tensor-core-matmul.ts). */
   tensorCores: boolean;
+  /** Whether kernels may use subgroup operations, with subgroups of consecutive invocations (see subgroupsProbe). */
+  subgroups: boolean;
   /** GPU time per kernel, when asked for (profiler.ts). */
   profiler?: Profiler;
   /** Why the device stopped working (lost, or an uncaptured error), once it has: thrown at every read from then on. */
@@ -124,9 +126,10 @@ async function sharedDevice(): Promise<SharedDevice> {
   const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
   if (!adapter) throw new ArgumentError('backend', 'a WebGPU adapter', 'none on this machine');
   const tensorCores = hasTensorCores(adapter);
+  const subgroupOps = adapter.features.has('subgroups' as GPUFeatureName);
   const profile = Profiler.wanted(adapter.features);
   const device = await adapter.requestDevice({
-    requiredFeatures: [...(tensorCores ? TENSOR_CORE_FEATURES : []), ...(profile ? ['timestamp-query' as GPUFeatureName] : [])],
+    requiredFeatures: [...(tensorCores ? TENSOR_CORE_FEATURES : []), ...(subgroupOps ? ['subgroups' as GPUFeatureName] : []), ...(profile ? ['timestamp-query' as GPUFeatureName] : [])],
     requiredLimits: {
       maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
       maxBufferSize: adapter.limits.maxBufferSize,
@@ -136,7 +139,9 @@ async function sharedDevice(): Promise<SharedDevice> {
   });
   const { maxStorageBufferBindingSize, maxStorageBuffersPerShaderStage } = device.limits;
   const limits = { maxStorageBufferBindingSize, maxStorageBuffersPerShaderStage };
-  const s: SharedDevice = { device, adapterInfo: adapter.info, pipelines: new Map(), limits, tensorCores, ...(profile && { profiler: new Profiler(device) }) };
+  // LLAMATS_WEBGPU_SUBGROUPS=0 keeps the kernels on workgroup memory alone (to compare, or where a driver errs).
+  const subgroups = subgroupOps && (typeof process === 'undefined' || process.env['LLAMATS_WEBGPU_SUBGROUPS'] !== '0') && (await subgroupsProbe(device));
+  const s: SharedDevice = { device, adapterInfo: adapter.info, pipelines: new Map(), limits, tensorCores, subgroups, ...(profile && { profiler: new Profiler(device) }) };
   void device.lost.then((info) => {
     s.failure ??= new Error(`webgpu: device lost (${info.reason}): ${info.message}`);
     current = undefined; // the next backend makes a new device
@@ -165,6 +170,38 @@ function hasTensorCores(adapter: GPUAdapter): boolean {
     && info.subgroupMinSize === 32 && info.subgroupMaxSize === 32
     && adapter.limits.maxComputeWorkgroupStorageSize >= TENSOR_CORE_WORKGROUP_BYTES
     && configs.some((c) => c.componentType === 'f16' && c.resultComponentType === 'f32' && c.M === 16 && c.N === 16 && c.K === 16);
+}
+
+/**
+ * Whether the subgroups of a 64-wide workgroup are runs of consecutive invocations of a power-of-two size from 4 to
+ * 64, the layout that the kernels' subgroup sums assume (usual on GPUs, but WGSL does not promise it): a probe kernel
+ * reports each invocation's subgroup size and index in its subgroup.
+ */
+async function subgroupsProbe(device: GPUDevice): Promise<boolean> {
+  const module = device.createShaderModule({ code: /* wgsl */ `enable subgroups;
+@group(0) @binding(0) var<storage, read_write> out: array<u32, 128>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_index) i: u32, @builtin(subgroup_size) size: u32, @builtin(subgroup_invocation_id) id: u32) {
+  out[2u * i] = size;
+  out[2u * i + 1u] = id;
+}` });
+  const pipeline = device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' } });
+  const out = device.createBuffer({ size: 512, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
+  const read = device.createBuffer({ size: 512, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  const encoder = device.createCommandEncoder();
+  const pass = encoder.beginComputePass();
+  pass.setPipeline(pipeline);
+  pass.setBindGroup(0, device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: [{ binding: 0, resource: { buffer: out } }] }));
+  pass.dispatchWorkgroups(1);
+  pass.end();
+  encoder.copyBufferToBuffer(out, 0, read, 0, 512);
+  device.queue.submit([encoder.finish()]);
+  await read.mapAsync(GPUMapMode.READ);
+  const words = new Uint32Array(read.getMappedRange().slice(0));
+  read.unmap();
+  [out, read].forEach((b) => b.destroy());
+  const size = words[0]!;
+  return [4, 8, 16, 32, 64].includes(size) && [...Array(64).keys()].every((i) => words[2 * i] === size && words[2 * i + 1] === i % size);
 }
 
 /**
@@ -198,15 +235,18 @@ export class Gpu {
   /** An allocation of this Gpu's that the device refused: thrown at every read from then on. */
   private failure: GpuMemoryError | undefined;
 
-  private constructor(private readonly shared: SharedDevice, private readonly bindingLimit: number) {
+  private constructor(private readonly shared: SharedDevice, private readonly bindingLimit: number, private readonly subgroupsAllowed: boolean) {
     this.ring = this.device.createBuffer({ size: RING_SLOTS * PARAM_SLOT, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
   }
 
-  /** `maxBinding`: bind at most this many bytes, below the device's limit (tests split weights with it). */
-  static async create(maxBinding = Infinity): Promise<Gpu> {
+  /**
+   * `maxBinding`: bind at most this many bytes, below the device's limit (tests split weights with it); `subgroups:
+   * false`: no subgroup operations, where the device has them (tests run both).
+   */
+  static async create(maxBinding = Infinity, subgroups?: false): Promise<Gpu> {
     current ??= sharedDevice();
     try {
-      return new Gpu(await current, maxBinding);
+      return new Gpu(await current, maxBinding, subgroups !== false);
     } catch (e) {
       current = undefined;
       throw e;
@@ -224,6 +264,11 @@ export class Gpu {
   /** Whether the f16 tensor-core mat-mul runs here. */
   get tensorCores(): boolean {
     return this.shared.tensorCores;
+  }
+
+  /** Whether kernels may sum over subgroups of consecutive invocations (4 to 64 of them). */
+  get subgroups(): boolean {
+    return this.shared.subgroups && this.subgroupsAllowed;
   }
 
   /** Largest buffer one binding can see. */

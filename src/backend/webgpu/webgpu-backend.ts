@@ -63,10 +63,13 @@ export class WebGpuBackend implements Ops {
     this.matmulInputs = precision === 'mixed' ? 'f16' : 'f32';
   }
 
-  /** `maxBinding`: bind at most this many bytes, below the device's limit (so that tests can split weights). */
-  static async create(precision: Precision = 'fp32', { maxBinding }: { maxBinding?: number } = {}): Promise<WebGpuBackend> {
+  /**
+   * `maxBinding`: bind at most this many bytes, below the device's limit (so that tests can split weights);
+   * `subgroups: false`: keep the kernels off subgroup operations where the device has them (so that tests run both).
+   */
+  static async create(precision: Precision = 'fp32', { maxBinding, subgroups }: { maxBinding?: number; subgroups?: false } = {}): Promise<WebGpuBackend> {
     if (!precisions.includes(precision)) throw new ArgumentError('precision', precisions.map((p) => `"${p}"`).join(' or '), JSON.stringify(precision));
-    return new WebGpuBackend(await Gpu.create(maxBinding), precision);
+    return new WebGpuBackend(await Gpu.create(maxBinding, subgroups), precision);
   }
 
   /** The adapter, in words (vendor, device, driver). */

@@ -46,7 +46,7 @@ type Prologue = 'none' | 'norm' | 'swiglu';
  * then variables the compiler keeps in registers (indexed by a row count known only at run time, they went to local
  * memory on NVIDIA).
  */
-function matvecSource(count: number, vec: boolean, weight: WeightType, prologue: Prologue, residual: boolean, rows: number, lanes: number): string {
+function matvecSource(count: number, vec: boolean, weight: WeightType, prologue: Prologue, residual: boolean, rows: number, lanes: number, subgroups: boolean): string {
   const type = vec ? 'vec4f' : 'f32';
   const per = vec ? 4 : 1; // floats per element of x's array
   const norm = prologue === 'norm';
@@ -73,14 +73,38 @@ function matvecSource(count: number, vec: boolean, weight: WeightType, prologue:
   // Sums reduced over the workgroup, per row r of x: the product's at partial[r], with norm x^2's at partial[rows + r].
   const sums = norm ? 2 : 1;
   const slots = [...Array(rows * sums).keys()];
-  return /* wgsl */ `
+  const forSlots = (code: (i: number) => string) => slots.map(code).join(' ');
+  // Each group's sums to partial[.][base]: a tree in workgroup memory, or, with subgroups (runs of consecutive
+  // invocations, see Gpu.subgroups), a butterfly of shuffles within each subgroup (every lane ends with the same sum:
+  // f32 addition commutes), then the subgroups' sums of a group that spans several, added by its first lane.
+  const reduce = subgroups ? `let within = min(${lanes}u, sgSize);
+  for (var s = within / 2u; s > 0u; s >>= 1u) {
+    ${forSlots((i) => `acc[${i}] += subgroupShuffleXor(acc[${i}], s);`)}
+  }
+  if (${lanes}u > sgSize) {
+    if (t % sgSize == 0u) { ${forSlots((i) => `partial[${i}][t] = acc[${i}];`)} }
+    workgroupBarrier();
+    if (lane == 0u) {
+      for (var s = sgSize; s < ${lanes}u; s += sgSize) { ${forSlots((i) => `acc[${i}] += partial[${i}][t + s];`)} }
+    }
+  }
+  if (lane == 0u) { ${forSlots((i) => `partial[${i}][t] = acc[${i}];`)} }
+  workgroupBarrier();` : `${forSlots((i) => `partial[${i}][t] = acc[${i}];`)}
+  workgroupBarrier();
+  for (var s = ${lanes / 2}u; s > 0u; s >>= 1u) {
+    if (lane < s) {
+      ${forSlots((i) => `partial[${i}][t] += partial[${i}][t + s];`)}
+    }
+    workgroupBarrier();
+  }`;
+  return /* wgsl */ `${subgroups ? 'enable subgroups;\n' : ''}
 ${decls.join('\n')}
 struct Params { m: u32, k: u32, ${ids.map((i) => `n${i}: u32`).join(', ')}, eps: f32 }
 @group(0) @binding(${bindings.length}) var<uniform> p: Params;
 var<workgroup> partial: array<array<f32, 64>, ${rows * sums}>; // [sum and row][invocation]
 
 @compute @workgroup_size(64)
-fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32${subgroups ? ', @builtin(subgroup_size) sgSize: u32' : ''}) {
   // ${64 / lanes} rows j of the stacked weights a workgroup, ${lanes} invocations (a group) each; base: the group's first.
   let lane = t % ${lanes}u;
   let base = t - lane;
@@ -99,14 +123,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
       }`)}
     }
   }`).join(' ')} }
-  ${slots.map((i) => `partial[${i}][t] = acc[${i}];`).join(' ')}
-  workgroupBarrier();
-  for (var s = ${lanes / 2}u; s > 0u; s >>= 1u) {
-    if (lane < s) {
-      ${slots.map((i) => `partial[${i}][t] += partial[${i}][t + s];`).join(' ')}
-    }
-    workgroupBarrier();
-  }
+  ${reduce}
   // Every group summed all of x^2, in the same order; group 0 is one that ran.
   ${norm ? `var scale: array<f32, ${rows}>; // 1 / rms of each row of x
   ${each((r) => `scale[${r}] = 1.0 / sqrt(partial[${rows + r}][0] / f32(p.k) + p.eps);`, ' ')}` : ''}
@@ -141,9 +158,9 @@ export function matvecs(gpu: Gpu, outs: GPUBuffer[], x: GPUBuffer, ws: GPUBuffer
   const prologue: Prologue = norm ? 'norm' : swiglu ? 'swiglu' : 'none';
   // Invocations a row: enough for about 8 loads each, 16 to 64 (short rows then share a workgroup).
   const lanes = Math.min(64, Math.max(16, 2 ** Math.floor(Math.log2(k / (k % 4 === 0 ? 4 : 1) / 8))));
-  const key = `${ws.length} ${k % 4 === 0} ${weight} ${prologue} ${!!residual} ${m} ${lanes}`;
+  const key = `${ws.length} ${k % 4 === 0} ${weight} ${prologue} ${!!residual} ${m} ${lanes} ${gpu.subgroups}`;
   let wgsl = matvecSources.get(key);
-  if (!wgsl) matvecSources.set(key, (wgsl = matvecSource(ws.length, k % 4 === 0, weight, prologue, !!residual, m, lanes)));
+  if (!wgsl) matvecSources.set(key, (wgsl = matvecSource(ws.length, k % 4 === 0, weight, prologue, !!residual, m, lanes, gpu.subgroups)));
   const extra = [...(norm ? [norm.weight, norm.out] : swiglu ? [swiglu.up, swiglu.out] : []), ...(residual ? [residual.res, residual.out] : [])];
   const groups = Math.ceil(rows / (64 / lanes));
   gpu.dispatch(wgsl, [...outs, x, ...ws, ...extra], [m, k, ...ns, f32(norm?.eps ?? 0)], groups <= MAX_GROUPS_X ? [groups] : [MAX_GROUPS_X, Math.ceil(groups / MAX_GROUPS_X)]);

@@ -343,7 +343,7 @@ export class WebGpuBackend implements Ops {
     const [o, qb, kb, vb] = [buf(out), buf(f32(q)), buf(f32(kc)), buf(f32(vc))];
     // Held RoPE jobs that rotated q and k and wrote k and v to these caches at startPos (decode) join the kernel.
     let rope: k.AttentionRope | undefined;
-    if (k.attentionTakesRope(dims) && attentionBindings <= this.gpu.maxStorageBuffers) {
+    if (k.attentionTakesRope(this.gpu, dims)) {
       this.takeHeld(['rope'], (op) => (rope = attentionRope(op.jobs, o, qb, kb, vb, dims)) !== undefined);
     }
     k.attention(this.gpu, o, qb, kb, vb, dims, this.matmulInputs, rope);
@@ -494,9 +494,6 @@ function withCacheWrite(j: k.RopeJobs, dst: GPUBuffer, x: GPUBuffer, w: { batch:
   if (j.copy || j.rotations.some((r) => r.cache === x)) return undefined;
   return { ...j, ...cache, copy: { src: x, dst, row: w.row } };
 }
-
-/** Storage buffers that attention with its RoPE jobs binds. */
-const attentionBindings = 9;
 
 /**
  * What attention into `out` of q over the caches kc, vc needs to do RoPE jobs j itself: j must be exactly this step's

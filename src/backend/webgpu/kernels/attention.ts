@@ -655,9 +655,12 @@ function takesDense(gpu: Gpu, { batch, time, heads }: AttentionDims, keys: numbe
  */
 export interface AttentionRope { invFreq: GPUBuffer; xq: GPUBuffer; xk: GPUBuffer; xv: GPUBuffer; kOut: GPUBuffer }
 
-/** Whether attention with these dims may take its RoPE jobs along (the per-row kernel, vec4 rows). */
-export function attentionTakesRope({ time, headDim }: AttentionDims): boolean {
-  return time < TILED_MIN_TIME && headDim % 4 === 0;
+/**
+ * Whether attention with these dims may take its RoPE jobs along: the per-row kernel, vec4 rows, and the device
+ * binds the 9 storage buffers that takes.
+ */
+export function attentionTakesRope(gpu: Gpu, { time, headDim }: AttentionDims): boolean {
+  return time < TILED_MIN_TIME && headDim % 4 === 0 && gpu.maxStorageBuffers >= 9;
 }
 
 /**
@@ -671,7 +674,7 @@ export function attention(gpu: Gpu, out: GPUBuffer, q: GPUBuffer, k: GPUBuffer, 
   if (rows === 0 || headDim === 0) return;
   const params = [batch, time, heads, kvHeads, cacheLen, startPos, f32(1 / Math.sqrt(headDim))];
   if (rope) {
-    if (!attentionTakesRope(dims)) throw new Error(`webgpu: attention takes RoPE jobs only for fewer than ${TILED_MIN_TIME} queries and head sizes divisible by 4`);
+    if (!attentionTakesRope(gpu, dims)) throw new Error('webgpu: attention was given RoPE jobs it cannot take (see attentionTakesRope)');
     const wgsl = source('forward-rope', headDim, (dh) => forwardSource(dh, true));
     return gpu.dispatch1d(wgsl, [out, rope.xq, rope.xk, rope.xv, k, v, q, rope.kOut, rope.invFreq], [...params, 0], rows * 64);
   }

@@ -62,12 +62,18 @@ function combine(acc: string, weight: string, dst: string, base: string, factor:
 }
 
 // Forward, one workgroup per query row (b, t, h) of q (B, T, H, Dh); k, v (B, S, Hkv, Dh). Query t at position
-// startPos + t sees keys 0..startPos + t of kv head h / (H / Hkv). The keys go in chunks of 64: invocation i scores
-// key c0 + i (q staged in workgroup memory; q . k in vec4s where Dh allows), every invocation reads the chunk's max
-// from workgroup memory, each key's owner turns its score into the weight exp(score - max), and then invocation i
-// adds the chunk's weighted v rows into its output columns i, i + 64, ...: neighbouring invocations read
-// neighbouring columns of a v row. Every invocation reads the same weights in the same order, so the running max m
-// and sum l agree across the workgroup without a reduction tree, and every sum has a fixed order: deterministic.
+// startPos + t sees keys 0..startPos + t of kv head h / (H / Hkv). The keys go in chunks of 64, and a chunk in two
+// phases, each of whose loads are issued together (loops of constant trip counts, unrolled), so that a chunk waits
+// on memory about twice rather than once per key:
+//   scores:  invocation i scores key c0 + i (q staged in workgroup memory; q . k in vec4s where Dh allows); every
+//            invocation then reads the chunk's max from workgroup memory, and each key's owner turns its score into
+//            the weight exp(score - max);
+//   values:  the invocations form G groups of C lanes (C columns of a v row: vec4s where Dh allows), and group g adds
+//            the weighted v rows of keys c0 + g, c0 + g + G, ... into its lanes' accumulators (neighbouring lanes
+//            read neighbouring columns).
+// Every invocation reads all 64 scores in the same order, so the running max m agrees across the workgroup; each
+// group keeps its own sum of weights l and its accumulators, and the G groups are added at the end in a fixed order:
+// deterministic.
 //
 // With `rope` (decode: see AttentionRope) the kernel also does the RoPE jobs that made its inputs: it takes q, k and
 // v of this step as the linears made them, rotates q as it stages it, and reads the step's own keys and values
@@ -75,27 +81,35 @@ function combine(acc: string, weight: string, dst: string, base: string, factor:
 // kv group writes its step's rotated key and its value to the caches (and the rotations to their own outputs), for
 // later steps. Each rotation is the RoPE kernel's expression (rope.ts), so the values are those of the unfused ops.
 function forwardSource(dh: number, rope: boolean): string {
-  const w = dh % 4 === 0 ? 4 : 1; // elements of q and k per load
+  const w = dh % 4 === 0 ? 4 : 1; // elements per load of q, k and v
   const vec = w === 4 ? 'vec4f' : 'f32';
-  const cols = [...Array(Math.ceil(dh / 64)).keys()]; // output columns lid + 64 j of this invocation
+  const dw = dh / w; // loads a row
+  const lanes = Math.min(64, 2 ** Math.ceil(Math.log2(dw))); // C: lanes of a group, one column (or more) each
+  const groups = 64 / lanes; // G
+  const cols = [...Array(Math.ceil(dw / lanes)).keys()]; // a lane's columns c + C j
   const each = (f: (j: number) => string) => cols.map(f).join('\n');
+  const column = (j: number) => `c + ${lanes * j}u`;
   // q . key s in qk (kv0: the key's row of the caches; fresh: its row of this step's k and v, with rope).
   const qDotCached = `for (var e = 0u; e < DW; e++) { qk += qs[e] * k[kv0 * DW + e]; }`;
   const qDot = rope ? `if (s < p.startPos) { ${qDotCached} } else {
         for (var e = 0u; e < DW; e++) { qk += qs[e] * rotate(xk[fresh * DW + e], s, e); }
       }` : qDotCached;
-  // Element d of value s.
-  const value = (d: string) => (rope ? `valueAt(s, kv0, fresh, ${d})` : `v[kv0 * DH + ${d}]`);
+  // Column e of value s.
+  const value = (e: string) => (rope ? `valueAt(s, kv0, fresh, ${e})` : `v[kv0 * DW + ${e}]`);
+  const rows = /* wgsl */ `let kv0 = (b * p.cacheLen + s) * p.kvHeads + kvh; // key s's row of the caches${rope ? `
+      let fresh = (b * p.time + s - min(s, p.startPos)) * p.kvHeads + kvh; // and of this step's k and v, from startPos` : ''}`;
   return /* wgsl */ `
 const DH = ${dh}u;
-const DW = ${dh / w}u; // a row of q or k in loads of ${w}
+const DW = ${dw}u; // a row of q, k or v in loads of ${w}
+const C = ${lanes}u; // lanes of a group
+const G = ${groups}u; // groups
 ${ROW_OF}
-@group(0) @binding(0) var<storage, read_write> out: array<f32>;
+@group(0) @binding(0) var<storage, read_write> out: array<${vec}>;
 ${rope ? `@group(0) @binding(1) var<storage, read> xq: array<vec4f>; // q, k, v of this step, unrotated
 @group(0) @binding(2) var<storage, read> xk: array<vec4f>;
-@group(0) @binding(3) var<storage, read> xv: array<f32>;
+@group(0) @binding(3) var<storage, read> xv: array<vec4f>;
 @group(0) @binding(4) var<storage, read_write> k: array<vec4f>; // the caches
-@group(0) @binding(5) var<storage, read_write> v: array<f32>;
+@group(0) @binding(5) var<storage, read_write> v: array<vec4f>;
 @group(0) @binding(6) var<storage, read_write> qOut: array<vec4f>; // the rotations' outputs
 @group(0) @binding(7) var<storage, read_write> kOut: array<vec4f>;
 @group(0) @binding(8) var<storage, read> invFreq: array<f32>;
@@ -111,17 +125,19 @@ fn rotate(x: vec4f, pos: u32, e: u32) -> vec4f {
 }
 
 // Value s: from the cache before startPos, else this step's.
-fn valueAt(s: u32, kv0: u32, fresh: u32, d: u32) -> f32 {
-  if (s < p.startPos) { return v[kv0 * DH + d]; }
-  return xv[fresh * DH + d];
+fn valueAt(s: u32, kv0: u32, fresh: u32, e: u32) -> vec4f {
+  if (s < p.startPos) { return v[kv0 * DW + e]; }
+  return xv[fresh * DW + e];
 }` : `@group(0) @binding(1) var<storage, read> q: array<${vec}>;
 @group(0) @binding(2) var<storage, read> k: array<${vec}>;
-@group(0) @binding(3) var<storage, read> v: array<f32>;
+@group(0) @binding(3) var<storage, read> v: array<${vec}>;
 struct Params { batch: u32, time: u32, heads: u32, kvHeads: u32, cacheLen: u32, startPos: u32, scale: f32 }
 @group(0) @binding(4) var<uniform> p: Params;`}
 var<workgroup> qs: array<${vec}, DW>;
 var<workgroup> scores: array<f32, 64>;
 var<workgroup> weights: array<f32, 64>;
+var<workgroup> groupSums: array<${vec}, 64>; // [group][lane], at the end
+var<workgroup> groupL: array<f32, G>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -145,20 +161,21 @@ ${rope ? `  for (var e = lid; e < DW; e += 64u) {
       let r = rotate(xk[fresh * DW + e], keys - 1u, e);
       kOut[fresh * DW + e] = r;
       k[cached * DW + e] = r;
+      v[cached * DW + e] = xv[fresh * DW + e];
     }
-    for (var d = lid; d < DH; d += 64u) { v[cached * DH + d] = xv[fresh * DH + d]; }
   }` : '  for (var e = lid; e < DW; e += 64u) { qs[e] = q[row * DW + e]; }'}
   workgroupBarrier();
+  let g = lid / C;
+  let c = lid % C;
   var m = -1e30; // finite: no key seen yet (exp(m - score) underflows to 0)
-  var l = 0.0;
-${each((j) => `  var acc${j} = 0.0;`)}
+  var l = 0.0; // this group's sum of weights
+${each((j) => `  var acc${j} = ${vec}(0.0);`)}
   for (var c0 = 0u; c0 < keys; c0 += 64u) {
     let n = min(64u, keys - c0);
     var score = -1e30;
     if (lid < n) {
       let s = c0 + lid;
-      let kv0 = (b * p.cacheLen + s) * p.kvHeads + kvh; // key s's row of k and v${rope ? `
-      let fresh = (b * p.time + s - min(s, p.startPos)) * p.kvHeads + kvh;` : ''}
+      ${rows}
       var qk = ${vec}(0.0);
       ${qDot}
       score = ${w === 4 ? 'dot(qk, vec4f(1.0))' : 'qk'} * p.scale;
@@ -166,23 +183,32 @@ ${each((j) => `  var acc${j} = 0.0;`)}
     scores[lid] = score;
     workgroupBarrier();
     var mNew = m;
-    for (var j = 0u; j < n; j++) { mNew = max(mNew, scores[j]); }
-    let c = exp(m - mNew);
+    for (var j = 0u; j < 64u; j++) { mNew = max(mNew, scores[j]); }
+    let rescale = exp(m - mNew);
     m = mNew;
-    weights[lid] = exp(score - mNew);
+    weights[lid] = exp(score - mNew); // 0 past the keys
     workgroupBarrier();
-    l *= c;
-${each((j) => `    acc${j} *= c;`)}
-    for (var j = 0u; j < n; j++) {
-      let wj = weights[j];
-      l += wj;
-      let s = c0 + j;
-      let kv0 = (b * p.cacheLen + s) * p.kvHeads + kvh;${rope ? `
-      let fresh = (b * p.time + s - min(s, p.startPos)) * p.kvHeads + kvh;` : ''}
-${each((j) => `      if (lid + ${64 * j}u < DH) { acc${j} += wj * ${value(`lid + ${64 * j}u`)}; }`)}
+    l *= rescale;
+${each((j) => `    acc${j} *= rescale;`)}
+    for (var i = 0u; i < 64u / G; i++) {
+      let s = c0 + min(g + i * G, n - 1u); // a key past the last has weight 0: read the last key's row instead
+      let wi = weights[g + i * G];
+      l += wi;
+      ${rows}
+${each((j) => `      if (${column(j)} < DW) { acc${j} += wi * ${value(column(j))}; }`)}
     }
   }
-${each((j) => `  if (lid + ${64 * j}u < DH) { out[row * DH + lid + ${64 * j}u] = acc${j} / l; }`)}
+  // The groups' sums, added in order.
+  if (c == 0u) { groupL[g] = l; }
+${each((j) => `  workgroupBarrier();
+  groupSums[lid] = acc${j};
+  workgroupBarrier();
+  if (g == 0u && ${column(j)} < DW) {
+    var sum = groupSums[c];
+    var lAll = groupL[0];
+    for (var e = 1u; e < G; e++) { sum += groupSums[e * C + c]; lAll += groupL[e]; }
+    out[row * DW + ${column(j)}] = sum / lAll;
+  }`)}
 }`;
 }
 

@@ -1,7 +1,7 @@
 /// <reference types="@webgpu/types" />
 /**
  * A decode loop at the host cost of its dispatches alone. Run op by op, decode was bound by the host: each token ran
- * the whole forward pass in JavaScript (every op choosing kernels, buffers and parameters) to record about five
+ * the whole forward pass in JavaScript (every op choosing kernels, buffers and parameters) to record about six
  * dispatches a layer, and that JavaScript costs several times the three Dawn calls that record a dispatch. But
  * every decode step records the same commands, on the same pooled buffers, only at the next position: so the first
  * steps are captured (`Gpu.capture`), and once three in a row agree, later steps replay the captured commands with

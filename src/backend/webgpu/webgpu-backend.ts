@@ -32,9 +32,8 @@ interface WeightPart {
 
 /**
  * An op held back for the next one to fold in (Gpu.hold): an rmsnorm or swiglu for the mat-vec that reads its output,
- * a mat-vec for the add that takes its output (kernels/matvec.ts), the rotation of q for that of k and for the cache
- * writes of k and v (kernels/rope.ts), and all of these RoPE jobs for the attention that reads them
- * (kernels/attention.ts). Decode takes 5 dispatches a layer instead of 14.
+ * a mat-vec for the add that takes its output (kernels/matvec.ts), and the rotation of q for that of k and for the
+ * cache writes of k and v (kernels/rope.ts). Decode takes 6 dispatches a layer instead of 14.
  */
 type Held =
   | { kind: 'norm'; out: GPUBuffer; x: GPUBuffer; weight: GPUBuffer; eps: number; record(): void }
@@ -338,15 +337,9 @@ export class WebGpuBackend implements Ops {
   }
 
   attention(q: Tensor, kc: Tensor, vc: Tensor, startPos: number): Tensor {
-    const dims = { ...attentionDims(q, kc, vc, startPos), startPos };
+    const { batch, time, heads, kvHeads, headDim, cacheLen } = attentionDims(q, kc, vc, startPos);
     const out = this.f32(q.shape);
-    const [o, qb, kb, vb] = [buf(out), buf(f32(q)), buf(f32(kc)), buf(f32(vc))];
-    // Held RoPE jobs that rotated q and k and wrote k and v to these caches at startPos (decode) join the kernel.
-    let rope: k.AttentionRope | undefined;
-    if (k.attentionTakesRope(this.gpu, dims)) {
-      this.takeHeld(['rope'], (op) => (rope = attentionRope(op.jobs, o, qb, kb, vb, dims)) !== undefined);
-    }
-    k.attention(this.gpu, o, qb, kb, vb, dims, this.matmulInputs, rope);
+    k.attention(this.gpu, buf(out), buf(f32(q)), buf(f32(kc)), buf(f32(vc)), { batch, time, heads, kvHeads, headDim, cacheLen, startPos }, this.matmulInputs);
     return out;
   }
 
@@ -493,21 +486,6 @@ function withCacheWrite(j: k.RopeJobs, dst: GPUBuffer, x: GPUBuffer, w: { batch:
   }
   if (j.copy || j.rotations.some((r) => r.cache === x)) return undefined;
   return { ...j, ...cache, copy: { src: x, dst, row: w.row } };
-}
-
-/**
- * What attention into `out` of q over the caches kc, vc needs to do RoPE jobs j itself: j must be exactly this step's
- * (q rotated into q; k rotated into its output and kc at row startPos; v copied into vc there), or undefined.
- */
-function attentionRope(j: k.RopeJobs, out: GPUBuffer, q: GPUBuffer, kc: GPUBuffer, vc: GPUBuffer, dims: k.AttentionDims & { cacheLen: number; startPos: number }): k.AttentionRope | undefined {
-  const [rq, rk] = j.rotations;
-  const { batch, time, heads, kvHeads, headDim, cacheLen, startPos } = dims;
-  if (j.rotations.length !== 2 || !rq || !rk || !j.copy || j.direction !== 1 || j.batch !== batch || j.time !== time || 2 * j.half !== headDim) return undefined;
-  if (j.startPos !== startPos || j.cacheLen !== cacheLen || j.cachePos !== startPos) return undefined;
-  if (rq.out !== q || rq.cache || rq.heads !== heads || rk.cache !== kc || rk.heads !== kvHeads || j.copy.dst !== vc || j.copy.row !== kvHeads * headDim) return undefined;
-  const rope = { invFreq: j.invFreq, xq: rq.x, xk: rk.x, xv: j.copy.src, kOut: rk.out };
-  const bound = [out, q, kc, vc, ...Object.values(rope)];
-  return new Set(bound).size === bound.length ? rope : undefined; // a buffer a kernel writes may be bound once only
 }
 
 /** Every buffer that RoPE jobs bind. */

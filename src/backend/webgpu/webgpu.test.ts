@@ -121,31 +121,6 @@ describe('webgpu backend', { skip: unavailable.webgpu }, async () => {
     fused.forEach((values, i) => assert.deepEqual(values, unfused[i], ['q', 'k', 'k cache', 'v cache'][i]));
   });
 
-  test('decode attention takes its RoPE jobs along (q and k rotated, k and v written to the caches): the unfused values bit for bit, in one dispatch', async () => {
-    // Two queries (the second sees both new keys), GQA groups of 2, batch 2, keys before the step in the caches.
-    const [batch, time, heads, kvHeads, headDim, cacheLen, pos] = [2, 2, 4, 2, 8, 7, 3];
-    const invFreq = ops.fromHost(Float32Array.from({ length: headDim / 2 }, (_, i) => 10000 ** (-2 * i / headDim)), [headDim / 2]);
-    const [q, kk, v] = [heads, kvHeads, kvHeads].map((h, i) => ops.fromHost(data(batch * time * h * headDim, 20 + i), [batch, time, h, headDim]));
-    const run = async (settle: boolean) => {
-      const caches = [0, 1].map((i) => ops.fromHost(data(batch * cacheLen * kvHeads * headDim, 30 + i), [batch, cacheLen, kvHeads, headDim]));
-      const pause = async (t: typeof q) => void (settle && (await ops.read(t)));
-      const qr = ops.rope(q, invFreq, pos);
-      await pause(qr);
-      const kr = ops.rope(kk, invFreq, pos);
-      await pause(kr);
-      ops.writeAt(caches[0]!, kr, pos);
-      await pause(caches[0]!);
-      ops.writeAt(caches[1]!, v, pos);
-      await pause(caches[1]!);
-      const out = ops.attention(qr, caches[0]!, caches[1]!, pos);
-      return Promise.all([out, qr, kr, ...caches].map((t) => ops.read(t)));
-    };
-    const { unfused, fused, unfusedDispatches, fusedDispatches } = await settledAndHeld(run);
-    assert.equal(unfusedDispatches, 3 + 2 * batch); // two rotations, a copy per batch row into each cache, attention
-    assert.equal(fusedDispatches, 1);
-    fused.forEach((values, i) => assert.deepEqual(values, unfused[i], ['attention', 'q', 'k', 'k cache', 'v cache'][i]));
-  });
-
   for (const path of ['dense', 'tiled'] as const) {
     test(`attention over enough queries to take the ${path} kernels matches the reference (GQA, a cache offset)`, async () => {
       const reference = new CpuBackend();

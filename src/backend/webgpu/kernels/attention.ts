@@ -15,7 +15,7 @@
 //
 // Per row (the fallback: decode and other short queries, and head sizes the tiled kernels do not take): one 64-wide
 // workgroup per output row, no T x S score matrix, any cache length. The forward scores 64 keys at a time, one an
-// invocation, and spreads the output columns over the invocations (see forwardSource). The backward's invocations
+// invocation, and adds their weighted values in groups of lanes, a column each (see forwardSource). The backward's invocations
 // take a strided share of the keys (or, for dk/dv, of the queries reading a key), each with an online softmax
 // (running max m, sum l, and a private Dh accumulator rescaled when m grows), and combine through workgroup memory in
 // a fixed order.
@@ -23,7 +23,6 @@ import { f32, type Gpu } from '../gpu.js';
 import { denseAttention, denseAttentionBackward, denseFits } from './attention-dense.js';
 import type { MatmulInputs } from './matmul.js';
 import { ROW_OF, workgroupReduce } from './reduce.js';
-import { COS_SIN } from './rope.js';
 
 export interface AttentionDims { batch: number; time: number; heads: number; kvHeads: number; headDim: number }
 
@@ -74,13 +73,7 @@ function combine(acc: string, weight: string, dst: string, base: string, factor:
 // Every invocation reads all 64 scores in the same order, so the running max m agrees across the workgroup; each
 // group keeps its own sum of weights l and its accumulators, and the G groups are added at the end in a fixed order:
 // deterministic.
-//
-// With `rope` (decode: see AttentionRope) the kernel also does the RoPE jobs that made its inputs: it takes q, k and
-// v of this step as the linears made them, rotates q as it stages it, and reads the step's own keys and values
-// (positions startPos.. ) from them, k rotated on the fly, instead of from the caches; the first query head of each
-// kv group writes its step's rotated key and its value to the caches (and the rotations to their own outputs), for
-// later steps. Each rotation is the RoPE kernel's expression (rope.ts), so the values are those of the unfused ops.
-function forwardSource(dh: number, rope: boolean): string {
+function forwardSource(dh: number): string {
   const w = dh % 4 === 0 ? 4 : 1; // elements per load of q, k and v
   const vec = w === 4 ? 'vec4f' : 'f32';
   const dw = dh / w; // loads a row
@@ -89,15 +82,7 @@ function forwardSource(dh: number, rope: boolean): string {
   const cols = [...Array(Math.ceil(dw / lanes)).keys()]; // a lane's columns c + C j
   const each = (f: (j: number) => string) => cols.map(f).join('\n');
   const column = (j: number) => `c + ${lanes * j}u`;
-  // q . key s in qk (kv0: the key's row of the caches; fresh: its row of this step's k and v, with rope).
-  const qDotCached = `for (var e = 0u; e < DW; e++) { qk += qs[e] * k[kv0 * DW + e]; }`;
-  const qDot = rope ? `if (s < p.startPos) { ${qDotCached} } else {
-        for (var e = 0u; e < DW; e++) { qk += qs[e] * rotate(xk[fresh * DW + e], s, e); }
-      }` : qDotCached;
-  // Column e of value s.
-  const value = (e: string) => (rope ? `valueAt(s, kv0, fresh, ${e})` : `v[kv0 * DW + ${e}]`);
-  const rows = /* wgsl */ `let kv0 = (b * p.cacheLen + s) * p.kvHeads + kvh; // key s's row of the caches${rope ? `
-      let fresh = (b * p.time + s - min(s, p.startPos)) * p.kvHeads + kvh; // and of this step's k and v, from startPos` : ''}`;
+  const kv0 = 'let kv0 = (b * p.cacheLen + s) * p.kvHeads + kvh; // key s\'s row of k and v';
   return /* wgsl */ `
 const DH = ${dh}u;
 const DW = ${dw}u; // a row of q, k or v in loads of ${w}
@@ -105,34 +90,11 @@ const C = ${lanes}u; // lanes of a group
 const G = ${groups}u; // groups
 ${ROW_OF}
 @group(0) @binding(0) var<storage, read_write> out: array<${vec}>;
-${rope ? `@group(0) @binding(1) var<storage, read> xq: array<vec4f>; // q, k, v of this step, unrotated
-@group(0) @binding(2) var<storage, read> xk: array<vec4f>;
-@group(0) @binding(3) var<storage, read> xv: array<vec4f>;
-@group(0) @binding(4) var<storage, read_write> k: array<vec4f>; // the caches
-@group(0) @binding(5) var<storage, read_write> v: array<vec4f>;
-@group(0) @binding(6) var<storage, read_write> qOut: array<vec4f>; // the rotations' outputs
-@group(0) @binding(7) var<storage, read_write> kOut: array<vec4f>;
-@group(0) @binding(8) var<storage, read> invFreq: array<f32>;
-struct Params { batch: u32, time: u32, heads: u32, kvHeads: u32, cacheLen: u32, startPos: u32, scale: f32, zero: u32 }
-@group(0) @binding(9) var<uniform> p: Params;
-${COS_SIN}
-
-// vec4 e (pairs 2e and 2e + 1) of a row at position pos, rotated.
-fn rotate(x: vec4f, pos: u32, e: u32) -> vec4f {
-  let c0 = cosSin(pos, 2u * e);
-  let c1 = cosSin(pos, 2u * e + 1u);
-  return vec4f(x.x * c0.x - x.y * c0.y, x.x * c0.y + x.y * c0.x, x.z * c1.x - x.w * c1.y, x.z * c1.y + x.w * c1.x);
-}
-
-// Value s: from the cache before startPos, else this step's.
-fn valueAt(s: u32, kv0: u32, fresh: u32, e: u32) -> vec4f {
-  if (s < p.startPos) { return v[kv0 * DW + e]; }
-  return xv[fresh * DW + e];
-}` : `@group(0) @binding(1) var<storage, read> q: array<${vec}>;
+@group(0) @binding(1) var<storage, read> q: array<${vec}>;
 @group(0) @binding(2) var<storage, read> k: array<${vec}>;
 @group(0) @binding(3) var<storage, read> v: array<${vec}>;
 struct Params { batch: u32, time: u32, heads: u32, kvHeads: u32, cacheLen: u32, startPos: u32, scale: f32 }
-@group(0) @binding(4) var<uniform> p: Params;`}
+@group(0) @binding(4) var<uniform> p: Params;
 var<workgroup> qs: array<${vec}, DW>;
 var<workgroup> scores: array<f32, 64>;
 var<workgroup> weights: array<f32, 64>;
@@ -148,22 +110,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: 
   let b = row / (p.heads * p.time);
   let kvh = h / (p.heads / p.kvHeads);
   let keys = p.startPos + t + 1u;
-${rope ? `  for (var e = lid; e < DW; e += 64u) {
-    let r = rotate(xq[row * DW + e], keys - 1u, e);
-    qs[e] = r;
-    qOut[row * DW + e] = r;
-  }
-  // The first query head of a kv group writes the group's key and value of this query's position.
-  if (h % (p.heads / p.kvHeads) == 0u) {
-    let cached = (b * p.cacheLen + keys - 1u) * p.kvHeads + kvh;
-    let fresh = (b * p.time + t) * p.kvHeads + kvh;
-    for (var e = lid; e < DW; e += 64u) {
-      let r = rotate(xk[fresh * DW + e], keys - 1u, e);
-      kOut[fresh * DW + e] = r;
-      k[cached * DW + e] = r;
-      v[cached * DW + e] = xv[fresh * DW + e];
-    }
-  }` : '  for (var e = lid; e < DW; e += 64u) { qs[e] = q[row * DW + e]; }'}
+  for (var e = lid; e < DW; e += 64u) { qs[e] = q[row * DW + e]; }
   workgroupBarrier();
   let g = lid / C;
   let c = lid % C;
@@ -175,9 +122,9 @@ ${each((j) => `  var acc${j} = ${vec}(0.0);`)}
     var score = -1e30;
     if (lid < n) {
       let s = c0 + lid;
-      ${rows}
+      ${kv0}
       var qk = ${vec}(0.0);
-      ${qDot}
+      for (var e = 0u; e < DW; e++) { qk += qs[e] * k[kv0 * DW + e]; }
       score = ${w === 4 ? 'dot(qk, vec4f(1.0))' : 'qk'} * p.scale;
     }
     scores[lid] = score;
@@ -194,8 +141,8 @@ ${each((j) => `    acc${j} *= rescale;`)}
       let s = c0 + min(g + i * G, n - 1u); // a key past the last has weight 0: read the last key's row instead
       let wi = weights[g + i * G];
       l += wi;
-      ${rows}
-${each((j) => `      if (${column(j)} < DW) { acc${j} += wi * ${value(column(j))}; }`)}
+      ${kv0}
+${each((j) => `      if (${column(j)} < DW) { acc${j} += wi * v[kv0 * DW + ${column(j)}]; }`)}
     }
   }
   // The groups' sums, added in order.
@@ -675,42 +622,22 @@ function takesDense(gpu: Gpu, { batch, time, heads }: AttentionDims, keys: numbe
 }
 
 /**
- * The RoPE jobs of a decode step that attention may do itself (see forwardSource): this step's q, k and v as the
- * linears made them, and the rotation of k's output. The rotation of q goes to attention's q, and k and v to the
- * caches at row startPos.
- */
-export interface AttentionRope { invFreq: GPUBuffer; xq: GPUBuffer; xk: GPUBuffer; xv: GPUBuffer; kOut: GPUBuffer }
-
-/**
- * Whether attention with these dims may take its RoPE jobs along: the per-row kernel, vec4 rows, and the device
- * binds the 9 storage buffers that takes.
- */
-export function attentionTakesRope(gpu: Gpu, { time, headDim }: AttentionDims): boolean {
-  return time < TILED_MIN_TIME && headDim % 4 === 0 && gpu.maxStorageBuffers >= 9;
-}
-
-/**
  * out (B, T, H, Dh) = causal attention of q (B, T, H, Dh) over the cache k, v (B, S, Hkv, Dh): through the score
  * matrix where it fits (attention-dense.ts, its products' inputs rounded as `inputs` says), else the tiled kernel,
- * and per row for a few queries, there with the step's `rope` jobs where given (attentionTakesRope).
+ * and per row for a few queries.
  */
-export function attention(gpu: Gpu, out: GPUBuffer, q: GPUBuffer, k: GPUBuffer, v: GPUBuffer, dims: AttentionDims & { cacheLen: number; startPos: number }, inputs: MatmulInputs = 'f32', rope?: AttentionRope): void {
+export function attention(gpu: Gpu, out: GPUBuffer, q: GPUBuffer, k: GPUBuffer, v: GPUBuffer, dims: AttentionDims & { cacheLen: number; startPos: number }, inputs: MatmulInputs = 'f32'): void {
   const { batch, time, heads, kvHeads, headDim, cacheLen, startPos } = dims;
   const rows = batch * time * heads;
   if (rows === 0 || headDim === 0) return;
   const params = [batch, time, heads, kvHeads, cacheLen, startPos, f32(1 / Math.sqrt(headDim))];
-  if (rope) {
-    if (!attentionTakesRope(gpu, dims)) throw new Error('webgpu: attention was given RoPE jobs it cannot take (see attentionTakesRope)');
-    const wgsl = source('forward-rope', headDim, (dh) => forwardSource(dh, true));
-    return gpu.dispatch1d(wgsl, [out, rope.xq, rope.xk, rope.xv, k, v, q, rope.kOut, rope.invFreq], [...params, 0], rows * 64);
-  }
   if (takesDense(gpu, dims, startPos + time)) return denseAttention(gpu, out, q, k, v, dims, inputs);
   const tiledGroups = batch * heads * Math.ceil(time / ROWS);
   if (time >= TILED_MIN_TIME && tiledGroups >= TILED_MIN_GROUPS && tiling(headDim) && batch * heads <= MAX_GROUPS) {
     const wgsl = source('tiled-forward', headDim, (dh) => tiledForwardSource(dh, false));
     gpu.dispatch(wgsl, [out, q, k, v], params, [Math.ceil(time / ROWS), batch * heads]);
   } else {
-    gpu.dispatch1d(source('forward', headDim, (dh) => forwardSource(dh, false)), [out, q, k, v], params, rows * 64);
+    gpu.dispatch1d(source('forward', headDim, forwardSource), [out, q, k, v], params, rows * 64);
   }
 }
 

@@ -1,5 +1,5 @@
 // One WGSL kernel per op, forward and backward; each file holds the kernels of one op family.
-export { attention, attentionBackward, attentionTakesRope, type AttentionDims, type AttentionRope } from './attention.js';
+export { attention, attentionBackward, type AttentionDims } from './attention.js';
 export { add, copy, copyColumns, dropout, fill, scale, swiglu, swigluBackward } from './elementwise.js';
 export { embedding, embeddingBackward } from './embedding.js';
 export { crossEntropy, crossEntropyScratch } from './cross-entropy.js';

@@ -31,19 +31,6 @@ export interface RopeJobs {
   cachePos: number;
 }
 
-/**
- * WGSL: cos and sin of the angle pos invFreq[i] (see the accuracy note at the top), for a kernel that binds `invFreq`
- * and has `zero` (always 0) in its params p. The rotation of pair (a, b) is then (a c - b s, a s + b c).
- */
-export const COS_SIN = /* wgsl */ `
-fn cosSin(pos: u32, i: u32) -> vec2f {
-  let angle = bitcast<f32>(bitcast<u32>(f32(pos) * invFreq[i]) ^ p.zero);
-  // angle - 2pi round(angle / 2pi), with 2pi = 6.28125 + 0.0019378662109375 - 2.5590313512680041e-6
-  let turns = round(angle * 0.15915494309189535);
-  let r = ((angle - turns * 6.28125) - turns * 0.0019378662109375) + turns * 2.5590313512680041e-6;
-  return vec2f(cos(r), sin(r));
-}`;
-
 function ropeSource(caches: boolean[], copy: boolean): string {
   const bindings: string[] = [];
   const bind = (decl: string) => `@group(0) @binding(${bindings.push(decl) - 1}) ${decl}`;
@@ -78,14 +65,15 @@ ${decls.join('\n')}
 struct Params { ${caches.map((_, j) => `n${j}: u32, heads${j}: u32`).join(', ')}, nCopy: u32, row: u32, half: u32, time: u32, startPos: u32, zero: u32, direction: f32, cacheLen: u32, cachePos: u32 }
 @group(0) @binding(${bindings.length}) var<uniform> p: Params;
 
-${COS_SIN}
-
 // cos and sin of pair k's angle (startPos + t) invFreq[i], times direction for sin.
 fn rotationAt(k: u32, heads: u32) -> vec2f {
   let i = k % p.half;
   let t = k / p.half / heads % p.time;
-  let cs = cosSin(p.startPos + t, i);
-  return vec2f(cs.x, p.direction * cs.y);
+  let angle = bitcast<f32>(bitcast<u32>(f32(p.startPos + t) * invFreq[i]) ^ p.zero);
+  // angle - 2pi round(angle / 2pi), with 2pi = 6.28125 + 0.0019378662109375 - 2.5590313512680041e-6
+  let turns = round(angle * 0.15915494309189535);
+  let r = ((angle - turns * 6.28125) - turns * 0.0019378662109375) + turns * 2.5590313512680041e-6;
+  return vec2f(cos(r), p.direction * sin(r));
 }
 
 @compute @workgroup_size(64) fn main(@builtin(global_invocation_id) id: vec3u) {

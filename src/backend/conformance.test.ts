@@ -156,7 +156,7 @@ for (const [name, create, skip] of candidates) {
     });
 
     test('attention: prefill, cached decode, GQA and MQA', async () => {
-      for (const [b, t, h, hkv, dh, s, start] of [[1, 1, 1, 1, 2, 1, 0], [2, 5, 4, 2, 8, 5, 0], [1, 1, 6, 3, 16, 20, 12], [1, 9, 4, 1, 32, 30, 3], [1, 1, 6, 2, 64, 71, 70], [1, 7, 2, 2, 20, 40, 33], [1, 2, 3, 1, 96, 150, 140], [1, 1, 2, 1, 6, 130, 129]] as const) {
+      for (const [b, t, h, hkv, dh, s, start] of [[1, 1, 1, 1, 2, 1, 0], [2, 5, 4, 2, 8, 5, 0], [1, 1, 6, 3, 16, 20, 12], [1, 9, 4, 1, 32, 30, 3], [1, 1, 6, 2, 64, 71, 70], [1, 7, 2, 2, 20, 40, 33], [1, 2, 3, 1, 96, 150, 140], [1, 1, 2, 1, 6, 130, 129], [1, 1, 2, 1, 264, 70, 69]] as const) {
         const q = { data: random(rng, [b, t, h, dh]), shape: [b, t, h, dh] };
         const k = { data: random(rng, [b, s, hkv, dh], 2), shape: [b, s, hkv, dh] };
         const v = { data: random(rng, [b, s, hkv, dh]), shape: [b, s, hkv, dh] };

@@ -220,13 +220,14 @@ describe('webgpu backend', { skip: unavailable.webgpu }, async () => {
     for (const [what, step] of Object.entries(steps)) {
       let position = 1;
       const loop = ops.stepLoop([1, 1], { step: () => step(position++), position: () => position, replayed: () => assert.fail(`${what}: replayed`) });
-      const got = [];
+      const got: Float32Array[] = [];
       for (let p = 1; p <= 8; p++) got.push(await loop.run(Int32Array.of(0)));
       assert.ok(!loop.replaying, what);
       loop.dispose();
       for (let p = 1; p <= 8; p++) assert.deepEqual(got[p - 1], await ops.read(step(p)), `${what}, step ${p}`);
     }
     ops.release(x);
+    ops.release(invFreq);
   });
 
   test('LLAMATS_WEBGPU_PROFILE=1 prints the GPU time of each kernel, labelled by the functions that dispatched it', () => {

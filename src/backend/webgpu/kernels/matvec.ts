@@ -2,8 +2,8 @@
 // (n_i, k) in one dispatch (Q/K/V, gate/up). Each row j of the stacked weights is read once, coalesced, for all m
 // rows of x, by a group of 16 to 64 invocations (about 8 loads each: short rows share a workgroup of 64, 4 rows of
 // 576 to a workgroup, so that fewer, fuller invocations do the work and the reduction is shorter); their partial sums
-// meet through subgroup shuffles where the device has subgroups, else in a tree in workgroup memory. `vec` reads vec4s (k a multiple of 4): a quarter of the load instructions. The
-// weights are stored as `weight` says (halves.ts).
+// meet through subgroup shuffles where the device has subgroups, else in a tree in workgroup memory. `vec` reads
+// vec4s (k a multiple of 4): a quarter of the load instructions. The weights are stored as `weight` says (halves.ts).
 //
 // Decode was bound by dispatches on the host, so a mat-vec also does the cheap op on either side of it:
 //   norm:     x is first rmsnorm(x) * g (each workgroup sums x^2 itself, from the loads of x it makes anyway);

@@ -6,7 +6,8 @@
 //           batch 16 x 1024) in fp32 and mixed precision, from `llamats train --backend webgpu`'s metrics, against
 //           PyTorch's figures on an H100 (fp32 without TF32; bf16 autocast, eager);
 //   shakespeare: the default `llamats train` run on the GPU, its wall time and validation bits per byte.
-// SECTIONS is a comma-separated subset (default all); env DTYPES picks the decode dtypes (default f32,f16).
+// SECTIONS is a comma-separated subset (default all); env PRESETS and DTYPES pick the decode presets (default
+// smollm-135m,tinyllama-1.1b) and dtypes (default f32,f16).
 // Results: bench/results/webgpu.json (the sections run replace theirs; each section records its date and adapter).
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -32,7 +33,8 @@ const results = {};
 if (sections.includes('decode')) {
   results.decode = { ...stamp, rows: [] };
   const dtypes = (process.env.DTYPES ?? 'f32,f16').split(',');
-  for (const [preset, dtype] of ['smollm-135m', 'tinyllama-1.1b'].flatMap((p) => dtypes.map((d) => [p, d]))) {
+  const presets = (process.env.PRESETS ?? 'smollm-135m,tinyllama-1.1b').split(',');
+  for (const [preset, dtype] of presets.flatMap((p) => dtypes.map((d) => [p, d]))) {
     const file = join(root, 'bench/models', `${preset}-${dtype}.gguf`);
     if (!existsSync(file)) {
       mkdirSync(dirname(file), { recursive: true });

@@ -15,10 +15,10 @@
 //
 // Per row (the fallback: decode and other short queries, and head sizes the tiled kernels do not take): one 64-wide
 // workgroup per output row, no T x S score matrix, any cache length. The forward scores 64 keys at a time, one an
-// invocation, and adds their weighted values in groups of lanes, a column each (see forwardSource). The backward's invocations
-// take a strided share of the keys (or, for dk/dv, of the queries reading a key), each with an online softmax
-// (running max m, sum l, and a private Dh accumulator rescaled when m grows), and combine through workgroup memory in
-// a fixed order.
+// invocation, and adds their weighted values in groups of lanes, a column each (see forwardSource). The backward's
+// invocations take a strided share of the keys (or, for dk/dv, of the queries reading a key), each with an online
+// softmax (running max m, sum l, and a private Dh accumulator rescaled when m grows), and combine through workgroup
+// memory in a fixed order.
 import { f32, type Gpu } from '../gpu.js';
 import { denseAttention, denseAttentionBackward, denseFits } from './attention-dense.js';
 import type { MatmulInputs } from './matmul.js';
@@ -84,7 +84,6 @@ function forwardSource(dh: number): string {
   const column = (j: number) => `c + ${lanes * j}u`;
   const kv0 = 'let kv0 = (b * p.cacheLen + s) * p.kvHeads + kvh; // key s\'s row of k and v';
   return /* wgsl */ `
-const DH = ${dh}u;
 const DW = ${dw}u; // a row of q, k or v in loads of ${w}
 const C = ${lanes}u; // lanes of a group
 const G = ${groups}u; // groups

@@ -18,12 +18,6 @@ import type { Captured, Gpu } from './gpu.js';
 
 /** Agreeing captured steps needed before replaying. */
 const CAPTURED_STEPS = 3;
-/**
- * Disagreeing windows of CAPTURED_STEPS after which a loop stops capturing. The first steps may take pooled buffers
- * in another order than the steady ones that follow (the prefill before them freed its own in its order), so one
- * disagreement drops the oldest capture and tries again with the next step.
- */
-const MAX_DISAGREEMENTS = 4;
 
 /** What the loop needs of its backend: the ids tensor it writes each step, and reading and freeing outputs. */
 export interface StepLoopIo {
@@ -47,8 +41,7 @@ export class WebGpuStepLoop implements StepLoop {
   /** What is replayed: a step at position p records its commands with parameters advanced p - position steps. */
   private replayed: Step & { bytes: number } | undefined;
   private reserved: GPUBuffer[] = [];
-  private disagreements = 0;
-  /** Set when captured steps kept disagreeing: every step then runs its ops. */
+  /** Set when captured steps disagreed: every step then runs its ops. */
   private unreplayable = false;
 
   constructor(private readonly gpu: Gpu, private readonly io: StepLoopIo, private readonly options: StepLoopOptions) {}
@@ -84,12 +77,8 @@ export class WebGpuStepLoop implements StepLoop {
     this.captures.push(step);
     if (this.captures.length < CAPTURED_STEPS) return;
     const agreed = replayable(this.captures.map((c) => c.commands));
-    if (!agreed) {
-      this.captures.shift();
-      this.unreplayable = ++this.disagreements >= MAX_DISAGREEMENTS;
-      return;
-    }
     this.captures.length = 0;
+    if (!agreed) return void (this.unreplayable = true);
     this.replayed = { ...step, commands: agreed, bytes };
     const buffers = agreed.flatMap((c) => (c.kind === 'dispatch' ? c.buffers : c.kind === 'copy' ? [c.src, c.dst] : []));
     this.reserved = this.gpu.reserve([step.output, ...buffers]);

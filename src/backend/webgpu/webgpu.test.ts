@@ -212,19 +212,23 @@ describe('webgpu backend', { skip: unavailable.webgpu }, async () => {
     const steps = {
       // different kernels at odd and even positions
       'alternating kernels': (p: number) => (p % 2 ? ops.scale(x, p) : ops.add(ops.scale(x, p - 1), x)),
-      // an f32 parameter: its bits move by equal amounts from 2 to 3 to 4, not from 4 to 5
+      // an f32 parameter: its bits move by equal amounts from 2 to 3 to 4 (the captured steps), not from 4 to 5
       'an f32 parameter that changes': (p: number) => ops.scale(x, p),
       // an integer parameter (the position of rope) not affine in the step: 1, 4, 9, 16, ...
       'an integer parameter not affine in the position': (p: number) => ops.rope(x, invFreq, p * p),
     };
     for (const [what, step] of Object.entries(steps)) {
-      let position = 1;
+      let position = 2;
       const loop = ops.stepLoop([1, 1], { step: () => step(position++), position: () => position, replayed: () => assert.fail(`${what}: replayed`) });
       const got: Float32Array[] = [];
-      for (let p = 1; p <= 8; p++) got.push(await loop.run(Int32Array.of(0)));
+      for (let p = 2; p <= 8; p++) got.push(await loop.run(Int32Array.of(0)));
       assert.ok(!loop.replaying, what);
       loop.dispose();
-      for (let p = 1; p <= 8; p++) assert.deepEqual(got[p - 1], await ops.read(step(p)), `${what}, step ${p}`);
+      for (let p = 2; p <= 8; p++) {
+        const want = step(p);
+        assert.deepEqual(got[p - 2], await ops.read(want), `${what}, step ${p}`);
+        ops.release(want);
+      }
     }
     ops.release(x);
     ops.release(invFreq);

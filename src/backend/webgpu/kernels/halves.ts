@@ -8,12 +8,17 @@ import { FLAT_INDEX, type Gpu } from '../gpu.js';
 export type WeightType = 'f32' | 'f16' | 'bf16';
 
 /**
- * WGSL declaring storage `name` (at `binding`) of a `type` weight, with `${name}At(e) -> f32` (element e) or, when
- * `vec`, `${name}At4(e4) -> vec4f` (elements 4 e4 .. 4 e4 + 3; f32 weights are then read as vec4s).
+ * Elements a weight reader returns per read: 1 (`${name}At(e) -> f32`), 4 (`${name}At4(e4) -> vec4f`, elements
+ * 4 e4 .. 4 e4 + 3) or 8 (`${name}At8(e8) -> mat2x4f`, elements 8 e8 .. 8 e8 + 7 as two columns; 16-bit weights
+ * only). Each read is one load: of an f32, a vec4f, or (16-bit weights) a u32, vec2<u32> or vec4<u32> of halves.
  */
-export function weightReader(name: string, binding: number, type: WeightType, vec = false): string {
+export type ReadWidth = 1 | 4 | 8;
+
+/** WGSL declaring storage `name` (at `binding`) of a `type` weight, with the reader for `width` (ReadWidth). */
+export function weightReader(name: string, binding: number, type: WeightType, width: ReadWidth = 1): string {
   if (type === 'f32') {
-    return vec
+    if (width === 8) throw new Error('f32 weights are read at most 4 at a time');
+    return width === 4
       ? /* wgsl */ `@group(0) @binding(${binding}) var<storage, read> ${name}: array<vec4f>;
 fn ${name}At4(e4: u32) -> vec4f { return ${name}[e4]; }`
       : /* wgsl */ `@group(0) @binding(${binding}) var<storage, read> ${name}: array<f32>;
@@ -22,9 +27,16 @@ fn ${name}At(e: u32) -> f32 { return ${name}[e]; }`;
   const pair = type === 'f16'
     ? (u: string) => `unpack2x16float(${u})`
     : (u: string) => `vec2f(bitcast<f32>(${u} << 16u), bitcast<f32>(${u} & 0xffff0000u))`;
-  return /* wgsl */ `@group(0) @binding(${binding}) var<storage, read> ${name}: array<u32>;
-fn ${name}At(e: u32) -> f32 { return ${pair(`${name}[e / 2u]`)}[e % 2u]; }
-fn ${name}At4(e4: u32) -> vec4f { return vec4f(${pair(`${name}[2u * e4]`)}, ${pair(`${name}[2u * e4 + 1u]`)}); }`;
+  const declare = (word: string) => `@group(0) @binding(${binding}) var<storage, read> ${name}: array<${word}>;`;
+  if (width === 8) {
+    return /* wgsl */ `${declare('vec4<u32>')}
+fn ${name}At8(e8: u32) -> mat2x4f { let h = ${name}[e8]; return mat2x4f(vec4f(${pair('h.x')}, ${pair('h.y')}), vec4f(${pair('h.z')}, ${pair('h.w')})); }`;
+  }
+  return width === 4
+    ? /* wgsl */ `${declare('vec2<u32>')}
+fn ${name}At4(e4: u32) -> vec4f { let h = ${name}[e4]; return vec4f(${pair('h.x')}, ${pair('h.y')}); }`
+    : /* wgsl */ `${declare('u32')}
+fn ${name}At(e: u32) -> f32 { return ${pair(`${name}[e / 2u]`)}[e % 2u]; }`;
 }
 
 const toF32Sources = new Map<WeightType, string>();

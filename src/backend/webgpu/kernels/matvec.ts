@@ -2,8 +2,10 @@
 // (n_i, k) in one dispatch (Q/K/V, gate/up). Each row j of the stacked weights is read once, coalesced, for all m
 // rows of x, by a group of 16 to 64 invocations (about 8 loads each: short rows share a workgroup of 64, 4 rows of
 // 576 to a workgroup, so that fewer, fuller invocations do the work and the reduction is shorter); their partial sums
-// meet through subgroup shuffles where the device has subgroups, else in a tree in workgroup memory. `vec` reads
-// vec4s (k a multiple of 4): a quarter of the load instructions. The weights are stored as `weight` says (halves.ts).
+// meet through subgroup shuffles where the device has subgroups, else in a tree in workgroup memory. Each load takes
+// 16 bytes of weights where k allows: 4 f32 (k a multiple of 4) or 8 f16/bf16 (k a multiple of 8; tinyllama's f16
+// rows decoded at 0.85 TB/s on an H100 with two 4-byte loads per 4 halves). The weights are stored as `weight` says
+// (halves.ts).
 //
 // Decode was bound by dispatches on the host, so a mat-vec also does the cheap op on either side of it:
 //   norm:     x is first rmsnorm(x) * g (each workgroup sums x^2 itself, from the loads of x it makes anyway);
@@ -14,7 +16,7 @@
 // norm scales the product's sum instead of each element of x, and sums x^2 in another order than rmsnorm.ts: the
 // same values up to f32 rounding.
 import { f32, MAX_GROUPS_X, type Gpu } from '../gpu.js';
-import { weightReader, type WeightType } from './halves.js';
+import { weightReader, type ReadWidth, type WeightType } from './halves.js';
 
 /** Rows of x up to which NT products run as mat-vecs. */
 const MATVEC_ROWS = 8;
@@ -46,9 +48,11 @@ type Prologue = 'none' | 'norm' | 'swiglu';
  * then variables the compiler keeps in registers (indexed by a row count known only at run time, they went to local
  * memory on NVIDIA).
  */
-function matvecSource(count: number, vec: boolean, weight: WeightType, prologue: Prologue, residual: boolean, rows: number, lanes: number, subgroups: boolean): string {
+function matvecSource(count: number, width: ReadWidth, weight: WeightType, prologue: Prologue, residual: boolean, rows: number, lanes: number, subgroups: boolean): string {
+  const vec = width > 1;
   const type = vec ? 'vec4f' : 'f32';
   const per = vec ? 4 : 1; // floats per element of x's array
+  const parts = width / per; // elements of x's array per weight read
   const norm = prologue === 'norm';
   const ids = [...Array(count).keys()];
   const each = (code: (r: number) => string, by = '\n') => [...Array(rows).keys()].map(code).join(by);
@@ -57,15 +61,16 @@ function matvecSource(count: number, vec: boolean, weight: WeightType, prologue:
   const decls = [
     ...ids.map((i) => bind(`var<storage, read_write> out${i}: array<f32>;`)),
     bind(`var<storage, read> x: array<${type}>;`),
-    ...ids.map((i) => weightReader(`w${i}`, bindings.push('') - 1, weight, vec)),
+    ...ids.map((i) => weightReader(`w${i}`, bindings.push('') - 1, weight, width)),
     ...(norm ? [bind(`var<storage, read> g: array<${type}>;`), bind(`var<storage, read_write> side: array<${type}>;`)] : []),
     ...(prologue === 'swiglu' ? [bind(`var<storage, read> up: array<${type}>;`), bind(`var<storage, read_write> side: array<${type}>;`)] : []),
     ...(residual ? [bind('var<storage, read> res: array<f32>;'), bind('var<storage, read_write> resOut: array<f32>;')] : []),
   ];
-  // Element e = r kv + q of x as the product reads it. rmsnorm's 1 / rms(x_r) is known only once the workgroup has
+  // Element e = r kv + c of x as the product reads it. rmsnorm's 1 / rms(x_r) is known only once the workgroup has
   // summed x_r^2, which it does alongside the product, from the same loads: the product takes x g, and its sum is
   // scaled at the end. The swiglu is the swiglu kernel's expression (elementwise.ts), so that fusion is bit for bit.
-  const input = { none: 'x[e]', norm: 'x[e] * g[q]', swiglu: 'x[e] / (1.0 + exp(-x[e])) * up[e]' }[prologue];
+  const input = { none: 'x[e]', norm: 'x[e] * g[c]', swiglu: 'x[e] / (1.0 + exp(-x[e])) * up[e]' }[prologue];
+  const weightPart = width === 8 ? (u: number) => `wq[${u}]` : () => 'wq';
   const multiply = (a: string, b: string) => (vec ? `dot(${a}, ${b})` : `${a} * ${b}`);
   // The row of weight i that this workgroup reads: rows are numbered through w_0, w_1, ... in turn.
   const segment = (i: number) => `j < ${ids.slice(0, i + 1).map((d) => `p.n${d}`).join(' + ')}`;
@@ -110,17 +115,19 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
   let base = t - lane;
   let j = (wg.x + wg.y * ${MAX_GROUPS_X}u) * ${64 / lanes}u + t / ${lanes}u;
   let valid = j < ${start(count)};
-  let kv = p.k / ${per}u; // elements of x's and w's arrays per row
+  let kv = p.k / ${per}u; // elements of x's array per row
+  let kw = p.k / ${width}u; // weight reads per row
   var acc: array<f32, ${rows * sums}>;
   if (valid) { ${ids.map((i) => `${i > 0 ? 'else ' : ''}if (${segment(i)}) {
     let row = j - (${start(i)});
-    for (var q = lane; q < kv; q += ${lanes}u) {
-      let wq = w${i}At${vec ? '4' : ''}(row * kv + q);
-      ${each((r) => `{
-        let e = ${r}u * kv + q;
-        acc[${r}] += ${multiply('wq', input)};${norm ? `
+    for (var q = lane; q < kw; q += ${lanes}u) {
+      let wq = w${i}At${width > 1 ? width : ''}(row * kw + q);
+      ${each((r) => [...Array(parts).keys()].map((u) => `{
+        let c = q${parts > 1 ? ` * ${parts}u + ${u}u` : ''};
+        let e = ${r}u * kv + c;
+        acc[${r}] += ${multiply(weightPart(u), input)};${norm ? `
         acc[${rows + r}] += ${multiply('x[e]', 'x[e]')};` : ''}
-      }`)}
+      }`).join('\n      '))}
     }
   }`).join(' ')} }
   ${reduce}
@@ -156,11 +163,13 @@ export function matvecs(gpu: Gpu, outs: GPUBuffer[], x: GPUBuffer, ws: GPUBuffer
   if (m === 0 || rows === 0) return;
   const { norm, swiglu, residual } = fusion;
   const prologue: Prologue = norm ? 'norm' : swiglu ? 'swiglu' : 'none';
+  // Weights are read 4 elements at a time, and 16-bit ones 8 (one 16-byte load), where k allows.
+  const width: ReadWidth = k % 8 === 0 && weight !== 'f32' ? 8 : k % 4 === 0 ? 4 : 1;
   // Invocations a row: enough for about 8 loads each, 16 to 64 (short rows then share a workgroup).
-  const lanes = Math.min(64, Math.max(16, 2 ** Math.floor(Math.log2(k / (k % 4 === 0 ? 4 : 1) / 8))));
-  const key = `${ws.length} ${k % 4 === 0} ${weight} ${prologue} ${!!residual} ${m} ${lanes} ${gpu.subgroups}`;
+  const lanes = Math.min(64, Math.max(16, 2 ** Math.floor(Math.log2(k / width / 8))));
+  const key = `${ws.length} ${width} ${weight} ${prologue} ${!!residual} ${m} ${lanes} ${gpu.subgroups}`;
   let wgsl = matvecSources.get(key);
-  if (!wgsl) matvecSources.set(key, (wgsl = matvecSource(ws.length, k % 4 === 0, weight, prologue, !!residual, m, lanes, gpu.subgroups)));
+  if (!wgsl) matvecSources.set(key, (wgsl = matvecSource(ws.length, width, weight, prologue, !!residual, m, lanes, gpu.subgroups)));
   const extra = [...(norm ? [norm.weight, norm.out] : swiglu ? [swiglu.up, swiglu.out] : []), ...(residual ? [residual.res, residual.out] : [])];
   const groups = Math.ceil(rows / (64 / lanes));
   gpu.dispatch(wgsl, [...outs, x, ...ws, ...extra], [m, k, ...ns, f32(norm?.eps ?? 0)], groups <= MAX_GROUPS_X ? [groups] : [MAX_GROUPS_X, Math.ceil(groups / MAX_GROUPS_X)]);

@@ -133,7 +133,7 @@ async function sharedDevice(): Promise<SharedDevice> {
     requiredLimits: {
       maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
       maxBufferSize: adapter.limits.maxBufferSize,
-      maxStorageBuffersPerShaderStage: Math.min(10, adapter.limits.maxStorageBuffersPerShaderStage),
+      maxStorageBuffersPerShaderStage: Math.min(16, adapter.limits.maxStorageBuffersPerShaderStage),
       ...(tensorCores && { maxComputeWorkgroupStorageSize: adapter.limits.maxComputeWorkgroupStorageSize }),
     },
   });

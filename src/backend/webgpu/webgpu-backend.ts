@@ -32,13 +32,15 @@ interface WeightPart {
 
 /**
  * An op held back for the next one to fold in (Gpu.hold): an rmsnorm or swiglu for the mat-vec that reads its output,
- * a mat-vec for the add that takes its output (kernels/matvec.ts), and the rotation of q for that of k and for the
- * cache writes of k and v (kernels/rope.ts). Decode takes 6 dispatches a layer instead of 14.
+ * a mat-vec for the add that takes its output, the q/k/v mat-vecs for the rotations of q and k and the cache writes
+ * of k and v (kernels/matvec.ts), and where those cannot join it, the rotation of q for that of k and for the cache
+ * writes (kernels/rope.ts). Decode takes 5 dispatches a layer instead of 14.
  */
 type Held =
   | { kind: 'norm'; out: GPUBuffer; x: GPUBuffer; weight: GPUBuffer; eps: number; record(): void }
   | { kind: 'swiglu'; out: GPUBuffer; gate: GPUBuffer; up: GPUBuffer; record(): void }
   | { kind: 'matvec'; out: GPUBuffer; residualFits: boolean; record(residual?: { res: GPUBuffer; out: GPUBuffer }): void }
+  | { kind: 'matvecs'; outs: GPUBuffer[]; rope?: k.RopeJobs; fits(rope: k.RopeJobs): boolean; make(rope?: k.RopeJobs): void; record(): void }
   | { kind: 'rope'; jobs: k.RopeJobs; record(): void };
 
 /**
@@ -202,7 +204,11 @@ export class WebGpuBackend implements Ops {
     // A held rotation of x writes its result to dst too, or a held rotation takes this copy along.
     let joined: k.RopeJobs | undefined;
     const fits = (j: k.RopeJobs | undefined) => j !== undefined && k.ropeBindings(j) <= this.gpu.maxStorageBuffers;
-    if (this.takeHeld(['rope'], (op) => fits((joined = withCacheWrite(op.jobs, db, xb, { batch, time, row, cacheLen, pos }))))) return this.holdRope(joined!);
+    const write = { batch, time, row, cacheLen, pos };
+    const made = this.takeHeld(['matvecs'], (op) => op.rope !== undefined && (joined = withCacheWrite(op.rope, db, xb, write)) !== undefined &&
+      (!joined.copy || op.outs.includes(joined.copy.src)) && op.fits(joined));
+    if (made) return this.holdMatvecs(made, joined);
+    if (this.takeHeld(['rope'], (op) => fits((joined = withCacheWrite(op.jobs, db, xb, write))))) return this.holdRope(joined!);
     for (let b = 0; b < batch; b++) k.copy(this.gpu, db, (b * cacheLen + pos) * row, xb, b * time * row, time * row);
   }
 
@@ -219,6 +225,11 @@ export class WebGpuBackend implements Ops {
       release: (t) => this.release(t),
       buffer: (t) => buf(t),
     }, options);
+  }
+
+  /** Hold mat-vecs again with `rope` folded in (decode's q/k/v mat-vecs), for more rotations and cache writes to join. */
+  private holdMatvecs(op: Extract<Held, { kind: 'matvecs' }>, rope: k.RopeJobs | undefined): void {
+    this.gpu.hold({ ...op, rope, record: () => op.make(rope) } satisfies Held);
   }
 
   /** Hold RoPE jobs for a rotation or cache write to join (decode), or record them. */
@@ -296,7 +307,10 @@ export class WebGpuBackend implements Ops {
         k.matvecs(this.gpu, outBufs, input, wBufs, rows, inF, ns, types[0], { ...fusion, residual });
       const residualFits = fits({ ...fusion, residual: { res: xb, out: xb } });
       if (ws.length === 1) this.gpu.hold({ kind: 'matvec', out: outBufs[0]!, residualFits, record: linears } satisfies Held);
-      else linears();
+      else {
+        const withRope = (rope?: k.RopeJobs) => k.matvecs(this.gpu, outBufs, input, wBufs, rows, inF, ns, types[0], { ...fusion, rope });
+        this.gpu.hold({ kind: 'matvecs', outs: outBufs, fits: (rope) => fits({ ...fusion, rope }), make: withRope, record: () => withRope() } satisfies Held);
+      }
     } else {
       ws.forEach((w, i) => this.withF32(w, (wf) => k.matmul(this.gpu, buf(outs[i]!), buf(x), buf(wf), rows, inF, w.shape[0]!, k.NT, this.matmulInputs)));
     }
@@ -323,12 +337,18 @@ export class WebGpuBackend implements Ops {
     const out = this.f32(x.shape);
     const rotation = { out: buf(out), x: buf(f32(x)), heads };
     const jobs: k.RopeJobs = { invFreq: buf(f32(invFreq)), batch, time, half: headDim / 2, startPos, direction: 1, rotations: [rotation], cacheLen: 0, cachePos: 0 };
-    // The rotation of k joins a held one of q.
-    const q = this.takeHeld(['rope'], (op) => {
-      const j = op.jobs;
-      return j.rotations.length === 1 && !j.copy && j.cacheLen === 0 && j.invFreq === jobs.invFreq && j.batch === batch && j.time === time && j.half === jobs.half &&
-        j.startPos === startPos && !ropeBuffers(j).includes(rotation.out) && j.rotations[0]!.out !== rotation.x;
-    });
+    // The rotation joins the held mat-vecs that made x (q/k/v), with the rotation of q if it has one; or the rotation
+    // of k joins a held one of q.
+    const joins = (j: k.RopeJobs) => j.rotations.length === 1 && !j.copy && j.cacheLen === 0 && j.invFreq === jobs.invFreq && j.batch === batch &&
+      j.time === time && j.half === jobs.half && j.startPos === startPos && !ropeBuffers(j).includes(rotation.out) && j.rotations[0]!.out !== rotation.x;
+    let joined: k.RopeJobs | undefined;
+    const made = this.takeHeld(['matvecs'], (op) => op.outs.includes(rotation.x) && (!op.rope || joins(op.rope)) &&
+      op.fits((joined = op.rope ? { ...op.rope, rotations: [...op.rope.rotations, rotation] } : jobs)));
+    if (made) {
+      this.holdMatvecs(made, joined);
+      return out;
+    }
+    const q = this.takeHeld(['rope'], (op) => joins(op.jobs));
     const both: k.RopeJobs | undefined = q && { ...q.jobs, rotations: [...q.jobs.rotations, rotation] };
     const fits = both !== undefined && k.ropeBindings(both) <= this.gpu.maxStorageBuffers;
     if (q && !fits) q.record();

@@ -121,6 +121,39 @@ describe('webgpu backend', { skip: unavailable.webgpu }, async () => {
     fused.forEach((values, i) => assert.deepEqual(values, unfused[i], ['q', 'k', 'k cache', 'v cache'][i]));
   });
 
+  test('decode fusion of the q/k/v mat-vecs with their rmsnorm, the rotations of q and k and the cache writes gives the unfused values, in one dispatch', async () => {
+    // 2 rows of x (batch 2, one step), head size 6 (pairs 0-1, 2-3, 4-5), GQA 3 q heads to 1 kv head.
+    const [batch, time, heads, kvHeads, headDim, cacheLen, pos, dim] = [2, 1, 3, 1, 6, 5, 3, 20];
+    const invFreq = ops.fromHost(Float32Array.from({ length: headDim / 2 }, (_, i) => 10000 ** (-2 * i / headDim)), [headDim / 2]);
+    const x = ops.fromHost(data(batch * time * dim, 1), [batch, time, dim]);
+    const norm = ops.fromHost(data(dim, 2), [dim]);
+    const [wq, wk, wv] = [heads, kvHeads, kvHeads].map((h, i) => ops.fromHost(data(h * headDim * dim, 3 + i), [h * headDim, dim]));
+    const run = async (settle: boolean) => {
+      const caches = [0, 1].map((i) => ops.fromHost(data(batch * cacheLen * kvHeads * headDim, 10 + i), [batch, cacheLen, kvHeads, headDim]));
+      const pause = async (t: typeof x) => void (settle && (await ops.read(t)));
+      const n = ops.rmsnorm(x, norm, 1e-5);
+      await pause(n);
+      const [xq, xk, xv] = ops.linears(n, [wq!, wk!, wv!]) as [typeof x, typeof x, typeof x];
+      await pause(xv);
+      const q = ops.rope(ops.reshape(xq, [batch, time, heads, headDim]), invFreq, pos);
+      await pause(q);
+      const k = ops.rope(ops.reshape(xk, [batch, time, kvHeads, headDim]), invFreq, pos);
+      await pause(k);
+      ops.writeAt(caches[0]!, k, pos);
+      await pause(caches[0]!);
+      ops.writeAt(caches[1]!, ops.reshape(xv, [batch, time, kvHeads, headDim]), pos);
+      return Promise.all([n, xq, xk, xv, q, k, ...caches].map((t) => ops.read(t)));
+    };
+    const { unfused, fused, unfusedDispatches, fusedDispatches } = await settledAndHeld(run);
+    assert.equal(unfusedDispatches, 4 + 2 * batch); // rmsnorm, q/k/v, two rotations, a copy per batch row into each cache
+    assert.equal(fusedDispatches, 1);
+    // The fused norm scales the sums (see the test above): f32 rounding of sums of 20 terms.
+    fused.forEach((values, i) => {
+      const d = worst(values, unfused[i]!);
+      assert.ok(d < 1e-5, `${['normalized x', 'xq', 'xk', 'xv', 'q', 'k', 'k cache', 'v cache'][i]}: max relative difference ${d}`);
+    });
+  });
+
   for (const path of ['dense', 'tiled'] as const) {
     test(`attention over enough queries to take the ${path} kernels matches the reference (GQA, a cache offset)`, async () => {
       const reference = new CpuBackend();
@@ -202,8 +235,24 @@ describe('webgpu backend', { skip: unavailable.webgpu }, async () => {
       if (i >= 3) assert.ok(looped.replaying, `step ${i} replayed`);
     }
     assert.ok(!byOps.replaying);
+    // ... and those logits are the reference backend's (every decode fusion, 5 dispatches a layer; f32 sums of 64
+    // to 512 terms in other orders: 9e-6 seen on logits of magnitude ~10).
+    const reference = await loadModel(assetPath('stories260K', 'stories260K.bin'), { backend: 'reference' });
+    const want = await new Decoder(reference, 64).next([1, 403, 9]);
+    const again = new Decoder(model, 64, { stepLoop: false });
+    let dispatches = 0;
+    const dispatch = ops.gpu.dispatch.bind(ops.gpu);
+    ops.gpu.dispatch = (...args) => void (dispatches++, dispatch(...args));
+    try {
+      const got = await again.next([1, 403, 9]);
+      assert.ok(worst(got, want) < 1e-5, `logits: max relative difference ${worst(got, want)}`);
+    } finally {
+      ops.gpu.dispatch = dispatch;
+    }
+    assert.equal(dispatches, 5 * model.config.nLayers + 3); // and the embedding, the last position's copy, the output layer
     looped.dispose();
     byOps.dispose();
+    again.dispose();
   });
 
   test('step loops whose captured steps disagree run every step by its ops', async () => {

@@ -17,6 +17,7 @@
 // same values up to f32 rounding.
 import { f32, MAX_GROUPS_X, type Gpu } from '../gpu.js';
 import { weightReader, type ReadWidth, type WeightType } from './halves.js';
+import { ROPE_COS_SIN, type RopeJobs } from './rope.js';
 
 /** Rows of x up to which NT products run as mat-vecs. */
 const MATVEC_ROWS = 8;
@@ -34,21 +35,32 @@ export interface MatvecFusion {
   swiglu?: { up: GPUBuffer; out: GPUBuffer };
   /** With one weight: out = res + outs[0] (m, n0) too. */
   residual?: { res: GPUBuffer; out: GPUBuffer };
+  /**
+   * Decode's RoPE and cache writes (rope.ts), done on the outputs: each rotation's x and the copy's src are among
+   * `outs`, the rows of x are batch x time, and the direction is forward. A rotation pairs rows 2i and 2i + 1 of its
+   * output, which the kernel has at hand when a workgroup makes both (at most 32 lanes a row).
+   */
+  rope?: RopeJobs;
 }
 
 /** Storage buffers a mat-vec of `count` weights binds with `fusion`. */
 export function matvecBindings(count: number, fusion: MatvecFusion = {}): number {
-  return 2 * count + 1 + (fusion.norm || fusion.swiglu ? 2 : 0) + (fusion.residual ? 2 : 0);
+  const { rope } = fusion;
+  const ropeBuffers = rope ? 1 + rope.rotations.reduce((n, r) => n + (r.cache ? 2 : 1), 0) + (rope.copy ? 1 : 0) : 0;
+  return 2 * count + 1 + (fusion.norm || fusion.swiglu ? 2 : 0) + (fusion.residual ? 2 : 0) + ropeBuffers;
 }
+
+/** What the epilogue does to output i besides writing it: rotate it (to another buffer, and a cache), copy it to a cache. */
+type OutputRope = 'rotate' | 'rotate+cache' | 'copy' | 'none';
 
 type Prologue = 'none' | 'norm' | 'swiglu';
 
 /**
- * The kernel for `rows` rows of x and `lanes` invocations a weight row, constants of the source: each row's sums are
- * then variables the compiler keeps in registers (indexed by a row count known only at run time, they went to local
- * memory on NVIDIA).
+ * The kernel for `rows` rows of x of width k and `lanes` invocations a weight row, constants of the source: each row's
+ * sums are then variables the compiler keeps in registers (indexed by a row count known only at run time, they went
+ * to local memory on NVIDIA), and each invocation's loop has a constant trip count.
  */
-function matvecSource(count: number, width: ReadWidth, weight: WeightType, prologue: Prologue, residual: boolean, rows: number, lanes: number, subgroups: boolean): string {
+function matvecSource(count: number, k: number, width: ReadWidth, weight: WeightType, prologue: Prologue, residual: boolean, rope: OutputRope[] | undefined, rows: number, lanes: number, subgroups: boolean): string {
   const vec = width > 1;
   const type = vec ? 'vec4f' : 'f32';
   const per = vec ? 4 : 1; // floats per element of x's array
@@ -65,12 +77,20 @@ function matvecSource(count: number, width: ReadWidth, weight: WeightType, prolo
     ...(norm ? [bind(`var<storage, read> g: array<${type}>;`), bind(`var<storage, read_write> side: array<${type}>;`)] : []),
     ...(prologue === 'swiglu' ? [bind(`var<storage, read> up: array<${type}>;`), bind(`var<storage, read_write> side: array<${type}>;`)] : []),
     ...(residual ? [bind('var<storage, read> res: array<f32>;'), bind('var<storage, read_write> resOut: array<f32>;')] : []),
+    ...(rope ? [bind('var<storage, read> invFreq: array<f32>;'), ...rope.flatMap((what, i) => [
+      ...(what.startsWith('rotate') ? [bind(`var<storage, read_write> rotated${i}: array<f32>;`)] : []),
+      ...(what === 'rotate+cache' || what === 'copy' ? [bind(`var<storage, read_write> cache${i}: array<f32>;`)] : []),
+    ])] : []),
   ];
   // Element e = r kv + c of x as the product reads it. rmsnorm's 1 / rms(x_r) is known only once the workgroup has
   // summed x_r^2, which it does alongside the product, from the same loads: the product takes x g, and its sum is
   // scaled at the end. The swiglu is the swiglu kernel's expression (elementwise.ts), so that fusion is bit for bit.
   const input = { none: 'x[e]', norm: 'x[e] * g[c]', swiglu: 'x[e] / (1.0 + exp(-x[e])) * up[e]' }[prologue];
   const weightPart = width === 8 ? (u: number) => `wq[${u}]` : () => 'wq';
+  // Each invocation makes `trips` weight reads of the row: a constant count (k is a constant of the source), so the
+  // compiler can issue a row's loads together instead of waiting on each in turn.
+  const reads = k / width;
+  const trips = Math.ceil(reads / lanes);
   const multiply = (a: string, b: string) => (vec ? `dot(${a}, ${b})` : `${a} * ${b}`);
   // The row of weight i that this workgroup reads: rows are numbered through w_0, w_1, ... in turn.
   const segment = (i: number) => `j < ${ids.slice(0, i + 1).map((d) => `p.n${d}`).join(' + ')}`;
@@ -102,11 +122,28 @@ function matvecSource(count: number, width: ReadWidth, weight: WeightType, prolo
     }
     workgroupBarrier();
   }`;
+  // Output i's rope work for row r of x, in the epilogue (y: its value at o). The pair's other row (row xor 1) is the
+  // neighbouring group's: rows 2i, 2i + 1 make (a, b), rotated as rope.ts does. Cache row: b cacheLen + cachePos + t.
+  const ropeEpilogue = (i: number, r: number) => {
+    const what = rope![i]!;
+    if (what === 'none') return '';
+    const cacheAt = `((${r}u / p.time) * p.cacheLen + p.cachePos + ${r}u % p.time) * p.n${i} + row`;
+    if (what === 'copy') return `\n        cache${i}[${cacheAt}] = y;`;
+    return `
+        let other = partial[${r}][base ^ ${lanes}u]${norm ? ` * scale[${r}]` : ''};
+        let odd = (row & 1u) == 1u;
+        let cs = ropeCosSin(p.startPos + ${r}u % p.time, invFreq[row / 2u % p.half], p.zero);
+        let a = select(y, other, odd);
+        let b = select(other, y, odd);
+        let z = select(a * cs.x - b * cs.y, a * cs.y + b * cs.x, odd);
+        rotated${i}[o] = z;${what === 'rotate+cache' ? `\n        cache${i}[${cacheAt}] = z;` : ''}`;
+  };
   return /* wgsl */ `${subgroups ? 'enable subgroups;\n' : ''}
 ${decls.join('\n')}
-struct Params { m: u32, k: u32, ${ids.map((i) => `n${i}: u32`).join(', ')}, eps: f32 }
+struct Params { m: u32, k: u32, ${ids.map((i) => `n${i}: u32`).join(', ')}, eps: f32${rope ? ', half: u32, time: u32, startPos: u32, zero: u32, cacheLen: u32, cachePos: u32' : ''} }
 @group(0) @binding(${bindings.length}) var<uniform> p: Params;
 var<workgroup> partial: array<array<f32, 64>, ${rows * sums}>; // [sum and row][invocation]
+${rope ? ROPE_COS_SIN : ''}
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32${subgroups ? ', @builtin(subgroup_size) sgSize: u32' : ''}) {
@@ -115,13 +152,14 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
   let base = t - lane;
   let j = (wg.x + wg.y * ${MAX_GROUPS_X}u) * ${64 / lanes}u + t / ${lanes}u;
   let valid = j < ${start(count)};
-  let kv = p.k / ${per}u; // elements of x's array per row
-  let kw = p.k / ${width}u; // weight reads per row
+  let kv = ${k / per}u; // elements of x's array per row
   var acc: array<f32, ${rows * sums}>;
   if (valid) { ${ids.map((i) => `${i > 0 ? 'else ' : ''}if (${segment(i)}) {
     let row = j - (${start(i)});
-    for (var q = lane; q < kw; q += ${lanes}u) {
-      let wq = w${i}At${width > 1 ? width : ''}(row * kw + q);
+    for (var s = 0u; s < ${trips}u; s++) {
+      let q = lane + s * ${lanes}u;${trips * lanes > reads ? `
+      if (q >= ${reads}u) { break; }` : ''}
+      let wq = w${i}At${width > 1 ? width : ''}(row * ${reads}u + q);
       ${each((r) => [...Array(parts).keys()].map((u) => `{
         let c = q${parts > 1 ? ` * ${parts}u + ${u}u` : ''};
         let e = ${r}u * kv + c;
@@ -140,9 +178,10 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
   if (lane == 0u && valid) {
     ${ids.map((i) => `${i > 0 ? 'else ' : ''}if (${segment(i)}) {
       ${each((r) => `{
-        let o = ${r}u * p.n${i} + j - (${start(i)});
+        let row = j - (${start(i)});
+        let o = ${r}u * p.n${i} + row;
         let y = partial[${r}][base]${norm ? ` * scale[${r}]` : ''};
-        out${i}[o] = y;${residual ? '\n        resOut[o] = res[o] + y;' : ''}
+        out${i}[o] = y;${residual ? '\n        resOut[o] = res[o] + y;' : ''}${rope ? ropeEpilogue(i, r) : ''}
       }`)}
     }`).join(' ')}
   }
@@ -161,16 +200,40 @@ export function matvecs(gpu: Gpu, outs: GPUBuffer[], x: GPUBuffer, ws: GPUBuffer
   }
   const rows = ns.reduce((a, b) => a + b, 0);
   if (m === 0 || rows === 0) return;
-  const { norm, swiglu, residual } = fusion;
+  const { norm, swiglu, residual, rope } = fusion;
   const prologue: Prologue = norm ? 'norm' : swiglu ? 'swiglu' : 'none';
   // Weights are read 4 elements at a time, and 16-bit ones 8 (one 16-byte load), where k allows.
   const width: ReadWidth = k % 8 === 0 && weight !== 'f32' ? 8 : k % 4 === 0 ? 4 : 1;
-  // Invocations a row: enough for about 8 loads each, 16 to 64 (short rows then share a workgroup).
-  const lanes = Math.min(64, Math.max(16, 2 ** Math.floor(Math.log2(k / width / 8))));
-  const key = `${ws.length} ${width} ${weight} ${prologue} ${!!residual} ${m} ${lanes} ${gpu.subgroups}`;
+  // Invocations a row: enough for about 8 loads each, 16 to 64 (short rows then share a workgroup; with RoPE at
+  // most 32, so that a workgroup makes both rows of a pair).
+  const lanes = Math.min(rope ? 32 : 64, Math.max(16, 2 ** Math.floor(Math.log2(k / width / 8))));
+  const ropeOutputs = rope && outputRope(rope, outs, m);
+  const key = `${ws.length} ${k} ${width} ${weight} ${prologue} ${!!residual} ${ropeOutputs} ${m} ${lanes} ${gpu.subgroups}`;
   let wgsl = matvecSources.get(key);
-  if (!wgsl) matvecSources.set(key, (wgsl = matvecSource(ws.length, width, weight, prologue, !!residual, m, lanes, gpu.subgroups)));
+  if (!wgsl) matvecSources.set(key, (wgsl = matvecSource(ws.length, k, width, weight, prologue, !!residual, ropeOutputs, m, lanes, gpu.subgroups)));
   const extra = [...(norm ? [norm.weight, norm.out] : swiglu ? [swiglu.up, swiglu.out] : []), ...(residual ? [residual.res, residual.out] : [])];
+  if (rope) {
+    extra.push(rope.invFreq);
+    outs.forEach((out) => {
+      const rotation = rope.rotations.find((r) => r.x === out);
+      if (rotation) extra.push(rotation.out, ...(rotation.cache ? [rotation.cache] : []));
+      else if (rope.copy?.src === out) extra.push(rope.copy.dst);
+    });
+  }
+  const ropeParams = rope ? [rope.half, rope.time, rope.startPos, 0, rope.cacheLen, rope.cachePos] : [];
   const groups = Math.ceil(rows / (64 / lanes));
-  gpu.dispatch(wgsl, [...outs, x, ...ws, ...extra], [m, k, ...ns, f32(norm?.eps ?? 0)], groups <= MAX_GROUPS_X ? [groups] : [MAX_GROUPS_X, Math.ceil(groups / MAX_GROUPS_X)]);
+  gpu.dispatch(wgsl, [...outs, x, ...ws, ...extra], [m, k, ...ns, f32(norm?.eps ?? 0), ...ropeParams], groups <= MAX_GROUPS_X ? [groups] : [MAX_GROUPS_X, Math.ceil(groups / MAX_GROUPS_X)]);
+}
+
+/** What the epilogue does to each of outs for `rope` (see MatvecFusion.rope, whose conditions this checks). */
+function outputRope(rope: RopeJobs, outs: GPUBuffer[], m: number): OutputRope[] {
+  const read = [...rope.rotations.map((r) => r.x), ...(rope.copy ? [rope.copy.src] : [])];
+  if (rope.direction !== 1 || rope.batch * rope.time !== m || read.some((b) => !outs.includes(b))) {
+    throw new Error('webgpu: RoPE folds into a mat-vec only forward, over its rows, and on its outputs');
+  }
+  return outs.map((out) => {
+    const rotation = rope.rotations.find((r) => r.x === out);
+    if (rotation) return rotation.cache ? 'rotate+cache' : 'rotate';
+    return rope.copy?.src === out ? 'copy' : 'none';
+  });
 }

@@ -31,6 +31,19 @@ export interface RopeJobs {
   cachePos: number;
 }
 
+/**
+ * WGSL: cos and sin of the angle pos freq (see the top of this file; `zero` is a parameter that is always 0). Also
+ * used where the q/k/v mat-vec rotates its outputs itself (matvec.ts).
+ */
+export const ROPE_COS_SIN = /* wgsl */ `
+fn ropeCosSin(pos: u32, freq: f32, zero: u32) -> vec2f {
+  let angle = bitcast<f32>(bitcast<u32>(f32(pos) * freq) ^ zero);
+  // angle - 2pi round(angle / 2pi), with 2pi = 6.28125 + 0.0019378662109375 - 2.5590313512680041e-6
+  let turns = round(angle * 0.15915494309189535);
+  let r = ((angle - turns * 6.28125) - turns * 0.0019378662109375) + turns * 2.5590313512680041e-6;
+  return vec2f(cos(r), sin(r));
+}`;
+
 function ropeSource(caches: boolean[], copy: boolean): string {
   const bindings: string[] = [];
   const bind = (decl: string) => `@group(0) @binding(${bindings.push(decl) - 1}) ${decl}`;
@@ -65,15 +78,11 @@ ${decls.join('\n')}
 struct Params { ${caches.map((_, j) => `n${j}: u32, heads${j}: u32`).join(', ')}, nCopy: u32, row: u32, half: u32, time: u32, startPos: u32, zero: u32, direction: f32, cacheLen: u32, cachePos: u32 }
 @group(0) @binding(${bindings.length}) var<uniform> p: Params;
 
+${ROPE_COS_SIN}
 // cos and sin of pair k's angle (startPos + t) invFreq[i], times direction for sin.
 fn rotationAt(k: u32, heads: u32) -> vec2f {
-  let i = k % p.half;
-  let t = k / p.half / heads % p.time;
-  let angle = bitcast<f32>(bitcast<u32>(f32(p.startPos + t) * invFreq[i]) ^ p.zero);
-  // angle - 2pi round(angle / 2pi), with 2pi = 6.28125 + 0.0019378662109375 - 2.5590313512680041e-6
-  let turns = round(angle * 0.15915494309189535);
-  let r = ((angle - turns * 6.28125) - turns * 0.0019378662109375) + turns * 2.5590313512680041e-6;
-  return vec2f(cos(r), p.direction * sin(r));
+  let cs = ropeCosSin(p.startPos + k / p.half / heads % p.time, invFreq[k % p.half], p.zero);
+  return vec2f(cs.x, p.direction * cs.y);
 }
 
 @compute @workgroup_size(64) fn main(@builtin(global_invocation_id) id: vec3u) {

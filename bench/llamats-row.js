@@ -17,10 +17,11 @@ const prompt = promptIds(config.vocabSize, P);
 async function once() {
   const decoder = new Decoder(model, P + D, { stepLoop: mode !== 'ops' });
   let t = performance.now();
-  let logits = await decoder.next(prompt);
+  const logits = await decoder.next(prompt);
   const prefillSeconds = (performance.now() - t) / 1000;
   t = performance.now();
-  for (let i = 0; i < D; i++) logits = await decoder.next([argmax(logits)]);
+  let id = argmax(logits);
+  for (let i = 0; i < D; i++) id = await decoder.nextGreedy([id]);
   const decodeSeconds = (performance.now() - t) / 1000;
   decoder.dispose();
   return { prefill: P / prefillSeconds, decode: D / decodeSeconds };

@@ -51,6 +51,11 @@ export interface Ops {
    * may run more cheaply than op by op (WebGPU replays the commands of earlier steps). Without it, run each step.
    */
   stepLoop?(idsShape: Shape, options: StepLoopOptions): StepLoop;
+  /**
+   * Optional: x (..., n) f32 -> (...) i32, the index of the largest of each row (the first on ties; NaN never wins),
+   * for reading, not as ids of later ops: greedy decoding on a device reads back one id instead of the logits.
+   */
+  argmax?(x: Tensor): Tensor;
 
   /** table (V, D), ids (B, T) i32 -> (B, T, D). */
   embedding(table: Tensor, ids: Tensor): Tensor;
@@ -144,7 +149,7 @@ export interface StepLoopOptions {
 
 export interface StepLoop {
   /** One step on these ids (as many as the loop's shape holds): its output, read. */
-  run(ids: Int32Array): Promise<Float32Array>;
+  run(ids: Int32Array): Promise<Float32Array | Int32Array>;
   /** Whether steps now run without their ops. */
   readonly replaying: boolean;
   /** Free what the loop holds (its ids tensor, reserved buffers). */

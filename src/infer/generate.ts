@@ -51,6 +51,7 @@ export async function* generate(
   const { config } = model;
   const decoder = new Decoder(model, Math.min(config.maxSeqLen, ids.length + maxTokens));
   const rng = new Rng(seed);
+  const greedy = options.temperature === 0 && (options.repetitionPenalty ?? 1) === 1;
   const text = tokenizer.createDecoder();
   for (const id of ids) text.push(id); // so the first new piece is rendered in context (e.g. keeps its space)
   const stats: GenerationStats = { prefillTokens: ids.length, prefillSeconds: 0, decodeTokens: 0, decodeSeconds: 0, stopReason: 'maxTokens', seed };
@@ -60,11 +61,12 @@ export async function* generate(
       if (signal?.aborted) return { ...stats, stopReason: 'aborted' };
       if (decoder.cache.length + input.length > decoder.cache.capacity) return { ...stats, stopReason: 'contextFull' };
       const start = performance.now();
-      const logits = await decoder.next(input);
+      // Greedy decoding takes the argmax where the logits are (nextGreedy): one id read back from a GPU.
+      const step = greedy ? await decoder.nextGreedy(input) : await decoder.next(input);
       const seconds = (performance.now() - start) / 1000;
       if (n === 0) stats.prefillSeconds = seconds;
       else (stats.decodeSeconds += seconds), stats.decodeTokens++;
-      const id = sampleToken(logits, options, rng, ids);
+      const id = typeof step === 'number' ? step : sampleToken(step, options, rng, ids);
       if (stopAtEos && (id === tokenizer.eosId || id === tokenizer.bosId)) return { ...stats, stopReason: 'eos' };
       ids.push(id);
       yield { id, text: text.push(id) };

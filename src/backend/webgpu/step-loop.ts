@@ -23,16 +23,17 @@ const CAPTURED_STEPS = 3;
 export interface StepLoopIo {
   readonly ids: Tensor;
   writeIds(ids: Int32Array): void;
-  read(t: Tensor): Promise<Float32Array>;
+  read(t: Tensor): Promise<Float32Array | Int32Array>;
   release(t: Tensor): void;
   buffer(t: Tensor): GPUBuffer;
 }
 
-/** A captured step: its commands, the position it ran at, and the buffer it left its output in. */
+/** A captured step: its commands, the position it ran at, and the buffer it left its output in (i32 or f32). */
 interface Step {
   commands: Captured[];
   position: number;
   output: GPUBuffer;
+  ints: boolean;
 }
 
 export class WebGpuStepLoop implements StepLoop {
@@ -50,24 +51,25 @@ export class WebGpuStepLoop implements StepLoop {
     return this.replayed !== undefined;
   }
 
-  async run(ids: Int32Array): Promise<Float32Array> {
+  async run(ids: Int32Array): Promise<Float32Array | Int32Array> {
     this.io.writeIds(ids);
     const position = this.options.position();
     if (this.replayed) {
       this.gpu.replay(this.replayed.commands, position - this.replayed.position);
       this.options.replayed();
-      return new Float32Array(await this.gpu.read(this.replayed.output, this.replayed.bytes));
+      const bytes = await this.gpu.read(this.replayed.output, this.replayed.bytes);
+      return this.replayed.ints ? new Int32Array(bytes) : new Float32Array(bytes);
     }
     let out: Tensor | undefined;
     const commands = this.gpu.capture(() => {
       out = this.options.step(this.io.ids);
     });
-    const logits = await this.io.read(out!);
+    const values = await this.io.read(out!);
     const output = this.io.buffer(out!);
     this.io.release(out!);
     if (!commands) this.unreplayable = true;
-    if (!this.unreplayable) this.learn({ commands: commands!, position, output }, logits.byteLength);
-    return logits;
+    if (!this.unreplayable) this.learn({ commands: commands!, position, output, ints: values instanceof Int32Array }, values.byteLength);
+    return values;
   }
 
   /** Keep a captured step; once CAPTURED_STEPS at consecutive positions agree, replay them from then on. */

@@ -221,7 +221,7 @@ export class WebGpuBackend implements Ops {
         this.gpu.write(buf(ids), values);
         this.hostInts.set(ids.storage as Storage, values.slice());
       },
-      read: async (t) => (await this.read(t)) as Float32Array,
+      read: (t) => this.read(t),
       release: (t) => this.release(t),
       buffer: (t) => buf(t),
     }, options);
@@ -242,7 +242,8 @@ export class WebGpuBackend implements Ops {
   private hostIds(t: Tensor, vocab: number, what: string, negativeAllowed = false): Int32Array {
     if (t.dtype !== 'i32') throw new ShapeError(what, 'an i32 tensor', t.dtype);
     buf(t);
-    const values = this.hostInts.get(t.storage as Storage)!;
+    const values = this.hostInts.get(t.storage as Storage);
+    if (!values) throw new ArgumentError(what, 'ids from the host (fromHost)', 'an i32 tensor computed on the GPU (argmax)');
     for (const v of values) {
       if (v >= vocab || (v < 0 && !negativeAllowed)) throw new ArgumentError(what, `an integer in [0, ${vocab})`, String(v));
     }
@@ -387,6 +388,13 @@ export class WebGpuBackend implements Ops {
     const matvec = ab === bb ? undefined : this.takeHeld(['matvec'], (op) => op.residualFits && (op.out === ab || op.out === bb));
     if (matvec) matvec.record({ res: matvec.out === bb ? ab : bb, out: o });
     else k.add(this.gpu, o, ab, bb, numel(a.shape));
+    return out;
+  }
+
+  argmax(x: Tensor): Tensor {
+    const n = last(x);
+    const out = this.alloc(x.shape.slice(0, -1), 'i32'); // no host copy: not for use as ids (hostIds says so)
+    k.argmax(this.gpu, buf(out), buf(f32(x)), numel(x.shape) / n, n);
     return out;
   }
 

@@ -255,6 +255,34 @@ describe('webgpu backend', { skip: unavailable.webgpu }, async () => {
     again.dispose();
   });
 
+  test('argmax picks the first largest of each row, as the host argmax does (ties, -inf, NaN, rows past 256 wide)', async () => {
+    const n = 700;
+    const rows = [
+      Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.37) * 3), // one largest, somewhere
+      Float32Array.from({ length: n }, (_, i) => (i % 300 === 17 ? 5 : 1)), // ties at 17, 317, 617: the first
+      Float32Array.from({ length: n }, (_, i) => (i === 0 ? NaN : i === 650 ? -1 : i % 2 ? NaN : -Infinity)), // NaN never wins
+      Float32Array.from({ length: n }, () => -Infinity), // all -inf: the first
+    ];
+    const x = new Float32Array(rows.length * n);
+    rows.forEach((r, i) => x.set(r, i * n));
+    const got = await ops.read(ops.argmax(ops.fromHost(x, [2, 2, n])));
+    assert.deepEqual([...got], [argmax(rows[0]!), 17, 650, 0]);
+    assert.equal(argmax(rows[0]!), rows[0]!.indexOf(Math.max(...rows[0]!)));
+  });
+
+  test('greedy decode takes its argmax on the GPU, replayed, and picks the ids of the logits read back', async () => {
+    const model = await loadModel(assetPath('stories260K', 'stories260K.bin'), { backend: ops });
+    const greedy = new Decoder(model, 64), byLogits = new Decoder(model, 64);
+    let [a, b] = [await greedy.nextGreedy([1, 403, 9]), argmax(await byLogits.next([1, 403, 9]))];
+    for (let i = 0; i < 12; i++) {
+      assert.equal(a, b, `step ${i}`);
+      [a, b] = [await greedy.nextGreedy([a]), argmax(await byLogits.next([b]))];
+    }
+    assert.ok(greedy.replaying);
+    greedy.dispose();
+    byLogits.dispose();
+  });
+
   test('step loops whose captured steps disagree run every step by its ops', async () => {
     const x = ops.fromHost(Float32Array.of(1, 2, 3, 4), [1, 1, 1, 4]);
     const invFreq = ops.fromHost(Float32Array.of(0.5, 0.01), [2]);
@@ -269,7 +297,7 @@ describe('webgpu backend', { skip: unavailable.webgpu }, async () => {
     for (const [what, step] of Object.entries(steps)) {
       let position = 2;
       const loop = ops.stepLoop([1, 1], { step: () => step(position++), position: () => position, replayed: () => assert.fail(`${what}: replayed`) });
-      const got: Float32Array[] = [];
+      const got: (Float32Array | Int32Array)[] = [];
       for (let p = 2; p <= 8; p++) got.push(await loop.run(Int32Array.of(0)));
       assert.ok(!loop.replaying, what);
       loop.dispose();

@@ -1,4 +1,5 @@
 // One WGSL kernel per op, forward and backward; each file holds the kernels of one op family.
+export { argmax } from './argmax.js';
 export { attention, attentionBackward, type AttentionDims } from './attention.js';
 export { add, copy, copyColumns, dropout, fill, scale, swiglu, swigluBackward } from './elementwise.js';
 export { embedding, embeddingBackward } from './embedding.js';

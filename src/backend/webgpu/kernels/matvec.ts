@@ -10,7 +10,8 @@
 // Decode was bound by dispatches on the host, so a mat-vec also does the cheap op on either side of it:
 //   norm:     x is first rmsnorm(x) * g (each workgroup sums x^2 itself, from the loads of x it makes anyway);
 //   swiglu:   x is first silu(x) * up (x holds the gate);
-//   residual: out0 + res is written too (the residual add after the attention and feed-forward outputs).
+//   residual: out0 + res is written too (the residual add after the attention and feed-forward outputs);
+//   rope:     q and k are rotated and k and v written to their caches too (the q/k/v mat-vecs; see MatvecFusion).
 // A fused kernel still writes the output of the kernel it replaces (workgroup 0 writes the normalized or gated x), so
 // any later reader finds it. swiglu and the add are computed with the expressions of their kernels, bit for bit; the
 // norm scales the product's sum instead of each element of x, and sums x^2 in another order than rmsnorm.ts: the
@@ -208,32 +209,34 @@ export function matvecs(gpu: Gpu, outs: GPUBuffer[], x: GPUBuffer, ws: GPUBuffer
   // most 32, so that a workgroup makes both rows of a pair).
   const lanes = Math.min(rope ? 32 : 64, Math.max(16, 2 ** Math.floor(Math.log2(k / width / 8))));
   const ropeOutputs = rope && outputRope(rope, outs, m);
-  const key = `${ws.length} ${k} ${width} ${weight} ${prologue} ${!!residual} ${ropeOutputs} ${m} ${lanes} ${gpu.subgroups}`;
+  const key = `${ws.length} ${k} ${width} ${weight} ${prologue} ${!!residual} ${ropeOutputs?.what} ${m} ${lanes} ${gpu.subgroups}`;
   let wgsl = matvecSources.get(key);
-  if (!wgsl) matvecSources.set(key, (wgsl = matvecSource(ws.length, k, width, weight, prologue, !!residual, ropeOutputs, m, lanes, gpu.subgroups)));
-  const extra = [...(norm ? [norm.weight, norm.out] : swiglu ? [swiglu.up, swiglu.out] : []), ...(residual ? [residual.res, residual.out] : [])];
-  if (rope) {
-    extra.push(rope.invFreq);
-    outs.forEach((out) => {
-      const rotation = rope.rotations.find((r) => r.x === out);
-      if (rotation) extra.push(rotation.out, ...(rotation.cache ? [rotation.cache] : []));
-      else if (rope.copy?.src === out) extra.push(rope.copy.dst);
-    });
-  }
+  if (!wgsl) matvecSources.set(key, (wgsl = matvecSource(ws.length, k, width, weight, prologue, !!residual, ropeOutputs?.what, m, lanes, gpu.subgroups)));
+  const extra = [
+    ...(norm ? [norm.weight, norm.out] : swiglu ? [swiglu.up, swiglu.out] : []), ...(residual ? [residual.res, residual.out] : []),
+    ...(rope ? [rope.invFreq, ...ropeOutputs!.buffers] : []),
+  ];
   const ropeParams = rope ? [rope.half, rope.time, rope.startPos, 0, rope.cacheLen, rope.cachePos] : [];
   const groups = Math.ceil(rows / (64 / lanes));
   gpu.dispatch(wgsl, [...outs, x, ...ws, ...extra], [m, k, ...ns, f32(norm?.eps ?? 0), ...ropeParams], groups <= MAX_GROUPS_X ? [groups] : [MAX_GROUPS_X, Math.ceil(groups / MAX_GROUPS_X)]);
 }
 
-/** What the epilogue does to each of outs for `rope` (see MatvecFusion.rope, whose conditions this checks). */
-function outputRope(rope: RopeJobs, outs: GPUBuffer[], m: number): OutputRope[] {
+/**
+ * What the epilogue does to each of outs for `rope`, and the buffers that binds, in the kernel's order (see
+ * MatvecFusion.rope, whose conditions this checks).
+ */
+function outputRope(rope: RopeJobs, outs: GPUBuffer[], m: number): { what: OutputRope[]; buffers: GPUBuffer[] } {
   const read = [...rope.rotations.map((r) => r.x), ...(rope.copy ? [rope.copy.src] : [])];
   if (rope.direction !== 1 || rope.batch * rope.time !== m || read.some((b) => !outs.includes(b))) {
     throw new Error('webgpu: RoPE folds into a mat-vec only forward, over its rows, and on its outputs');
   }
-  return outs.map((out) => {
+  const what: OutputRope[] = [];
+  const buffers: GPUBuffer[] = [];
+  for (const out of outs) {
     const rotation = rope.rotations.find((r) => r.x === out);
-    if (rotation) return rotation.cache ? 'rotate+cache' : 'rotate';
-    return rope.copy?.src === out ? 'copy' : 'none';
-  });
+    if (rotation) buffers.push(rotation.out, ...(rotation.cache ? [rotation.cache] : []));
+    else if (rope.copy?.src === out) buffers.push(rope.copy.dst);
+    what.push(rotation ? (rotation.cache ? 'rotate+cache' : 'rotate') : rope.copy?.src === out ? 'copy' : 'none');
+  }
+  return { what, buffers };
 }

@@ -2,7 +2,8 @@
 // (startPos + t) invFreq[i]; one invocation per pair.
 //
 // In decode one dispatch does all of attention's inputs (see RopeJobs): q and k rotated, k written to its cache as
-// well, and v copied into its cache: four dispatches in one, since decode is bound by dispatches.
+// well, and v copied into its cache: four dispatches in one, since decode is bound by dispatches. Usually the q/k/v
+// mat-vec does these jobs itself (matvec.ts); this kernel does them where they cannot join it.
 //
 // Accuracy. The reference takes f64 cos and sin of the f32 angle Math.fround(pos * invFreq[i]). Here the angle is the
 // same f32 product, kept rounded: the xor with p.zero (always 0) hides it from the compiler, which may otherwise fuse

@@ -268,6 +268,9 @@ describe('webgpu backend', { skip: unavailable.webgpu }, async () => {
     const got = await ops.read(ops.argmax(ops.fromHost(x, [2, 2, n])));
     assert.deepEqual([...got], [argmax(rows[0]!), 17, 650, 0]);
     assert.equal(argmax(rows[0]!), rows[0]!.indexOf(Math.max(...rows[0]!)));
+    // Its ids have no host copy, so they are not ids for later ops: a clear error, not a crash.
+    const ids = ops.argmax(ops.fromHost(x.subarray(0, n), [1, n]));
+    assert.throws(() => ops.embedding(ops.fromHost(new Float32Array(n * 2), [n, 2]), ids), (e: Error) => e instanceof ArgumentError && /computed on the GPU/.test(e.message));
   });
 
   test('greedy decode takes its argmax on the GPU, replayed, and picks the ids of the logits read back', async () => {

@@ -25,14 +25,8 @@ export class Decoder {
 
   /** A step loop whose steps run the model on one token and give `output` of its logits, if the backend has one. */
   private stepLoop(output: (logits: Tensor) => Tensor): StepLoop | undefined {
-    const { ops } = this.model;
-    return ops.stepLoop?.([1, 1], {
-      step: (ids) => {
-        const logits = forward(this.model, ids, { cache: this.cache, lastOnly: true });
-        const out = output(logits);
-        if (out !== logits) ops.release(logits);
-        return out;
-      },
+    return this.model.ops.stepLoop?.([1, 1], {
+      step: (ids) => this.forward(ids, output),
       position: () => this.cache.length,
       replayed: () => void (this.cache.length += 1),
     });
@@ -82,16 +76,22 @@ export class Decoder {
     }
   }
 
+  /** The model on tokens (B, T), which join the cache, and `output` of the logits after the last (those then freed). */
+  private forward(tokens: Tensor, output: (logits: Tensor) => Tensor): Tensor {
+    const logits = forward(this.model, tokens, { cache: this.cache, lastOnly: true });
+    const out = output(logits);
+    if (out !== logits) this.model.ops.release(logits);
+    return out;
+  }
+
   /** ids through the model op by op, and `output` of the logits after the last, read. */
   private async run(ids: readonly number[], output: (logits: Tensor) => Tensor): Promise<Float32Array | Int32Array> {
     const { ops } = this.model;
     const tokens = ops.fromHost(Int32Array.from(ids), [1, ids.length]);
-    const logits = forward(this.model, tokens, { cache: this.cache, lastOnly: true });
+    const out = this.forward(tokens, output);
     ops.release(tokens); // recorded work that reads it still runs first
-    const out = output(logits);
-    if (out !== logits) ops.release(logits);
     const values = await ops.read(out);
     ops.release(out);
-    return values as Float32Array | Int32Array;
+    return values;
   }
 }

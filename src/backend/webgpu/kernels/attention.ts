@@ -629,8 +629,8 @@ export function attention(gpu: Gpu, out: GPUBuffer, q: GPUBuffer, k: GPUBuffer, 
   const { batch, time, heads, kvHeads, headDim, cacheLen, startPos } = dims;
   const rows = batch * time * heads;
   if (rows === 0 || headDim === 0) return;
-  const params = [batch, time, heads, kvHeads, cacheLen, startPos, f32(1 / Math.sqrt(headDim))];
   if (takesDense(gpu, dims, startPos + time)) return denseAttention(gpu, out, q, k, v, dims, inputs);
+  const params = [batch, time, heads, kvHeads, cacheLen, startPos, f32(1 / Math.sqrt(headDim))];
   const tiledGroups = batch * heads * Math.ceil(time / ROWS);
   if (time >= TILED_MIN_TIME && tiledGroups >= TILED_MIN_GROUPS && tiling(headDim) && batch * heads <= MAX_GROUPS) {
     const wgsl = source('tiled-forward', headDim, (dh) => tiledForwardSource(dh, false));

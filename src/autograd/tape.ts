@@ -6,7 +6,7 @@
  * Gradients accumulate in a map from tensor to gradient that may be shared between tapes (gradient accumulation
  * over micro-batches, and the recomputation tapes of `checkpoint`).
  */
-import type { AdamWStep, Ops } from '../backend/ops.js';
+import type { AdamWStep, Dropout, Ops } from '../backend/ops.js';
 import { ArgumentError, UnsupportedError } from '../core/errors.js';
 import type { Shape } from '../core/shape.js';
 import type { EncodedTensor, Tensor } from '../tensor/tensor.js';
@@ -170,13 +170,13 @@ export class Tape implements Ops {
     return this.record(y, (dy) => this.accumulate(x, this.backend.ropeBackward(dy, invFreq, startPos)));
   }
 
-  attention(q: Tensor, k: Tensor, v: Tensor, startPos: number): Tensor {
+  attention(q: Tensor, k: Tensor, v: Tensor, startPos: number, dropout?: Dropout): Tensor {
     if (startPos !== 0 || k.shape[1] !== q.shape[1]) {
       throw new UnsupportedError('tape', 'attention', 'differentiating attention over a KV cache (training uses startPos 0, S = T)');
     }
-    const y = this.keep(this.backend.attention(q, k, v, 0));
+    const y = this.keep(this.backend.attention(q, k, v, 0, dropout));
     return this.record(y, (dy) => {
-      const { dq, dk, dv } = this.backend.attentionBackward(dy, q, k, v);
+      const { dq, dk, dv } = this.backend.attentionBackward(dy, q, k, v, dropout);
       this.accumulate(q, dq);
       this.accumulate(k, dk);
       this.accumulate(v, dv);
@@ -245,8 +245,8 @@ export class Tape implements Ops {
   ropeBackward(dy: Tensor, invFreq: Tensor, startPos: number): Tensor {
     return this.backend.ropeBackward(dy, invFreq, startPos);
   }
-  attentionBackward(dy: Tensor, q: Tensor, k: Tensor, v: Tensor): { dq: Tensor; dk: Tensor; dv: Tensor } {
-    return this.backend.attentionBackward(dy, q, k, v);
+  attentionBackward(dy: Tensor, q: Tensor, k: Tensor, v: Tensor, dropout?: Dropout): { dq: Tensor; dk: Tensor; dv: Tensor } {
+    return this.backend.attentionBackward(dy, q, k, v, dropout);
   }
   swigluBackward(dy: Tensor, gate: Tensor, up: Tensor): { dgate: Tensor; dup: Tensor } {
     return this.backend.swigluBackward(dy, gate, up);

@@ -164,6 +164,15 @@ for (const [name, create, skip] of candidates) {
       }
     });
 
+    test('attention with dropout on the probabilities (training and over a cache)', async () => {
+      for (const [b, t, h, hkv, dh, s, start] of [[2, 5, 4, 2, 8, 5, 0], [1, 20, 2, 1, 16, 20, 0], [1, 7, 2, 2, 20, 40, 33]] as const) {
+        const q = { data: random(rng, [b, t, h, dh]), shape: [b, t, h, dh] };
+        const k = { data: random(rng, [b, s, hkv, dh]), shape: [b, s, hkv, dh] };
+        const v = { data: random(rng, [b, s, hkv, dh]), shape: [b, s, hkv, dh] };
+        await agree(ops, [q, k, v], (o, [a, c, d]) => o.attention(a!, c!, d!, start, { p: 0.25, seed: 3 }), F32_TOL, `attention with dropout ${[b, t, h, hkv, dh, s, start]}`);
+      }
+    });
+
     test('embedding, sliceTime, writeAt, reshape and tidy', async () => {
       const table = { data: random(rng, [11, 6]), shape: [11, 6] };
       const ids = { data: Int32Array.of(3, 0, 10, 3), shape: [2, 2] };
@@ -251,6 +260,16 @@ for (const [name, create, skip] of candidates) {
               const { dq, dk, dv } = o.attentionBackward(dy!, q!, k!, v!);
               return [dq, dk, dv];
             }, F32_TOL * 5, `attentionBackward B${batch} T${time} H${heads}/${kvHeads} Dh${dh}`); // f32 softmax vs f64
+        }
+      });
+
+      test('attentionBackward with dropout on the probabilities', async () => {
+        for (const [batch, time, heads, kvHeads, dh] of [[2, 7, 6, 2, 6], [1, 24, 4, 2, 8]] as const) {
+          await agreeAll([input([batch, time, heads, dh]), input([batch, time, heads, dh]), input([batch, time, kvHeads, dh]), input([batch, time, kvHeads, dh])],
+            (o, [dy, q, k, v]) => {
+              const { dq, dk, dv } = o.attentionBackward(dy!, q!, k!, v!, { p: 0.2, seed: 8 });
+              return [dq, dk, dv];
+            }, F32_TOL * 5, `attentionBackward with dropout B${batch} T${time} H${heads}/${kvHeads} Dh${dh}`);
         }
       });
 

@@ -1,6 +1,12 @@
 import type { Shape } from '../core/shape.js';
 import type { EncodedTensor, Tensor } from '../tensor/tensor.js';
 
+/** A dropout's rate p, in [0, 1), and the seed that draws its mask (cpu/dropout.ts). */
+export interface Dropout {
+  p: number;
+  seed: number;
+}
+
 export type Precision = 'fp32' | 'mixed';
 export const precisions: readonly Precision[] = ['fp32', 'mixed'];
 
@@ -73,9 +79,11 @@ export interface Ops {
   /**
    * Causal grouped-query attention. q (B, T, H, Dh); k, v (B, S, Hkv, Dh) with S >= startPos + T; query t sits at
    * position startPos + t and attends to keys 0..startPos + t; query head h reads kv head floor(h / (H / Hkv)).
-   * Scale 1/sqrt(Dh). Returns (B, T, H, Dh).
+   * Scale 1/sqrt(Dh). Returns (B, T, H, Dh). With `dropout` (training), the probabilities that weigh the values go
+   * through dropout, probability (b, h, t, s) taking mask element probabilityIndex(b, h, t, s) (cpu/dropout.ts), as
+   * nanoGPT and PyTorch's scaled_dot_product_attention drop them.
    */
-  attention(q: Tensor, k: Tensor, v: Tensor, startPos: number): Tensor;
+  attention(q: Tensor, k: Tensor, v: Tensor, startPos: number, dropout?: Dropout): Tensor;
   /** silu(gate) * up, elementwise. */
   swiglu(gate: Tensor, up: Tensor): Tensor;
   /** a + b, elementwise, same shapes. */
@@ -102,7 +110,7 @@ export interface Ops {
    * y = attention(q, k, v, 0) with k, v (B, T, Hkv, Dh) (training: no cache, S = T). Recomputes the softmax row by
    * row rather than storing T x T probabilities; dk and dv sum over the query heads that share a kv head.
    */
-  attentionBackward(dy: Tensor, q: Tensor, k: Tensor, v: Tensor): { dq: Tensor; dk: Tensor; dv: Tensor };
+  attentionBackward(dy: Tensor, q: Tensor, k: Tensor, v: Tensor, dropout?: Dropout): { dq: Tensor; dk: Tensor; dv: Tensor };
   /** y = swiglu(gate, up) = silu(gate) * up. */
   swigluBackward(dy: Tensor, gate: Tensor, up: Tensor): { dgate: Tensor; dup: Tensor };
   /** y = embedding(table, ids): dtable (vocab, D), rows scattered-added by id (zeros for unseen ids). */

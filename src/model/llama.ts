@@ -6,7 +6,7 @@
  *   out = h + SwiGLU-FFN(RMSNorm(h))
  *   logits = RMSNorm(x_L) W_out^T
  */
-import type { Ops } from '../backend/ops.js';
+import type { Dropout, Ops } from '../backend/ops.js';
 import { ArgumentError } from '../core/errors.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { headDim, type LlamaConfig } from './config.js';
@@ -53,12 +53,10 @@ export function forward(model: LlamaModel, tokens: Tensor, options: ForwardOptio
 
 /**
  * Dropout in training (LLaMA used none; small data wants it): rate p, and a seed that draws this block's masks.
- * Applied where GPT-2 and nanoGPT apply it: to the embeddings and to each residual branch before it is added.
+ * Applied where GPT-2 and nanoGPT apply it: to the embeddings, to the attention probabilities, and to each residual
+ * branch before it is added.
  */
-export interface Dropout {
-  p: number;
-  seed: number;
-}
+export type { Dropout };
 
 /** x, or dropout(x) with site's own mask when training with dropout. */
 export function dropped(ops: Ops, x: Tensor, dropout: Dropout | undefined, site: number): Tensor {
@@ -73,12 +71,13 @@ export function mixSeed(seed: number, site: number): number {
 /** One pre-norm transformer block: two residual lines. x (B, T, D) at positions startPos.. -> (B, T, D). */
 export function block(model: LlamaModel, x: Tensor, w: LayerWeights, startPos: number, cache?: { k: Tensor; v: Tensor }, dropout?: Dropout): Tensor {
   const { ops, config: c } = model;
-  const h = ops.add(x, dropped(ops, attention(model, ops.rmsnorm(x, w.attnNorm, c.normEps), w, startPos, cache), dropout, 0));
+  const attended = attention(model, ops.rmsnorm(x, w.attnNorm, c.normEps), w, startPos, cache, dropout && { p: dropout.p, seed: mixSeed(dropout.seed, 2) });
+  const h = ops.add(x, dropped(ops, attended, dropout, 0));
   return ops.add(h, dropped(ops, feedForward(ops, ops.rmsnorm(h, w.ffnNorm, c.normEps), w), dropout, 1));
 }
 
-/** Causal self-attention with RoPE on q and k, grouped-query heads, and an optional KV cache. */
-function attention(model: LlamaModel, x: Tensor, w: LayerWeights, startPos: number, cache?: { k: Tensor; v: Tensor }): Tensor {
+/** Causal self-attention with RoPE on q and k, grouped-query heads, an optional KV cache, and dropout in training. */
+function attention(model: LlamaModel, x: Tensor, w: LayerWeights, startPos: number, cache?: { k: Tensor; v: Tensor }, dropout?: Dropout): Tensor {
   const { ops, config: c, invFreq } = model;
   const [batch, time] = x.shape as [number, number];
   const dh = headDim(c);
@@ -94,7 +93,7 @@ function attention(model: LlamaModel, x: Tensor, w: LayerWeights, startPos: numb
     keys = cache.k;
     values = cache.v;
   }
-  const out = ops.attention(q, keys, values, startPos); // (B, T, H, Dh)
+  const out = ops.attention(q, keys, values, startPos, dropout); // (B, T, H, Dh)
   return ops.linear(ops.reshape(out, [batch, time, c.dim]), w.wo);
 }
 

@@ -1,3 +1,5 @@
+import { kept, probabilityIndex, type DropoutParams } from './dropout.js';
+
 /**
  * Causal grouped-query attention with an online softmax (one pass over the keys, as in the memory-efficient
  * attention the LLaMA paper uses): for each query row we keep a running max m, a running sum l of exp(s - m) and
@@ -6,10 +8,13 @@
  *
  * q (B, T, H, Dh); k, v (B, S, Hkv, Dh) with S >= startPos + T; out (B, T, H, Dh).
  * Query t is at position startPos + t and sees keys 0..startPos + t. Query head h reads kv head floor(h / (H/Hkv)).
+ * With `drop` (dropoutParams), each probability's weight on its value is dropped as mask element
+ * probabilityIndex(b, h, t, s) says; the sum l that normalises them is not.
  */
 export function attention(
   out: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array,
   batch: number, time: number, heads: number, kvHeads: number, headDim: number, cacheLen: number, startPos: number,
+  drop?: DropoutParams,
 ): void {
   const group = heads / kvHeads;
   const scale = 1 / Math.sqrt(headDim);
@@ -31,7 +36,8 @@ export function attention(
           const correction = Math.exp(m - mNew); // 0 on the first key (m = -inf)
           const p = Math.exp(score - mNew);
           l = l * correction + p;
-          for (let d = 0; d < headDim; d++) acc[d] = acc[d]! * correction + p * v[ko + d]!;
+          const weight = drop ? dropped(p, drop, probabilityIndex(b, h, t, s, heads, time, cacheLen)) : p;
+          for (let d = 0; d < headDim; d++) acc[d] = acc[d]! * correction + weight * v[ko + d]!;
           m = mNew;
         }
         for (let d = 0; d < headDim; d++) out[qo + d] = acc[d]! / l;
@@ -46,10 +52,12 @@ export function attention(
  * as a T x T matrix. With p_s = softmax_s(scale q.k_s), dp_s = dy.v_s and D = sum_s p_s dp_s (= dy.out):
  *   ds_s = p_s (dp_s - D);   dq += scale ds_s k_s;   dk_s += scale ds_s q;   dv_s += p_s dy
  * dk and dv sum over the query heads of a group. q, dq (B, T, H, Dh); k, v, dk, dv (B, T, Hkv, Dh).
+ * With `drop`, the forward weighed v_s by p'_s = dropped(p_s), so dv_s += p'_s dy, and dp_s is dropped(dy.v_s) (the
+ * gradient reaching p_s through the mask); D = sum_s p_s dp_s is still dy.out.
  */
 export function attentionBackward(
   dq: Float32Array, dk: Float32Array, dv: Float32Array, dy: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array,
-  batch: number, time: number, heads: number, kvHeads: number, headDim: number,
+  batch: number, time: number, heads: number, kvHeads: number, headDim: number, drop?: DropoutParams,
 ): void {
   const group = heads / kvHeads;
   const scale = 1 / Math.sqrt(headDim);
@@ -73,12 +81,15 @@ export function attentionBackward(
         for (let s = 0; s <= t; s++) sum += (p[s] = Math.exp(p[s]! - max));
         let dotSum = 0; // D
         const dp = new Float64Array(t + 1);
+        const weight = new Float64Array(t + 1); // p'_s
         for (let s = 0; s <= t; s++) {
           p[s] = p[s]! / sum;
           let dot = 0;
           for (let d = 0; d < headDim; d++) dot += dy[qo + d]! * v[keyAt(s) + d]!;
-          dp[s] = dot;
-          dotSum += p[s]! * dot;
+          const at = probabilityIndex(b, h, t, s, heads, time, time);
+          dp[s] = drop ? dropped(dot, drop, at) : dot;
+          weight[s] = drop ? dropped(p[s]!, drop, at) : p[s]!;
+          dotSum += p[s]! * dp[s]!;
         }
         for (let d = 0; d < headDim; d++) dq[qo + d] = 0;
         for (let s = 0; s <= t; s++) {
@@ -87,7 +98,7 @@ export function attentionBackward(
           for (let d = 0; d < headDim; d++) {
             dq[qo + d] = dq[qo + d]! + ds * k[ko + d]!;
             dkAcc[ko + d] = dkAcc[ko + d]! + ds * q[qo + d]!;
-            dvAcc[ko + d] = dvAcc[ko + d]! + p[s]! * dy[qo + d]!;
+            dvAcc[ko + d] = dvAcc[ko + d]! + weight[s]! * dy[qo + d]!;
           }
         }
       }
@@ -95,4 +106,9 @@ export function attentionBackward(
   }
   dk.set(dkAcc);
   dv.set(dvAcc);
+}
+
+/** x times the dropout's scale where mask element i keeps it, else 0. */
+function dropped(x: number, drop: DropoutParams, i: number): number {
+  return kept(i, drop.seedHash, drop.threshold) ? x * drop.scale : 0;
 }

@@ -97,6 +97,20 @@ describe('backward kernels pass finite-difference checks', () => {
     }
   });
 
+  test('attention with dropout on its probabilities (a fixed mask: the seed is fixed)', () => {
+    const dropout = { p: 0.3, seed: 4 };
+    for (const [batch, time, heads, kvHeads, dh] of [[2, 7, 6, 2, 6], [1, 13, 3, 3, 5]] as const) {
+      checkGradients(`attention with dropout B${batch} T${time} H${heads}/${kvHeads} Dh${dh}`, [
+        { data: random([batch, time, heads, dh]), shape: [batch, time, heads, dh] },
+        { data: random([batch, time, kvHeads, dh]), shape: [batch, time, kvHeads, dh] },
+        { data: random([batch, time, kvHeads, dh]), shape: [batch, time, kvHeads, dh] },
+      ], ([q, k, v]) => ops.attention(q!, k!, v!, 0, dropout), (dy, [q, k, v]) => {
+        const { dq, dk, dv } = ops.attentionBackward(dy, q!, k!, v!, dropout);
+        return [dq, dk, dv];
+      });
+    }
+  });
+
   test('swiglu: dgate and dup', () => {
     checkGradients('swiglu', [{ data: random([3, 11], 2), shape: [3, 11] }, { data: random([3, 11]), shape: [3, 11] }],
       ([g, u]) => ops.swiglu(g!, u!), (dy, [g, u]) => {

@@ -4,7 +4,7 @@ import { expectShape, numel, shapeToString, type Shape } from '../../core/shape.
 import { decodeTensor } from '../../tensor/decode.js';
 import type { EncodedTensor, Tensor } from '../../tensor/tensor.js';
 import { attentionDims } from '../attention-dims.js';
-import type { AdamWStep, Ops } from '../ops.js';
+import type { AdamWStep, Dropout, Ops } from '../ops.js';
 import { sliceTimeRows, timeSliceShape, writeTimeRows } from '../time-rows.js';
 import { adamw } from './adamw.js';
 import { add } from './add.js';
@@ -16,7 +16,7 @@ import { rmsnorm, rmsnormBackward } from './rmsnorm.js';
 import { rope } from './rope.js';
 import { softmax } from './softmax.js';
 import { swiglu, swigluBackward } from './swiglu.js';
-import { checkDropout, dropout } from './dropout.js';
+import { checkDropout, dropout, maybeDropoutParams } from './dropout.js';
 
 /**
  * The reference backend: plain TypeScript kernels over Float32Array, each in its own file beside this one.
@@ -110,10 +110,10 @@ export class CpuBackend implements Ops {
     return wrap(out, x.shape, 'f32');
   }
 
-  attention(q: Tensor, k: Tensor, v: Tensor, startPos: number): Tensor {
+  attention(q: Tensor, k: Tensor, v: Tensor, startPos: number, dropout?: Dropout): Tensor {
     const { batch, time, heads, kvHeads, headDim, cacheLen } = attentionDims(q, k, v, startPos);
     const out = new Float32Array(numel(q.shape));
-    attention(out, f32(q), f32(k), f32(v), batch, time, heads, kvHeads, headDim, cacheLen, startPos);
+    attention(out, f32(q), f32(k), f32(v), batch, time, heads, kvHeads, headDim, cacheLen, startPos, maybeDropoutParams(dropout));
     return wrap(out, q.shape, 'f32');
   }
 
@@ -175,14 +175,14 @@ export class CpuBackend implements Ops {
     return wrap(dx, dy.shape, 'f32');
   }
 
-  attentionBackward(dy: Tensor, q: Tensor, k: Tensor, v: Tensor): { dq: Tensor; dk: Tensor; dv: Tensor } {
+  attentionBackward(dy: Tensor, q: Tensor, k: Tensor, v: Tensor, dropout?: Dropout): { dq: Tensor; dk: Tensor; dv: Tensor } {
     const { batch, time, heads, kvHeads, headDim, cacheLen } = attentionDims(q, k, v, 0);
     if (cacheLen !== time) throw new ShapeError('attentionBackward k', `${time} positions (training has no cache)`, String(cacheLen));
     expectShape('attentionBackward dy', dy.shape, q.shape);
     const dq = new Float32Array(numel(q.shape));
     const dk = new Float32Array(numel(k.shape));
     const dv = new Float32Array(numel(v.shape));
-    attentionBackward(dq, dk, dv, f32(dy), f32(q), f32(k), f32(v), batch, time, heads, kvHeads, headDim);
+    attentionBackward(dq, dk, dv, f32(dy), f32(q), f32(k), f32(v), batch, time, heads, kvHeads, headDim, maybeDropoutParams(dropout));
     return { dq: wrap(dq, q.shape, 'f32'), dk: wrap(dk, k.shape, 'f32'), dv: wrap(dv, v.shape, 'f32') };
   }
 

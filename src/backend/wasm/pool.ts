@@ -26,7 +26,7 @@ export interface KernelCall {
 export type KernelTable = Record<string, (...args: number[]) => void>;
 
 const MAX_CALLS = 8;
-const MAX_ARGS = 16;
+const MAX_ARGS = 20;
 const CALL_WORDS = 4 + MAX_ARGS; // kernel index, range index, total, thread index (-1: none), args
 const GEN = 0;
 const DONE = 1;

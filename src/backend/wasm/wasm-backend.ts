@@ -5,9 +5,9 @@ import { expectShape, numel, shapeToString, type Shape } from '../../core/shape.
 import { decodeTensor } from '../../tensor/decode.js';
 import type { EncodedTensor, Tensor } from '../../tensor/tensor.js';
 import { attentionDims } from '../attention-dims.js';
-import { checkDropout, dropout } from '../cpu/dropout.js';
+import { checkDropout, dropout, dropoutArgs, maybeDropoutParams } from '../cpu/dropout.js';
 import { embeddingBackward } from '../cpu/embedding.js';
-import type { AdamWStep, Ops } from '../ops.js';
+import type { AdamWStep, Dropout, Ops } from '../ops.js';
 import { reshapeView, Scopes } from '../scopes.js';
 import { sliceTimeRows, timeSliceShape, writeTimeRows } from '../time-rows.js';
 import { WasmHeap } from './heap.js';
@@ -267,8 +267,9 @@ export class WasmBackend implements Ops {
     return out;
   }
 
-  attention(q: Tensor, k: Tensor, v: Tensor, startPos: number): Tensor {
+  attention(q: Tensor, k: Tensor, v: Tensor, startPos: number, dropout?: Dropout): Tensor {
     const { batch, time, heads, kvHeads, headDim, cacheLen } = attentionDims(q, k, v, startPos);
+    const drop = maybeDropoutParams(dropout);
     const out = this.f32(q.shape);
     const scores = this.f32([this.threads, cacheLen + 4]); // one row of scores per thread
     const qStride = time * heads * headDim * 4;
@@ -276,7 +277,7 @@ export class WasmBackend implements Ops {
     const calls = Array.from({ length: batch }, (_, b): KernelCall => ({
       kernel: 'attention',
       args: [ptr(out) + b * qStride, ptr(q) + b * qStride, ptr(k) + b * kvStride, ptr(v) + b * kvStride, ptr(scores),
-        time, heads, kvHeads, headDim, cacheLen, startPos, 0, 0, 0],
+        time, heads, kvHeads, headDim, cacheLen, startPos, 0, 0, 0, ...dropoutArgs(drop, b * heads * time * cacheLen)],
       range: 12,
       total: heads,
       thread: 11,
@@ -372,8 +373,9 @@ export class WasmBackend implements Ops {
     return dx;
   }
 
-  attentionBackward(dy: Tensor, q: Tensor, k: Tensor, v: Tensor): { dq: Tensor; dk: Tensor; dv: Tensor } {
+  attentionBackward(dy: Tensor, q: Tensor, k: Tensor, v: Tensor, dropout?: Dropout): { dq: Tensor; dk: Tensor; dv: Tensor } {
     const { batch, time, heads, kvHeads, headDim, cacheLen } = attentionDims(q, k, v, 0);
+    const drop = maybeDropoutParams(dropout);
     if (cacheLen !== time) throw new ShapeError('attentionBackward k', `${time} positions (training has no cache)`, String(cacheLen));
     expectShape('attentionBackward dy', dy.shape, q.shape);
     const dq = this.f32(q.shape);
@@ -387,7 +389,7 @@ export class WasmBackend implements Ops {
       this.pool.run([{
         kernel: 'attentionBackward',
         args: [ptr(dq) + qo, ptr(dk) + kvo, ptr(dv) + kvo, ptr(f32Tensor(dy)) + qo, ptr(q) + qo, ptr(k) + kvo, ptr(v) + kvo, ptr(scratch),
-          time, heads, kvHeads, headDim, 0, 0, 0],
+          time, heads, kvHeads, headDim, 0, 0, 0, ...dropoutArgs(drop, b * heads * time * time)],
         range: 13, total: kvHeads, thread: 12,
       }]);
     }

@@ -3,8 +3,8 @@ import { expectShape, numel, shapeToString, type Shape } from '../../core/shape.
 import { decodeTensor } from '../../tensor/decode.js';
 import type { EncodedTensor, Tensor } from '../../tensor/tensor.js';
 import { attentionDims } from '../attention-dims.js';
-import { checkDropout, dropoutParams } from '../cpu/dropout.js';
-import { precisions, type AdamWStep, type Ops, type Precision, type StepLoop, type StepLoopOptions } from '../ops.js';
+import { checkDropout, dropoutParams, maybeDropoutParams } from '../cpu/dropout.js';
+import { precisions, type AdamWStep, type Dropout, type Ops, type Precision, type StepLoop, type StepLoopOptions } from '../ops.js';
 import { reshapeView, Scopes } from '../scopes.js';
 import { timeSliceShape } from '../time-rows.js';
 import { Gpu } from './gpu.js';
@@ -357,10 +357,11 @@ export class WebGpuBackend implements Ops {
     return out;
   }
 
-  attention(q: Tensor, kc: Tensor, vc: Tensor, startPos: number): Tensor {
+  attention(q: Tensor, kc: Tensor, vc: Tensor, startPos: number, dropout?: Dropout): Tensor {
     const { batch, time, heads, kvHeads, headDim, cacheLen } = attentionDims(q, kc, vc, startPos);
+    const drop = maybeDropoutParams(dropout);
     const out = this.f32(q.shape);
-    k.attention(this.gpu, buf(out), buf(f32(q)), buf(f32(kc)), buf(f32(vc)), { batch, time, heads, kvHeads, headDim, cacheLen, startPos }, this.matmulInputs);
+    k.attention(this.gpu, buf(out), buf(f32(q)), buf(f32(kc)), buf(f32(vc)), { batch, time, heads, kvHeads, headDim, cacheLen, startPos }, this.matmulInputs, drop);
     return out;
   }
 
@@ -437,14 +438,15 @@ export class WebGpuBackend implements Ops {
     return dx;
   }
 
-  attentionBackward(dy: Tensor, q: Tensor, kc: Tensor, vc: Tensor): { dq: Tensor; dk: Tensor; dv: Tensor } {
+  attentionBackward(dy: Tensor, q: Tensor, kc: Tensor, vc: Tensor, dropout?: Dropout): { dq: Tensor; dk: Tensor; dv: Tensor } {
     const { batch, time, heads, kvHeads, headDim, cacheLen } = attentionDims(q, kc, vc, 0);
+    const drop = maybeDropoutParams(dropout);
     if (cacheLen !== time) throw new ShapeError('attentionBackward k', `${time} positions (training has no cache)`, String(cacheLen));
     expectShape('attentionBackward dy', dy.shape, q.shape);
     const dq = this.f32(q.shape);
     const dk = this.f32(kc.shape);
     const dv = this.f32(vc.shape);
-    k.attentionBackward(this.gpu, { dq: buf(dq), dk: buf(dk), dv: buf(dv) }, buf(f32(dy)), buf(f32(q)), buf(f32(kc)), buf(f32(vc)), { batch, time, heads, kvHeads, headDim }, this.matmulInputs);
+    k.attentionBackward(this.gpu, { dq: buf(dq), dk: buf(dk), dv: buf(dv) }, buf(f32(dy)), buf(f32(q)), buf(f32(kc)), buf(f32(vc)), { batch, time, heads, kvHeads, headDim }, this.matmulInputs, drop);
     return { dq, dk, dv };
   }
 

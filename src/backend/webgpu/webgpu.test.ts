@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { f16ToF32, f32ToF16 } from '../../core/dtype.js';
-import { ArgumentError } from '../../core/errors.js';
+import { ArgumentError, UnsupportedError } from '../../core/errors.js';
 import { Decoder } from '../../infer/decoder.js';
 import { generate } from '../../infer/generate.js';
 import { argmax } from '../../infer/sampler.js';
@@ -172,6 +172,19 @@ describe('webgpu backend', { skip: unavailable.webgpu }, async () => {
       assert.ok(d < 2e-5, `max relative difference ${d}`); // f32 sums in another order (the reference sums in f64)
     });
   }
+
+  test('dropout on attention probabilities whose score matrix exceeds the dense path is an UnsupportedError naming the sizes', () => {
+    const [q, kv] = [ops.fromHost(new Float32Array(2 * 8 * 4), [1, 8, 2, 4]), ops.fromHost(new Float32Array(2 * 8 * 4), [1, 8, 2, 4])];
+    const limit = denseAttentionLimit.bytes;
+    denseAttentionLimit.bytes = 8 * 8 * 2 * 4 - 1;
+    try {
+      assert.throws(() => ops.attention(q, kv, kv, 0, { p: 0.1, seed: 1 }), /webgpu attention: dropout: dropout on attention probabilities whose score matrix \(512 bytes for 1 x 2 heads x 8 x 8\) exceeds the dense path's 511 bytes is not supported yet/);
+      assert.throws(() => ops.attentionBackward(q, q, kv, kv, { p: 0.1, seed: 1 }), UnsupportedError);
+    } finally {
+      denseAttentionLimit.bytes = limit;
+      for (const t of [q, kv]) ops.release(t);
+    }
+  });
 
   test('a weight gradient over 1100 rows and one tile of output (k split in 4 chunks, then summed) matches the reference', async () => {
     const reference = new CpuBackend();

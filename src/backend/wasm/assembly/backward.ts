@@ -1,5 +1,6 @@
 // Training kernels: the backward ops, the loss and the optimizer step. f32 throughout; ranges split over threads.
 import { dotF32 } from './dot';
+import { keeps } from './elementwise';
 
 /** y += a * x over n floats. */
 // @ts-ignore: decorator
@@ -75,8 +76,9 @@ export function swigluBackward(dgate: usize, dup: usize, dy: usize, gate: usize,
  * read them, so threads never write the same dk/dv rows. Per query row the probabilities are recomputed (scores,
  * max, sum) into this thread's scratch (2T floats at scratch + thread * 8T bytes): with dp_s = dy.v_s and
  * D = sum p_s dp_s, ds_s = p_s (dp_s - D), dq += scale ds_s k_s, dk_s += scale ds_s q, dv_s += p_s dy.
+ * With the forward's dropout (dropThreshold != 0; see attention), dp_s and the p_s of dv are the dropped ones.
  */
-export function attentionBackward(dq: usize, dk: usize, dv: usize, dy: usize, q: usize, k: usize, v: usize, scratch: usize, time: i32, heads: i32, kvHeads: i32, headDim: i32, thread: i32, kvStart: i32, kvEnd: i32): void {
+export function attentionBackward(dq: usize, dk: usize, dv: usize, dy: usize, q: usize, k: usize, v: usize, scratch: usize, time: i32, heads: i32, kvHeads: i32, headDim: i32, thread: i32, kvStart: i32, kvEnd: i32, dropOffset: u32, dropThreshold: u32, dropScale: f32): void {
   const group = heads / kvHeads;
   const scale = <f32>(1 / Math.sqrt(<f64>headDim));
   const db = <usize>headDim * 4;
@@ -103,11 +105,13 @@ export function attentionBackward(dq: usize, dk: usize, dv: usize, dy: usize, q:
           sum += e;
         }
         const inv: f32 = 1 / sum;
+        const row = dropOffset + (<u32>h * <u32>time + <u32>t) * <u32>time;
         let dSum: f32 = 0;
         for (let s = 0; s <= t; s++) {
           const ps = load<f32>(p + <usize>s * 4) * inv;
           store<f32>(p + <usize>s * 4, ps);
-          const d = dotF32(dy + qo, v + (<usize>s * <usize>kvHeads + <usize>g) * db, headDim);
+          let d = dotF32(dy + qo, v + (<usize>s * <usize>kvHeads + <usize>g) * db, headDim);
+          if (dropThreshold != 0) d = keeps(row + <u32>s, dropThreshold) ? d * dropScale : 0;
           store<f32>(dp + <usize>s * 4, d);
           dSum += ps * d;
         }
@@ -118,7 +122,7 @@ export function attentionBackward(dq: usize, dk: usize, dv: usize, dy: usize, q:
           const ds = ps * (load<f32>(dp + <usize>s * 4) - dSum) * scale;
           axpy(dq + qo, k + ko, ds, headDim);
           axpy(dk + ko, q + qo, ds, headDim);
-          axpy(dv + ko, dy + qo, ps, headDim);
+          axpy(dv + ko, dy + qo, dropThreshold == 0 ? ps : keeps(row + <u32>s, dropThreshold) ? ps * dropScale : 0, headDim);
         }
       }
     }

@@ -2,6 +2,21 @@
 import { dotF32 } from './dot';
 import { exp4, hsum, madd } from './simd';
 
+/**
+ * Whether dropout keeps mask element i + seedHash (given as one u32, wrapping as cpu/dropout.ts's index does):
+ * lowbias32(i + seedHash) >= threshold.
+ */
+// @ts-ignore: decorator
+@inline export function keeps(indexPlusSeedHash: u32, threshold: u32): bool {
+  let x = indexPlusSeedHash;
+  x ^= x >> 16;
+  x *= 0x7feb352d;
+  x ^= x >> 15;
+  x *= 0x846ca68b;
+  x ^= x >> 16;
+  return x >= threshold;
+}
+
 /** out = x / sqrt(mean(x^2) + eps) * w for rows [rowStart, rowEnd) of length dim. */
 export function rmsnorm(out: usize, x: usize, w: usize, dim: i32, rowStart: i32, rowEnd: i32, eps: f32): void {
   const rb = <usize>dim * 4;
@@ -49,8 +64,10 @@ export function rope(out: usize, x: usize, invFreq: usize, table: usize, time: i
  * keys at a time where Dh is a multiple of 4) and their max m, into this thread's scratch (S + 4 floats at scratch
  * + thread * (S + 4) * 4); then p = e^(score - m) four at a time and their sum l; then out = sum p v / l, 16 output
  * floats at a time in registers. The T x S score matrix never exists; one row of it does.
+ * Dropout (training; none where dropThreshold is 0): p of key s is kept, times dropScale, where
+ * droppedAt(dropOffset + (h T + t) S + s) is false (the caller folds the sequence's b H T S into dropOffset).
  */
-export function attention(out: usize, q: usize, k: usize, v: usize, scratch: usize, time: i32, heads: i32, kvHeads: i32, headDim: i32, cacheLen: i32, startPos: i32, thread: i32, headStart: i32, headEnd: i32): void {
+export function attention(out: usize, q: usize, k: usize, v: usize, scratch: usize, time: i32, heads: i32, kvHeads: i32, headDim: i32, cacheLen: i32, startPos: i32, thread: i32, headStart: i32, headEnd: i32, dropOffset: u32, dropThreshold: u32, dropScale: f32): void {
   const group = heads / kvHeads;
   const scale = <f32>(1 / Math.sqrt(<f64>headDim));
   const db = <usize>headDim * 4, kvRow = <usize>kvHeads * db;
@@ -83,6 +100,10 @@ export function attention(out: usize, q: usize, k: usize, v: usize, scratch: usi
         l = f32x4.add(l, e);
       }
       const inv = f32x4.splat(1 / hsum(l));
+      if (dropThreshold != 0) {
+        const row = dropOffset + (<u32>h * <u32>time + <u32>t) * <u32>cacheLen;
+        for (let s = 0; s < n; s++) store<f32>(p + <usize>s * 4, keeps(row + <u32>s, dropThreshold) ? load<f32>(p + <usize>s * 4) * dropScale : 0);
+      }
       const o = out + (<usize>t * <usize>heads + <usize>h) * db;
       let c: usize = 0;
       for (; c + 64 <= db; c += 64) {

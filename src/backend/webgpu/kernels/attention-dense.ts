@@ -5,13 +5,16 @@
 // at mat-mul speed. With Z = B H query heads, G = H / Hkv query heads per kv head:
 //   forward:  S (Z, T, S) = Q K^T;  P = causal softmax(scale S);  O = P V
 //   backward (S recomputed): dP = dO V^T;  dS = scale P (dP - rowsum(P dP));  dQ = dS K;  dK = dS^T Q;  dV = P^T dO
-// where rowsum(P dP) = rowsum(dO O), the softmax backward's row term, needs no O. The products skip the tiles and
+// where rowsum(P dP) = rowsum(dO O), the softmax backward's row term, needs no O. With dropout (training), P' =
+// dropout(P) takes P's place in O = P' V and dV = P'^T dO, and dP is the gradient through the mask, dropout(dO V^T).
+// Element (z, t, s) of the scores takes mask element (z T + t) S + s (cpu/dropout.ts's probabilityIndex, z = b H + h). The products skip the tiles and
 // k ranges that the causal mask zeroes (matmul.ts's CAUSAL), about half of the work at T = S. dK and dV come per
 // query head and are summed over each kv head's G query heads. The products want each head's rows contiguous, so
 // q, k, v and dy are first copied head-major, (B, T, H, Dh) -> (B, H, T, Dh), and the results copied back.
-import { f32, type Gpu } from '../gpu.js';
+import { dropoutArgs, type DropoutParams } from '../../cpu/dropout.js';
+import { f32, type Gpu, type Param } from '../gpu.js';
 import type { AttentionDims } from './attention.js';
-import { map } from './elementwise.js';
+import { HASH32, map } from './elementwise.js';
 import { matmul, NN, NT, TN, type MatmulInputs } from './matmul.js';
 import { ROW_OF, workgroupReduce } from './reduce.js';
 
@@ -33,12 +36,21 @@ const SWAP_AXES = map(`@group(0) @binding(0) var<storage, read_write> out: array
   let b = i / (p.d * p.q * p.p);
   out[i] = x[((b * p.qIn + qi) * p.p + pi) * p.d + d];`, 'n: u32, qIn: u32, p: u32, q: u32, d: u32');
 
+// Dropout of element j of score row `row`, whose mask elements start at row stride (see above): x * the dropout's
+// scale where mask element seedHash + row stride + j keeps it, else 0; x where there is no dropout (threshold 0).
+const DROPPED = /* wgsl */ `${HASH32}
+fn dropped(x: f32, row: u32, j: u32) -> f32 {
+  if (p.threshold == 0u) { return x; }
+  return select(0.0, x * p.dropScale, hash32(p.seedHash + row * p.stride + j) >= p.threshold);
+}`;
+const DROPOUT_PARAMS = 'seedHash: u32, threshold: u32, dropScale: f32, stride: u32';
+
 // In place, each row (z, t) of s (Z, T, S): p = exp(scale s - m) / l over the keys the query at startPos + t sees
 // (0 for the rest), with m and l its max and sum: an online max and sum per invocation, combined over the
-// workgroup (a max, then each sum rescaled to it).
-const CAUSAL_SOFTMAX = /* wgsl */ `${ROW_OF}${workgroupReduce('rowMax', 'f32', 'max')}${workgroupReduce('rowSum', 'f32', 'sum')}
+// workgroup (a max, then each sum rescaled to it); then dropped with the mask of the row.
+const CAUSAL_SOFTMAX = /* wgsl */ `${ROW_OF}${workgroupReduce('rowMax', 'f32', 'max')}${workgroupReduce('rowSum', 'f32', 'sum')}${DROPPED}
 @group(0) @binding(0) var<storage, read_write> s: array<f32>;
-struct Params { rows: u32, time: u32, keys: u32, startPos: u32, scale: f32 }
+struct Params { rows: u32, time: u32, keys: u32, startPos: u32, scale: f32, ${DROPOUT_PARAMS} }
 @group(0) @binding(1) var<uniform> p: Params;
 @compute @workgroup_size(64) fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lane: u32) {
   let row = rowOf(wg);
@@ -56,24 +68,30 @@ struct Params { rows: u32, time: u32, keys: u32, startPos: u32, scale: f32 }
   let rowM = rowMax(lane, m);
   let rowL = rowSum(lane, l * exp(m - rowM));
   for (var j = lane; j < p.keys; j += 64u) {
-    s[base + j] = select(0.0, exp(s[base + j] * p.scale - rowM) / rowL, j < seen);
+    s[base + j] = select(0.0, dropped(exp(s[base + j] * p.scale - rowM) / rowL, row, j), j < seen);
   }
 }`;
 
-// In place, each row of dp (Z, T, S): ds = scale p (dp - sum_j p_j dp_j), the softmax backward.
-const SOFTMAX_BACKWARD = /* wgsl */ `${ROW_OF}${workgroupReduce('rowSum', 'f32', 'sum')}
+// In place, each row of dp (Z, T, S), the gradient of the dropped probabilities: dp = dropped(dp) (the gradient of
+// the probabilities), then ds = scale p (dp - sum_j p_j dp_j), the softmax backward; and prob = dropped(prob), which
+// dV then takes.
+const SOFTMAX_BACKWARD = /* wgsl */ `${ROW_OF}${workgroupReduce('rowSum', 'f32', 'sum')}${DROPPED}
 @group(0) @binding(0) var<storage, read_write> dp: array<f32>;
-@group(0) @binding(1) var<storage, read> prob: array<f32>;
-struct Params { rows: u32, keys: u32, scale: f32 }
+@group(0) @binding(1) var<storage, read_write> prob: array<f32>;
+struct Params { rows: u32, keys: u32, scale: f32, ${DROPOUT_PARAMS} }
 @group(0) @binding(2) var<uniform> p: Params;
 @compute @workgroup_size(64) fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lane: u32) {
   let row = rowOf(wg);
   if (row >= p.rows) { return; }
   let base = row * p.keys;
   var dot = 0.0;
-  for (var j = lane; j < p.keys; j += 64u) { dot += prob[base + j] * dp[base + j]; }
+  for (var j = lane; j < p.keys; j += 64u) { dot += prob[base + j] * dropped(dp[base + j], row, j); }
   dot = rowSum(lane, dot);
-  for (var j = lane; j < p.keys; j += 64u) { dp[base + j] = p.scale * prob[base + j] * (dp[base + j] - dot); }
+  for (var j = lane; j < p.keys; j += 64u) {
+    let pj = prob[base + j];
+    dp[base + j] = p.scale * pj * (dropped(dp[base + j], row, j) - dot);
+    prob[base + j] = dropped(pj, row, j);
+  }
 }`;
 
 // out[zk, i] = sum over g < G of x[zk G + g, i], i < size: per-query-head gradients summed per kv head.
@@ -83,6 +101,12 @@ const GROUP_SUM = map(`@group(0) @binding(0) var<storage, read_write> out: array
   var sum = 0.0;
   for (var g = 0u; g < p.groups; g++) { sum += x[first + g * p.size]; }
   out[i] = sum;`, 'n: u32, size: u32, groups: u32');
+
+/** The kernels' dropout parameters (DROPOUT_PARAMS) for score rows whose mask elements are `stride` apart. */
+function dropoutParams(drop: DropoutParams | undefined, stride: number): Param[] {
+  const [seedHash, threshold, scale] = dropoutArgs(drop, 0);
+  return [seedHash, threshold, f32(scale), stride];
+}
 
 /** (B, xIn, heads, d) -> a new (B, heads, x, d) buffer of its first x positions. */
 function toHeads(gpu: Gpu, t: GPUBuffer, batch: number, xIn: number, x: number, heads: number, d: number): GPUBuffer {
@@ -99,7 +123,7 @@ function fromHeads(gpu: Gpu, out: GPUBuffer, t: GPUBuffer, batch: number, x: num
 }
 
 /** out (B, T, H, Dh) = causal attention of q over the first startPos + T positions of k, v (B, S, Hkv, Dh). */
-export function denseAttention(gpu: Gpu, out: GPUBuffer, q: GPUBuffer, k: GPUBuffer, v: GPUBuffer, dims: AttentionDims & { cacheLen: number; startPos: number }, inputs: MatmulInputs): void {
+export function denseAttention(gpu: Gpu, out: GPUBuffer, q: GPUBuffer, k: GPUBuffer, v: GPUBuffer, dims: AttentionDims & { cacheLen: number; startPos: number }, inputs: MatmulInputs, drop?: DropoutParams): void {
   const { batch, time, heads, kvHeads, headDim: dh, cacheLen, startPos } = dims;
   const keys = startPos + time;
   const z = batch * heads;
@@ -109,7 +133,7 @@ export function denseAttention(gpu: Gpu, out: GPUBuffer, q: GPUBuffer, k: GPUBuf
   const vh = toHeads(gpu, v, batch, cacheLen, keys, kvHeads, dh);
   const s = gpu.alloc(z * time * keys * 4);
   matmul(gpu, s, qh, kh, time, dh, keys, NT, inputs, { count: z, strideA: time * dh, strideB: keys * dh, strideOut: time * keys, groupB: group, causal: { kind: 'scores', offset: startPos } });
-  gpu.dispatch1d(CAUSAL_SOFTMAX, [s], [z * time, time, keys, startPos, f32(1 / Math.sqrt(dh))], z * time * 64);
+  gpu.dispatch1d(CAUSAL_SOFTMAX, [s], [z * time, time, keys, startPos, f32(1 / Math.sqrt(dh)), ...dropoutParams(drop, cacheLen)], z * time * 64);
   const oh = gpu.alloc(z * time * dh * 4);
   matmul(gpu, oh, s, vh, time, keys, dh, NN, inputs, { count: z, strideA: time * keys, strideB: keys * dh, strideOut: time * dh, groupB: group, causal: { kind: 'overKeys', offset: startPos } });
   fromHeads(gpu, out, oh, batch, time, heads, dh);
@@ -117,7 +141,7 @@ export function denseAttention(gpu: Gpu, out: GPUBuffer, q: GPUBuffer, k: GPUBuf
 }
 
 /** dq, dk, dv of attention(q, k, v, 0) for the gradient dy (S = T), through the score matrix. */
-export function denseAttentionBackward(gpu: Gpu, grads: { dq: GPUBuffer; dk: GPUBuffer; dv: GPUBuffer }, dy: GPUBuffer, q: GPUBuffer, k: GPUBuffer, v: GPUBuffer, dims: AttentionDims, inputs: MatmulInputs): void {
+export function denseAttentionBackward(gpu: Gpu, grads: { dq: GPUBuffer; dk: GPUBuffer; dv: GPUBuffer }, dy: GPUBuffer, q: GPUBuffer, k: GPUBuffer, v: GPUBuffer, dims: AttentionDims, inputs: MatmulInputs, drop?: DropoutParams): void {
   const { batch, time, heads, kvHeads, headDim: dh } = dims;
   const z = batch * heads;
   const group = heads / kvHeads;
@@ -128,10 +152,10 @@ export function denseAttentionBackward(gpu: Gpu, grads: { dq: GPUBuffer; dk: GPU
   const perHead = { count: z, strideA: time * dh, strideB: time * dh, strideOut: time * time, groupB: group, causal: { kind: 'scores', offset: 0 } } as const;
   const prob = gpu.alloc(scores * 4);
   matmul(gpu, prob, qh, kh, time, dh, time, NT, inputs, perHead);
-  gpu.dispatch1d(CAUSAL_SOFTMAX, [prob], [z * time, time, time, 0, f32(scale)], z * time * 64);
+  gpu.dispatch1d(CAUSAL_SOFTMAX, [prob], [z * time, time, time, 0, f32(scale), ...dropoutParams(undefined, time)], z * time * 64);
   const ds = gpu.alloc(scores * 4);
   matmul(gpu, ds, doh, vh, time, dh, time, NT, inputs, perHead);
-  gpu.dispatch1d(SOFTMAX_BACKWARD, [ds, prob], [z * time, time, f32(scale)], z * time * 64);
+  gpu.dispatch1d(SOFTMAX_BACKWARD, [ds, prob], [z * time, time, f32(scale), ...dropoutParams(drop, time)], z * time * 64);
   // dQ (Z, T, Dh) = dS K
   const dqh = gpu.alloc(z * time * dh * 4);
   matmul(gpu, dqh, ds, kh, time, time, dh, NN, inputs, { count: z, strideA: time * time, strideB: time * dh, strideOut: time * dh, groupB: group, causal: { kind: 'overKeys', offset: 0 } });

@@ -64,14 +64,15 @@ export function copyColumns(gpu: Gpu, dst: GPUBuffer, src: GPUBuffer, rows: numb
 }
 
 // Dropout: keep element i when hash32(i + seedHash) >= threshold (the mask of backend/cpu/dropout.ts, bit for bit).
-const DROPOUT = map(`@group(0) @binding(0) var<storage, read_write> out: array<f32>;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<uniform> p: Params;
+export const HASH32 = /* wgsl */ `
 fn hash32(v: u32) -> u32 {
   var h = v;
   h ^= h >> 16u; h *= 0x7feb352du; h ^= h >> 15u; h *= 0x846ca68bu; h ^= h >> 16u;
   return h;
-}`, 'out[i] = select(0.0, x[i] * p.scale, hash32(i + p.seedHash) >= p.threshold);', 'n: u32, seedHash: u32, threshold: u32, scale: f32');
+}`;
+const DROPOUT = map(`@group(0) @binding(0) var<storage, read_write> out: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<uniform> p: Params;${HASH32}`, 'out[i] = select(0.0, x[i] * p.scale, hash32(i + p.seedHash) >= p.threshold);', 'n: u32, seedHash: u32, threshold: u32, scale: f32');
 
 /** out = x * scale where hash32(i + seedHash) >= threshold, else 0 (see backend/cpu/dropout.ts). */
 export function dropout(gpu: Gpu, out: GPUBuffer, x: GPUBuffer, n: number, d: { seedHash: number; threshold: number; scale: number }): void {

@@ -71,6 +71,28 @@
 }
 
 /**
+ * The i16x8 partial sums of u0 . s0 + u1 . s1 (as dotU4Pair, before its widening): 4 products a lane,
+ * |lane| <= 4 * 15 * 128 = 7680, so four such sums still add up in i16 (see dotQ4_0Rows).
+ */
+// @ts-ignore: decorator
+@inline export function dotU4PairI16(u0: v128, s0: v128, u1: v128, s1: v128): v128 {
+  if (!ASC_FEATURE_RELAXED_SIMD) {
+    return i16x8.add(i16x8.add(i16x8.extmul_low_i8x16_s(u0, s0), i16x8.extmul_high_i8x16_s(u0, s0)),
+      i16x8.add(i16x8.extmul_low_i8x16_s(u1, s1), i16x8.extmul_high_i8x16_s(u1, s1)));
+  }
+  return i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(s0, u0), i16x8.relaxed_dot_i8x16_i7x16_s(s1, u1));
+}
+
+/**
+ * i16x8 a, b (two blocks' partial sums) -> one i16x8 holding both, halved in width: lanes 0, 1, 4, 5 of the result
+ * sum a's lanes (i, i + 4 and the like), lanes 2, 3, 6, 7 b's. |lanes| at most twice the inputs'.
+ */
+// @ts-ignore: decorator
+@inline export function pairBlocks(a: v128, b: v128): v128 {
+  return i16x8.add(v128.shuffle<i32>(a, b, 0, 4, 1, 5), v128.shuffle<i32>(a, b, 2, 6, 3, 7));
+}
+
+/**
  * The loader's check that the runtime gets the relaxed integer dots right, on 16 bytes at u (0..127) and at s:
  * out (i32x4) = dotU7Scaled(u, s, -3), out + 16 = dotU4Pair(low nibbles of u, s, high nibbles of u, s), and
  * out + 32 = dotI8SignedBy(s, no signs, u, 0).

@@ -65,7 +65,8 @@ export function rope(out: usize, x: usize, invFreq: usize, table: usize, time: i
  * + thread * (S + 4) * 4); then p = e^(score - m) four at a time and their sum l; then out = sum p v / l, 16 output
  * floats at a time in registers. The T x S score matrix never exists; one row of it does.
  * Dropout (training; none where dropThreshold is 0): p of key s is kept, times dropScale, where
- * droppedAt(dropOffset + (h T + t) S + s) is false (the caller folds the sequence's b H T S into dropOffset).
+ * keeps(dropOffset + (h T + t) S + s, dropThreshold) (the caller folds seedHash + b H T S into dropOffset); the sum l
+ * that normalises the probabilities is taken before.
  */
 export function attention(out: usize, q: usize, k: usize, v: usize, scratch: usize, time: i32, heads: i32, kvHeads: i32, headDim: i32, cacheLen: i32, startPos: i32, thread: i32, headStart: i32, headEnd: i32, dropOffset: u32, dropThreshold: u32, dropScale: f32): void {
   const group = heads / kvHeads;

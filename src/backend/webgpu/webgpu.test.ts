@@ -173,12 +173,31 @@ describe('webgpu backend', { skip: unavailable.webgpu }, async () => {
     });
   }
 
-  test('dropout on attention probabilities whose score matrix exceeds the dense path is an UnsupportedError naming the sizes', () => {
+  test('attention with dropout over a batch too large for one score matrix goes in chunks of sequences, with the mask of the whole', async () => {
+    const reference = new CpuBackend();
+    const [batch, time, heads, kvHeads, headDim] = [5, 9, 4, 2, 8];
+    const data = (n: number, seed: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.61 + seed));
+    const dropout = { p: 0.3, seed: 12 };
+    const run = async (o: Ops) => {
+      const q = o.fromHost(data(batch * time * heads * headDim, 1), [batch, time, heads, headDim]);
+      const [k, v] = [2, 3].map((seed) => o.fromHost(data(batch * time * kvHeads * headDim, seed), [batch, time, kvHeads, headDim])) as [Tensor, Tensor];
+      const y = o.attention(q, k, v, 0, dropout);
+      const { dq, dk, dv } = o.attentionBackward(y, q, k, v, dropout);
+      return Promise.all([y, dq, dk, dv].map((t) => o.read(t)));
+    };
+    const limit = denseAttentionLimit.bytes;
+    denseAttentionLimit.bytes = 2 * heads * time * time * 4; // two sequences a chunk: chunks of 2, 2 and 1
+    const got = await run(ops).finally(() => (denseAttentionLimit.bytes = limit));
+    const want = await run(reference);
+    got.forEach((g, i) => assert.ok(worst(g, want[i]!) < 2e-5, `output ${i}: max relative difference ${worst(g, want[i]!)}`));
+  });
+
+  test('attention with dropout where one sequence\'s score matrix exceeds the dense path is an UnsupportedError naming the sizes', () => {
     const [q, kv] = [ops.fromHost(new Float32Array(2 * 8 * 4), [1, 8, 2, 4]), ops.fromHost(new Float32Array(2 * 8 * 4), [1, 8, 2, 4])];
     const limit = denseAttentionLimit.bytes;
     denseAttentionLimit.bytes = 8 * 8 * 2 * 4 - 1;
     try {
-      assert.throws(() => ops.attention(q, kv, kv, 0, { p: 0.1, seed: 1 }), /webgpu attention: dropout: dropout on attention probabilities whose score matrix \(512 bytes for 1 x 2 heads x 8 x 8\) exceeds the dense path's 511 bytes is not supported yet/);
+      assert.throws(() => ops.attention(q, kv, kv, 0, { p: 0.1, seed: 1 }), /webgpu attention: dense path: a score matrix of 512 bytes for one sequence \(2 heads x 8 x 8\), over the dense path's 511, with dropout on the probabilities is not supported yet/);
       assert.throws(() => ops.attentionBackward(q, q, kv, kv, { p: 0.1, seed: 1 }), UnsupportedError);
     } finally {
       denseAttentionLimit.bytes = limit;

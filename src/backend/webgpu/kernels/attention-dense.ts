@@ -11,6 +11,9 @@
 // k ranges that the causal mask zeroes (matmul.ts's CAUSAL), about half of the work at T = S. dK and dV come per
 // query head and are summed over each kv head's G query heads. The products want each head's rows contiguous, so
 // q, k, v and dy are first copied head-major, (B, T, H, Dh) -> (B, H, T, Dh), and the results copied back.
+// A batch whose score matrix is over the limit goes through in chunks of sequences (`batchChunks`): attention with
+// dropout takes this path whatever its size (the tiled kernels draw no masks).
+import { UnsupportedError } from '../../../core/errors.js';
 import { dropoutArgs, type DropoutParams } from '../../cpu/dropout.js';
 import { f32, type Gpu, type Param } from '../gpu.js';
 import type { AttentionDims } from './attention.js';
@@ -26,15 +29,33 @@ export function denseFits(gpu: Gpu, scores: number): boolean {
   return scores * 4 <= Math.min(denseAttentionLimit.bytes, gpu.maxBinding);
 }
 
+const MAX_LAYERS = 65535; // products of a batched mat-mul (workgroup layers of one dispatch)
+
+/**
+ * [first sequence, count] of the chunks of the batch whose score matrices fit (denseFits) and whose products fit one
+ * dispatch; an UnsupportedError where one sequence's do not.
+ */
+function batchChunks(gpu: Gpu, { batch, time, heads }: AttentionDims, keys: number): [number, number][] {
+  const perSequence = heads * time * keys;
+  let chunk = Math.min(batch, Math.floor(MAX_LAYERS / heads));
+  while (chunk > 0 && !denseFits(gpu, chunk * perSequence)) chunk = Math.floor(chunk / 2);
+  if (chunk === 0) {
+    const limit = Math.min(denseAttentionLimit.bytes, gpu.maxBinding);
+    throw new UnsupportedError('webgpu attention', 'dense path', `a score matrix of ${perSequence * 4} bytes for one sequence (${heads} heads x ${time} x ${keys}), over the dense path's ${limit}, with dropout on the probabilities`);
+  }
+  return Array.from({ length: Math.ceil(batch / chunk) }, (_, i) => [i * chunk, Math.min(chunk, batch - i * chunk)]);
+}
+
 // out (B, P, Q, D) [b, p, q, d] = in (B, QIN, P, D) [b, q, p, d] for q < Q: axes 1 and 2 swapped, and of in's axis 1
 // only the first Q. Position-major (B, T, H, Dh) to head-major (B, H, T, Dh) and back.
+// From element inAt of x to element outAt of out (a chunk of the batch).
 const SWAP_AXES = map(`@group(0) @binding(0) var<storage, read_write> out: array<f32>;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<uniform> p: Params;`, `let d = i % p.d;
   let qi = i / p.d % p.q;
   let pi = i / (p.d * p.q) % p.p;
   let b = i / (p.d * p.q * p.p);
-  out[i] = x[((b * p.qIn + qi) * p.p + pi) * p.d + d];`, 'n: u32, qIn: u32, p: u32, q: u32, d: u32');
+  out[p.outAt + i] = x[p.inAt + ((b * p.qIn + qi) * p.p + pi) * p.d + d];`, 'n: u32, qIn: u32, p: u32, q: u32, d: u32, inAt: u32, outAt: u32');
 
 // Dropout of element j of score row `row`, whose mask elements start at row stride (see above): x * the dropout's
 // scale where mask element seedHash + row stride + j keeps it, else 0; x where there is no dropout (threshold 0).
@@ -102,64 +123,77 @@ const GROUP_SUM = map(`@group(0) @binding(0) var<storage, read_write> out: array
   for (var g = 0u; g < p.groups; g++) { sum += x[first + g * p.size]; }
   out[i] = sum;`, 'n: u32, size: u32, groups: u32');
 
-/** The kernels' dropout parameters (DROPOUT_PARAMS) for score rows whose mask elements are `stride` apart. */
-function dropoutParams(drop: DropoutParams | undefined, stride: number): Param[] {
-  const [seedHash, threshold, scale] = dropoutArgs(drop, 0);
+/**
+ * The kernels' dropout parameters (DROPOUT_PARAMS) for score rows whose mask elements are `stride` apart, the first
+ * row's starting at mask element `first`.
+ */
+function dropoutParams(drop: DropoutParams | undefined, stride: number, first: number): Param[] {
+  const [seedHash, threshold, scale] = dropoutArgs(drop, first);
   return [seedHash, threshold, f32(scale), stride];
 }
 
-/** (B, xIn, heads, d) -> a new (B, heads, x, d) buffer of its first x positions. */
-function toHeads(gpu: Gpu, t: GPUBuffer, batch: number, xIn: number, x: number, heads: number, d: number): GPUBuffer {
+/** Sequences first..first+batch-1 of t (B, xIn, heads, d) -> a new (batch, heads, x, d) buffer of their first x positions. */
+function toHeads(gpu: Gpu, t: GPUBuffer, first: number, batch: number, xIn: number, x: number, heads: number, d: number): GPUBuffer {
   const n = batch * x * heads * d;
   const out = gpu.alloc(n * 4);
-  gpu.dispatch1d(SWAP_AXES, [out, t], [n, xIn, heads, x, d], n);
+  gpu.dispatch1d(SWAP_AXES, [out, t], [n, xIn, heads, x, d, first * xIn * heads * d, 0], n);
   return out;
 }
 
-/** out (B, x, heads, d) = t (B, heads, x, d). */
-function fromHeads(gpu: Gpu, out: GPUBuffer, t: GPUBuffer, batch: number, x: number, heads: number, d: number): void {
+/** Sequences first..first+batch-1 of out (B, x, heads, d) = t (batch, heads, x, d). */
+function fromHeads(gpu: Gpu, out: GPUBuffer, t: GPUBuffer, first: number, batch: number, x: number, heads: number, d: number): void {
   const n = batch * x * heads * d;
-  gpu.dispatch1d(SWAP_AXES, [out, t], [n, heads, x, heads, d], n);
+  gpu.dispatch1d(SWAP_AXES, [out, t], [n, heads, x, heads, d, 0, first * x * heads * d], n);
 }
 
 /** out (B, T, H, Dh) = causal attention of q over the first startPos + T positions of k, v (B, S, Hkv, Dh). */
 export function denseAttention(gpu: Gpu, out: GPUBuffer, q: GPUBuffer, k: GPUBuffer, v: GPUBuffer, dims: AttentionDims & { cacheLen: number; startPos: number }, inputs: MatmulInputs, drop?: DropoutParams): void {
+  for (const [first, batch] of batchChunks(gpu, dims, dims.startPos + dims.time)) denseAttentionChunk(gpu, out, q, k, v, { ...dims, batch }, first, inputs, drop);
+}
+
+/** denseAttention of sequences first..first+batch-1. */
+function denseAttentionChunk(gpu: Gpu, out: GPUBuffer, q: GPUBuffer, k: GPUBuffer, v: GPUBuffer, dims: AttentionDims & { cacheLen: number; startPos: number }, first: number, inputs: MatmulInputs, drop?: DropoutParams): void {
   const { batch, time, heads, kvHeads, headDim: dh, cacheLen, startPos } = dims;
   const keys = startPos + time;
   const z = batch * heads;
   const group = heads / kvHeads;
-  const qh = toHeads(gpu, q, batch, time, time, heads, dh);
-  const kh = toHeads(gpu, k, batch, cacheLen, keys, kvHeads, dh);
-  const vh = toHeads(gpu, v, batch, cacheLen, keys, kvHeads, dh);
+  const qh = toHeads(gpu, q, first, batch, time, time, heads, dh);
+  const kh = toHeads(gpu, k, first, batch, cacheLen, keys, kvHeads, dh);
+  const vh = toHeads(gpu, v, first, batch, cacheLen, keys, kvHeads, dh);
   const s = gpu.alloc(z * time * keys * 4);
   matmul(gpu, s, qh, kh, time, dh, keys, NT, inputs, { count: z, strideA: time * dh, strideB: keys * dh, strideOut: time * keys, groupB: group, causal: { kind: 'scores', offset: startPos } });
-  gpu.dispatch1d(CAUSAL_SOFTMAX, [s], [z * time, time, keys, startPos, f32(1 / Math.sqrt(dh)), ...dropoutParams(drop, cacheLen)], z * time * 64);
+  gpu.dispatch1d(CAUSAL_SOFTMAX, [s], [z * time, time, keys, startPos, f32(1 / Math.sqrt(dh)), ...dropoutParams(drop, cacheLen, first * heads * time * cacheLen)], z * time * 64);
   const oh = gpu.alloc(z * time * dh * 4);
   matmul(gpu, oh, s, vh, time, keys, dh, NN, inputs, { count: z, strideA: time * keys, strideB: keys * dh, strideOut: time * dh, groupB: group, causal: { kind: 'overKeys', offset: startPos } });
-  fromHeads(gpu, out, oh, batch, time, heads, dh);
+  fromHeads(gpu, out, oh, first, batch, time, heads, dh);
   for (const b of [qh, kh, vh, s, oh]) gpu.free(b); // the commands recorded above still run first
 }
 
 /** dq, dk, dv of attention(q, k, v, 0) for the gradient dy (S = T), through the score matrix. */
 export function denseAttentionBackward(gpu: Gpu, grads: { dq: GPUBuffer; dk: GPUBuffer; dv: GPUBuffer }, dy: GPUBuffer, q: GPUBuffer, k: GPUBuffer, v: GPUBuffer, dims: AttentionDims, inputs: MatmulInputs, drop?: DropoutParams): void {
+  for (const [first, batch] of batchChunks(gpu, dims, dims.time)) denseAttentionBackwardChunk(gpu, grads, dy, q, k, v, { ...dims, batch }, first, inputs, drop);
+}
+
+/** denseAttentionBackward of sequences first..first+batch-1. */
+function denseAttentionBackwardChunk(gpu: Gpu, grads: { dq: GPUBuffer; dk: GPUBuffer; dv: GPUBuffer }, dy: GPUBuffer, q: GPUBuffer, k: GPUBuffer, v: GPUBuffer, dims: AttentionDims, first: number, inputs: MatmulInputs, drop?: DropoutParams): void {
   const { batch, time, heads, kvHeads, headDim: dh } = dims;
   const z = batch * heads;
   const group = heads / kvHeads;
   const scale = 1 / Math.sqrt(dh);
-  const [qh, doh] = [q, dy].map((t) => toHeads(gpu, t, batch, time, time, heads, dh)) as [GPUBuffer, GPUBuffer];
-  const [kh, vh] = [k, v].map((t) => toHeads(gpu, t, batch, time, time, kvHeads, dh)) as [GPUBuffer, GPUBuffer];
+  const [qh, doh] = [q, dy].map((t) => toHeads(gpu, t, first, batch, time, time, heads, dh)) as [GPUBuffer, GPUBuffer];
+  const [kh, vh] = [k, v].map((t) => toHeads(gpu, t, first, batch, time, time, kvHeads, dh)) as [GPUBuffer, GPUBuffer];
   const scores = z * time * time;
   const perHead = { count: z, strideA: time * dh, strideB: time * dh, strideOut: time * time, groupB: group, causal: { kind: 'scores', offset: 0 } } as const;
   const prob = gpu.alloc(scores * 4);
   matmul(gpu, prob, qh, kh, time, dh, time, NT, inputs, perHead);
-  gpu.dispatch1d(CAUSAL_SOFTMAX, [prob], [z * time, time, time, 0, f32(scale), ...dropoutParams(undefined, time)], z * time * 64);
+  gpu.dispatch1d(CAUSAL_SOFTMAX, [prob], [z * time, time, time, 0, f32(scale), ...dropoutParams(undefined, time, 0)], z * time * 64);
   const ds = gpu.alloc(scores * 4);
   matmul(gpu, ds, doh, vh, time, dh, time, NT, inputs, perHead);
-  gpu.dispatch1d(SOFTMAX_BACKWARD, [ds, prob], [z * time, time, f32(scale), ...dropoutParams(drop, time)], z * time * 64);
+  gpu.dispatch1d(SOFTMAX_BACKWARD, [ds, prob], [z * time, time, f32(scale), ...dropoutParams(drop, time, first * heads * time * time)], z * time * 64);
   // dQ (Z, T, Dh) = dS K
   const dqh = gpu.alloc(z * time * dh * 4);
   matmul(gpu, dqh, ds, kh, time, time, dh, NN, inputs, { count: z, strideA: time * time, strideB: time * dh, strideOut: time * dh, groupB: group, causal: { kind: 'overKeys', offset: 0 } });
-  fromHeads(gpu, grads.dq, dqh, batch, time, heads, dh);
+  fromHeads(gpu, grads.dq, dqh, first, batch, time, heads, dh);
   // dK = dS^T Q and dV = P^T dO per query head (Z, T, Dh), then summed over each kv head's group.
   const perQueryHead = { count: z, strideA: time * time, strideB: time * dh, strideOut: time * dh, groupB: 1, causal: { kind: 'overQueries', offset: 0 } } as const;
   const kvSize = batch * kvHeads * time * dh;
@@ -172,7 +206,7 @@ export function denseAttentionBackward(gpu: Gpu, grads: { dq: GPUBuffer; dk: GPU
       gpu.dispatch1d(GROUP_SUM, [summed, byQueryHead], [kvSize, time * dh, group], kvSize);
       gpu.free(byQueryHead);
     }
-    fromHeads(gpu, grad, summed, batch, time, kvHeads, dh);
+    fromHeads(gpu, grad, summed, first, batch, time, kvHeads, dh);
     gpu.free(summed);
   }
   for (const b of [qh, doh, kh, vh, prob, ds, dqh]) gpu.free(b);

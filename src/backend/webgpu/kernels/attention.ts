@@ -20,9 +20,8 @@
 // softmax (running max m, sum l, and a private Dh accumulator rescaled when m grows), and combine through workgroup
 // memory in a fixed order.
 import { f32, type Gpu } from '../gpu.js';
-import { UnsupportedError } from '../../../core/errors.js';
 import type { DropoutParams } from '../../cpu/dropout.js';
-import { denseAttention, denseAttentionBackward, denseAttentionLimit, denseFits } from './attention-dense.js';
+import { denseAttention, denseAttentionBackward, denseFits } from './attention-dense.js';
 import type { MatmulInputs } from './matmul.js';
 import { ROW_OF, workgroupReduce } from './reduce.js';
 
@@ -622,24 +621,16 @@ function takesDense(gpu: Gpu, { batch, time, heads }: AttentionDims, keys: numbe
   return time >= TILED_MIN_TIME && batch * heads <= MAX_GROUPS && denseFits(gpu, batch * heads * time * keys);
 }
 
-/** Dropout on the probabilities is in the dense path only: the score matrix must fit, else an UnsupportedError. */
-function expectDense(gpu: Gpu, { batch, time, heads }: AttentionDims, keys: number): void {
-  const bytes = batch * heads * time * keys * 4;
-  if (batch * heads > MAX_GROUPS || !denseFits(gpu, batch * heads * time * keys)) {
-    throw new UnsupportedError('webgpu attention', 'dropout', `dropout on attention probabilities whose score matrix (${bytes} bytes for ${batch} x ${heads} heads x ${time} x ${keys}) exceeds the dense path's ${Math.min(denseAttentionLimit.bytes, gpu.maxBinding)} bytes`);
-  }
-}
-
 /**
  * out (B, T, H, Dh) = causal attention of q (B, T, H, Dh) over the cache k, v (B, S, Hkv, Dh): through the score
  * matrix where it fits (attention-dense.ts, its products' inputs rounded as `inputs` says), else the tiled kernel,
- * and per row for a few queries. With dropout (`drop`), always through the score matrix.
+ * and per row for a few queries. With dropout (`drop`), always through the score matrix, in chunks of the batch where
+ * it is too large.
  */
 export function attention(gpu: Gpu, out: GPUBuffer, q: GPUBuffer, k: GPUBuffer, v: GPUBuffer, dims: AttentionDims & { cacheLen: number; startPos: number }, inputs: MatmulInputs = 'f32', drop?: DropoutParams): void {
   const { batch, time, heads, kvHeads, headDim, cacheLen, startPos } = dims;
   const rows = batch * time * heads;
   if (rows === 0 || headDim === 0) return;
-  if (drop) expectDense(gpu, dims, startPos + time);
   if (drop || takesDense(gpu, dims, startPos + time)) return denseAttention(gpu, out, q, k, v, dims, inputs, drop);
   const params = [batch, time, heads, kvHeads, cacheLen, startPos, f32(1 / Math.sqrt(headDim))];
   const tiledGroups = batch * heads * Math.ceil(time / ROWS);
@@ -660,7 +651,6 @@ export function attentionBackward(gpu: Gpu, grads: { dq: GPUBuffer; dk: GPUBuffe
   const { batch, time, heads, kvHeads, headDim } = dims;
   const rows = batch * time * heads;
   if (rows === 0 || headDim === 0) return;
-  if (drop) expectDense(gpu, dims, time);
   if (drop || takesDense(gpu, dims, time)) return denseAttentionBackward(gpu, grads, dy, q, k, v, dims, inputs, drop);
   const scale = f32(1 / Math.sqrt(headDim));
   const params = [batch, time, heads, kvHeads, scale];

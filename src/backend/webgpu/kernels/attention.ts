@@ -19,8 +19,8 @@
 // invocations take a strided share of the keys (or, for dk/dv, of the queries reading a key), each with an online
 // softmax (running max m, sum l, and a private Dh accumulator rescaled when m grows), and combine through workgroup
 // memory in a fixed order.
-import { f32, type Gpu } from '../gpu.js';
 import type { DropoutParams } from '../../cpu/dropout.js';
+import { f32, type Gpu } from '../gpu.js';
 import { denseAttention, denseAttentionBackward, denseFits } from './attention-dense.js';
 import type { MatmulInputs } from './matmul.js';
 import { ROW_OF, workgroupReduce } from './reduce.js';

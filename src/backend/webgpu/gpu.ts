@@ -54,7 +54,9 @@ export async function gpuUnavailableReason(): Promise<string | undefined> {
 }
 
 const WORKGROUP = 64;
-/** Dispatches with more than this many workgroups along x wrap onto y (the per-dimension limit is 65535). */
+/** Workgroups a dispatch may have along each dimension (WebGPU's default maxComputeWorkgroupsPerDimension). */
+export const MAX_GROUPS = 65535;
+/** Dispatches with more than this many workgroups along x wrap onto y (within MAX_GROUPS). */
 export const MAX_GROUPS_X = 32768;
 const PARAM_SLOT = 256; // minUniformBufferOffsetAlignment
 const RING_SLOTS = 2048;

@@ -7,15 +7,16 @@
 //   backward (S recomputed): dP = dO V^T;  dS = scale P (dP - rowsum(P dP));  dQ = dS K;  dK = dS^T Q;  dV = P^T dO
 // where rowsum(P dP) = rowsum(dO O), the softmax backward's row term, needs no O. With dropout (training), P' =
 // dropout(P) takes P's place in O = P' V and dV = P'^T dO, and dP is the gradient through the mask, dropout(dO V^T).
-// Element (z, t, s) of the scores takes mask element (z T + t) S + s (cpu/dropout.ts's probabilityIndex, z = b H + h). The products skip the tiles and
-// k ranges that the causal mask zeroes (matmul.ts's CAUSAL), about half of the work at T = S. dK and dV come per
-// query head and are summed over each kv head's G query heads. The products want each head's rows contiguous, so
-// q, k, v and dy are first copied head-major, (B, T, H, Dh) -> (B, H, T, Dh), and the results copied back.
+// Element (z, t, s) of the scores takes mask element (z T + t) S + s (cpu/dropout.ts's probabilityIndex, z = b H +
+// h). The products skip the tiles and k ranges that the causal mask zeroes (matmul.ts's CAUSAL), about half of the
+// work at T = S. dK and dV come per query head and are summed over each kv head's G query heads. The products want
+// each head's rows contiguous, so q, k, v and dy are first copied head-major, (B, T, H, Dh) -> (B, H, T, Dh), and
+// the results copied back.
 // A batch whose score matrix is over the limit goes through in chunks of sequences (`batchChunks`): attention with
 // dropout takes this path whatever its size (the tiled kernels draw no masks).
 import { UnsupportedError } from '../../../core/errors.js';
 import { dropoutArgs, type DropoutParams } from '../../cpu/dropout.js';
-import { f32, type Gpu, type Param } from '../gpu.js';
+import { f32, MAX_GROUPS, type Gpu, type Param } from '../gpu.js';
 import type { AttentionDims } from './attention.js';
 import { HASH32, map } from './elementwise.js';
 import { matmul, NN, NT, TN, type MatmulInputs } from './matmul.js';
@@ -29,26 +30,23 @@ export function denseFits(gpu: Gpu, scores: number): boolean {
   return scores * 4 <= Math.min(denseAttentionLimit.bytes, gpu.maxBinding);
 }
 
-const MAX_LAYERS = 65535; // products of a batched mat-mul (workgroup layers of one dispatch)
-
 /**
- * [first sequence, count] of the chunks of the batch whose score matrices fit (denseFits) and whose products fit one
- * dispatch; an UnsupportedError where one sequence's do not.
+ * [first sequence, count] of the chunks of the batch whose score matrices fit (denseFits) and whose products, one a
+ * head, fit one dispatch (a workgroup layer each); an UnsupportedError where one sequence's matrix does not fit.
  */
 function batchChunks(gpu: Gpu, { batch, time, heads }: AttentionDims, keys: number): [number, number][] {
-  const perSequence = heads * time * keys;
-  let chunk = Math.min(batch, Math.floor(MAX_LAYERS / heads));
-  while (chunk > 0 && !denseFits(gpu, chunk * perSequence)) chunk = Math.floor(chunk / 2);
+  const bytes = heads * time * keys * 4; // one sequence's score matrix
+  const limit = Math.min(denseAttentionLimit.bytes, gpu.maxBinding);
+  const chunk = Math.min(batch, Math.floor(MAX_GROUPS / heads), Math.floor(limit / bytes));
   if (chunk === 0) {
-    const limit = Math.min(denseAttentionLimit.bytes, gpu.maxBinding);
-    throw new UnsupportedError('webgpu attention', 'dense path', `a score matrix of ${perSequence * 4} bytes for one sequence (${heads} heads x ${time} x ${keys}), over the dense path's ${limit}, with dropout on the probabilities`);
+    throw new UnsupportedError('webgpu attention', 'dense path', `a score matrix of ${bytes} bytes for one sequence (${heads} heads x ${time} x ${keys}), over the dense path's ${limit}, with dropout on the probabilities`);
   }
   return Array.from({ length: Math.ceil(batch / chunk) }, (_, i) => [i * chunk, Math.min(chunk, batch - i * chunk)]);
 }
 
 // out (B, P, Q, D) [b, p, q, d] = in (B, QIN, P, D) [b, q, p, d] for q < Q: axes 1 and 2 swapped, and of in's axis 1
-// only the first Q. Position-major (B, T, H, Dh) to head-major (B, H, T, Dh) and back.
-// From element inAt of x to element outAt of out (a chunk of the batch).
+// only the first Q. Position-major (B, T, H, Dh) to head-major (B, H, T, Dh) and back. in starts at element inAt of
+// x and out at element outAt of out (a chunk of the batch).
 const SWAP_AXES = map(`@group(0) @binding(0) var<storage, read_write> out: array<f32>;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<uniform> p: Params;`, `let d = i % p.d;

@@ -20,7 +20,7 @@
 // softmax (running max m, sum l, and a private Dh accumulator rescaled when m grows), and combine through workgroup
 // memory in a fixed order.
 import type { DropoutParams } from '../../cpu/dropout.js';
-import { f32, type Gpu } from '../gpu.js';
+import { f32, MAX_GROUPS, type Gpu } from '../gpu.js';
 import { denseAttention, denseAttentionBackward, denseFits } from './attention-dense.js';
 import type { MatmulInputs } from './matmul.js';
 import { ROW_OF, workgroupReduce } from './reduce.js';
@@ -614,7 +614,6 @@ function source(kind: string, dh: number, make: (dh: number) => string): string 
  */
 const TILED_MIN_TIME = 16;
 const TILED_MIN_GROUPS = 128;
-const MAX_GROUPS = 65535; // per dimension of a dispatch
 
 /** Whether attention over `keys` keys goes through the score matrix: enough queries, a layer per head, and room. */
 function takesDense(gpu: Gpu, { batch, time, heads }: AttentionDims, keys: number): boolean {

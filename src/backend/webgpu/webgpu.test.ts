@@ -425,17 +425,17 @@ describe('training on webgpu', { skip: unavailable.webgpu }, () => {
   const text = join(tmp, 'corpus.txt');
   writeFileSync(text, readFileSync(assetPath('corpus', 'tinyshakespeare.txt')).subarray(0, 20_000));
   /** The metrics of six training steps of the train-test model. */
-  const run = (backend: string, precision: string) => {
-    const out = join(tmp, `${backend}-${precision}`);
+  const run = (backend: string, precision: string, dropout = '0') => {
+    const out = join(tmp, `${backend}-${precision}-${dropout}`);
     const r = llamats('train', '--text', text, '--config', 'train-test', '--batch', '2', '--seq-len', '32', '--steps', '6', '--warmup', '2',
-      '--eval-every', '6', '--eval-windows', '4', '--samples', '0', '--threads', '1', '--backend', backend, '--precision', precision, '--out', out);
+      '--eval-every', '6', '--eval-windows', '4', '--samples', '0', '--threads', '1', '--backend', backend, '--precision', precision, '--dropout', dropout, '--out', out);
     assert.equal(r.status, 0, r.stderr);
     return readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { loss?: number; gradNorm: number; lossScale?: number })
       .flatMap((m) => (m.loss === undefined ? [] : [{ ...m, loss: m.loss }]));
   };
 
-  test('six steps give the CPU backend\'s losses within f32 rounding', () => {
-    const [gpu, cpu] = [run('webgpu', 'fp32'), run('cpu', 'fp32')];
+  test('six steps with dropout (embeddings, attention probabilities, residual branches) give the CPU backend\'s losses within f32 rounding', () => {
+    const [gpu, cpu] = [run('webgpu', 'fp32', '0.1'), run('cpu', 'fp32', '0.1')];
     assert.equal(gpu.length, 6);
     // Both sum in f32 in different orders; six AdamW steps compound that to ~1e-6 relative, far inside 1e-4.
     gpu.forEach((g, i) => assert.ok(Math.abs(g.loss - cpu[i]!.loss) <= 1e-4 * cpu[i]!.loss, `step ${i + 1}: ${g.loss} vs ${cpu[i]!.loss}`));

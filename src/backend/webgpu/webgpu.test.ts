@@ -255,6 +255,25 @@ describe('webgpu backend', { skip: unavailable.webgpu }, async () => {
     }
   });
 
+  test('prefill over an f16 weight whose f32 copy would not fit one binding decodes it in chunks of rows', async () => {
+    // A 40 KB binding: 300 x 64 f16 weights (38.4 KB) fit whole but their f32 copy (76.8 KB) does not; 400 x 64 (51.2
+    // KB) are split in parts of 320 and 80 rows, whose copies do not fit either. 160 rows of f32 fit a binding.
+    const split = await WebGpuBackend.create('fp32', { maxBinding: 40 << 10 });
+    const reference = new CpuBackend();
+    try {
+      for (const n of [300, 400]) {
+        const halves = Uint16Array.from({ length: n * 64 }, (_, i) => f32ToF16(Math.sin(i * 0.37)));
+        const weight = { shape: [n, 64], dtype: 'f16' as const, bytes: new Uint8Array(halves.buffer) };
+        const x = Float32Array.from({ length: 12 * 64 }, (_, i) => Math.cos(i * 0.11));
+        const got = await split.read(split.linear(split.fromHost(x, [12, 64]), split.fromEncoded(weight)));
+        const want = await reference.read(reference.linear(reference.fromHost(x, [12, 64]), reference.fromEncoded(weight)));
+        assert.ok(worst(got, want) < 1e-5, `${n} rows: max relative difference ${worst(got, want)}`); // f32 sums, another order
+      }
+    } finally {
+      split.dispose();
+    }
+  });
+
   test('decode steps replayed from captured commands give the op-by-op logits bit for bit, also after a multi-token step and beside another decode', async () => {
     const model = await loadModel(assetPath('stories260K', 'stories260K.bin'), { backend: ops });
     const looped = new Decoder(model, 64), byOps = new Decoder(model, 64, { stepLoop: false });

@@ -319,12 +319,16 @@ export class WebGpuBackend implements Ops {
   }
 
   /**
-   * out (rows, n) = x w^T on the tiled product, which reads f32: a 16-bit w is decoded to an f32 copy first, whole, or
-   * where that copy would not fit one binding (a large vocabulary: 128256 x 8192 in f16 is 2.1 GB, in f32 twice
-   * that) in chunks of rows whose copies do, each making a slice of out's columns.
+   * out (rows, n) = x w^T. In f32, the tiled product reads a 16-bit w as it is stored. The tensor-core product (mixed
+   * precision) reads f32, so a 16-bit w is decoded to an f32 copy first: whole, or where that copy would not fit one
+   * binding (a large vocabulary: 128256 x 8192 in f16 is 2.1 GB, in f32 twice that) in chunks of rows whose copies
+   * do, each making a slice of out's columns.
    */
   private productNT(out: Tensor, x: Tensor, w: Tensor, rows: number, inF: number): void {
     const n = w.shape[0]!;
+    if (this.matmulInputs === 'f32') {
+      return k.matmul(this.gpu, buf(out), buf(x), buf(w), rows, inF, n, k.NT, 'f32', undefined, weightType(w));
+    }
     const chunk = Math.max(1, Math.floor(this.gpu.maxBinding / (inF * 4)));
     if (w.dtype === 'f32' || chunk >= n) {
       return this.withF32(w, (wf) => k.matmul(this.gpu, buf(out), buf(x), buf(wf), rows, inF, n, k.NT, this.matmulInputs));

@@ -255,24 +255,31 @@ describe('webgpu backend', { skip: unavailable.webgpu }, async () => {
     }
   });
 
-  test('prefill over an f16 weight whose f32 copy would not fit one binding decodes it in chunks of rows', async () => {
-    // A 40 KB binding: 300 x 64 f16 weights (38.4 KB) fit whole but their f32 copy (76.8 KB) does not; 400 x 64 (51.2
-    // KB) are split in parts of 320 and 80 rows, whose copies do not fit either. 160 rows of f32 fit a binding.
-    const split = await WebGpuBackend.create('fp32', { maxBinding: 40 << 10 });
-    const reference = new CpuBackend();
-    try {
-      for (const n of [300, 400]) {
-        const halves = Uint16Array.from({ length: n * 64 }, (_, i) => f32ToF16(Math.sin(i * 0.37)));
-        const weight = { shape: [n, 64], dtype: 'f16' as const, bytes: new Uint8Array(halves.buffer) };
-        const x = Float32Array.from({ length: 12 * 64 }, (_, i) => Math.cos(i * 0.11));
-        const got = await split.read(split.linear(split.fromHost(x, [12, 64]), split.fromEncoded(weight)));
-        const want = await reference.read(reference.linear(reference.fromHost(x, [12, 64]), reference.fromEncoded(weight)));
-        assert.ok(worst(got, want) < 1e-5, `${n} rows: max relative difference ${worst(got, want)}`); // f32 sums, another order
+  for (const precision of ['fp32', 'mixed'] as const) {
+    test(`prefill (${precision}) over f16 weights whose f32 copy would not fit one binding: ${precision === 'fp32' ? 'read as stored' : 'decoded in chunks of rows'}`, async () => {
+      // A 40 KB binding: 300 x 64 f16 weights (38.4 KB) fit whole but their f32 copy (76.8 KB) does not; 400 x 64
+      // (51.2 KB) are split in parts of 320 and 80 rows, whose copies do not fit either. The fp32 product reads them
+      // as they are; the mixed one (tensor cores read f32) decodes 160 rows at a time. Mixed precision rounds x to f16
+      // (the weights are f16 already), so the reference takes x rounded.
+      const split = await WebGpuBackend.create(precision, { maxBinding: 40 << 10 });
+      const reference = new CpuBackend();
+      try {
+        for (const n of [300, 400]) {
+          const halves = Uint16Array.from({ length: n * 64 }, (_, i) => f32ToF16(Math.sin(i * 0.37)));
+          const weight = { shape: [n, 64], dtype: 'f16' as const, bytes: new Uint8Array(halves.buffer) };
+          const x = Float32Array.from({ length: 12 * 64 }, (_, i) => 1.5 + Math.cos(i * 0.11)); // no f16 subnormals to flush
+          const got = await split.read(split.linear(split.fromHost(x, [12, 64]), split.fromEncoded(weight)));
+          const xr = precision === 'mixed' ? x.map((v) => f16ToF32(f32ToF16(v))) : x;
+          const want = await reference.read(reference.linear(reference.fromHost(xr, [12, 64]), reference.fromEncoded(weight)));
+          // 64-term f32 sums of products up to 2.5, against the reference's f64 ones: up to ~1e-5 of the largest
+          // partial sum, which can be many times the result. A wrong chunk or decoding is off by O(1).
+          assert.ok(worst(got, want) < 1e-4, `${n} rows: max relative difference ${worst(got, want)}`);
+        }
+      } finally {
+        split.dispose();
       }
-    } finally {
-      split.dispose();
-    }
-  });
+    });
+  }
 
   test('decode steps replayed from captured commands give the op-by-op logits bit for bit, also after a multi-token step and beside another decode', async () => {
     const model = await loadModel(assetPath('stories260K', 'stories260K.bin'), { backend: ops });

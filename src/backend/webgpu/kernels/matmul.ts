@@ -19,6 +19,7 @@
 // A few rows of x against w (NT, decode) take the mat-vec kernel instead: a tile would idle all but those rows.
 import type { Gpu } from '../gpu.js';
 import { map } from './elementwise.js';
+import { weightReader, type WeightType } from './halves.js';
 import { isMatvec, matvecs } from './matvec.js';
 import { tensorCoreMatmul } from './tensor-core-matmul.js';
 
@@ -39,9 +40,10 @@ const XYZW = ['x', 'y', 'z', 'w'];
 
 /**
  * The tiled kernel for a layout; `vec` reads and writes vec4s (needs the sizes that `aligned` checks). Accumulators
- * are indexed with constants only (the code is unrolled here), so that they stay in registers.
+ * are indexed with constants only (the code is unrolled here), so that they stay in registers. B is stored as
+ * `bType` says (NT only: a weight read as the file stores it, decoded as it is staged; halves.ts).
  */
-function source(layout: MatmulLayout, vec: boolean, inputs: MatmulInputs): string {
+function source(layout: MatmulLayout, vec: boolean, inputs: MatmulInputs, bType: WeightType): string {
   // WGSL `loadA`/`loadB` (invocation t's vec4 of the step at k0, zero outside the matrix) and `storeA`/`storeB` (that
   // vec4 into workgroup buffer `buf`) for one operand: `name` a or b, `extent` its dimension besides k (m or n),
   // `kContiguous` whether it is stored row-major in k.
@@ -49,16 +51,18 @@ function source(layout: MatmulLayout, vec: boolean, inputs: MatmulInputs): strin
     const fn = name.toUpperCase();
     const tile = `tile${fn}`;
     const from = `from${fn}`; // where this product's operand starts (see MatmulBatch)
+    // Element e of the operand (vec4 e with vec), through B's reader where B is 16-bit.
+    const at = (e: string) => (name === 'b' && bType !== 'f32' ? `bAt${vec ? '4' : ''}(${e})` : `${name}[${e}]`);
     if (kContiguous) {
       // Element (i, q) at i * k + q. Invocation t reads 4 consecutive q of tile row t / 2 (two invocations per row
       // cover its 8 steps), and scatters them to 4 steps of workgroup memory (t and t + 1 hit the same bank there:
       // a 2-way conflict on 4 stores per 512 multiply-adds, cheaper than the padding that would not fit in 16 KiB).
       const load = vec
-        ? `if (i < p.${extent} && q < p.k) { return ${name}[(${from} + i * p.k + q) / 4u]; }
+        ? `if (i < p.${extent} && q < p.k) { return ${at(`(${from} + i * p.k + q) / 4u`)}; }
   return vec4f(0.0);`
         : `var v = vec4f(0.0);
   if (i < p.${extent}) {
-${XYZW.map((c, j) => `    if (q + ${j}u < p.k) { v.${c} = ${name}[${from} + i * p.k + q + ${j}u]; }`).join('\n')}
+${XYZW.map((c, j) => `    if (q + ${j}u < p.k) { v.${c} = ${at(`${from} + i * p.k + q + ${j}u`)}; }`).join('\n')}
   }
   return v;`;
       return /* wgsl */ `
@@ -113,7 +117,7 @@ ${XYZW.map((c, j) => `  if (col + ${j}u < p.n) { out[base + row * p.n + col + ${
   return /* wgsl */ `
 @group(0) @binding(0) var<storage, read_write> out: array<${element}>;
 @group(0) @binding(1) var<storage, read> a: array<${element}>;
-@group(0) @binding(2) var<storage, read> b: array<${element}>;
+${bType === 'f32' ? `@group(0) @binding(2) var<storage, read> b: array<${element}>;` : weightReader('b', 2, bType, vec ? 4 : 1)}
 ${PARAMS}
 var<workgroup> tileA: array<array<array<vec4f, ${TILE / 4}>, ${STEP}>, 2>; // [buffer][step][4 rows]
 var<workgroup> tileB: array<array<array<vec4f, ${TILE / 4}>, ${STEP}>, 2>; // [buffer][step][4 columns]
@@ -227,14 +231,16 @@ const MIN_CHUNK = 256;
 const CHUNK_STEP = 64;
 
 /**
- * out (m, n) = A B as `layout` says (see above), all f32 in memory, the inputs rounded as `inputs` says; or a
- * `batch` of such products.
+ * out (m, n) = A B as `layout` says (see above), f32 in memory but for an NT product's B, which may be a 16-bit
+ * weight (`bType`, read as stored, on the tiled kernel), the inputs rounded as `inputs` says; or a `batch` of such
+ * products.
  * Products with few tiles of out and a long k (the weight gradient dy^T x: k is every token of the batch) split k
  * into chunks, one per workgroup layer z, whose partial products are then summed: otherwise most of the GPU idles.
  */
-export function matmul(gpu: Gpu, out: GPUBuffer, a: GPUBuffer, b: GPUBuffer, m: number, k: number, n: number, layout: MatmulLayout, inputs: MatmulInputs = 'f32', batch?: MatmulBatch): void {
+export function matmul(gpu: Gpu, out: GPUBuffer, a: GPUBuffer, b: GPUBuffer, m: number, k: number, n: number, layout: MatmulLayout, inputs: MatmulInputs = 'f32', batch?: MatmulBatch, bType: WeightType = 'f32'): void {
   if (m === 0 || n === 0 || batch?.count === 0) return;
-  if (inputs === 'f32' && layout === 'NT' && isMatvec(m) && !batch) return matvecs(gpu, [out], a, [b], m, k, [n]);
+  if (bType !== 'f32' && layout !== 'NT') throw new Error(`webgpu: a ${bType} B is read only by NT products`);
+  if (inputs === 'f32' && layout === 'NT' && isMatvec(m) && !batch) return matvecs(gpu, [out], a, [b], m, k, [n], bType);
   const tiles = Math.ceil(m / TILE) * Math.ceil(n / TILE);
   const want = tiles >= BUSY_GROUPS || batch ? 1 : Math.max(1, Math.min(Math.ceil(SPLIT_GROUPS / tiles), Math.floor(k / MIN_CHUNK)));
   const chunk = Math.max(CHUNK_STEP, Math.ceil(k / want / CHUNK_STEP) * CHUNK_STEP);
@@ -247,12 +253,12 @@ export function matmul(gpu: Gpu, out: GPUBuffer, a: GPUBuffer, b: GPUBuffer, m: 
   const layers = batch?.count ?? split;
   const vec = aligned(m, k, n, layout, batch);
   // The tensor-core kernel's output must hold one 16 x 16 f32 fragment (WebGPU checks the binding's size).
-  if (inputs === 'f16' && vec && gpu.tensorCores && partials.size >= 16 * 16 * 4) {
+  if (inputs === 'f16' && vec && gpu.tensorCores && bType === 'f32' && partials.size >= 16 * 16 * 4) {
     tensorCoreMatmul(gpu, partials, a, b, params, layers, layout);
   } else {
-    const key = `${layout} ${vec} ${inputs}`;
+    const key = `${layout} ${vec} ${inputs} ${bType}`;
     let wgsl = sources.get(key);
-    if (!wgsl) sources.set(key, (wgsl = source(layout, vec, inputs)));
+    if (!wgsl) sources.set(key, (wgsl = source(layout, vec, inputs, bType)));
     gpu.dispatch(wgsl, [partials, a, b], params, [Math.ceil(n / TILE), Math.ceil(m / TILE), layers]);
   }
   if (split > 1) {

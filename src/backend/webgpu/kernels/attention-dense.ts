@@ -125,7 +125,7 @@ const GROUP_SUM = map(`@group(0) @binding(0) var<storage, read_write> out: array
  * The kernels' dropout parameters (DROPOUT_PARAMS) for score rows whose mask elements are `stride` apart, the first
  * row's starting at mask element `first`.
  */
-function dropoutParams(drop: DropoutParams | undefined, stride: number, first: number): Param[] {
+function maskParams(drop: DropoutParams | undefined, stride: number, first: number): Param[] {
   const [seedHash, threshold, scale] = dropoutArgs(drop, first);
   return [seedHash, threshold, f32(scale), stride];
 }
@@ -160,7 +160,7 @@ function denseAttentionChunk(gpu: Gpu, out: GPUBuffer, q: GPUBuffer, k: GPUBuffe
   const vh = toHeads(gpu, v, first, batch, cacheLen, keys, kvHeads, dh);
   const s = gpu.alloc(z * time * keys * 4);
   matmul(gpu, s, qh, kh, time, dh, keys, NT, inputs, { count: z, strideA: time * dh, strideB: keys * dh, strideOut: time * keys, groupB: group, causal: { kind: 'scores', offset: startPos } });
-  gpu.dispatch1d(CAUSAL_SOFTMAX, [s], [z * time, time, keys, startPos, f32(1 / Math.sqrt(dh)), ...dropoutParams(drop, cacheLen, first * heads * time * cacheLen)], z * time * 64);
+  gpu.dispatch1d(CAUSAL_SOFTMAX, [s], [z * time, time, keys, startPos, f32(1 / Math.sqrt(dh)), ...maskParams(drop, cacheLen, first * heads * time * cacheLen)], z * time * 64);
   const oh = gpu.alloc(z * time * dh * 4);
   matmul(gpu, oh, s, vh, time, keys, dh, NN, inputs, { count: z, strideA: time * keys, strideB: keys * dh, strideOut: time * dh, groupB: group, causal: { kind: 'overKeys', offset: startPos } });
   fromHeads(gpu, out, oh, first, batch, time, heads, dh);
@@ -184,10 +184,10 @@ function denseAttentionBackwardChunk(gpu: Gpu, grads: { dq: GPUBuffer; dk: GPUBu
   const perHead = { count: z, strideA: time * dh, strideB: time * dh, strideOut: time * time, groupB: group, causal: { kind: 'scores', offset: 0 } } as const;
   const prob = gpu.alloc(scores * 4);
   matmul(gpu, prob, qh, kh, time, dh, time, NT, inputs, perHead);
-  gpu.dispatch1d(CAUSAL_SOFTMAX, [prob], [z * time, time, time, 0, f32(scale), ...dropoutParams(undefined, time, 0)], z * time * 64);
+  gpu.dispatch1d(CAUSAL_SOFTMAX, [prob], [z * time, time, time, 0, f32(scale), ...maskParams(undefined, time, 0)], z * time * 64);
   const ds = gpu.alloc(scores * 4);
   matmul(gpu, ds, doh, vh, time, dh, time, NT, inputs, perHead);
-  gpu.dispatch1d(SOFTMAX_BACKWARD, [ds, prob], [z * time, time, f32(scale), ...dropoutParams(drop, time, first * heads * time * time)], z * time * 64);
+  gpu.dispatch1d(SOFTMAX_BACKWARD, [ds, prob], [z * time, time, f32(scale), ...maskParams(drop, time, first * heads * time * time)], z * time * 64);
   // dQ (Z, T, Dh) = dS K
   const dqh = gpu.alloc(z * time * dh * 4);
   matmul(gpu, dqh, ds, kh, time, time, dh, NN, inputs, { count: z, strideA: time * time, strideB: time * dh, strideOut: time * dh, groupB: group, causal: { kind: 'overKeys', offset: 0 } });

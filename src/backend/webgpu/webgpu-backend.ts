@@ -319,29 +319,11 @@ export class WebGpuBackend implements Ops {
   }
 
   /**
-   * out (rows, n) = x w^T. In f32, the tiled product reads a 16-bit w as it is stored. The tensor-core product (mixed
-   * precision) reads f32, so a 16-bit w is decoded to an f32 copy first: whole, or where that copy would not fit one
-   * binding (a large vocabulary: 128256 x 8192 in f16 is 2.1 GB, in f32 twice that) in chunks of rows whose copies
-   * do, each making a slice of out's columns.
+   * out (rows, n) = x w^T, a 16-bit w read as it is stored (the tensor-core product of mixed precision takes f16 as
+   * it is and makes an f16 copy of bf16, which fits where w does).
    */
   private productNT(out: Tensor, x: Tensor, w: Tensor, rows: number, inF: number): void {
-    const n = w.shape[0]!;
-    if (this.matmulInputs === 'f32') {
-      return k.matmul(this.gpu, buf(out), buf(x), buf(w), rows, inF, n, k.NT, 'f32', undefined, weightType(w));
-    }
-    const chunk = Math.max(1, Math.floor(this.gpu.maxBinding / (inF * 4)));
-    if (w.dtype === 'f32' || chunk >= n) {
-      return this.withF32(w, (wf) => k.matmul(this.gpu, buf(out), buf(x), buf(wf), rows, inF, n, k.NT, this.matmulInputs));
-    }
-    const [copy, slice] = [this.f32([chunk, inF]), this.f32([rows, chunk])];
-    for (let first = 0; first < n; first += chunk) {
-      const count = Math.min(chunk, n - first);
-      k.weightToF32(this.gpu, buf(copy), buf(w), count * inF, weightType(w), first * inF);
-      k.matmul(this.gpu, buf(slice), buf(x), buf(copy), rows, inF, count, k.NT, this.matmulInputs);
-      k.copyColumns(this.gpu, buf(out), buf(slice), rows, n, first, count);
-    }
-    this.release(copy);
-    this.release(slice);
+    k.matmul(this.gpu, buf(out), buf(x), buf(w), rows, inF, w.shape[0]!, k.NT, this.matmulInputs, undefined, weightType(w));
   }
 
   /** x w^T for a weight split across bindings (or not): each part's rows make a slice of out's columns. */

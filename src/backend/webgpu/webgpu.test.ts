@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { f16ToF32, f32ToF16 } from '../../core/dtype.js';
+import { f16ToF32, f32ToBf16, f32ToF16 } from '../../core/dtype.js';
 import { ArgumentError, UnsupportedError } from '../../core/errors.js';
 import { Decoder } from '../../infer/decoder.js';
 import { generate } from '../../infer/generate.js';
@@ -256,24 +256,26 @@ describe('webgpu backend', { skip: unavailable.webgpu }, async () => {
   });
 
   for (const precision of ['fp32', 'mixed'] as const) {
-    test(`prefill (${precision}) over f16 weights whose f32 copy would not fit one binding: ${precision === 'fp32' ? 'read as stored' : 'decoded in chunks of rows'}`, async () => {
-      // A 40 KB binding: 300 x 64 f16 weights (38.4 KB) fit whole but their f32 copy (76.8 KB) does not; 400 x 64
-      // (51.2 KB) are split in parts of 320 and 80 rows, whose copies do not fit either. The fp32 product reads them
-      // as they are; the mixed one (tensor cores read f32) decodes 160 rows at a time. Mixed precision rounds x to f16
-      // (the weights are f16 already), so the reference takes x rounded.
+    test(`prefill (${precision}) over 16-bit weights whose f32 copy would not fit one binding: read as stored`, async () => {
+      // A 40 KB binding: 300 x 64 16-bit weights (38.4 KB) fit whole but their f32 copy (76.8 KB) does not; 400 x 64
+      // (51.2 KB) are split in parts of 320 and 80 rows, whose copies do not fit either. Both products read them as
+      // they are. Mixed precision rounds x and the weights to f16 (f16 weights are f16 already; these bf16 values
+      // have 8 significant bits, exact in f16), so the reference takes x rounded.
       const split = await WebGpuBackend.create(precision, { maxBinding: 40 << 10 });
       const reference = new CpuBackend();
       try {
-        for (const n of [300, 400]) {
-          const halves = Uint16Array.from({ length: n * 64 }, (_, i) => f32ToF16(Math.sin(i * 0.37)));
-          const weight = { shape: [n, 64], dtype: 'f16' as const, bytes: new Uint8Array(halves.buffer) };
-          const x = Float32Array.from({ length: 12 * 64 }, (_, i) => 1.5 + Math.cos(i * 0.11)); // no f16 subnormals to flush
-          const got = await split.read(split.linear(split.fromHost(x, [12, 64]), split.fromEncoded(weight)));
-          const xr = precision === 'mixed' ? x.map((v) => f16ToF32(f32ToF16(v))) : x;
-          const want = await reference.read(reference.linear(reference.fromHost(xr, [12, 64]), reference.fromEncoded(weight)));
-          // 64-term f32 sums of products up to 2.5, against the reference's f64 ones: up to ~1e-5 of the largest
-          // partial sum, which can be many times the result. A wrong chunk or decoding is off by O(1).
-          assert.ok(worst(got, want) < 1e-4, `${n} rows: max relative difference ${worst(got, want)}`);
+        for (const [dtype, encode] of [['f16', f32ToF16], ['bf16', f32ToBf16]] as const) {
+          for (const n of [300, 400]) {
+            const halves = Uint16Array.from({ length: n * 64 }, (_, i) => encode(Math.sin(i * 0.37)));
+            const weight = { shape: [n, 64], dtype, bytes: new Uint8Array(halves.buffer) };
+            const x = Float32Array.from({ length: 12 * 64 }, (_, i) => 1.5 + Math.cos(i * 0.11)); // no f16 subnormals to flush
+            const got = await split.read(split.linear(split.fromHost(x, [12, 64]), split.fromEncoded(weight)));
+            const xr = precision === 'mixed' ? x.map((v) => f16ToF32(f32ToF16(v))) : x;
+            const want = await reference.read(reference.linear(reference.fromHost(xr, [12, 64]), reference.fromEncoded(weight)));
+            // 64-term f32 sums of products up to 2.5, against the reference's f64 ones: up to ~1e-5 of the largest
+            // partial sum, which can be many times the result. A wrong chunk or decoding is off by O(1).
+            assert.ok(worst(got, want) < 1e-4, `${dtype}, ${n} rows: max relative difference ${worst(got, want)}`);
+          }
         }
       } finally {
         split.dispose();
@@ -405,10 +407,10 @@ describe('mixed precision on webgpu', { skip: unavailable.webgpu }, async () => 
   const data = (n: number, seed: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.37 + seed) * 2);
   const toF16 = (a: Float32Array) => a.map((v) => f16ToF32(f32ToF16(v)));
 
-  // Sizes: 2 x 2 tiles of 128 with ragged edges and vec4 loads (the tensor-core kernel where the GPU has one), a
-  // weight gradient whose k (1100 rows) is split in 4 chunks, and small odd ones (scalar loads, the rounding f32
-  // kernel everywhere).
-  for (const [rows, inF, outF] of [[130, 36, 132], [1100, 20, 24], [13, 7, 9]] as const) {
+  // Sizes: 2 x 2 tiles of 128 with ragged edges and vec4 loads (the tensor-core kernel where the GPU has one, loads
+  // checked), whole tiles and steps (its loads unchecked, in all three products), a weight gradient whose k (1100
+  // rows) is split in 4 chunks, and small odd ones (scalar loads, the rounding f32 kernel everywhere).
+  for (const [rows, inF, outF] of [[130, 36, 132], [256, 128, 128], [1100, 20, 24], [13, 7, 9]] as const) {
     test(`linear and its backward (${rows} x ${inF} -> ${outF}) multiply f16-rounded inputs with f32 sums`, async () => {
       const [x, w, dy] = [data(rows * inF, 1), data(outF * inF, 2), data(rows * outF, 3)];
       const run = async (o: Ops, round: boolean) => {

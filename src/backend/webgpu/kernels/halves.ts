@@ -41,20 +41,20 @@ fn ${name}At(e: u32) -> f32 { return ${pair(`${name}[e / 2u]`)}[e % 2u]; }`;
 
 const toF32Sources = new Map<WeightType, string>();
 
-/** out (n f32) = the n elements of weight w stored as `type`, from its element `first` on. */
-export function weightToF32(gpu: Gpu, out: GPUBuffer, w: GPUBuffer, n: number, type: WeightType, first = 0): void {
+/** out (n f32) = the n elements of weight w stored as `type`. */
+export function weightToF32(gpu: Gpu, out: GPUBuffer, w: GPUBuffer, n: number, type: WeightType): void {
   let wgsl = toF32Sources.get(type);
   if (!wgsl) {
     toF32Sources.set(type, (wgsl = /* wgsl */ `${FLAT_INDEX}
 @group(0) @binding(0) var<storage, read_write> out: array<f32>;
 ${weightReader('w', 1, type)}
-struct Params { n: u32, first: u32 }
+struct Params { n: u32 }
 @group(0) @binding(2) var<uniform> p: Params;
 @compute @workgroup_size(64) fn main(@builtin(global_invocation_id) id: vec3u) {
   let i = flatIndex(id);
   if (i >= p.n) { return; }
-  out[i] = wAt(p.first + i);
+  out[i] = wAt(i);
 }`));
   }
-  if (n > 0) gpu.dispatch1d(wgsl, [out, w], [n, first], n);
+  if (n > 0) gpu.dispatch1d(wgsl, [out, w], [n], n);
 }

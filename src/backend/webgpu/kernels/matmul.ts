@@ -253,8 +253,8 @@ export function matmul(gpu: Gpu, out: GPUBuffer, a: GPUBuffer, b: GPUBuffer, m: 
   const layers = batch?.count ?? split;
   const vec = aligned(m, k, n, layout, batch);
   // The tensor-core kernel's output must hold one 16 x 16 f32 fragment (WebGPU checks the binding's size).
-  if (inputs === 'f16' && vec && gpu.tensorCores && bType === 'f32' && partials.size >= 16 * 16 * 4) {
-    tensorCoreMatmul(gpu, partials, a, b, params, layers, layout);
+  if (inputs === 'f16' && vec && gpu.tensorCores && partials.size >= 16 * 16 * 4) {
+    tensorCoreMatmul(gpu, partials, a, b, params, layers, layout, bType);
   } else {
     const key = `${layout} ${vec} ${inputs} ${bType}`;
     let wgsl = sources.get(key);

@@ -1,10 +1,10 @@
-// The matrix products of matmul.ts (NT, NN, TN; f32 in memory) on tensor cores, for mixed-precision training: each
-// operand is rounded to f16 as it is staged in workgroup memory, and the products accumulate in f32. Tensor cores
+// The matrix products of matmul.ts (NT, NN, TN) on tensor cores, for mixed-precision training: each operand is
+// rounded to f16 as it is staged in workgroup memory, and the products accumulate in f32. Tensor cores
 // are reached through WGSL's experimental subgroup matrices (Dawn's `chromium_experimental_subgroup_matrix`): a
 // subgroup of 32 invocations multiplies a 16 x 16 f16 fragment by another into a 16 x 16 f32 one.
 // A workgroup of 4 subgroups (2 x 2) makes a 128 x 128 tile of out, each subgroup a 64 x 64 quarter of it as 4 x 4
 // fragments (16 accumulators). k runs in steps of 32: the workgroup loads A's 128 x 32 and B's 32 x 128 values as
-// f32 vec4s, coalesced along whichever axis the operand is contiguous in, rounds them into f16 tiles of that same
+// vec4s, coalesced along whichever axis the operand is contiguous in, rounds them into f16 tiles of that same
 // layout (rows padded by 8 halves against bank conflicts), and each subgroup multiplies 2 x (4 + 4) fragments read
 // from them row- or column-major as the layout has them: no layout needs a transposed copy.
 // Tiles inside out are stored straight from the accumulators; those on its edge go through a 16 x 16 f32 scratch
@@ -12,6 +12,7 @@
 // f32 values beyond f16's range round to infinity on the GPUs we know (WGSL leaves it to the implementation); the
 // trainer's loss scaling (train/loss-scale.ts) sees that as non-finite gradients and skips the step.
 import type { Gpu, Param } from '../gpu.js';
+import { weightReader, type WeightType } from './halves.js';
 import { PARAMS, type MatmulLayout } from './matmul.js';
 
 const TILE = 128; // rows and columns of out per workgroup
@@ -21,13 +22,13 @@ const PAD = 8; // halves of padding per tile row
 const HALF_TILE = TILE / 2; // a subgroup's rows and columns
 const FRAGMENTS = HALF_TILE / FRAGMENT; // per subgroup, along each axis
 
-function source(layout: MatmulLayout): string {
+function source(layout: MatmulLayout, bType: WeightType, checked: boolean): string {
   const left = 'subgroup_matrix_left<f16, 16, 16>';
   const right = 'subgroup_matrix_right<f16, 16, 16>';
   // WGSL that stages one operand's step at k0 into its tile (`stageA`/`stageB`) and an expression for fragment
   // `f` (0..3 along m or n) of sub-step `s` (k = 16s..16s+15) of it. `name` a or b, `extent` its dimension besides
   // k, `kContiguous` whether it is stored row-major in k.
-  const operand = (name: 'a' | 'b', extent: 'm' | 'n', kContiguous: boolean) => {
+  const operand = (name: 'a' | 'b', extent: 'm' | 'n', kContiguous: boolean, type: WeightType) => {
     const fn = name.toUpperCase();
     const tile = `tile${fn}`;
     const fragmentType = name === 'a' ? left : right;
@@ -44,12 +45,16 @@ function source(layout: MatmulLayout): string {
     const index = kContiguous ? (e: string, c: string) => `(from${fn} + ${e} * p.k + ${c}) / 4u` : (e: string, c: string) => `(from${fn} + ${c} * p.${extent} + ${e}) / 4u`;
     const tileAt = (s: number) => (kContiguous ? `(${i(s)}) * ${stride}u + ${q(s)}` : `(${q(s)}) * ${stride}u + ${i(s)}`);
     const steps = [...Array(loads).keys()];
+    const read = (e4: string) => (type === 'f32' ? `${name}[${e4}]` : `${name}At4(${e4})`); // a vec4f
+    // Checked, the loads give zeros outside the operand; unchecked, they take no bounds.
     const stage = /* wgsl */ `
 fn stage${fn}(i0: u32, k0: u32, t: u32) {
 ${steps.map((s) => `  let e${s} = i0 + ${i(s)};
   let c${s} = k0 + ${q(s)};
-  let inside${s} = e${s} < p.${extent} && c${s} < p.k;
-  let x${s} = vec4<f16>(select(vec4f(0.0), ${name}[select(0u, ${index(`e${s}`, `c${s}`)}, inside${s})], inside${s}));`).join('\n')}
+${checked
+    ? `  let inside${s} = e${s} < p.${extent} && c${s} < p.k;
+  let x${s} = vec4<f16>(select(vec4f(0.0), ${read(`select(0u, ${index(`e${s}`, `c${s}`)}, inside${s})`)}, inside${s}));`
+    : `  let x${s} = vec4<f16>(${read(index(`e${s}`, `c${s}`))});`}`).join('\n')}
 ${steps.map((s) => `  { let at = ${tileAt(s)}; ${tile}[at] = x${s}.x; ${tile}[at + 1u] = x${s}.y; ${tile}[at + 2u] = x${s}.z; ${tile}[at + 3u] = x${s}.w; }`).join('\n')}
 }`;
     // A k-contiguous fragment is read with its k along the tile's rows: row-major for A (m x k), column-major for
@@ -60,10 +65,11 @@ ${steps.map((s) => `  { let at = ${tileAt(s)}; ${tile}[at] = x${s}.x; ${tile}[at
       const offset = kContiguous ? `(${along}) * ${stride}u + ${s * FRAGMENT}u` : `${s * FRAGMENT * stride}u + ${along}`;
       return `subgroupMatrixLoad<${fragmentType}, ${columnMajor ? 'col_major' : 'row_major'}>(&${tile}, ${offset}, ${stride}u)`;
     };
-    return { stage, fragment };
+    const binding = type === 'f32' ? `@group(0) @binding(${name === 'a' ? 1 : 2}) var<storage, read> ${name}: array<vec4f>;` : weightReader(name, 2, type, 4);
+    return { stage, fragment, binding };
   };
-  const A = operand('a', 'm', layout !== 'TN');
-  const B = operand('b', 'n', layout === 'NT');
+  const A = operand('a', 'm', layout !== 'TN', 'f32');
+  const B = operand('b', 'n', layout === 'NT', bType);
   const range = [...Array(FRAGMENTS).keys()];
   const pairs = range.flatMap((i) => range.map((j) => [i, j] as const));
   const multiply = [...Array(STEP / FRAGMENT).keys()].map((s) => `    {
@@ -90,8 +96,8 @@ enable f16;
 enable chromium_experimental_subgroup_matrix;
 diagnostic(off, chromium.subgroup_matrix_uniformity);
 @group(0) @binding(0) var<storage, read_write> out: array<f32>;
-@group(0) @binding(1) var<storage, read> a: array<vec4f>;
-@group(0) @binding(2) var<storage, read> b: array<vec4f>;
+${A.binding}
+${B.binding}
 ${PARAMS}
 var<workgroup> tileA: array<f16, ${tileHalves}>;
 var<workgroup> tileB: array<f16, ${tileHalves}>;
@@ -131,15 +137,20 @@ ${guarded}
 }`;
 }
 
-const sources = new Map<MatmulLayout, string>();
+const sources = new Map<string, string>();
 
 /**
- * out (m, n) = A B as `layout` says, with A and B rounded to f16 (see above); needs `gpu.tensorCores`. `params` and
- * `layers` as matmul.ts gives its own kernel (PARAMS: k chunks, or a batch of products, one per workgroup layer).
+ * out (m, n) = A B as `layout` says, with A and B rounded to f16 (see above); B is stored as `bType` says (NT only:
+ * a 16-bit weight, read through halves.ts). Needs `gpu.tensorCores`. `params` and `layers` as matmul.ts gives its
+ * own kernel (PARAMS: k chunks, or a batch of products, one per workgroup layer).
  */
-export function tensorCoreMatmul(gpu: Gpu, out: GPUBuffer, a: GPUBuffer, b: GPUBuffer, params: Param[], layers: number, layout: MatmulLayout): void {
-  const [m, , n] = params as [number, number, number];
-  let wgsl = sources.get(layout);
-  if (!wgsl) sources.set(layout, (wgsl = source(layout)));
+export function tensorCoreMatmul(gpu: Gpu, out: GPUBuffer, a: GPUBuffer, b: GPUBuffer, params: Param[], layers: number, layout: MatmulLayout, bType: WeightType): void {
+  const [m, k, n] = params as [number, number, number];
+  // Where out is whole tiles and k whole steps, no load needs bounds: on an H100 the checks cost a third (4096^3 ran
+  // at 104 TFLOP/s with them, 150 without).
+  const checked = m % TILE !== 0 || n % TILE !== 0 || k % STEP !== 0;
+  const key = `${layout} ${bType} ${checked}`;
+  let wgsl = sources.get(key);
+  if (!wgsl) sources.set(key, (wgsl = source(layout, bType, checked)));
   gpu.dispatch(wgsl, [out, a, b], params, [Math.ceil(n / TILE), Math.ceil(m / TILE), layers]);
 }

@@ -408,7 +408,7 @@ describe('mixed precision on webgpu', { skip: unavailable.webgpu }, async () => 
   const toF16 = (a: Float32Array) => a.map((v) => f16ToF32(f32ToF16(v)));
 
   // Sizes: 2 x 2 tiles of 128 with ragged edges and vec4 loads (the tensor-core kernel where the GPU has one, loads
-  // checked), whole tiles and steps (its loads unchecked, in all three products), a weight gradient whose k (1100
+  // checked), whole tiles and steps (both kernels' loads unchecked, in all three products), a weight gradient whose k (1100
   // rows) is split in 4 chunks, and small odd ones (scalar loads, the rounding f32 kernel everywhere).
   for (const [rows, inF, outF] of [[130, 36, 132], [256, 128, 128], [1100, 20, 24], [13, 7, 9]] as const) {
     test(`linear and its backward (${rows} x ${inF} -> ${outF}) multiply f16-rounded inputs with f32 sums`, async () => {
@@ -423,9 +423,11 @@ describe('mixed precision on webgpu', { skip: unavailable.webgpu }, async () => 
       const got = await run(ops, false);
       // Products of f16 values are exact in f32; only the f32 sums (of at most 1100 terms) differ in order.
       got.forEach((g, i) => assert.ok(worst(g, want[i]!) < 1e-5, `output ${i}: ${worst(g, want[i]!)}`));
-      // ... and the rounding is real: the fp32 backend's products differ by f16's precision.
-      const exact = await run(fp32, false);
+      // ... and the rounding is real: the fp32 backend's products differ by f16's precision, and are the reference's
+      // on the unrounded inputs.
+      const [exact, wantExact] = [await run(fp32, false), await run(reference, false)];
       exact.forEach((e, i) => assert.ok(worst(e, want[i]!) > 1e-4, `output ${i} of fp32 is within ${worst(e, want[i]!)} of the rounded one`));
+      exact.forEach((e, i) => assert.ok(worst(e, wantExact[i]!) < 1e-5, `output ${i} of fp32: ${worst(e, wantExact[i]!)}`));
     });
   }
 

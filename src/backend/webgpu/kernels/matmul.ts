@@ -39,11 +39,12 @@ const STEP = 8; // k per stage in workgroup memory
 const XYZW = ['x', 'y', 'z', 'w'];
 
 /**
- * The tiled kernel for a layout; `vec` reads and writes vec4s (needs the sizes that `aligned` checks). Accumulators
+ * The tiled kernel for a layout; `vec` reads and writes vec4s (needs the sizes that `aligned` checks); `checked`
+ * bounds its loads and stores (unneeded where out is whole tiles and k whole steps). Accumulators
  * are indexed with constants only (the code is unrolled here), so that they stay in registers. B is stored as
  * `bType` says (NT only: a weight read as the file stores it, decoded as it is staged; halves.ts).
  */
-function source(layout: MatmulLayout, vec: boolean, inputs: MatmulInputs, bType: WeightType): string {
+function source(layout: MatmulLayout, vec: boolean, inputs: MatmulInputs, bType: WeightType, checked: boolean): string {
   // WGSL `loadA`/`loadB` (invocation t's vec4 of the step at k0, zero outside the matrix) and `storeA`/`storeB` (that
   // vec4 into workgroup buffer `buf`) for one operand: `name` a or b, `extent` its dimension besides k (m or n),
   // `kContiguous` whether it is stored row-major in k.
@@ -57,7 +58,9 @@ function source(layout: MatmulLayout, vec: boolean, inputs: MatmulInputs, bType:
       // Element (i, q) at i * k + q. Invocation t reads 4 consecutive q of tile row t / 2 (two invocations per row
       // cover its 8 steps), and scatters them to 4 steps of workgroup memory (t and t + 1 hit the same bank there:
       // a 2-way conflict on 4 stores per 512 multiply-adds, cheaper than the padding that would not fit in 16 KiB).
-      const load = vec
+      const load = !checked
+        ? `return ${at(`(${from} + i * p.k + q) / 4u`)};`
+        : vec
         ? `if (i < p.${extent} && q < p.k) { return ${at(`(${from} + i * p.k + q) / 4u`)}; }
   return vec4f(0.0);`
         : `var v = vec4f(0.0);
@@ -79,7 +82,9 @@ ${XYZW.map((c, j) => `  ${tile}[buf][s + ${j}u][i / 4u][i % 4u] = v.${c};`).join
     }
     // Element (i, q) at q * extent + i. Invocation t reads 4 consecutive i of step t / 32: a step's row of the tile is
     // 32 invocations, and the vec4 goes to workgroup memory as it is.
-    const load = vec
+    const load = !checked
+      ? `return ${name}[(${from} + q * p.${extent} + i) / 4u];`
+      : vec
       ? `if (i < p.${extent} && q < p.k) { return ${name}[(${from} + q * p.${extent} + i) / 4u]; }
   return vec4f(0.0);`
       : `var v = vec4f(0.0);
@@ -110,7 +115,9 @@ fn store${fn}(buf: u32, t: u32, v: vec4f) {
     const [i, h] = [e >> 1, e & 1];
     return `  storeOut(row0 + ty * 4u + ${rowOffset(i)}, col0 + tx * 4u + ${h * 64}u, acc[${e}]);`;
   }).join('\n');
-  const storeOut = vec
+  const storeOut = !checked
+    ? `out[(base + row * p.n + col) / 4u] = v;`
+    : vec
     ? `if (row < p.m && col < p.n) { out[(base + row * p.n + col) / 4u] = v; }`
     : `if (row >= p.m) { return; }
 ${XYZW.map((c, j) => `  if (col + ${j}u < p.n) { out[base + row * p.n + col + ${j}u] = v.${c}; }`).join('\n')}`;
@@ -143,8 +150,10 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
     storeA(buf, t, ${round('nextA')});
     storeB(buf, t, ${round('nextB')});
     workgroupBarrier();
-    nextA = loadA(row0, k0 + ${STEP}u, t);
-    nextB = loadB(col0, k0 + ${STEP}u, t);
+    if (k0 + ${STEP}u < ks.y) {
+      nextA = loadA(row0, k0 + ${STEP}u, t);
+      nextB = loadB(col0, k0 + ${STEP}u, t);
+    }
     for (var s = 0u; s < ${STEP}u; s++) {
       let a0 = tileA[buf][s][ty]; // rows 4ty..
       let a1 = tileA[buf][s][ty + 16u]; // rows 64 + 4ty..
@@ -256,9 +265,10 @@ export function matmul(gpu: Gpu, out: GPUBuffer, a: GPUBuffer, b: GPUBuffer, m: 
   if (inputs === 'f16' && vec && gpu.tensorCores && partials.size >= 16 * 16 * 4) {
     tensorCoreMatmul(gpu, partials, a, b, params, layers, layout, bType);
   } else {
-    const key = `${layout} ${vec} ${inputs} ${bType}`;
+    const checked = !(vec && m % TILE === 0 && n % TILE === 0 && k % STEP === 0);
+    const key = `${layout} ${vec} ${inputs} ${bType} ${checked}`;
     let wgsl = sources.get(key);
-    if (!wgsl) sources.set(key, (wgsl = source(layout, vec, inputs, bType)));
+    if (!wgsl) sources.set(key, (wgsl = source(layout, vec, inputs, bType, checked)));
     gpu.dispatch(wgsl, [partials, a, b], params, [Math.ceil(n / TILE), Math.ceil(m / TILE), layers]);
   }
   if (split > 1) {

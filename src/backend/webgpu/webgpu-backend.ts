@@ -318,10 +318,7 @@ export class WebGpuBackend implements Ops {
     return outs;
   }
 
-  /**
-   * out (rows, n) = x w^T, a 16-bit w read as it is stored (the tensor-core product of mixed precision takes f16 as
-   * it is and makes an f16 copy of bf16, which fits where w does).
-   */
+  /** out (rows, n) = x w^T, a 16-bit w read as it is stored (by the tiled and the tensor-core products alike). */
   private productNT(out: Tensor, x: Tensor, w: Tensor, rows: number, inF: number): void {
     k.matmul(this.gpu, buf(out), buf(x), buf(w), rows, inF, w.shape[0]!, k.NT, this.matmulInputs, undefined, weightType(w));
   }

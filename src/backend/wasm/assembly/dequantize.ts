@@ -1,7 +1,7 @@
 // Weight rows decoded to f32, for the prefill mat-muls of the block and half types: a few rows at a time are
 // decoded into per-thread scratch and then multiplied with the f32 register-tiled kernel, so the decode cost is
 // shared by every row of x. Same math as src/core/quant (the host reference, bit-exact with ggml).
-import { f16 } from './simd';
+import { f16, F16_REBIAS, f16x8High, f16x8Low } from './simd';
 
 /** Bytes of one row of `cols` elements of a weight type (0 f32, 1 f16, 30 bf16, 8 q8_0, 2 q4_0, 12 q4_k, 14 q6_k). */
 export function rowBytes(type: i32, cols: i32): usize {
@@ -15,13 +15,33 @@ export function rowBytes(type: i32, cols: i32): usize {
 
 /** out (cols f32) = row w of the given ggml type. */
 export function dequantizeRow(type: i32, w: usize, out: usize, cols: i32): void {
-  if (type == 1) for (let c = 0; c < cols; c++) store<f32>(out + <usize>c * 4, f16(load<u16>(w + <usize>c * 2)));
-  else if (type == 30) for (let c = 0; c < cols; c++) store<f32>(out + <usize>c * 4, reinterpret<f32>(<u32>load<u16>(w + <usize>c * 2) << 16));
+  if (type == 1) halvesToF32(w, out, cols, false);
+  else if (type == 30) halvesToF32(w, out, cols, true);
   else if (type == 8) for (let b = 0; b < cols / 32; b++) q8_0(w + <usize>b * 34, out + <usize>b * 128);
   else if (type == 2) for (let b = 0; b < cols / 32; b++) q4_0(w + <usize>b * 18, out + <usize>b * 128);
   else if (type == 12) for (let b = 0; b < cols / 256; b++) q4_k(w + <usize>b * 144, out + <usize>b * 1024);
   else if (type == 14) for (let b = 0; b < cols / 256; b++) q6_k(w + <usize>b * 210, out + <usize>b * 1024);
   else memory.copy(out, w, <usize>cols * 4);
+}
+
+/** out (cols f32) = cols f16 or bf16 values at w, 8 at a time (f16x8Low/High; bf16 is the top half of an f32). */
+function halvesToF32(w: usize, out: usize, cols: i32, bf16: bool): void {
+  const rebias = f32x4.splat(F16_REBIAS);
+  let c = 0;
+  for (; c + 8 <= cols; c += 8) {
+    const h = v128.load(w + <usize>c * 2), o = out + <usize>c * 4;
+    if (bf16) {
+      v128.store(o, i32x4.shl(i32x4.extend_low_i16x8_u(h), 16));
+      v128.store(o + 16, i32x4.shl(i32x4.extend_high_i16x8_u(h), 16));
+    } else {
+      v128.store(o, f32x4.mul(f16x8Low(h), rebias));
+      v128.store(o + 16, f32x4.mul(f16x8High(h), rebias));
+    }
+  }
+  for (; c < cols; c++) {
+    const h = <u32>load<u16>(w + <usize>c * 2);
+    store<f32>(out + <usize>c * 4, bf16 ? reinterpret<f32>(h << 16) : f16(h));
+  }
 }
 
 function q8_0(p: usize, y: usize): void {

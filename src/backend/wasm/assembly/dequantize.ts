@@ -75,19 +75,36 @@ function q4_k(p: usize, y: usize): void {
   }
 }
 
+/**
+ * Q6_K block at p (see dot.ts's dotQ6_K for the layout) to 256 f32 at y. Per half h, the 6-bit values are built 16 at
+ * a time as bytes (the mat-vec's q6Half), less 32, widened to f32 and scaled by d times their 16-value scale.
+ */
 function q6_k(p: usize, y: usize): void {
   const d = f16(load<u16>(p + 208));
+  const low4 = i8x16.splat(0x0f), top2 = i8x16.splat(0x30), bias = i8x16.splat(32);
   for (let h = 0; h < 2; h++) {
-    const ql = p + 64 * h, qh = p + 128 + 32 * h, sc = p + 192 + 8 * h;
-    for (let l = 0; l < 32; l++) {
-      const s = l >> 4;
-      const H = load<u8>(qh + l);
-      const L0 = load<u8>(ql + l), L1 = load<u8>(ql + l + 32);
-      const o = y + <usize>(128 * h + l) * 4;
-      store<f32>(o, d * <f32>load<i8>(sc + s) * <f32>(<i32>((L0 & 0x0f) | ((H & 3) << 4)) - 32));
-      store<f32>(o + 128, d * <f32>load<i8>(sc + s + 2) * <f32>(<i32>((L1 & 0x0f) | (((H >> 2) & 3) << 4)) - 32));
-      store<f32>(o + 256, d * <f32>load<i8>(sc + s + 4) * <f32>(<i32>((L0 >> 4) | (((H >> 4) & 3) << 4)) - 32));
-      store<f32>(o + 384, d * <f32>load<i8>(sc + s + 6) * <f32>(<i32>((L1 >> 4) | (((H >> 6) & 3) << 4)) - 32));
-    }
+    const ql = p + 64 * h, qh = p + 128 + 32 * h, sc = p + 192 + 8 * h, o = y + <usize>(128 * h) * 4;
+    const L0a = v128.load(ql), L0b = v128.load(ql + 16), L1a = v128.load(ql + 32), L1b = v128.load(ql + 48);
+    const Ha = v128.load(qh), Hb = v128.load(qh + 16);
+    // Elements 32t .. 32t + 31 of the half: two vectors of 16, with scales sc[2t] and sc[2t + 1].
+    q6Store(v128.or(v128.and(L0a, low4), v128.and(i16x8.shl(Ha, 4), top2)), bias, d * <f32>load<i8>(sc), o);
+    q6Store(v128.or(v128.and(L0b, low4), v128.and(i16x8.shl(Hb, 4), top2)), bias, d * <f32>load<i8>(sc + 1), o + 64);
+    q6Store(v128.or(v128.and(L1a, low4), v128.and(i16x8.shl(Ha, 2), top2)), bias, d * <f32>load<i8>(sc + 2), o + 128);
+    q6Store(v128.or(v128.and(L1b, low4), v128.and(i16x8.shl(Hb, 2), top2)), bias, d * <f32>load<i8>(sc + 3), o + 192);
+    q6Store(v128.or(v128.and(i16x8.shr_u(L0a, 4), low4), v128.and(Ha, top2)), bias, d * <f32>load<i8>(sc + 4), o + 256);
+    q6Store(v128.or(v128.and(i16x8.shr_u(L0b, 4), low4), v128.and(Hb, top2)), bias, d * <f32>load<i8>(sc + 5), o + 320);
+    q6Store(v128.or(v128.and(i16x8.shr_u(L1a, 4), low4), v128.and(i16x8.shr_u(Ha, 2), top2)), bias, d * <f32>load<i8>(sc + 6), o + 384);
+    q6Store(v128.or(v128.and(i16x8.shr_u(L1b, 4), low4), v128.and(i16x8.shr_u(Hb, 2), top2)), bias, d * <f32>load<i8>(sc + 7), o + 448);
   }
+}
+
+/** 16 f32 at o = (the 16 bytes u, 0..63, less `bias` 32) times scale. */
+// @ts-ignore: decorator
+@inline function q6Store(u: v128, bias: v128, scale: f32, o: usize): void {
+  const q = i8x16.sub(u, bias), s = f32x4.splat(scale);
+  const lo = i16x8.extend_low_i8x16_s(q), hi = i16x8.extend_high_i8x16_s(q);
+  v128.store(o, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(lo)), s));
+  v128.store(o + 16, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(lo)), s));
+  v128.store(o + 32, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(hi)), s));
+  v128.store(o + 48, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(hi)), s));
 }

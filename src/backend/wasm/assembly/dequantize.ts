@@ -1,6 +1,7 @@
 // Weight rows decoded to f32, for the prefill mat-muls of the block and half types: a few rows at a time are
 // decoded into per-thread scratch and then multiplied with the f32 register-tiled kernel, so the decode cost is
 // shared by every row of x. Same math as src/core/quant (the host reference, bit-exact with ggml).
+import { q6Values } from './dot';
 import { f16, F16_REBIAS, f16x8High, f16x8Low } from './simd';
 
 /** Bytes of one row of `cols` elements of a weight type (0 f32, 1 f16, 30 bf16, 8 q8_0, 2 q4_0, 12 q4_k, 14 q6_k). */
@@ -76,8 +77,8 @@ function q4_k(p: usize, y: usize): void {
 }
 
 /**
- * Q6_K block at p (see dot.ts's dotQ6_K for the layout) to 256 f32 at y. Per half h, the 6-bit values are built 16 at
- * a time as bytes (the mat-vec's q6Half), less 32, widened to f32 and scaled by d times their 16-value scale.
+ * Q6_K block at p (see dot.ts's dotQ6_K for the layout) to 256 f32 at y: per half h, group t's 32 values (q6Values,
+ * 16 at a time, scales sc[2t] and sc[2t + 1]), less 32, widened to f32 and scaled by d times their scale.
  */
 function q6_k(p: usize, y: usize): void {
   const d = f16(load<u16>(p + 208));
@@ -86,22 +87,23 @@ function q6_k(p: usize, y: usize): void {
     const ql = p + 64 * h, qh = p + 128 + 32 * h, sc = p + 192 + 8 * h, o = y + <usize>(128 * h) * 4;
     const L0a = v128.load(ql), L0b = v128.load(ql + 16), L1a = v128.load(ql + 32), L1b = v128.load(ql + 48);
     const Ha = v128.load(qh), Hb = v128.load(qh + 16);
-    // Elements 32t .. 32t + 31 of the half: two vectors of 16, with scales sc[2t] and sc[2t + 1].
-    q6Store(v128.or(v128.and(L0a, low4), v128.and(i16x8.shl(Ha, 4), top2)), bias, d * <f32>load<i8>(sc), o);
-    q6Store(v128.or(v128.and(L0b, low4), v128.and(i16x8.shl(Hb, 4), top2)), bias, d * <f32>load<i8>(sc + 1), o + 64);
-    q6Store(v128.or(v128.and(L1a, low4), v128.and(i16x8.shl(Ha, 2), top2)), bias, d * <f32>load<i8>(sc + 2), o + 128);
-    q6Store(v128.or(v128.and(L1b, low4), v128.and(i16x8.shl(Hb, 2), top2)), bias, d * <f32>load<i8>(sc + 3), o + 192);
-    q6Store(v128.or(v128.and(i16x8.shr_u(L0a, 4), low4), v128.and(Ha, top2)), bias, d * <f32>load<i8>(sc + 4), o + 256);
-    q6Store(v128.or(v128.and(i16x8.shr_u(L0b, 4), low4), v128.and(Hb, top2)), bias, d * <f32>load<i8>(sc + 5), o + 320);
-    q6Store(v128.or(v128.and(i16x8.shr_u(L1a, 4), low4), v128.and(i16x8.shr_u(Ha, 2), top2)), bias, d * <f32>load<i8>(sc + 6), o + 384);
-    q6Store(v128.or(v128.and(i16x8.shr_u(L1b, 4), low4), v128.and(i16x8.shr_u(Hb, 2), top2)), bias, d * <f32>load<i8>(sc + 7), o + 448);
+    q6Store(q6Values(L0a, Ha, 0, low4, top2), q6Values(L0b, Hb, 0, low4, top2), bias, d, sc, o);
+    q6Store(q6Values(L1a, Ha, 1, low4, top2), q6Values(L1b, Hb, 1, low4, top2), bias, d, sc + 2, o + 128);
+    q6Store(q6Values(L0a, Ha, 2, low4, top2), q6Values(L0b, Hb, 2, low4, top2), bias, d, sc + 4, o + 256);
+    q6Store(q6Values(L1a, Ha, 3, low4, top2), q6Values(L1b, Hb, 3, low4, top2), bias, d, sc + 6, o + 384);
   }
 }
 
-/** 16 f32 at o = (the 16 bytes u, 0..63, less `bias` 32) times scale. */
+/** 32 f32 at o = (the bytes ua then ub, 0..63, less `bias` 32) times d and the scales at sc and sc + 1. */
 // @ts-ignore: decorator
-@inline function q6Store(u: v128, bias: v128, scale: f32, o: usize): void {
-  const q = i8x16.sub(u, bias), s = f32x4.splat(scale);
+@inline function q6Store(ua: v128, ub: v128, bias: v128, d: f32, sc: usize, o: usize): void {
+  widenScaled(i8x16.sub(ua, bias), f32x4.splat(d * <f32>load<i8>(sc)), o);
+  widenScaled(i8x16.sub(ub, bias), f32x4.splat(d * <f32>load<i8>(sc + 1)), o + 64);
+}
+
+/** 16 f32 at o = the 16 signed bytes q times s. */
+// @ts-ignore: decorator
+@inline function widenScaled(q: v128, s: v128, o: usize): void {
   const lo = i16x8.extend_low_i8x16_s(q), hi = i16x8.extend_high_i8x16_s(q);
   v128.store(o, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(lo)), s));
   v128.store(o + 16, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(lo)), s));

@@ -245,9 +245,22 @@ import { Q8A_BYTES, Q8G_GROUP_BYTES, q8aHalfSum, q8aSum, Q8S_GROUP_BYTES } from 
 }
 
 /**
+ * The 6-bit values (0..63, a byte each) of 16 elements of group t (0..3) of a Q6_K half: their low 4 bits are the
+ * low nibbles of ql bytes L (t = 0, 1) or the high ones (t = 2, 3), their top 2 bits bits 2t, 2t + 1 of qh bytes H.
+ * Shifts are 16-bit (x64 has no byte shifts) and masked; low4 and top2 are byte splats of 0x0f and 0x30, passed in
+ * so that V8 builds them once.
+ */
+// @ts-ignore: decorator
+@inline export function q6Values(L: v128, H: v128, t: i32, low4: v128, top2: v128): v128 {
+  const nibbles = t < 2 ? L : i16x8.shr_u(L, 4);
+  const top = t == 0 ? i16x8.shl(H, 4) : t == 1 ? i16x8.shl(H, 2) : t == 2 ? H : i16x8.shr_u(H, 2);
+  return v128.or(v128.and(nibbles, low4), v128.and(top, top2));
+}
+
+/**
  * acc + the dot of elements 128h..128h+127 of the Q6_K block at wb: bytes ql[64h + l] hold element 128h + l in
  * their low nibble and 128h + 64 + l in their high one, qh[32h + l] the top 2 bits of elements 128h + l + 32t in
- * bits 2t, 2t+1 (l < 32, t < 4). Shifts are 16-bit (x64 has no byte shifts) and masked.
+ * bits 2t, 2t+1 (l < 32, t < 4); element 128h + 32t + l is group t's value l (q6Values).
  */
 // @ts-ignore: decorator
 @inline function q6Half(wb: usize, xb: usize, h: i32, acc: v128): v128 {
@@ -256,14 +269,10 @@ import { Q8A_BYTES, Q8G_GROUP_BYTES, q8aHalfSum, q8aSum, Q8S_GROUP_BYTES } from 
   const x0 = xb + <usize>(4 * h) * Q8A_BYTES;
   const L0a = v128.load(ql), L0b = v128.load(ql + 16), L1a = v128.load(ql + 32), L1b = v128.load(ql + 48);
   const Ha = v128.load(qh), Hb = v128.load(qh + 16);
-  acc = q6Block(v128.or(v128.and(L0a, low4), v128.and(i16x8.shl(Ha, 4), top2)),
-    v128.or(v128.and(L0b, low4), v128.and(i16x8.shl(Hb, 4), top2)), x0, sc, acc);
-  acc = q6Block(v128.or(v128.and(L1a, low4), v128.and(i16x8.shl(Ha, 2), top2)),
-    v128.or(v128.and(L1b, low4), v128.and(i16x8.shl(Hb, 2), top2)), x0 + Q8A_BYTES, sc + 2, acc);
-  acc = q6Block(v128.or(v128.and(i16x8.shr_u(L0a, 4), low4), v128.and(Ha, top2)),
-    v128.or(v128.and(i16x8.shr_u(L0b, 4), low4), v128.and(Hb, top2)), x0 + 2 * Q8A_BYTES, sc + 4, acc);
-  return q6Block(v128.or(v128.and(i16x8.shr_u(L1a, 4), low4), v128.and(i16x8.shr_u(Ha, 2), top2)),
-    v128.or(v128.and(i16x8.shr_u(L1b, 4), low4), v128.and(i16x8.shr_u(Hb, 2), top2)), x0 + 3 * Q8A_BYTES, sc + 6, acc);
+  acc = q6Block(q6Values(L0a, Ha, 0, low4, top2), q6Values(L0b, Hb, 0, low4, top2), x0, sc, acc);
+  acc = q6Block(q6Values(L1a, Ha, 1, low4, top2), q6Values(L1b, Hb, 1, low4, top2), x0 + Q8A_BYTES, sc + 2, acc);
+  acc = q6Block(q6Values(L0a, Ha, 2, low4, top2), q6Values(L0b, Hb, 2, low4, top2), x0 + 2 * Q8A_BYTES, sc + 4, acc);
+  return q6Block(q6Values(L1a, Ha, 3, low4, top2), q6Values(L1b, Hb, 3, low4, top2), x0 + 3 * Q8A_BYTES, sc + 6, acc);
 }
 
 /**

@@ -127,6 +127,31 @@ for (const [name, create, skip] of candidates) {
       }
     });
 
+    test('linear over encoded weights small enough that their f16 values and block scales are f16 subnormals', async () => {
+      // Weights of about 1e-4 (f16 subnormals start below 6.1e-5): f16 holds many as subnormals, and every block
+      // type's f16 scale d (max|w| over 8 to 127, 16..32 values to a block) is one. Both decode exactly; the bound is
+      // the encoded test's, relative (no 1e-4 floor, which would hide any error here).
+      for (const dtype of ['f16', 'q8_0', 'q4_0', 'q4_k', 'q6_k'] as const) {
+        const [inF, rows, outF] = [512, 5, 7];
+        const xs = random(rng, [rows, inF]);
+        const w = random(rng, [outF, inF]).map((v) => v * 2e-4);
+        const bytes = dtype === 'f16' ? encodeFloats(w, dtype) : quantize(dtype, w);
+        const run = async (o: Ops) => o.read(o.linear(o.fromHost(xs, [rows, inF]), o.fromEncoded({ shape: [outF, inF], dtype, bytes })));
+        const [got, want] = [await run(ops), await run(reference)];
+        got.forEach((v, i) => {
+          const r = Math.floor(i / outF), o = i % outF;
+          let sumAbs = 0, variance = 0;
+          for (let c = 0; c < inF; c++) {
+            sumAbs += Math.abs(w[o * inF + c]! * xs[r * inF + c]!);
+            const d = maxAbs(xs.subarray(r * inF + (c & ~31), r * inF + (c & ~31) + 32)) / 127;
+            variance += (w[o * inF + c]! * d) ** 2 / 12;
+          }
+          const bound = dtype === 'f16' ? Math.sqrt(inF) * 2 ** -24 * sumAbs : 6 * Math.sqrt(variance);
+          assert.ok(Math.abs(v - want[i]!) <= bound + 1e-12, `${dtype} output ${i}: ${v} vs ${want[i]} (bound ${bound})`);
+        });
+      }
+    });
+
     test('rmsnorm, swiglu, add, softmax', async () => {
       for (const [rows, dim] of [[1, 1], [3, 7], [2, 64], [5, 33]] as const) {
         const x = { data: random(rng, [rows, dim], 3), shape: [rows, dim] };

@@ -104,10 +104,17 @@ export function relaxedDotProbe(out: usize, u: usize, s: usize): void {
   v128.store(out + 32, dotI8SignedBy(sv, i32x4.splat(0), uv, i32x4.splat(0), ones));
 }
 
-/** Scalar f16 bits -> f32 (exact for zero, subnormals and normals; weights hold no inf/nan). */
+/**
+ * Scalar f16 bits -> f32 (exact for zero, subnormals and normals; weights hold no inf/nan). Normals rebias their
+ * exponent in integer arithmetic; subnormals are their mantissa times 2^-24. No f32 subnormal is ever formed: x64
+ * takes a slow assist on each multiply that meets one, and the scales of small weights (a 1.1B model's Q6_K blocks)
+ * are f16 subnormals.
+ */
 // @ts-ignore: decorator
 @inline export function f16(h: u32): f32 {
-  const magnitude = reinterpret<f32>((h & 0x7fff) << 13) * reinterpret<f32>(0x77800000); // * 2^112 rebias
+  const normal = reinterpret<f32>(((h & 0x7fff) << 13) + ((127 - 15) << 23));
+  const subnormal = <f32>(h & 0x3ff) * reinterpret<f32>((127 - 24) << 23); // mantissa * 2^-24
+  const magnitude = select<f32>(normal, subnormal, (h & 0x7c00) != 0);
   return reinterpret<f32>(reinterpret<u32>(magnitude) | ((h & 0x8000) << 16));
 }
 

@@ -37,6 +37,23 @@ async function agree(ops: Ops, inputs: { data: Float32Array | Int32Array; shape:
   assert.ok(d <= tol, `${what}: max relative difference ${d} > ${tol}`);
 }
 
+/**
+ * How far output (r, o) of x (rows, inF) . w (outF, inF) encoded as `dtype` may be from the reference's (which
+ * decodes w exactly and sums in f64). f16/bf16 decode exactly; what is left is f32 summation, whose rounding error
+ * stays below about sqrt(inF) u sum|w x| (u = 2^-24; the probabilistic bound, seen ~100x under it). Block types
+ * multiply x rounded to int8 per 32-block (Q8A): each x moves by a near-uniform error of at most d/2, d = max|x in
+ * its block| / 127, so an output's error has standard deviation sqrt(sum w^2 d^2 / 12); 6 of those is the bound.
+ */
+function encodedBound(dtype: string, w: Float32Array, xs: Float32Array, inF: number, r: number, o: number): number {
+  let sumAbs = 0, variance = 0;
+  for (let i = 0; i < inF; i++) {
+    sumAbs += Math.abs(w[o * inF + i]! * xs[r * inF + i]!);
+    const d = maxAbs(xs.subarray(r * inF + (i & ~31), r * inF + (i & ~31) + 32)) / 127;
+    variance += (w[o * inF + i]! * d) ** 2 / 12;
+  }
+  return dtype.startsWith('q') ? 6 * Math.sqrt(variance) : Math.sqrt(inF) * 2 ** -24 * sumAbs;
+}
+
 function encodeFloats(x: Float32Array, dtype: 'f16' | 'bf16'): Uint8Array {
   return new Uint8Array(Uint16Array.from(x, dtype === 'f16' ? f32ToF16 : f32ToBf16).buffer);
 }
@@ -101,23 +118,10 @@ for (const [name, create, skip] of candidates) {
           }
           const run = async (o: Ops) => o.read(o.linear(o.fromHost(xs, [rows, inF]), o.fromEncoded({ shape: [outF, inF], dtype, bytes })));
           const [got, want] = [await run(ops), await run(reference)];
-          // The reference decodes w exactly and multiplies in f64. Block types multiply x rounded to int8 per
-          // 32-block (Q8A): each x moves by a near-uniform error of at most d/2, d = max|x in its block| / 127, so
-          // an output's error has standard deviation sqrt(sum w^2 d^2 / 12); 6 of those is the bound.
+          // encodedBound, plus 1e-4 of slack.
           const bound = (r: number, o: number) => {
-            // f16/bf16 decode exactly; what is left is f32 summation, whose rounding error stays below about
-            // sqrt(inF) u sum|w x| (u = 2^-24; the probabilistic bound, seen ~100x under it), or 1e-4.
-            if (!dtype.startsWith('q')) {
-              let sumAbs = 0;
-              for (let i = 0; i < inF; i++) sumAbs += Math.abs(w[o * inF + i]! * xs[r * inF + i]!);
-              return Math.max(1e-4, Math.sqrt(inF) * 2 ** -24 * sumAbs);
-            }
-            let variance = 0;
-            for (let i = 0; i < inF; i++) {
-              const d = maxAbs(xs.subarray(r * inF + (i & ~31), r * inF + (i & ~31) + 32)) / 127;
-              variance += (w[o * inF + i]! * d) ** 2 / 12;
-            }
-            return 6 * Math.sqrt(variance) + 1e-4;
+            const b = encodedBound(dtype, w, xs, inF, r, o);
+            return dtype.startsWith('q') ? b + 1e-4 : Math.max(1e-4, b);
           };
           got.forEach((v, i) => {
             const [r, o] = [Math.floor(i / outF), i % outF];
@@ -139,14 +143,7 @@ for (const [name, create, skip] of candidates) {
         const run = async (o: Ops) => o.read(o.linear(o.fromHost(xs, [rows, inF]), o.fromEncoded({ shape: [outF, inF], dtype, bytes })));
         const [got, want] = [await run(ops), await run(reference)];
         got.forEach((v, i) => {
-          const r = Math.floor(i / outF), o = i % outF;
-          let sumAbs = 0, variance = 0;
-          for (let c = 0; c < inF; c++) {
-            sumAbs += Math.abs(w[o * inF + c]! * xs[r * inF + c]!);
-            const d = maxAbs(xs.subarray(r * inF + (c & ~31), r * inF + (c & ~31) + 32)) / 127;
-            variance += (w[o * inF + c]! * d) ** 2 / 12;
-          }
-          const bound = dtype === 'f16' ? Math.sqrt(inF) * 2 ** -24 * sumAbs : 6 * Math.sqrt(variance);
+          const bound = encodedBound(dtype, w, xs, inF, Math.floor(i / outF), i % outF);
           assert.ok(Math.abs(v - want[i]!) <= bound + 1e-12, `${dtype} output ${i}: ${v} vs ${want[i]} (bound ${bound})`);
         });
       }

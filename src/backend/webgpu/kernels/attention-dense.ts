@@ -55,13 +55,14 @@ const SWAP_AXES = map(`@group(0) @binding(0) var<storage, read_write> out: array
   let b = i / (p.d * p.q * p.p);
   out[p.outAt + i] = x[p.inAt + ((b * p.qIn + qi) * p.p + pi) * p.d + d];`, 'n: u32, qIn: u32, p: u32, q: u32, d: u32, inAt: u32, outAt: u32');
 
-// Dropout of element j of score row `row`, whose mask elements start at row stride (see above): x * the dropout's
-// scale where mask element seedHash + row stride + j keeps it, else 0; x where there is no dropout (threshold 0).
+// Dropout of element j of score row `row`, whose mask elements start at row stride (see above): `keeps` says whether
+// mask element seedHash + row stride + j keeps it (always, where there is no dropout: threshold 0, dropScale 1), and
+// `dropped` gives x times the dropout's scale where kept, else 0.
 const DROPPED = /* wgsl */ `${HASH32}
-fn dropped(x: f32, row: u32, j: u32) -> f32 {
-  if (p.threshold == 0u) { return x; }
-  return select(0.0, x * p.dropScale, hash32(p.seedHash + row * p.stride + j) >= p.threshold);
-}`;
+fn keeps(row: u32, j: u32) -> bool {
+  return p.threshold == 0u || hash32(p.seedHash + row * p.stride + j) >= p.threshold;
+}
+fn dropped(x: f32, keep: bool) -> f32 { return select(0.0, x * p.dropScale, keep); }`;
 const DROPOUT_PARAMS = 'seedHash: u32, threshold: u32, dropScale: f32, stride: u32';
 
 // In place, each row (z, t) of s (Z, T, S): p = exp(scale s - m) / l over the keys the query at startPos + t sees
@@ -87,7 +88,7 @@ struct Params { rows: u32, time: u32, keys: u32, startPos: u32, scale: f32, ${DR
   let rowM = rowMax(lane, m);
   let rowL = rowSum(lane, l * exp(m - rowM));
   for (var j = lane; j < p.keys; j += 64u) {
-    s[base + j] = select(0.0, dropped(exp(s[base + j] * p.scale - rowM) / rowL, row, j), j < seen);
+    s[base + j] = select(0.0, dropped(exp(s[base + j] * p.scale - rowM) / rowL, keeps(row, j)), j < seen);
   }
 }`;
 
@@ -104,12 +105,13 @@ struct Params { rows: u32, keys: u32, scale: f32, ${DROPOUT_PARAMS} }
   if (row >= p.rows) { return; }
   let base = row * p.keys;
   var dot = 0.0;
-  for (var j = lane; j < p.keys; j += 64u) { dot += prob[base + j] * dropped(dp[base + j], row, j); }
+  for (var j = lane; j < p.keys; j += 64u) { dot += prob[base + j] * dropped(dp[base + j], keeps(row, j)); }
   dot = rowSum(lane, dot);
   for (var j = lane; j < p.keys; j += 64u) {
     let pj = prob[base + j];
-    dp[base + j] = p.scale * pj * (dropped(dp[base + j], row, j) - dot);
-    prob[base + j] = dropped(pj, row, j);
+    let keep = keeps(row, j);
+    dp[base + j] = p.scale * pj * (dropped(dp[base + j], keep) - dot);
+    prob[base + j] = dropped(pj, keep);
   }
 }`;
 

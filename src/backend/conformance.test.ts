@@ -41,14 +41,17 @@ async function agree(ops: Ops, inputs: { data: Float32Array | Int32Array; shape:
  * How far output (r, o) of x (rows, inF) . w (outF, inF) encoded as `dtype` may be from the reference's (which
  * decodes w exactly and sums in f64). f16/bf16 decode exactly; what is left is f32 summation, whose rounding error
  * stays below about sqrt(inF) u sum|w x| (u = 2^-24; the probabilistic bound, seen ~100x under it). Block types
- * multiply x rounded to int8 per 32-block (Q8A): each x moves by a near-uniform error of at most d/2, d = max|x in
- * its block| / 127, so an output's error has standard deviation sqrt(sum w^2 d^2 / 12); 6 of those is the bound.
+ * multiply x rounded to int8 with one scale per 32 values (per 256 for the k-quants, as ggml's Q8_K): each x moves
+ * by a near-uniform error of at most d/2, d = max|x in its span| / 127, so an output's error has standard deviation
+ * sqrt(sum w^2 d^2 / 12); 6 of those is the bound.
  */
 function encodedBound(dtype: string, w: Float32Array, xs: Float32Array, inF: number, r: number, o: number): number {
+  const span = dtype.endsWith('_k') ? 256 : 32;
   let sumAbs = 0, variance = 0;
   for (let i = 0; i < inF; i++) {
     sumAbs += Math.abs(w[o * inF + i]! * xs[r * inF + i]!);
-    const d = maxAbs(xs.subarray(r * inF + (i & ~31), r * inF + (i & ~31) + 32)) / 127;
+    const start = r * inF + i - (i % span);
+    const d = maxAbs(xs.subarray(start, start + span)) / 127;
     variance += (w[o * inF + i]! * d) ** 2 / 12;
   }
   return dtype.startsWith('q') ? 6 * Math.sqrt(variance) : Math.sqrt(inF) * 2 ** -24 * sumAbs;

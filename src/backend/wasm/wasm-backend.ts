@@ -34,28 +34,31 @@ export interface WasmBackendOptions {
  * Per weight type: the suffix of its decode (matvec) kernel, the layout of x that kernel takes (f32 where none),
  * and the ggml type id that the prefill kernel (matmulDecoded) decodes.
  */
-type DecodeX = 'f32' | 'f32x2^72' | 'Q8A' | 'Q8G' | 'Q8S';
+type DecodeX = 'f32' | 'f32x2^72' | 'Q8G' | 'Q8K' | 'Q8S';
 const weightKernels: Partial<Record<DType, { suffix: string; decodeX: DecodeX; ggml: number }>> = {
   f32: { suffix: 'F32', decodeX: 'f32', ggml: 0 }, f16: { suffix: 'F16', decodeX: 'f32x2^72', ggml: 1 },
   bf16: { suffix: 'BF16', decodeX: 'f32', ggml: 30 }, q8_0: { suffix: 'Q8_0', decodeX: 'Q8S', ggml: 8 },
-  q4_0: { suffix: 'Q4_0', decodeX: 'Q8G', ggml: 2 }, q4_k: { suffix: 'Q4_K', decodeX: 'Q8A', ggml: 12 },
-  q6_k: { suffix: 'Q6_K', decodeX: 'Q8A', ggml: 14 },
+  q4_0: { suffix: 'Q4_0', decodeX: 'Q8G', ggml: 2 }, q4_k: { suffix: 'Q4_K', decodeX: 'Q8K', ggml: 12 },
+  q6_k: { suffix: 'Q6_K', decodeX: 'Q8K', ggml: 14 },
 };
 /**
- * Bytes of x quantized for decode (q8a.ts): Q8A, per 32 values an f32 scale, two i16 half sums and 32 int8; per
- * 128 values, Q8G, 4 f32 scales, 4 f32 scaled sums and 128 int8, and Q8S, 4 f32 scales, 4 i32 corrections, and 32
- * magnitude and 32 sign bytes per 32 values.
+ * Bytes of x quantized for decode (q8a.ts): per 128 values, Q8G, 4 f32 scales, 4 f32 scaled sums and 128 int8, and
+ * Q8S, 4 f32 scales, 4 i32 corrections, and 32 magnitude and 32 sign bytes per 32 values; Q8K, per 256 values an
+ * f32 scale (in 16 bytes), 16 i16 sums and 256 int8.
  */
-const decodeXBytes = (inF: number) => ({ Q8A: (inF / 32) * 40, Q8G: Math.ceil(inF / 128) * 160, Q8S: Math.ceil(inF / 128) * 288 });
-/** Q8A4 and Q8A4S (q8a.ts), x for the integer prefill kernels: bytes per 4 rows and 32 columns. */
-const Q8A4_BLOCK_BYTES = { Q8A4: 160, Q8A4S: 288 };
+const decodeXBytes = (inF: number) => ({ Q8G: Math.ceil(inF / 128) * 160, Q8K: (inF / 256) * 304, Q8S: Math.ceil(inF / 128) * 288 });
+/**
+ * Q8A4, Q8A4K (Q8A4 with one scale per 256 columns, as Q8K) and Q8A4S (q8a.ts), x for the integer prefill kernels:
+ * bytes per 4 rows and 32 columns.
+ */
+const Q8A4_BLOCK_BYTES = { Q8A4: 160, Q8A4K: 160, Q8A4S: 288 };
 /**
  * The weight types whose prefill runs on the integer dot (matmul-int8.ts), with the layout of x it takes. Relaxed
  * build only: there it is 1.2-1.7x the f32 tile on decoded rows; the SIMD128 build's exact dot is slower than that.
  */
 const int8PrefillKernels: Partial<Record<DType, { kernel: string; layout: keyof typeof Q8A4_BLOCK_BYTES }>> = {
   q4_0: { kernel: 'matmulQ4_0', layout: 'Q8A4' },
-  q4_k: { kernel: 'matmulQ4_K', layout: 'Q8A4' },
+  q4_k: { kernel: 'matmulQ4_K', layout: 'Q8A4K' },
   q8_0: { kernel: 'matmulQ8_0', layout: 'Q8A4S' },
 };
 
@@ -202,9 +205,9 @@ export class WasmBackend implements Ops {
 
   /**
    * x (rows, in) against each w (out_i, in): one pool job. One row (decode) uses the matvec kernels (integer ones
-   * on x quantized once to Q8A); several rows (prefill) the integer mat-mul kernels for Q4_0, Q4_K and Q8_0 (on x
-   * quantized once to Q8A4 or Q8A4S), and the register-tiled f32 mat-mul for the rest, with weights of other types
-   * decoded a few rows at a time into per-thread scratch.
+   * on x quantized once to Q8G, Q8K or Q8S); several rows (prefill) the integer mat-mul kernels for Q4_0, Q4_K and
+   * Q8_0 (on x quantized once to Q8A4, Q8A4K or Q8A4S), and the register-tiled f32 mat-mul for the rest, with weights
+   * of other types decoded a few rows at a time into per-thread scratch.
    */
   linears(x: Tensor, ws: Tensor[]): Tensor[] {
     const inF = last(f32Tensor(x));
@@ -221,15 +224,15 @@ export class WasmBackend implements Ops {
       if (layout === 'f32x2^72') {
         p = ptr(this.f32([inF]));
         this.k['scale']!(p, ptr(x), 2 ** 72, 0, inF);
-      } else if (layout === 'Q8A') {
+      } else if (layout === 'Q8K') {
         p = ptr(this.alloc([inF], 'i32', decodeXBytes(inF)[layout]));
-        this.k['quantizeQ8A']!(p, ptr(x), inF);
+        this.k['quantizeQ8K']!(p, ptr(x), inF);
       } else if (layout === 'Q8G' || layout === 'Q8S') {
         p = ptr(this.alloc([inF], 'i32', decodeXBytes(inF)[layout]));
         this.k[`quantize${layout}`]!(p, ptr(x), inF, ptr(this.f32([10]))); // 40 bytes of scratch
       } else {
         p = ptr(this.alloc([rows, inF], 'i32', Math.ceil(rows / 4) * (inF / 32) * Q8A4_BLOCK_BYTES[layout]));
-        this.k['quantizeQ8A4']!(p, ptr(x), rows, inF, layout === 'Q8A4S' ? 1 : 0, ptr(this.f32([26]))); // 104 bytes of scratch
+        this.k['quantizeQ8A4']!(p, ptr(x), rows, inF, layout === 'Q8A4S' ? 1 : 0, layout === 'Q8A4K' ? 256 : 32, ptr(this.f32([26]))); // 104 bytes of scratch
       }
       quantized.set(layout, p);
       return p;

@@ -1,8 +1,8 @@
 // Dot products of one weight row (as stored), or two (the *Rows functions, which load x once for both), with one
 // activation row, for the matvec (decode) kernels: f32 x for f32 and bf16, f32 x times 2^72 for f16, and x
-// quantized for the block types (q8a.ts): Q8S for Q8_0, Q8G for Q4_0, Q8A for Q4_K and Q6_K.
-import { dotI8SignedBy, dotU4Pair, dotU4PairI16, dotU7Scaled, f16, F16_REBIAS, F16_UNSCALE, f16x4, f16x8High, f16x8Low, hsum, madd, onesI16, pairBlocks } from './simd';
-import { Q8A_BYTES, Q8G_GROUP_BYTES, q8aHalfSum, q8aSum, Q8S_GROUP_BYTES } from './q8a';
+// quantized for the block types (q8a.ts): Q8S for Q8_0, Q8G for Q4_0, Q8K for Q4_K and Q6_K.
+import { dotI8SignedBy, dotU4PairI16, f16, F16_REBIAS, F16_UNSCALE, f16x4, f16x8High, f16x8Low, hsum, madd, onesI16, pairBlocks, pairDot } from './simd';
+import { Q8G_GROUP_BYTES, Q8K_BYTES, Q8S_GROUP_BYTES } from './q8a';
 
 /** w (cols f32) . x (cols f32), 4 accumulators of 4 lanes. */
 // @ts-ignore: decorator
@@ -179,69 +179,82 @@ import { Q8A_BYTES, Q8G_GROUP_BYTES, q8aHalfSum, q8aSum, Q8S_GROUP_BYTES } from 
 }
 
 /**
- * Q4_K w (144-byte blocks of 256: f16 d, f16 dmin, 12 scale bytes, 128 nibble bytes) . Q8A x. Sub-block j of 32
- * elements is y = d sc_j q - dmin m_j, so its dot is d sc_j dx sum(q xq) - dmin m_j dx sum(xq). Bytes 32c..32c+31
- * hold sub-block 2c in their low nibbles and 2c+1 in their high ones: one load serves both.
+ * Q4_K w (144-byte blocks of 256: f16 d, f16 dmin, 12 bytes of 6-bit scales and mins, 128 nibble bytes) . Q8K x.
+ * Sub-block j of 32 elements is y = d sc_j q - dmin m_j, so a block's dot is dx (d sum_j sc_j sum(q xq) - dmin
+ * sum_j m_j sum_j(xq)): both sums stay in integers to the block's end (|lanes| < 2^24). Bytes 32c..32c+31 hold
+ * sub-block 2c in their low nibbles and 2c+1 in their high ones: one load serves both. Each sub-block's i16 pair sums
+ * are widened against its scale (q4kScales), and the mins meet x's sums by 16s in two widening dots.
  */
 // @ts-ignore: decorator
 @inline export function dotQ4_K(w: usize, x: usize, cols: i32): f32 {
-  const ones = onesI16(cols);
-  let sum: f32 = 0;
+  let acc = f32x4.splat(0);
   for (let b = 0; b < cols / 256; b++) {
-    const wb = w + <usize>b * 144, xb = x + <usize>b * 8 * Q8A_BYTES;
-    let acc = f32x4.splat(0), offset = f32x4.splat(0);
-    acc = q4kPair(wb, xb, 0, acc, ones); acc = q4kPair(wb, xb, 1, acc, ones);
-    acc = q4kPair(wb, xb, 2, acc, ones); acc = q4kPair(wb, xb, 3, acc, ones);
-    offset = q4kMins(wb, xb, 0, offset); offset = q4kMins(wb, xb, 1, offset);
-    sum += f16(load<u16>(wb)) * hsum(acc) - f16(load<u16>(wb + 2)) * hsum(offset);
+    const wb = w + <usize>b * 144, xb = x + <usize>b * Q8K_BYTES, xq = xb + 48;
+    const packed = q4kScales(wb + 4);
+    const sc = i16x8.extend_low_i8x16_u(packed), mins = i16x8.extend_high_i8x16_u(packed);
+    const sc03 = i16x8.shuffle(sc, sc, 0, 0, 1, 1, 2, 2, 3, 3), sc47 = i16x8.shuffle(sc, sc, 4, 4, 5, 5, 6, 6, 7, 7);
+    // x's sums by 16, against each sub-block's min twice: sum_j m_j (sum of x's values in sub-block j).
+    const offset = i32x4.add(
+      i32x4.dot_i16x8_s(v128.load(xb + 16), i16x8.shuffle(mins, mins, 0, 0, 1, 1, 2, 2, 3, 3)),
+      i32x4.dot_i16x8_s(v128.load(xb + 32), i16x8.shuffle(mins, mins, 4, 4, 5, 5, 6, 6, 7, 7)));
+    let isum = q4kPair(wb + 16, xq, v128.shuffle<i32>(sc03, sc03, 0, 0, 0, 0), v128.shuffle<i32>(sc03, sc03, 1, 1, 1, 1), i32x4.splat(0));
+    isum = q4kPair(wb + 48, xq + 64, v128.shuffle<i32>(sc03, sc03, 2, 2, 2, 2), v128.shuffle<i32>(sc03, sc03, 3, 3, 3, 3), isum);
+    isum = q4kPair(wb + 80, xq + 128, v128.shuffle<i32>(sc47, sc47, 0, 0, 0, 0), v128.shuffle<i32>(sc47, sc47, 1, 1, 1, 1), isum);
+    isum = q4kPair(wb + 112, xq + 192, v128.shuffle<i32>(sc47, sc47, 2, 2, 2, 2), v128.shuffle<i32>(sc47, sc47, 3, 3, 3, 3), isum);
+    const dx = load<f32>(xb);
+    acc = madd(f32x4.convert_i32x4_s(isum), f32x4.splat(f16(load<u16>(wb)) * dx), acc);
+    acc = madd(f32x4.convert_i32x4_s(offset), f32x4.splat(-f16(load<u16>(wb + 2)) * dx), acc);
   }
-  return sum;
+  return hsum(acc);
 }
 
-/** acc + sc_j dx_j sum(q xq) for sub-blocks j = 2c, 2c+1 of the Q4_K block at wb (x's 8 Q8A blocks at xb). */
+/**
+ * The 6-bit scales sc_0..7 (bytes 0..7) and mins m_0..7 (bytes 8..15) of a Q4_K block's 12 scale bytes at s, as
+ * bytes. Bytes 0..3 hold sc_0..3 and bytes 4..7 m_0..3 in their low 6 bits; bytes 8..11 the low 4 bits of sc_4..7
+ * (low nibbles) and m_4..7 (high ones), whose top 2 bits are the top 2 of bytes 0..3 and 4..7.
+ */
 // @ts-ignore: decorator
-@inline function q4kPair(wb: usize, xb: usize, c: i32, acc: v128, ones: v128): v128 {
+@inline export function q4kScales(s: usize): v128 {
+  const a = load<u32>(s), b = load<u32>(s + 4), c = load<u32>(s + 8);
+  let v = i32x4.splat(a & 0x3f3f3f3f);
+  v = i32x4.replace_lane(v, 1, (c & 0x0f0f0f0f) | ((a >> 2) & 0x30303030));
+  v = i32x4.replace_lane(v, 2, b & 0x3f3f3f3f);
+  return i32x4.replace_lane(v, 3, ((c >> 4) & 0x0f0f0f0f) | ((b >> 2) & 0x30303030));
+}
+
+/**
+ * isum + the dots of sub-blocks 2c (low nibbles of the 32 bytes at q) and 2c+1 (their high nibbles) with their 64
+ * int8 x values at xq, each widened against its scale (i16 lanes, all sc): |pair sums| <= 4 * 15 * 127 < 2^15.
+ */
+// @ts-ignore: decorator
+@inline function q4kPair(q: usize, xq: usize, scLow: v128, scHigh: v128, isum: v128): v128 {
   const mask = i8x16.splat(0x0f);
-  const q0 = v128.load(wb + 16 + c * 32), q1 = v128.load(wb + 32 + c * 32);
-  const xl = xb + <usize>(2 * c) * Q8A_BYTES, xh = xl + Q8A_BYTES;
-  const low = dotU4Pair(v128.and(q0, mask), v128.load(xl + 8), v128.and(q1, mask), v128.load(xl + 24), ones);
-  const high = dotU4Pair(v128.and(i16x8.shr_u(q0, 4), mask), v128.load(xh + 8), v128.and(i16x8.shr_u(q1, 4), mask), v128.load(xh + 24), ones);
-  acc = madd(f32x4.convert_i32x4_s(low), f32x4.splat(<f32>q4kScale(wb + 4, 2 * c) * load<f32>(xl)), acc);
-  return madd(f32x4.convert_i32x4_s(high), f32x4.splat(<f32>q4kScale(wb + 4, 2 * c + 1) * load<f32>(xh)), acc);
-}
-
-/** offset + lanes m_j dx_j sum_j(xq) for sub-blocks j = 4h..4h+3 of the Q4_K block at wb. */
-// @ts-ignore: decorator
-@inline function q4kMins(wb: usize, xb: usize, h: i32, offset: v128): v128 {
-  const j = 4 * h;
-  let mins = i32x4.splat(q4kMin(wb + 4, j));
-  mins = i32x4.replace_lane(mins, 1, q4kMin(wb + 4, j + 1));
-  mins = i32x4.replace_lane(mins, 2, q4kMin(wb + 4, j + 2));
-  mins = i32x4.replace_lane(mins, 3, q4kMin(wb + 4, j + 3));
-  let xs = f32x4.splat(load<f32>(xb + <usize>j * Q8A_BYTES) * <f32>q8aSum(xb + <usize>j * Q8A_BYTES));
-  xs = f32x4.replace_lane(xs, 1, load<f32>(xb + <usize>(j + 1) * Q8A_BYTES) * <f32>q8aSum(xb + <usize>(j + 1) * Q8A_BYTES));
-  xs = f32x4.replace_lane(xs, 2, load<f32>(xb + <usize>(j + 2) * Q8A_BYTES) * <f32>q8aSum(xb + <usize>(j + 2) * Q8A_BYTES));
-  xs = f32x4.replace_lane(xs, 3, load<f32>(xb + <usize>(j + 3) * Q8A_BYTES) * <f32>q8aSum(xb + <usize>(j + 3) * Q8A_BYTES));
-  return madd(f32x4.convert_i32x4_s(mins), xs, offset);
+  const q0 = v128.load(q), q1 = v128.load(q + 16);
+  const low = i16x8.add(pairDot(v128.and(q0, mask), v128.load(xq)), pairDot(v128.and(q1, mask), v128.load(xq + 16)));
+  const high = i16x8.add(pairDot(v128.and(i16x8.shr_u(q0, 4), mask), v128.load(xq + 32)), pairDot(v128.and(i16x8.shr_u(q1, 4), mask), v128.load(xq + 48)));
+  return i32x4.add(isum, i32x4.add(i32x4.dot_i16x8_s(low, scLow), i32x4.dot_i16x8_s(high, scHigh)));
 }
 
 /**
  * Q6_K w (210-byte blocks of 256: 128 bytes low nibbles ql, 64 bytes high pairs qh, 16 int8 scales, f16 d last)
- * . Q8A x. Each 6-bit value u (0..63) is built as a byte, 16 at a time, and dotted with x's int8 values as it is;
- * the -32 comes back as 32 times the sum of those 16 x values (Q8A keeps per-16 sums). The 16-value scales multiply
- * in the integer dot (dotU7Scaled), so each Q8A block of x costs one conversion to float.
+ * . Q8K x. Each 6-bit value u (0..63) is built as a byte, 16 at a time, dotted with x's int8 values as it is, and
+ * the pair sums widened against its 16 values' scale; the -32 comes back once a block, as 32 sum_j sc_j (x's sum
+ * over the 16 values j). A block's sum stays in integers to its end (|lanes| < 2^28) and meets the float d dx once.
  */
 // @ts-ignore: decorator
 @inline export function dotQ6_K(w: usize, x: usize, cols: i32): f32 {
-  let sum: f32 = 0;
+  let acc = f32x4.splat(0);
   for (let b = 0; b < cols / 256; b++) {
-    const wb = w + <usize>b * 210, xb = x + <usize>b * 8 * Q8A_BYTES;
-    let acc = f32x4.splat(0);
-    acc = q6Half(wb, xb, 0, acc);
-    acc = q6Half(wb, xb, 1, acc);
-    sum += f16(load<u16>(wb + 208)) * hsum(acc);
+    const wb = w + <usize>b * 210, xb = x + <usize>b * Q8K_BYTES;
+    const scales = v128.load(wb + 192);
+    const sc0 = i16x8.extend_low_i8x16_s(scales), sc1 = i16x8.extend_high_i8x16_s(scales);
+    const offset = i32x4.add(i32x4.dot_i16x8_s(sc0, v128.load(xb + 16)), i32x4.dot_i16x8_s(sc1, v128.load(xb + 32)));
+    let isum = i32x4.sub(i32x4.splat(0), i32x4.shl(offset, 5));
+    isum = q6Half(wb, xb + 48, 0, sc0, isum);
+    isum = q6Half(wb, xb + 48, 1, sc1, isum);
+    acc = madd(f32x4.convert_i32x4_s(isum), f32x4.splat(f16(load<u16>(wb + 208)) * load<f32>(xb)), acc);
   }
-  return sum;
+  return hsum(acc);
 }
 
 /**
@@ -258,33 +271,32 @@ import { Q8A_BYTES, Q8G_GROUP_BYTES, q8aHalfSum, q8aSum, Q8S_GROUP_BYTES } from 
 }
 
 /**
- * acc + the dot of elements 128h..128h+127 of the Q6_K block at wb: bytes ql[64h + l] hold element 128h + l in
- * their low nibble and 128h + 64 + l in their high one, qh[32h + l] the top 2 bits of elements 128h + l + 32t in
- * bits 2t, 2t+1 (l < 32, t < 4); element 128h + 32t + l is group t's value l (q6Values).
+ * isum + the dot of elements 128h..128h+127 of the Q6_K block at wb with their int8 x values at xq + 128h, each 16
+ * widened against its scale (sc: the half's 8 scales as i16). Bytes ql[64h + l] hold element 128h + l in their low
+ * nibble and 128h + 64 + l in their high one, qh[32h + l] the top 2 bits of elements 128h + l + 32t in bits 2t,
+ * 2t+1 (l < 32, t < 4); element 128h + 32t + l is group t's value l (q6Values), with scale 8h + 2t + (l >= 16).
  */
 // @ts-ignore: decorator
-@inline function q6Half(wb: usize, xb: usize, h: i32, acc: v128): v128 {
-  const ql = wb + h * 64, qh = wb + 128 + h * 32, sc = wb + 192 + h * 8;
+@inline function q6Half(wb: usize, xq: usize, h: i32, sc: v128, isum: v128): v128 {
+  const ql = wb + h * 64, qh = wb + 128 + h * 32, xh = xq + h * 128;
   const low4 = i8x16.splat(0x0f), top2 = i8x16.splat(0x30);
-  const x0 = xb + <usize>(4 * h) * Q8A_BYTES;
+  const sc03 = i16x8.shuffle(sc, sc, 0, 0, 1, 1, 2, 2, 3, 3), sc47 = i16x8.shuffle(sc, sc, 4, 4, 5, 5, 6, 6, 7, 7);
   const L0a = v128.load(ql), L0b = v128.load(ql + 16), L1a = v128.load(ql + 32), L1b = v128.load(ql + 48);
   const Ha = v128.load(qh), Hb = v128.load(qh + 16);
-  acc = q6Block(q6Values(L0a, Ha, 0, low4, top2), q6Values(L0b, Hb, 0, low4, top2), x0, sc, acc);
-  acc = q6Block(q6Values(L1a, Ha, 1, low4, top2), q6Values(L1b, Hb, 1, low4, top2), x0 + Q8A_BYTES, sc + 2, acc);
-  acc = q6Block(q6Values(L0a, Ha, 2, low4, top2), q6Values(L0b, Hb, 2, low4, top2), x0 + 2 * Q8A_BYTES, sc + 4, acc);
-  return q6Block(q6Values(L1a, Ha, 3, low4, top2), q6Values(L1b, Hb, 3, low4, top2), x0 + 3 * Q8A_BYTES, sc + 6, acc);
+  isum = q6Group(q6Values(L0a, Ha, 0, low4, top2), xh, v128.shuffle<i32>(sc03, sc03, 0, 0, 0, 0), isum);
+  isum = q6Group(q6Values(L0b, Hb, 0, low4, top2), xh + 16, v128.shuffle<i32>(sc03, sc03, 1, 1, 1, 1), isum);
+  isum = q6Group(q6Values(L1a, Ha, 1, low4, top2), xh + 32, v128.shuffle<i32>(sc03, sc03, 2, 2, 2, 2), isum);
+  isum = q6Group(q6Values(L1b, Hb, 1, low4, top2), xh + 48, v128.shuffle<i32>(sc03, sc03, 3, 3, 3, 3), isum);
+  isum = q6Group(q6Values(L0a, Ha, 2, low4, top2), xh + 64, v128.shuffle<i32>(sc47, sc47, 0, 0, 0, 0), isum);
+  isum = q6Group(q6Values(L0b, Hb, 2, low4, top2), xh + 80, v128.shuffle<i32>(sc47, sc47, 1, 1, 1, 1), isum);
+  isum = q6Group(q6Values(L1a, Ha, 3, low4, top2), xh + 96, v128.shuffle<i32>(sc47, sc47, 2, 2, 2, 2), isum);
+  return q6Group(q6Values(L1b, Hb, 3, low4, top2), xh + 112, v128.shuffle<i32>(sc47, sc47, 3, 3, 3, 3), isum);
 }
 
-/**
- * acc + dx (sa (ua . xq_a - 32 sum(xq_a)) + sb (ub . xq_b - 32 sum(xq_b))) for one Q8A block xb of x, whose halves a
- * and b meet the 6-bit values ua and ub with the scales at sc and sc + 1, as 4 lanes.
- */
+/** isum + the pair sums of 16 values u (0..63) and x's 16 int8 at xq (|each| <= 2 * 63 * 127), times scale. */
 // @ts-ignore: decorator
-@inline function q6Block(ua: v128, ub: v128, xb: usize, sc: usize, acc: v128): v128 {
-  const sa = <i32>load<i8>(sc), sb = <i32>load<i8>(sc + 1);
-  const offset = 8 * (sa * q8aHalfSum(xb, 0) + sb * q8aHalfSum(xb, 16));
-  const isum = i32x4.add(dotU7Scaled(ua, v128.load(xb + 8), sa), dotU7Scaled(ub, v128.load(xb + 24), sb));
-  return madd(f32x4.convert_i32x4_s(i32x4.sub(isum, i32x4.splat(offset))), v128.load32_splat(xb), acc);
+@inline function q6Group(u: v128, xq: usize, scale: v128, isum: v128): v128 {
+  return i32x4.add(isum, i32x4.dot_i16x8_s(pairDot(u, v128.load(xq)), scale));
 }
 
 /**

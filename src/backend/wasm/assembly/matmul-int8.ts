@@ -8,7 +8,7 @@
 // tile: the integer dot does 16 multiply-adds per instruction, the f32 multiply-add 4, but it takes adds, widening
 // and per-block scaling around it.
 import { q4kMin, q4kScale } from './dot';
-import { dotI8SignedBy, f16, madd, onesI16 } from './simd';
+import { dotI8SignedBy, f16, madd, onesI16, pairDot } from './simd';
 import { Q8A4_BYTES, Q8A4S_BYTES } from './q8a';
 
 /**
@@ -276,20 +276,6 @@ function q8Tile4(out: usize, xg: usize, w0: usize, rb: usize, scales: usize, pb:
 @inline function signedDot(w: v128, sg: v128, magnitude: v128, acc: v128, ones: v128): v128 {
   if (ASC_FEATURE_RELAXED_SIMD) return dotI8SignedBy(w, sg, magnitude, acc, ones);
   return i32x4.add(acc, i32x4.extadd_pairwise_i16x8_s(pairDot(magnitude, v128.xor(w, sg))));
-}
-
-/**
- * i16 lanes u[2l] s[2l] + u[2l+1] s[2l+1] for bytes u in 0..127 and signed bytes s: relaxed SIMD's i16 dot (x64
- * pmaddubsw; a pair cannot saturate, 2 * 127 * 128 < 2^15), else the same sums from widened products.
- */
-// @ts-ignore: decorator
-@inline function pairDot(u: v128, s: v128): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) return i16x8.relaxed_dot_i8x16_i7x16_s(s, u);
-  const lo = i16x8.extmul_low_i8x16_s(u, s), hi = i16x8.extmul_high_i8x16_s(u, s);
-  return i16x8.add(
-    i8x16.shuffle(lo, hi, 0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29),
-    i8x16.shuffle(lo, hi, 2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31),
-  );
 }
 
 /** out[4g + i, j] = lane i of v, for the rows of group g that exist (m may not be a multiple of 4). */

@@ -1,6 +1,6 @@
 // Decode: out[r] = w[r, :] . x for rows r in [rowStart, rowEnd) of w (rows, cols), stored as the file stores it.
 // x is f32 for f32 and bf16, f32 times 2^72 for f16 (see dotF16), and quantized for the block types (q8a.ts): Q8S
-// for Q8_0, Q8G for Q4_0, Q8A for Q4_K and Q6_K.
+// for Q8_0, Q8G for Q4_0, Q8K for Q4_K and Q6_K.
 //
 // Some kernels take two rows at once, loading x once for both. Row r pairs with its partner in the other half of
 // the range, not with r + 1: two streams that each run on through their half are what the prefetcher follows (rows

@@ -1,32 +1,38 @@
 // Q8A, our activation quantization for the integer kernels: per 32 consecutive f32 values, 40 bytes:
 // f32 d, the i16 sums of the int8 values 0..15 and 16..31, then the 32 int8 values q = round(x / d),
-// d = max|x| / 127. (|sum| <= 16 * 127 fits i16; Q6_K's scales are per 16 values, so it needs the halves.)
+// d = max|x| / 127 (|sum| <= 16 * 127 fits i16). The decode and prefill layouts below are built from it.
 import { roundToInt4 } from './simd';
 
 export const Q8A_BYTES: usize = 40;
 
 /** dst (n/32 blocks of Q8A) from x (n f32, n a multiple of 32). */
-export function quantizeQ8A(dst: usize, x: usize, n: i32): void {
-  for (let b = 0; b < n / 32; b++) {
-    const src = x + <usize>b * 128;
-    const out = dst + <usize>b * Q8A_BYTES;
-    let amax = f32x4.splat(0);
-    for (let i = 0; i < 8; i++) amax = f32x4.pmax(amax, f32x4.abs(v128.load(src + i * 16)));
-    const m = max(max(f32x4.extract_lane(amax, 0), f32x4.extract_lane(amax, 1)), max(f32x4.extract_lane(amax, 2), f32x4.extract_lane(amax, 3)));
-    const d: f32 = m / 127;
-    const inv = f32x4.splat(d > 0 ? 1 / d : 0);
-    for (let half = 0; half < 2; half++) {
-      const q0 = round4(src + half * 64, inv), q1 = round4(src + half * 64 + 16, inv);
-      const q2 = round4(src + half * 64 + 32, inv), q3 = round4(src + half * 64 + 48, inv);
-      const sums = i32x4.add(i32x4.add(q0, q1), i32x4.add(q2, q3));
-      const sum = i32x4.extract_lane(sums, 0) + i32x4.extract_lane(sums, 1) + i32x4.extract_lane(sums, 2) + i32x4.extract_lane(sums, 3);
-      store<i16>(out + 4 + half * 2, <i16>sum);
-      v128.store(out + 8 + half * 16, i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(q0, q1), i16x8.narrow_i32x4_s(q2, q3)));
-    }
-    store<f32>(out, d);
-  }
+function quantizeQ8A(dst: usize, x: usize, n: i32): void {
+  for (let b = 0; b < n / 32; b++) q8aBlock(dst + <usize>b * Q8A_BYTES, x + <usize>b * 128, absMax(x + <usize>b * 128, 32) / 127);
 }
 
+/** One Q8A block at out from the 32 floats at src, with the scale d given. */
+function q8aBlock(out: usize, src: usize, d: f32): void {
+  const inv = f32x4.splat(d > 0 ? 1 / d : 0);
+  store<f32>(out, d);
+  store<i16>(out + 4, <i16>round16(out + 8, src, inv));
+  store<i16>(out + 6, <i16>round16(out + 24, src + 64, inv));
+}
+
+/** max |x| of the n floats at src (n a multiple of 4). */
+function absMax(src: usize, n: i32): f32 {
+  let amax = f32x4.splat(0);
+  for (let i = 0; i < n; i += 4) amax = f32x4.pmax(amax, f32x4.abs(v128.load(src + <usize>i * 4)));
+  return max(max(f32x4.extract_lane(amax, 0), f32x4.extract_lane(amax, 1)), max(f32x4.extract_lane(amax, 2), f32x4.extract_lane(amax, 3)));
+}
+
+/** The 16 floats at src times inv, rounded to int8 at dst; returns their sum. */
+// @ts-ignore: decorator
+@inline function round16(dst: usize, src: usize, inv: v128): i32 {
+  const q0 = round4(src, inv), q1 = round4(src + 16, inv), q2 = round4(src + 32, inv), q3 = round4(src + 48, inv);
+  v128.store(dst, i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(q0, q1), i16x8.narrow_i32x4_s(q2, q3)));
+  const sums = i32x4.add(i32x4.add(q0, q1), i32x4.add(q2, q3));
+  return i32x4.extract_lane(sums, 0) + i32x4.extract_lane(sums, 1) + i32x4.extract_lane(sums, 2) + i32x4.extract_lane(sums, 3);
+}
 
 /** The sum of a Q8A block's 32 int8 values. */
 // @ts-ignore: decorator
@@ -34,10 +40,21 @@ export function quantizeQ8A(dst: usize, x: usize, n: i32): void {
   return <i32>load<i16>(xb + 4) + <i32>load<i16>(xb + 6);
 }
 
-/** The sum of the 16 int8 values from offset `at` (0 or 16) of a Q8A block. */
-// @ts-ignore: decorator
-@inline export function q8aHalfSum(xb: usize, at: i32): i32 {
-  return <i32>load<i16>(xb + 4 + (at >> 3));
+// Q8K, x for the Q4_K and Q6_K decode kernels, as ggml's Q8_K: one scale per 256 values, so that a block's integer
+// sums run on to its end and meet a float once. Per 256 values, 304 bytes: f32 d = max|x| / 127 over the 256, 12
+// unused bytes, the 16 i16 sums of the int8 values by 16s (the k-quants' offsets come from these), then the 256
+// int8 values round(x / d).
+export const Q8K_BYTES: usize = 304;
+
+/** dst (n/256 blocks of Q8K) from x (n f32, n a multiple of 256). */
+export function quantizeQ8K(dst: usize, x: usize, n: i32): void {
+  for (let b = 0; b < n / 256; b++) {
+    const src = x + <usize>b * 1024, out = dst + <usize>b * Q8K_BYTES;
+    const d: f32 = absMax(src, 256) / 127;
+    const inv = f32x4.splat(d > 0 ? 1 / d : 0);
+    for (let g: usize = 0; g < 16; g++) store<i16>(out + 16 + g * 2, <i16>round16(out + 48 + g * 16, src + g * 64, inv));
+    store<f32>(out, d);
+  }
 }
 
 /** round(x / d) of 4 floats at p, as i32x4 (round half to even; |values| <= 127). */
@@ -47,7 +64,8 @@ export function quantizeQ8A(dst: usize, x: usize, n: i32): void {
 }
 
 // Q8A4, for the integer prefill kernels (matmul-int8.ts): x (m, k) in groups of 4 rows, blocks of 32 columns, each
-// group's blocks contiguous, rows past m zero. Same d and values as Q8A. Two layouts of a block:
+// group's blocks contiguous, rows past m zero. The same d and values as decode's x: Q8A's, or Q8K's (d over 256
+// columns) for Q4_K. Two layouts of a block:
 // - Q8A4 (160 bytes; Q4_0, Q4_K): f32x4 d of rows 0..3, i32x4 their sums, then 8 x 16 bytes where bytes
 //   16t..16t+15 hold elements 4t..4t+3 of rows 0, 1, 2, 3.
 // - Q8A4S (288 bytes; Q8_0): f32x4 d, i32x4 their Q8S corrections c, then those 128 bytes as magnitudes |xq| and
@@ -55,15 +73,21 @@ export function quantizeQ8A(dst: usize, x: usize, n: i32): void {
 export const Q8A4_BYTES: usize = 160;
 export const Q8A4S_BYTES: usize = 288;
 
-/** dst from x (m, k) f32, k a multiple of 32: Q8A4, or Q8A4S when `signed`; tmp: 104 bytes of scratch. */
-export function quantizeQ8A4(dst: usize, x: usize, m: i32, k: i32, signed: bool, tmp: usize): void {
+/**
+ * dst from x (m, k) f32, k a multiple of `span`: Q8A4, or Q8A4S when `signed`, d the max over `span` columns (32,
+ * or 256 for Q4_K, whose decode takes Q8K); tmp: 104 bytes of scratch.
+ */
+export function quantizeQ8A4(dst: usize, x: usize, m: i32, k: i32, signed: bool, span: i32, tmp: usize): void {
   const blocks = k / 32;
   const bytes = signed ? Q8A4S_BYTES : Q8A4_BYTES;
   memory.fill(dst, 0, <usize>((m + 3) >> 2) * <usize>blocks * bytes);
   for (let row = 0; row < m; row++) {
     const r = <usize>(row & 3) * 4;
+    let d: f32 = 0;
     for (let b = 0; b < blocks; b++) {
-      quantizeQ8A(tmp, x + (<usize>row * <usize>k + <usize>b * 32) * 4, 32);
+      const src = x + (<usize>row * <usize>k + <usize>b * 32) * 4;
+      if (b % (span / 32) == 0) d = absMax(src, span) / 127;
+      q8aBlock(tmp, src, d);
       const out = dst + (<usize>(row >> 2) * <usize>blocks + <usize>b) * bytes;
       store<f32>(out + r, load<f32>(tmp));
       // The block's 32 int8 values (at tmp + 8), or their magnitudes (tmp + 40) and sign masks (tmp + 72), go out 4

@@ -16,17 +16,6 @@
 }
 
 /**
- * dotI8 of two 16-byte pairs whose products are small enough that four add up in i16 (one factor is a 4-bit
- * or 6-bit value: |product| <= 32 * 128, four of them <= 16384): one widening instead of two.
- */
-// @ts-ignore: decorator
-@inline export function dotI8Small2(a0: v128, b0: v128, a1: v128, b1: v128): v128 {
-  const s0 = i16x8.add(i16x8.extmul_low_i8x16_s(a0, b0), i16x8.extmul_high_i8x16_s(a0, b0));
-  const s1 = i16x8.add(i16x8.extmul_low_i8x16_s(a1, b1), i16x8.extmul_high_i8x16_s(a1, b1));
-  return i32x4.extadd_pairwise_i16x8_s(i16x8.add(s0, s1));
-}
-
-/**
  * The i16x8 splat of 1 that the relaxed integer dots widen their pair sums with (pmaddwd against ones), built
  * from a value the compiler cannot fold (pass any non-zero run-time value) so that it stays in a register. V8
  * builds a constant again at every use (2-3 instructions), and its own relaxed dot-add builds its ones vector at
@@ -49,29 +38,7 @@
 }
 
 /**
- * i32x4 partial sums of scale * (u . s) for 16 bytes u holding 0..127, 16 signed bytes s and an i8 scale: in the
- * relaxed build the scale rides in the widening step (pmaddwd against the scale instead of ones; |result| <=
- * 2 * 2 * 127 * 128 * 128 < 2^31), else the exact form times the scale.
- */
-// @ts-ignore: decorator
-@inline export function dotU7Scaled(u: v128, s: v128, scale: i32): v128 {
-  if (!ASC_FEATURE_RELAXED_SIMD) return i32x4.mul(dotI8(u, s), i32x4.splat(scale));
-  return i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(s, u), i16x8.splat(<i16>scale));
-}
-
-/**
- * i32x4 partial sums of u0 . s0 + u1 . s1 for unsigned 4-bit values u and signed bytes s: relaxed SIMD's i16 dot
- * (pmaddubsw) for each pair, whose i16 sums add without overflow (4 * 15 * 128 < 2^15), then one widening against
- * `ones` (onesI16).
- */
-// @ts-ignore: decorator
-@inline export function dotU4Pair(u0: v128, s0: v128, u1: v128, s1: v128, ones: v128): v128 {
-  if (!ASC_FEATURE_RELAXED_SIMD) return dotI8Small2(u0, s0, u1, s1);
-  return i32x4.dot_i16x8_s(i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(s0, u0), i16x8.relaxed_dot_i8x16_i7x16_s(s1, u1)), ones);
-}
-
-/**
- * The i16x8 partial sums of u0 . s0 + u1 . s1 (as dotU4Pair, before its widening): 4 products a lane,
+ * The i16x8 partial sums of u0 . s0 + u1 . s1 for unsigned 4-bit values u and signed bytes s: 4 products a lane,
  * |lane| <= 4 * 15 * 128 = 7680, so four such sums still add up in i16 (see dotQ4_0Rows).
  */
 // @ts-ignore: decorator
@@ -84,6 +51,20 @@
 }
 
 /**
+ * i16 lanes u[2l] s[2l] + u[2l+1] s[2l+1] for bytes u in 0..127 and signed bytes s: relaxed SIMD's i16 dot (x64
+ * pmaddubsw; a pair cannot saturate, 2 * 127 * 128 < 2^15), else the same sums from widened products.
+ */
+// @ts-ignore: decorator
+@inline export function pairDot(u: v128, s: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return i16x8.relaxed_dot_i8x16_i7x16_s(s, u);
+  const lo = i16x8.extmul_low_i8x16_s(u, s), hi = i16x8.extmul_high_i8x16_s(u, s);
+  return i16x8.add(
+    i8x16.shuffle(lo, hi, 0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29),
+    i8x16.shuffle(lo, hi, 2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31),
+  );
+}
+
+/**
  * i16x8 a, b (two blocks' partial sums) -> one i16x8 holding both, halved in width: lanes 0, 1, 4, 5 of the result
  * sum a's lanes (i, i + 4 and the like), lanes 2, 3, 6, 7 b's. |lanes| at most twice the inputs'.
  */
@@ -93,14 +74,15 @@
 }
 
 /**
- * The loader's check that the runtime gets the relaxed integer dots right, on 16 bytes at u (0..127) and at s:
- * out (i32x4) = dotU7Scaled(u, s, -3), out + 16 = dotU4Pair(low nibbles of u, s, high nibbles of u, s), and
- * out + 32 = dotI8SignedBy(s, no signs, u, 0).
+ * The loader's check that the runtime gets the relaxed integer dots right, on 16 bytes at u (0..127) and at s, in
+ * the forms the kernels use them: out (i32x4) = pairDot(u, s) widened against a scale of -3, out + 16 = the i16 sum
+ * of the pair dots of u's low and high nibbles with s (dotU4PairI16) widened against ones, and out + 32 =
+ * dotI8SignedBy(s, no signs, u, 0).
  */
 export function relaxedDotProbe(out: usize, u: usize, s: usize): void {
   const uv = v128.load(u), sv = v128.load(s), mask = i8x16.splat(0x0f), ones = onesI16(<i32>out);
-  v128.store(out, dotU7Scaled(uv, sv, -3));
-  v128.store(out + 16, dotU4Pair(v128.and(uv, mask), sv, v128.and(i16x8.shr_u(uv, 4), mask), sv, ones));
+  v128.store(out, i32x4.dot_i16x8_s(pairDot(uv, sv), i16x8.splat(-3)));
+  v128.store(out + 16, i32x4.dot_i16x8_s(dotU4PairI16(v128.and(uv, mask), sv, v128.and(i16x8.shr_u(uv, 4), mask), sv), ones));
   v128.store(out + 32, dotI8SignedBy(sv, i32x4.splat(0), uv, i32x4.splat(0), ones));
 }
 

@@ -19,8 +19,8 @@ const THREADS = [1, 2].filter((t) => t <= availableParallelism());
 
 const rows = [
   { name: 'stories260K', dtype: 'f32', file: join(root, 'test/fixtures/stories260K/stories260K.gguf'), decode: 128 },
-  ...['f32', 'q8_0', 'q4_0'].map((dtype) => ({ name: 'smollm-135m', dtype, decode: 64 })),
-  ...['f16', 'q8_0', 'q4_0'].map((dtype) => ({ name: 'tinyllama-1.1b', dtype, decode: 32 })),
+  ...['f32', 'q8_0', 'q4_0', 'q4_k'].map((dtype) => ({ name: 'smollm-135m', dtype, decode: 64 })),
+  ...['f16', 'q8_0', 'q4_0', 'q4_k'].map((dtype) => ({ name: 'tinyllama-1.1b', dtype, decode: 32 })),
 ].filter((r) => `${r.name} ${r.dtype}`.includes(filter));
 
 function node(script, args) {

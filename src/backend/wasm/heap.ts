@@ -6,6 +6,8 @@ const HEAP_START = 1 << 20;
 /** wasm32 addresses 4 GiB; one page short, so that every offset stays below 2^32 - 1. */
 const MAX_PAGES = 65535;
 const ALIGN = 64;
+/** Bytes past the top that stay in memory: the decode kernels load a little ahead of their weights (simd.ts). */
+const TAIL = 4096;
 
 /** Raised when a tensor does not fit: names the size asked for and what the heap already holds. */
 export class OutOfMemoryError extends LlamatsError {
@@ -45,13 +47,13 @@ export class WasmHeap {
     const reused = this.free.get(size)?.pop();
     if (reused !== undefined) return reused;
     const ptr = this.top;
-    if (ptr + size > MAX_PAGES * PAGE) {
+    if (ptr + size + TAIL > MAX_PAGES * PAGE) {
       this.inUse -= size;
       throw new OutOfMemoryError(bytes, this.inUse);
     }
     this.top += size;
     const have = this.memory.buffer.byteLength;
-    if (this.top > have) this.memory.grow(Math.ceil((this.top - have) / PAGE));
+    if (this.top + TAIL > have) this.memory.grow(Math.ceil((this.top + TAIL - have) / PAGE));
     return ptr;
   }
 

@@ -1,7 +1,7 @@
 // Dot products of one weight row (as stored), or two (the *Rows functions, which load x once for both), with one
 // activation row, for the matvec (decode) kernels: f32 x for f32 and bf16, f32 x times 2^72 for f16, and x
 // quantized for the block types (q8a.ts): Q8S for Q8_0, Q8G for Q4_0, Q8K for Q4_K and Q6_K.
-import { dotI8SignedBy, dotU4PairI16, f16, F16_REBIAS, F16_UNSCALE, f16x4, f16x8High, f16x8Low, hsum, madd, onesI16, pairBlocks, pairDot } from './simd';
+import { dotI8SignedBy, dotU4PairI16, f16, F16_REBIAS, F16_UNSCALE, f16x4, f16x8High, f16x8Low, hsum, lookedAhead, madd, onesI16, pairBlocks, pairDot, touchAhead } from './simd';
 import { Q8G_GROUP_BYTES, Q8K_BYTES, Q8S_GROUP_BYTES } from './q8a';
 
 /** w (cols f32) . x (cols f32), 4 accumulators of 4 lanes. */
@@ -77,9 +77,11 @@ import { Q8G_GROUP_BYTES, Q8K_BYTES, Q8S_GROUP_BYTES } from './q8a';
 @inline export function dotQ8_0Rows(out0: usize, out1: usize, w0: usize, w1: usize, x: usize, cols: i32): void {
   const blocks = cols / 32, ones = onesI16(cols);
   let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0);
+  let touched: u32 = 0;
   let b = 0;
   for (; b + 4 <= blocks; b += 4) {
     const wg0 = w0 + <usize>b * 34, wg1 = w1 + <usize>b * 34, xg = x + <usize>(b >> 2) * Q8S_GROUP_BYTES;
+    touched += touchAhead(wg0) + touchAhead(wg0 + 64) + touchAhead(wg1) + touchAhead(wg1 + 64);
     const dx = v128.load(xg);
     let s0 = f32x4.mul(f16Gather4(wg0, 34), dx), s1 = f32x4.mul(f16Gather4(wg1, 34), dx);
     for (let lane: usize = 0; lane < 4; lane++) {
@@ -97,6 +99,7 @@ import { Q8G_GROUP_BYTES, Q8K_BYTES, Q8S_GROUP_BYTES } from './q8a';
   }
   store<f32>(out0, hsum(acc0));
   store<f32>(out1, hsum(acc1));
+  lookedAhead(touched);
 }
 
 /** The f16 values at p, p + stride, p + 2 stride and p + 3 stride (4 blocks' scales), as f32x4. */
@@ -128,9 +131,11 @@ import { Q8G_GROUP_BYTES, Q8K_BYTES, Q8S_GROUP_BYTES } from './q8a';
 @inline export function dotQ4_0Rows(out0: usize, out1: usize, w0: usize, w1: usize, x: usize, cols: i32): void {
   const blocks = cols / 32, ones = onesI16(cols), mask = i8x16.splat(<i8>(15 * <i32>(cols != 0))); // 0x0f, kept as ones is
   let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0), offset0 = f32x4.splat(0), offset1 = f32x4.splat(0);
+  let touched: u32 = 0;
   let b = 0;
   for (; b + 4 <= blocks; b += 4) {
     const wg0 = w0 + <usize>b * 18, wg1 = w1 + <usize>b * 18, xg = x + <usize>(b >> 2) * Q8G_GROUP_BYTES;
+    touched += touchAhead(wg0) + touchAhead(wg1); // 72 bytes a row: about a cache line each
     // Two blocks a pass, each pass's pair sums moved into the top half of lo and hi (their low halves' old top
     // halves going down): after both passes, lo + hi holds blocks 0, 1 in its low half and 2, 3 in its high one.
     // (What they start with is shifted out; `ones` is at hand in a register.)
@@ -159,6 +164,7 @@ import { Q8G_GROUP_BYTES, Q8K_BYTES, Q8S_GROUP_BYTES } from './q8a';
   }
   store<f32>(out0, hsum(acc0) - 8 * (hsum(offset0) + tail0));
   store<f32>(out1, hsum(acc1) - 8 * (hsum(offset1) + tail1));
+  lookedAhead(touched);
 }
 
 /** The i16x8 partial sums of sum(n xq) for one Q4_0 block at wb and its 32 int8 xq at xb (dotU4PairI16). */
@@ -188,8 +194,10 @@ import { Q8G_GROUP_BYTES, Q8K_BYTES, Q8S_GROUP_BYTES } from './q8a';
 // @ts-ignore: decorator
 @inline export function dotQ4_K(w: usize, x: usize, cols: i32): f32 {
   let acc = f32x4.splat(0);
+  let touched: u32 = 0;
   for (let b = 0; b < cols / 256; b++) {
     const wb = w + <usize>b * 144, xb = x + <usize>b * Q8K_BYTES, xq = xb + 48;
+    touched += touchAhead(wb) + touchAhead(wb + 64) + touchAhead(wb + 128);
     const packed = q4kScales(wb + 4);
     const sc = i16x8.extend_low_i8x16_u(packed), mins = i16x8.extend_high_i8x16_u(packed);
     const sc03 = i16x8.shuffle(sc, sc, 0, 0, 1, 1, 2, 2, 3, 3), sc47 = i16x8.shuffle(sc, sc, 4, 4, 5, 5, 6, 6, 7, 7);
@@ -205,6 +213,7 @@ import { Q8G_GROUP_BYTES, Q8K_BYTES, Q8S_GROUP_BYTES } from './q8a';
     acc = madd(f32x4.convert_i32x4_s(isum), f32x4.splat(f16(load<u16>(wb)) * dx), acc);
     acc = madd(f32x4.convert_i32x4_s(offset), f32x4.splat(-f16(load<u16>(wb + 2)) * dx), acc);
   }
+  lookedAhead(touched);
   return hsum(acc);
 }
 
@@ -244,8 +253,10 @@ import { Q8G_GROUP_BYTES, Q8K_BYTES, Q8S_GROUP_BYTES } from './q8a';
 // @ts-ignore: decorator
 @inline export function dotQ6_K(w: usize, x: usize, cols: i32): f32 {
   let acc = f32x4.splat(0);
+  let touched: u32 = 0;
   for (let b = 0; b < cols / 256; b++) {
     const wb = w + <usize>b * 210, xb = x + <usize>b * Q8K_BYTES;
+    touched += touchAhead(wb) + touchAhead(wb + 64) + touchAhead(wb + 128) + touchAhead(wb + 192);
     const scales = v128.load(wb + 192);
     const sc0 = i16x8.extend_low_i8x16_s(scales), sc1 = i16x8.extend_high_i8x16_s(scales);
     const offset = i32x4.add(i32x4.dot_i16x8_s(sc0, v128.load(xb + 16)), i32x4.dot_i16x8_s(sc1, v128.load(xb + 32)));
@@ -254,6 +265,7 @@ import { Q8G_GROUP_BYTES, Q8K_BYTES, Q8S_GROUP_BYTES } from './q8a';
     isum = q6Half(wb, xb + 48, 1, sc1, isum);
     acc = madd(f32x4.convert_i32x4_s(isum), f32x4.splat(f16(load<u16>(wb + 208)) * load<f32>(xb)), acc);
   }
+  lookedAhead(touched);
   return hsum(acc);
 }
 

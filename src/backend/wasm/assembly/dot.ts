@@ -31,9 +31,11 @@ import { Q8G_GROUP_BYTES, Q8K_BYTES, Q8S_GROUP_BYTES } from './q8a';
 // @ts-ignore: decorator
 @inline export function dotF16(w: usize, x: usize, cols: i32): f32 {
   let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+  let touched: u32 = 0;
   let c = 0;
   for (; c + 16 <= cols; c += 16) {
     const h0 = v128.load(w + <usize>c * 2), h1 = v128.load(w + <usize>c * 2 + 16);
+    touched += touchAhead(w + <usize>c * 2);
     const xc = x + <usize>c * 4;
     a0 = madd(f16x8Low(h0), v128.load(xc), a0);
     a1 = madd(f16x8High(h0), v128.load(xc + 16), a1);
@@ -47,6 +49,7 @@ import { Q8G_GROUP_BYTES, Q8K_BYTES, Q8S_GROUP_BYTES } from './q8a';
   }
   let sum = hsum(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)));
   for (; c < cols; c++) sum += f16(load<u16>(w + <usize>c * 2)) * (load<f32>(x + <usize>c * 4) / F16_REBIAS);
+  lookedAhead(touched);
   return sum * F16_UNSCALE;
 }
 
@@ -318,10 +321,12 @@ import { Q8G_GROUP_BYTES, Q8K_BYTES, Q8S_GROUP_BYTES } from './q8a';
 // @ts-ignore: decorator
 @inline export function dotF16Rows(out0: usize, out1: usize, w0: usize, w1: usize, x: usize, cols: i32): void {
   let a0 = f32x4.splat(0), a1 = f32x4.splat(0), b0 = f32x4.splat(0), b1 = f32x4.splat(0);
+  let touched: u32 = 0;
   let c = 0;
   for (; c + 8 <= cols; c += 8) {
     const xc = x + <usize>c * 4, x0 = v128.load(xc), x1 = v128.load(xc + 16);
     const g = v128.load(w0 + <usize>c * 2), h = v128.load(w1 + <usize>c * 2);
+    touched += touchAhead(w0 + <usize>c * 2) + touchAhead(w1 + <usize>c * 2);
     a0 = madd(f16x8Low(g), x0, a0);
     a1 = madd(f16x8High(g), x1, a1);
     b0 = madd(f16x8Low(h), x0, b0);
@@ -335,4 +340,5 @@ import { Q8G_GROUP_BYTES, Q8K_BYTES, Q8S_GROUP_BYTES } from './q8a';
   }
   store<f32>(out0, s0 * F16_UNSCALE);
   store<f32>(out1, s1 * F16_UNSCALE);
+  lookedAhead(touched);
 }

@@ -22,37 +22,6 @@ import { Q8G_GROUP_BYTES, Q8K_BYTES, Q8S_GROUP_BYTES } from './q8a';
   return sum;
 }
 
-/**
- * f16 w . f32 x, with x given as x 2^72 (the backend scales it once): the halves decoded by f16x8Low/High are
- * w / 2^112, so each product is w x / 2^40, and the sum times 2^40 is w . x, saving the rebias multiply per 4
- * weights. Only products below 2^-86 (not rounded as w x would be, being subnormal after the scaling) and an x of
- * 2^56 and above (which overflows) tell the difference.
- */
-// @ts-ignore: decorator
-@inline export function dotF16(w: usize, x: usize, cols: i32): f32 {
-  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
-  let touched: u32 = 0;
-  let c = 0;
-  for (; c + 16 <= cols; c += 16) {
-    const h0 = v128.load(w + <usize>c * 2), h1 = v128.load(w + <usize>c * 2 + 16);
-    touched += touchAhead(w + <usize>c * 2);
-    const xc = x + <usize>c * 4;
-    a0 = madd(f16x8Low(h0), v128.load(xc), a0);
-    a1 = madd(f16x8High(h0), v128.load(xc + 16), a1);
-    a2 = madd(f16x8Low(h1), v128.load(xc + 32), a2);
-    a3 = madd(f16x8High(h1), v128.load(xc + 48), a3);
-  }
-  for (; c + 8 <= cols; c += 8) {
-    const h = v128.load(w + <usize>c * 2);
-    a0 = madd(f16x8Low(h), v128.load(x + <usize>c * 4), a0);
-    a1 = madd(f16x8High(h), v128.load(x + <usize>c * 4 + 16), a1);
-  }
-  let sum = hsum(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)));
-  for (; c < cols; c++) sum += f16(load<u16>(w + <usize>c * 2)) * (load<f32>(x + <usize>c * 4) / F16_REBIAS);
-  lookedAhead(touched);
-  return sum * F16_UNSCALE;
-}
-
 /** bf16 w . f32 x: a bf16 is the top half of an f32. */
 // @ts-ignore: decorator
 @inline export function dotBF16(w: usize, x: usize, cols: i32): f32 {
@@ -315,7 +284,10 @@ import { Q8G_GROUP_BYTES, Q8K_BYTES, Q8S_GROUP_BYTES } from './q8a';
 }
 
 /**
- * Two f16 rows w0, w1 . f32 x (times 2^72, as in dotF16), to out0 and out1: each x load serves both rows. Two
+ * Two f16 rows w0, w1 . f32 x, to out0 and out1: each x load serves both rows. x comes as x 2^72 (the backend scales
+ * it once): the halves decoded by f16x8Low/High are w / 2^112, so each product is w x / 2^40, and the sums times
+ * 2^40 are w . x, saving the rebias multiply per 4 weights. Only products below 2^-86 (not rounded as w x would be,
+ * being subnormal after the scaling) and an x of 2^56 and above (which overflows) tell the difference. Two
  * accumulators a row, 8 columns a step: more would not fit the 16 vector registers.
  */
 // @ts-ignore: decorator

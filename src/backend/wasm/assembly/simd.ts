@@ -139,7 +139,7 @@ export function relaxedDotProbe(out: usize, u: usize, s: usize): void {
   return i8x16.shuffle(i16x8.mul(h, i16x8.splat(8192)), v128.and(i16x8.shr_s(h, 3), i16x8.splat(<i16>0x8fff)), 8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31);
 }
 export const F16_REBIAS: f32 = reinterpret<f32>(0x77800000); // 2^112
-/** The factor (2^40) that brings dotF16's sums back (its x comes times 2^72). */
+/** The factor (2^40) that brings dotF16Rows' sums back (its x comes times 2^72). */
 export const F16_UNSCALE: f32 = reinterpret<f32>((127 + 40) << 23);
 
 /**

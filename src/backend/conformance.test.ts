@@ -108,7 +108,8 @@ for (const [name, create, skip] of candidates) {
       for (const dtype of ['f16', 'bf16', 'q8_0', 'q4_0', 'q4_k', 'q6_k'] as const) {
         // Widths that leave remainders: f16/bf16 past the 8-wide steps, Q8_0/Q4_0 past a group of 4 blocks.
         const widths = dtype === 'f16' || dtype === 'bf16' ? [512, 37, 521, 516] : dtype === 'q8_0' || dtype === 'q4_0' ? [512, 160] : [512];
-        for (const [inF, rows, outF] of widths.flatMap((inF) => [[1, 3], [4, 5], [1, 17], [7, 6], [13, 5]].map(([r, o]) => [inF, r!, o!] as const))) {
+        // [1, 133]: enough rows that each thread's chunks of a decode (pool.ts) are walked as several runs of rows.
+        for (const [inF, rows, outF] of widths.flatMap((inF) => [[1, 3], [4, 5], [1, 17], [7, 6], [13, 5], [1, 133]].map(([r, o]) => [inF, r!, o!] as const))) {
           const xs = random(rng, [rows, inF]);
           let w = random(rng, [outF, inF]);
           const bytes = dtype === 'f16' || dtype === 'bf16' ? encodeFloats(w, dtype) : quantize(dtype, w);

@@ -12,16 +12,15 @@ import { dotBF16, dotF16Rows, dotF32, dotQ4_0Rows, dotQ4_K, dotQ6_K, dotQ8_0Rows
 /** Runs of weight rows the kernels walk at once (see above). */
 const STREAMS = 4;
 
-/** The first row of pair k: rows [rowStart, rowStart + STREAMS q) are STREAMS runs of q, pair k the next rows of two. */
+/**
+ * Row k (0 <= k < n) of the walk over rows [rowStart, rowStart + n): the first STREAMS q rows (q = n / STREAMS) as
+ * STREAMS runs of q taken in turn (run j's row i at k = STREAMS i + j), the rest in order. Walk rows 2i and 2i + 1
+ * are a run's row and the next run's: the two-row kernels' pairs.
+ */
 // @ts-ignore: decorator
-@inline function pairRow(k: i32, rowStart: i32, q: i32): i32 {
-  return rowStart + (k % (STREAMS / 2)) * 2 * q + k / (STREAMS / 2);
-}
-
-/** Row k of the walk of the one-row kernels: rows [rowStart, rowStart + STREAMS q) as STREAMS runs of q, in turn. */
-// @ts-ignore: decorator
-@inline function streamRow(k: i32, rowStart: i32, q: i32): i32 {
-  return rowStart + (k % STREAMS) * q + k / STREAMS;
+@inline function walkRow(k: i32, rowStart: i32, n: i32): i32 {
+  const q = n / STREAMS;
+  return rowStart + (k < STREAMS * q ? (k % STREAMS) * q + k / STREAMS : k);
 }
 
 export function matvecF32(out: usize, x: usize, w: usize, cols: i32, rowStart: i32, rowEnd: i32): void {
@@ -29,14 +28,10 @@ export function matvecF32(out: usize, x: usize, w: usize, cols: i32, rowStart: i
 }
 
 export function matvecF16(out: usize, x: usize, w: usize, cols: i32, rowStart: i32, rowEnd: i32): void {
-  const rowBytes = <usize>cols * 2, q = (rowEnd - rowStart) / STREAMS;
-  for (let k = 0; k < q * (STREAMS / 2); k++) {
-    const r0 = pairRow(k, rowStart, q), r1 = r0 + q;
+  const rowBytes = <usize>cols * 2, n = rowEnd - rowStart;
+  for (let k = 0; k < n; k += 2) {
+    const r0 = walkRow(k, rowStart, n), r1 = walkRow(min(k + 1, n - 1), rowStart, n); // an odd last row pairs with itself
     dotF16Rows(out + <usize>r0 * 4, out + <usize>r1 * 4, w + <usize>r0 * rowBytes, w + <usize>r1 * rowBytes, x, cols);
-  }
-  for (let r = rowStart + STREAMS * q; r < rowEnd; r += 2) {
-    const r1 = min(r + 1, rowEnd - 1);
-    dotF16Rows(out + <usize>r * 4, out + <usize>r1 * 4, w + <usize>r * rowBytes, w + <usize>r1 * rowBytes, x, cols);
   }
 }
 
@@ -45,43 +40,33 @@ export function matvecBF16(out: usize, x: usize, w: usize, cols: i32, rowStart: 
 }
 
 export function matvecQ8_0(out: usize, x: usize, w: usize, cols: i32, rowStart: i32, rowEnd: i32): void {
-  const rowBytes = <usize>(cols / 32) * 34, q = (rowEnd - rowStart) / STREAMS;
-  for (let k = 0; k < q * (STREAMS / 2); k++) {
-    const r0 = pairRow(k, rowStart, q), r1 = r0 + q;
+  const rowBytes = <usize>(cols / 32) * 34, n = rowEnd - rowStart;
+  for (let k = 0; k < n; k += 2) {
+    const r0 = walkRow(k, rowStart, n), r1 = walkRow(min(k + 1, n - 1), rowStart, n); // an odd last row pairs with itself
     dotQ8_0Rows(out + <usize>r0 * 4, out + <usize>r1 * 4, w + <usize>r0 * rowBytes, w + <usize>r1 * rowBytes, x, cols);
-  }
-  for (let r = rowStart + STREAMS * q; r < rowEnd; r += 2) {
-    const r1 = min(r + 1, rowEnd - 1);
-    dotQ8_0Rows(out + <usize>r * 4, out + <usize>r1 * 4, w + <usize>r * rowBytes, w + <usize>r1 * rowBytes, x, cols);
   }
 }
 
 export function matvecQ4_0(out: usize, x: usize, w: usize, cols: i32, rowStart: i32, rowEnd: i32): void {
-  const rowBytes = <usize>(cols / 32) * 18, q = (rowEnd - rowStart) / STREAMS;
-  for (let k = 0; k < q * (STREAMS / 2); k++) {
-    const r0 = pairRow(k, rowStart, q), r1 = r0 + q;
+  const rowBytes = <usize>(cols / 32) * 18, n = rowEnd - rowStart;
+  for (let k = 0; k < n; k += 2) {
+    const r0 = walkRow(k, rowStart, n), r1 = walkRow(min(k + 1, n - 1), rowStart, n); // an odd last row pairs with itself
     dotQ4_0Rows(out + <usize>r0 * 4, out + <usize>r1 * 4, w + <usize>r0 * rowBytes, w + <usize>r1 * rowBytes, x, cols);
-  }
-  for (let r = rowStart + STREAMS * q; r < rowEnd; r += 2) {
-    const r1 = min(r + 1, rowEnd - 1);
-    dotQ4_0Rows(out + <usize>r * 4, out + <usize>r1 * 4, w + <usize>r * rowBytes, w + <usize>r1 * rowBytes, x, cols);
   }
 }
 
 export function matvecQ4_K(out: usize, x: usize, w: usize, cols: i32, rowStart: i32, rowEnd: i32): void {
-  const rowBytes = <usize>(cols / 256) * 144, q = (rowEnd - rowStart) / STREAMS;
-  for (let k = 0; k < q * STREAMS; k++) {
-    const r = streamRow(k, rowStart, q);
+  const rowBytes = <usize>(cols / 256) * 144, n = rowEnd - rowStart;
+  for (let k = 0; k < n; k++) {
+    const r = walkRow(k, rowStart, n);
     store<f32>(out + <usize>r * 4, dotQ4_K(w + <usize>r * rowBytes, x, cols));
   }
-  for (let r = rowStart + STREAMS * q; r < rowEnd; r++) store<f32>(out + <usize>r * 4, dotQ4_K(w + <usize>r * rowBytes, x, cols));
 }
 
 export function matvecQ6_K(out: usize, x: usize, w: usize, cols: i32, rowStart: i32, rowEnd: i32): void {
-  const rowBytes = <usize>(cols / 256) * 210, q = (rowEnd - rowStart) / STREAMS;
-  for (let k = 0; k < q * STREAMS; k++) {
-    const r = streamRow(k, rowStart, q);
+  const rowBytes = <usize>(cols / 256) * 210, n = rowEnd - rowStart;
+  for (let k = 0; k < n; k++) {
+    const r = walkRow(k, rowStart, n);
     store<f32>(out + <usize>r * 4, dotQ6_K(w + <usize>r * rowBytes, x, cols));
   }
-  for (let r = rowStart + STREAMS * q; r < rowEnd; r++) store<f32>(out + <usize>r * 4, dotQ6_K(w + <usize>r * rowBytes, x, cols));
 }

@@ -5,7 +5,7 @@
  * summed into a value that goes nowhere (lookedAhead), so that the cache line's miss starts while the kernel still
  * works on the bytes before it. On an Intel Xeon with AMX the hardware prefetchers left our block-type mat-vecs
  * waiting on memory (Q4_0 from memory at half the read bandwidth, its compute time and its memory time adding up);
- * with these loads, 5.2 -> 6.8 GB/s. The heap keeps LOOK_AHEAD bytes past its top (heap.ts), so none leaves memory.
+ * with these loads, 5.2 -> 6.8 GB/s. The heap keeps 4 KiB past its top (heap.ts), so none leaves memory.
  */
 export const LOOK_AHEAD: usize = 512;
 let lookedAheadSum: u32 = 0;

@@ -7,8 +7,8 @@ import { WasmBackend } from './wasm-backend.js';
 
 // The integer prefill kernels (assembly/matmul-int8.ts) quantize x to the same int8 values and scales as the decode
 // kernels do (Q8A's per 32 values; Q8K's per 256 for Q4_K), so a prefill over m rows must give what m one-row decodes
-// give, up to f32 summation order. Both
-// builds run them: the relaxed one on relaxed SIMD's pair dot, the SIMD128 one on its exact stand-in.
+// give, up to f32 summation order. Both builds run them: the relaxed one on relaxed SIMD's pair dot, the SIMD128 one
+// on its exact stand-in.
 const backends = await Promise.all([
   WasmBackend.create({ threads: 2 }),
   WasmBackend.create({ threads: 2, relaxed: false, int8Prefill: true }),

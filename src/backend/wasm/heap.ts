@@ -6,8 +6,8 @@ const HEAP_START = 1 << 20;
 /** wasm32 addresses 4 GiB; one page short, so that every offset stays below 2^32 - 1. */
 const MAX_PAGES = 65535;
 const ALIGN = 64;
-/** Bytes past the top that stay in memory: the decode kernels load a little ahead of their weights (simd.ts). */
-const TAIL = 4096;
+/** Bytes past the top that stay in memory: the decode kernels load up to 4 KiB ahead of their weights (simd.ts). */
+const TAIL = 8192;
 
 /** Raised when a tensor does not fit: names the size asked for and what the heap already holds. */
 export class OutOfMemoryError extends LlamatsError {

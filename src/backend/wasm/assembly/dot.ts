@@ -1,7 +1,7 @@
 // Dot products of one weight row (as stored), or two (the *Rows functions, which load x once for both), with one
 // activation row, for the matvec (decode) kernels: f32 x for f32 and bf16, f32 x times 2^72 for f16, and x
 // quantized for the block types (q8a.ts): Q8S for Q8_0, Q8G for Q4_0, Q8K for Q4_K and Q6_K.
-import { dotI8SignedBy, dotU4PairI16, f16, F16_REBIAS, F16_UNSCALE, f16x4, f16x8High, f16x8Low, hsum, lookedAhead, madd, onesI16, pairBlocks, pairDot, touchAhead } from './simd';
+import { dotI8SignedBy, dotU4PairI16, f16, F16_REBIAS, F16_UNSCALE, f16x4, f16x8High, f16x8Low, F16_LOOK_AHEAD, hsum, LOOK_AHEAD, lookedAhead, madd, onesI16, pairBlocks, pairDot, touch } from './simd';
 import { Q8G_GROUP_BYTES, Q8K_BYTES, Q8S_GROUP_BYTES } from './q8a';
 
 /** w (cols f32) . x (cols f32), 4 accumulators of 4 lanes. */
@@ -53,7 +53,7 @@ import { Q8G_GROUP_BYTES, Q8K_BYTES, Q8S_GROUP_BYTES } from './q8a';
   let b = 0;
   for (; b + 4 <= blocks; b += 4) {
     const wg0 = w0 + <usize>b * 34, wg1 = w1 + <usize>b * 34, xg = x + <usize>(b >> 2) * Q8S_GROUP_BYTES;
-    touched += touchAhead(wg0) + touchAhead(wg0 + 64) + touchAhead(wg1) + touchAhead(wg1 + 64);
+    touched += touch(wg0 + LOOK_AHEAD) + touch(wg0 + 64 + LOOK_AHEAD) + touch(wg1 + LOOK_AHEAD) + touch(wg1 + 64 + LOOK_AHEAD);
     const dx = v128.load(xg);
     let s0 = f32x4.mul(f16Gather4(wg0, 34), dx), s1 = f32x4.mul(f16Gather4(wg1, 34), dx);
     for (let lane: usize = 0; lane < 4; lane++) {
@@ -107,7 +107,7 @@ import { Q8G_GROUP_BYTES, Q8K_BYTES, Q8S_GROUP_BYTES } from './q8a';
   let b = 0;
   for (; b + 4 <= blocks; b += 4) {
     const wg0 = w0 + <usize>b * 18, wg1 = w1 + <usize>b * 18, xg = x + <usize>(b >> 2) * Q8G_GROUP_BYTES;
-    touched += touchAhead(wg0) + touchAhead(wg1); // 72 bytes a row: about a cache line each
+    touched += touch(wg0 + LOOK_AHEAD) + touch(wg1 + LOOK_AHEAD); // 72 bytes a row: about a cache line each
     // Two blocks a pass, each pass's pair sums moved into the top half of lo and hi (their low halves' old top
     // halves going down): after both passes, lo + hi holds blocks 0, 1 in its low half and 2, 3 in its high one.
     // (What they start with is shifted out; `ones` is at hand in a register.)
@@ -169,7 +169,7 @@ import { Q8G_GROUP_BYTES, Q8K_BYTES, Q8S_GROUP_BYTES } from './q8a';
   let touched: u32 = 0;
   for (let b = 0; b < cols / 256; b++) {
     const wb = w + <usize>b * 144, xb = x + <usize>b * Q8K_BYTES, xq = xb + 48;
-    touched += touchAhead(wb) + touchAhead(wb + 64) + touchAhead(wb + 128);
+    touched += touch(wb + LOOK_AHEAD) + touch(wb + 64 + LOOK_AHEAD) + touch(wb + 128 + LOOK_AHEAD);
     const packed = q4kScales(wb + 4);
     const sc = i16x8.extend_low_i8x16_u(packed), mins = i16x8.extend_high_i8x16_u(packed);
     const sc03 = i16x8.shuffle(sc, sc, 0, 0, 1, 1, 2, 2, 3, 3), sc47 = i16x8.shuffle(sc, sc, 4, 4, 5, 5, 6, 6, 7, 7);
@@ -228,7 +228,7 @@ import { Q8G_GROUP_BYTES, Q8K_BYTES, Q8S_GROUP_BYTES } from './q8a';
   let touched: u32 = 0;
   for (let b = 0; b < cols / 256; b++) {
     const wb = w + <usize>b * 210, xb = x + <usize>b * Q8K_BYTES;
-    touched += touchAhead(wb) + touchAhead(wb + 64) + touchAhead(wb + 128) + touchAhead(wb + 192);
+    touched += touch(wb + LOOK_AHEAD) + touch(wb + 64 + LOOK_AHEAD) + touch(wb + 128 + LOOK_AHEAD) + touch(wb + 192 + LOOK_AHEAD);
     const scales = v128.load(wb + 192);
     const sc0 = i16x8.extend_low_i8x16_s(scales), sc1 = i16x8.extend_high_i8x16_s(scales);
     const offset = i32x4.add(i32x4.dot_i16x8_s(sc0, v128.load(xb + 16)), i32x4.dot_i16x8_s(sc1, v128.load(xb + 32)));
@@ -298,7 +298,7 @@ import { Q8G_GROUP_BYTES, Q8K_BYTES, Q8S_GROUP_BYTES } from './q8a';
   for (; c + 8 <= cols; c += 8) {
     const xc = x + <usize>c * 4, x0 = v128.load(xc), x1 = v128.load(xc + 16);
     const g = v128.load(w0 + <usize>c * 2), h = v128.load(w1 + <usize>c * 2);
-    touched += touchAhead(w0 + <usize>c * 2) + touchAhead(w1 + <usize>c * 2);
+    touched += touch(w0 + <usize>c * 2 + F16_LOOK_AHEAD) + touch(w1 + <usize>c * 2 + F16_LOOK_AHEAD);
     a0 = madd(f16x8Low(g), x0, a0);
     a1 = madd(f16x8High(g), x1, a1);
     b0 = madd(f16x8Low(h), x0, b0);

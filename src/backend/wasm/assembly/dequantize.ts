@@ -1,7 +1,7 @@
 // Weight rows decoded to f32, for the prefill mat-muls of the block and half types: a few rows at a time are
 // decoded into per-thread scratch and then multiplied with the f32 register-tiled kernel, so the decode cost is
 // shared by every row of x. Same math as src/core/quant (the host reference, bit-exact with ggml).
-import { q6Values } from './dot';
+import { q4kMin, q4kScale, q6Values } from './dot';
 import { f16, F16_REBIAS, f16x8High, f16x8Low } from './simd';
 
 /** Bytes of one row of `cols` elements of a weight type (0 f32, 1 f16, 30 bf16, 8 q8_0, 2 q4_0, 12 q4_k, 14 q6_k). */
@@ -65,9 +65,7 @@ function q4_k(p: usize, y: usize): void {
   for (let c = 0; c < 4; c++) {
     for (let half = 0; half < 2; half++) {
       const j = 2 * c + half;
-      const sc: u32 = j < 4 ? load<u8>(s + j) & 63 : (load<u8>(s + j + 4) & 0x0f) | ((load<u8>(s + j - 4) >> 6) << 4);
-      const m: u32 = j < 4 ? load<u8>(s + j + 4) & 63 : (load<u8>(s + j + 4) >> 4) | ((load<u8>(s + j) >> 6) << 4);
-      const d1 = d * <f32>sc, m1 = dmin * <f32>m;
+      const d1 = d * <f32>q4kScale(s, j), m1 = dmin * <f32>q4kMin(s, j);
       for (let l = 0; l < 32; l++) {
         const q = load<u8>(p + 16 + 32 * c + l);
         store<f32>(y + <usize>(64 * c + 32 * half + l) * 4, d1 * <f32>(half == 0 ? q & 0x0f : q >> 4) - m1);

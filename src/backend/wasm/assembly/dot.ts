@@ -1,7 +1,7 @@
 // Dot products of one weight row (as stored), or two (the *Rows functions, which load x once for both), with one
 // activation row, for the matvec (decode) kernels: f32 x for f32 and bf16, f32 x times 2^72 for f16, and x
 // quantized for the block types (q8a.ts): Q8S for Q8_0, Q8G for Q4_0, Q8K for Q4_K and Q6_K.
-import { dotI8SignedBy, dotU4PairI16, f16, F16_REBIAS, F16_UNSCALE, f16x4, f16x8High, f16x8Low, F16_LOOK_AHEAD, hsum, LOOK_AHEAD, lookedAhead, madd, onesI16, pairBlocks, pairDot, touch } from './simd';
+import { dotI8SignedBy, f16, F16_REBIAS, F16_UNSCALE, f16x4, f16x8High, f16x8Low, F16_LOOK_AHEAD, hsum, LOOK_AHEAD, lookedAhead, madd, onesI16, pairBlocks, pairDot, touch } from './simd';
 import { Q8G_GROUP_BYTES, Q8K_BYTES, Q8S_GROUP_BYTES } from './q8a';
 
 /** w (cols f32) . x (cols f32), 4 accumulators of 4 lanes. */
@@ -139,11 +139,14 @@ import { Q8G_GROUP_BYTES, Q8K_BYTES, Q8S_GROUP_BYTES } from './q8a';
   lookedAhead(touched);
 }
 
-/** The i16x8 partial sums of sum(n xq) for one Q4_0 block at wb and its 32 int8 xq at xb (dotU4PairI16). */
+/**
+ * The i16x8 partial sums of sum(n xq) for one Q4_0 block at wb and its 32 int8 xq at xb: 4 products a lane,
+ * |lane| <= 4 * 15 * 128 = 7680, so four such sums still add up in i16 (see dotQ4_0Rows).
+ */
 // @ts-ignore: decorator
 @inline function q4Sums(wb: usize, xb: usize, mask: v128): v128 {
   const q = v128.load(wb + 2);
-  return dotU4PairI16(v128.and(q, mask), v128.load(xb), v128.and(i16x8.shr_u(q, 4), mask), v128.load(xb + 16));
+  return i16x8.add(pairDot(v128.and(q, mask), v128.load(xb)), pairDot(v128.and(i16x8.shr_u(q, 4), mask), v128.load(xb + 16)));
 }
 
 /** The 6-bit (scale, min) pair j of a Q4_K block's 12 scale bytes at s. */

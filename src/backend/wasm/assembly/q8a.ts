@@ -3,7 +3,7 @@
 // d = max|x| / 127 (|sum| <= 16 * 127 fits i16). The decode and prefill layouts below are built from it.
 import { roundToInt4 } from './simd';
 
-export const Q8A_BYTES: usize = 40;
+const Q8A_BYTES: usize = 40;
 
 /** dst (n/32 blocks of Q8A) from x (n f32, n a multiple of 32). */
 function quantizeQ8A(dst: usize, x: usize, n: i32): void {

@@ -65,19 +65,6 @@ let lookedAheadSum: u32 = 0;
 }
 
 /**
- * The i16x8 partial sums of u0 . s0 + u1 . s1 for unsigned 4-bit values u and signed bytes s: 4 products a lane,
- * |lane| <= 4 * 15 * 128 = 7680, so four such sums still add up in i16 (see dotQ4_0Rows).
- */
-// @ts-ignore: decorator
-@inline export function dotU4PairI16(u0: v128, s0: v128, u1: v128, s1: v128): v128 {
-  if (!ASC_FEATURE_RELAXED_SIMD) {
-    return i16x8.add(i16x8.add(i16x8.extmul_low_i8x16_s(u0, s0), i16x8.extmul_high_i8x16_s(u0, s0)),
-      i16x8.add(i16x8.extmul_low_i8x16_s(u1, s1), i16x8.extmul_high_i8x16_s(u1, s1)));
-  }
-  return i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(s0, u0), i16x8.relaxed_dot_i8x16_i7x16_s(s1, u1));
-}
-
-/**
  * i16 lanes u[2l] s[2l] + u[2l+1] s[2l+1] for bytes u in 0..127 and signed bytes s: relaxed SIMD's i16 dot (x64
  * pmaddubsw; a pair cannot saturate, 2 * 127 * 128 < 2^15), else the same sums from widened products.
  */
@@ -103,13 +90,13 @@ let lookedAheadSum: u32 = 0;
 /**
  * The loader's check that the runtime gets the relaxed integer dots right, on 16 bytes at u (0..127) and at s, in
  * the forms the kernels use them: out (i32x4) = pairDot(u, s) widened against a scale of -3, out + 16 = the i16 sum
- * of the pair dots of u's low and high nibbles with s (dotU4PairI16) widened against ones, and out + 32 =
- * dotI8SignedBy(s, no signs, u, 0).
+ * of the pair dots of u's low and high nibbles with s widened against ones, and out + 32 = dotI8SignedBy(s, no
+ * signs, u, 0).
  */
 export function relaxedDotProbe(out: usize, u: usize, s: usize): void {
   const uv = v128.load(u), sv = v128.load(s), mask = i8x16.splat(0x0f), ones = onesI16(<i32>out);
   v128.store(out, i32x4.dot_i16x8_s(pairDot(uv, sv), i16x8.splat(-3)));
-  v128.store(out + 16, i32x4.dot_i16x8_s(dotU4PairI16(v128.and(uv, mask), sv, v128.and(i16x8.shr_u(uv, 4), mask), sv), ones));
+  v128.store(out + 16, i32x4.dot_i16x8_s(i16x8.add(pairDot(v128.and(uv, mask), sv), pairDot(v128.and(i16x8.shr_u(uv, 4), mask), sv)), ones));
   v128.store(out + 32, dotI8SignedBy(sv, i32x4.splat(0), uv, i32x4.splat(0), ones));
 }
 

@@ -311,7 +311,7 @@ for (const [name, create, skip] of candidates) {
         await agreeAll([input([1000])], (o, [x]) => [o.sumSquares(x!), o.scale(x!, -0.3)], F32_TOL, 'sumSquares, scale');
       });
 
-      test('adamw in place (param, m, v after two steps)', async () => {
+      test('adamw in place (param, m, v after two steps, the second with its gradient scaled)', async () => {
         const shape = [3, 37];
         const start = [input(shape), input(shape), input(shape)];
         const run = async (o: Ops) => {
@@ -319,7 +319,7 @@ for (const [name, create, skip] of candidates) {
           const m = o.zeros(shape);
           const v = o.zeros(shape);
           o.adamw(p, g1, m, v, { lr: 0.01, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, step: 1 });
-          o.adamw(p, g2, m, v, { lr: 0.01, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, step: 2 });
+          o.adamw(p, g2, m, v, { lr: 0.01, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, step: 2, gradScale: 0.37 });
           return Promise.all([p, m, v].map((t) => o.read(t)));
         };
         const [got, want] = [await run(ops), await run(reference)];

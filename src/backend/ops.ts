@@ -127,7 +127,8 @@ export interface Ops {
   /** x * s, elementwise. */
   scale(x: Tensor, s: number): Tensor;
   /**
-   * One AdamW step (Loshchilov & Hutter), in place on param, m and v (all the same shape), `step` counting from 1:
+   * One AdamW step (Loshchilov & Hutter), in place on param, m and v (all the same shape), `step` counting from 1,
+   * with g = gradScale grad (the clipping factor and the loss scale's inverse, applied as the gradient is read):
    *   m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2
    *   param -= lr * (m / (1 - b1^step)) / (sqrt(v / (1 - b2^step)) + eps) + lr * weightDecay * param
    * (decay uses the param before this step's update, as torch.optim.AdamW does).
@@ -143,6 +144,8 @@ export interface AdamWStep {
   eps: number;
   weightDecay: number;
   step: number;
+  /** What the gradient is multiplied by as it is read (default 1). */
+  gradScale?: number;
 }
 
 /** The step of an `Ops.stepLoop`. */

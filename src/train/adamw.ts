@@ -81,11 +81,10 @@ export class AdamW {
         if (raw) this.ops.release(raw);
         continue;
       }
-      const g = raw ? (factor !== 1 ? this.ops.scale(raw, factor) : raw) : this.ops.zeros(p.tensor.shape);
-      const hp = { lr, beta1, beta2, eps, weightDecay: p.decay ? weightDecay : 0, step: this.step };
+      const g = raw ?? this.ops.zeros(p.tensor.shape);
+      const hp = { lr, beta1, beta2, eps, weightDecay: p.decay ? weightDecay : 0, step: this.step, gradScale: factor };
       this.ops.adamw(p.tensor, g, this.m.get(p.name)!, this.v.get(p.name)!, hp);
-      if (raw) this.ops.release(raw);
-      this.ops.release(g); // a second release of raw is a no-op
+      this.ops.release(g);
     }
     return norm;
   }

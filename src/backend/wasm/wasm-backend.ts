@@ -472,10 +472,10 @@ export class WasmBackend implements Ops {
 
   adamw(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, hp: AdamWStep): void {
     for (const [what, t] of [['grad', grad], ['m', m], ['v', v]] as const) expectShape(`adamw ${what}`, t.shape, param.shape);
-    const { lr, beta1, beta2, eps, weightDecay, step } = hp;
+    const { lr, beta1, beta2, eps, weightDecay, step, gradScale = 1 } = hp;
     const args = [ptr(f32Tensor(param)), ptr(f32Tensor(grad)), ptr(f32Tensor(m)), ptr(f32Tensor(v)), 1 - lr * weightDecay, beta1, beta2, eps,
-      lr / (1 - beta1 ** step), Math.sqrt(1 - beta2 ** step), 0, 0];
-    this.pool.run([{ kernel: 'adamw', args, range: 10, total: numel(param.shape) }]);
+      lr / (1 - beta1 ** step), Math.sqrt(1 - beta2 ** step), gradScale, 0, 0];
+    this.pool.run([{ kernel: 'adamw', args, range: 11, total: numel(param.shape) }]);
   }
 
   dispose(): void {

@@ -176,13 +176,13 @@ export function sumSquares(x: usize, n: i32): f64 {
 }
 
 /**
- * AdamW in place over elements [start, end) (torch.optim.AdamW's arithmetic): param *= decay; m = b1 m + (1-b1) g;
+ * AdamW in place over elements [start, end) (torch.optim.AdamW's arithmetic), g = gradScale grad: param *= decay; m = b1 m + (1-b1) g;
  * v = b2 v + (1-b2) g^2; param -= stepSize m / (sqrt(v) / bias2Sqrt + eps).
  */
-export function adamw(param: usize, grad: usize, m: usize, v: usize, decay: f32, beta1: f32, beta2: f32, eps: f32, stepSize: f32, bias2Sqrt: f32, start: i32, end: i32): void {
+export function adamw(param: usize, grad: usize, m: usize, v: usize, decay: f32, beta1: f32, beta2: f32, eps: f32, stepSize: f32, bias2Sqrt: f32, gradScale: f32, start: i32, end: i32): void {
   for (let i = start; i < end; i++) {
     const o = <usize>i * 4;
-    const g = load<f32>(grad + o);
+    const g = load<f32>(grad + o) * gradScale;
     const mi = beta1 * load<f32>(m + o) + (1 - beta1) * g;
     const vi = beta2 * load<f32>(v + o) + (1 - beta2) * g * g;
     store<f32>(m + o, mi);

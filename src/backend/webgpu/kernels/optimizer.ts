@@ -38,12 +38,12 @@ const ADAMW = /* wgsl */ `${FLAT_INDEX}
 @group(0) @binding(1) var<storage, read> grad: array<f32>;
 @group(0) @binding(2) var<storage, read_write> m: array<f32>;
 @group(0) @binding(3) var<storage, read_write> v: array<f32>;
-struct Params { n: u32, beta1: f32, oneMinusBeta1: f32, beta2: f32, oneMinusBeta2: f32, decay: f32, stepSize: f32, bias2Sqrt: f32, eps: f32 }
+struct Params { n: u32, beta1: f32, oneMinusBeta1: f32, beta2: f32, oneMinusBeta2: f32, decay: f32, stepSize: f32, bias2Sqrt: f32, eps: f32, gradScale: f32 }
 @group(0) @binding(4) var<uniform> p: Params;
 @compute @workgroup_size(64) fn main(@builtin(global_invocation_id) id: vec3u) {
   let i = flatIndex(id);
   if (i >= p.n) { return; }
-  let g = grad[i];
+  let g = grad[i] * p.gradScale;
   let mi = p.beta1 * m[i] + p.oneMinusBeta1 * g;
   let vi = p.beta2 * v[i] + p.oneMinusBeta2 * g * g;
   m[i] = mi;
@@ -77,15 +77,15 @@ function reduce(gpu: Gpu, wgsl: string, out: GPUBuffer, x: GPUBuffer, n: number,
 }
 
 /**
- * One AdamW step in place on param, m and v (torch.optim.AdamW, as cpu/adamw.ts):
+ * One AdamW step in place on param, m and v (torch.optim.AdamW, as cpu/adamw.ts), g = gradScale grad:
  *   m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;
  *   param = param (1 - lr wd) - lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
  * The step constants are computed on the host in f64 and rounded to f32 once.
  */
 export function adamw(gpu: Gpu, param: GPUBuffer, grad: GPUBuffer, m: GPUBuffer, v: GPUBuffer, n: number, hp: AdamWStep): void {
   if (n === 0) return;
-  const { lr, beta1, beta2, eps, weightDecay, step } = hp;
+  const { lr, beta1, beta2, eps, weightDecay, step, gradScale = 1 } = hp;
   const stepSize = lr / (1 - beta1 ** step);
   const bias2Sqrt = Math.sqrt(1 - beta2 ** step);
-  gpu.dispatch1d(ADAMW, [param, grad, m, v], [n, f32(beta1), f32(1 - beta1), f32(beta2), f32(1 - beta2), f32(1 - lr * weightDecay), f32(stepSize), f32(bias2Sqrt), f32(eps)], n);
+  gpu.dispatch1d(ADAMW, [param, grad, m, v], [n, f32(beta1), f32(1 - beta1), f32(beta2), f32(1 - beta2), f32(1 - lr * weightDecay), f32(stepSize), f32(bias2Sqrt), f32(eps), f32(gradScale)], n);
 }

@@ -9,9 +9,9 @@
 // dropout(P) takes P's place in O = P' V and dV = P'^T dO, and dP is the gradient through the mask, dropout(dO V^T).
 // Element (z, t, s) of the scores takes mask element (z T + t) S + s (cpu/dropout.ts's probabilityIndex, z = b H +
 // h). The products skip the tiles and k ranges that the causal mask zeroes (matmul.ts's CAUSAL), about half of the
-// work at T = S. dK and dV come per query head and are summed over each kv head's G query heads. The products want
-// each head's rows contiguous, so q, k, v and dy are first copied head-major, (B, T, H, Dh) -> (B, H, T, Dh), and
-// the results copied back.
+// work at T = S. dK and dV come per query head and are summed over each kv head's G query heads. The products read
+// and write each head of q, k, v, dy and their gradients where it lies in the (B, T, H, Dh) tensor, a (T, Dh)
+// matrix whose rows are H Dh apart: no head-major copies.
 // A batch whose score matrix is over the limit goes through in chunks of sequences (`batchChunks`): attention with
 // dropout takes this path whatever its size (the tiled kernels draw no masks).
 import { UnsupportedError } from '../../../core/errors.js';
@@ -19,7 +19,7 @@ import { dropoutArgs, type DropoutParams } from '../../cpu/dropout.js';
 import { f32, MAX_GROUPS, type Gpu, type Param } from '../gpu.js';
 import type { AttentionDims } from './attention.js';
 import { HASH32, map } from './elementwise.js';
-import { matmul, NN, NT, TN, type MatmulInputs } from './matmul.js';
+import { matmul, NN, NT, TN, type MatmulInputs, type Strided } from './matmul.js';
 import { ROW_OF, workgroupReduce } from './reduce.js';
 
 /** The largest score matrix (bytes) the dense path makes; a test may lower it to take the tiled kernels. */
@@ -43,17 +43,6 @@ function batchChunks(gpu: Gpu, { batch, time, heads }: AttentionDims, keys: numb
   }
   return Array.from({ length: Math.ceil(batch / chunk) }, (_, i) => [i * chunk, Math.min(chunk, batch - i * chunk)]);
 }
-
-// out (B, P, Q, D) [b, p, q, d] = in (B, QIN, P, D) [b, q, p, d] for q < Q: axes 1 and 2 swapped, and of in's axis 1
-// only the first Q. Position-major (B, T, H, Dh) to head-major (B, H, T, Dh) and back. in starts at element inAt of
-// x and out at element outAt of out (a chunk of the batch).
-const SWAP_AXES = map(`@group(0) @binding(0) var<storage, read_write> out: array<f32>;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<uniform> p: Params;`, `let d = i % p.d;
-  let qi = i / p.d % p.q;
-  let pi = i / (p.d * p.q) % p.p;
-  let b = i / (p.d * p.q * p.p);
-  out[p.outAt + i] = x[p.inAt + ((b * p.qIn + qi) * p.p + pi) * p.d + d];`, 'n: u32, qIn: u32, p: u32, q: u32, d: u32, inAt: u32, outAt: u32');
 
 // Dropout of element j of score row `row`, whose mask elements start at row stride (see above): `keeps` says whether
 // mask element seedHash + row stride + j keeps it (always, where there is no dropout: threshold 0, dropScale 1), and
@@ -115,13 +104,14 @@ struct Params { rows: u32, keys: u32, scale: f32, ${DROPOUT_PARAMS} }
   }
 }`;
 
-// out[zk, i] = sum over g < G of x[zk G + g, i], i < size: per-query-head gradients summed per kv head.
+// out[at + i] = sum over g < G of x[(i / size G + g) size + i % size], i < n: with size Dh, gradients per query
+// head (B, T, H, Dh) summed over each kv head's G query heads into (B, T, Hkv, Dh).
 const GROUP_SUM = map(`@group(0) @binding(0) var<storage, read_write> out: array<f32>;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<uniform> p: Params;`, `let first = (i / p.size * p.groups) * p.size + i % p.size;
   var sum = 0.0;
   for (var g = 0u; g < p.groups; g++) { sum += x[first + g * p.size]; }
-  out[i] = sum;`, 'n: u32, size: u32, groups: u32');
+  out[p.at + i] = sum;`, 'n: u32, size: u32, groups: u32, at: u32');
 
 /**
  * The kernels' dropout parameters (DROPOUT_PARAMS) for score rows whose mask elements are `stride` apart, the first
@@ -132,18 +122,17 @@ function maskParams(drop: DropoutParams | undefined, stride: number, first: numb
   return [seedHash, threshold, f32(scale), stride];
 }
 
-/** Sequences first..first+batch-1 of t (B, xIn, heads, d) -> a new (batch, heads, x, d) buffer of their first x positions. */
-function toHeads(gpu: Gpu, t: GPUBuffer, first: number, batch: number, xIn: number, x: number, heads: number, d: number): GPUBuffer {
-  const n = batch * x * heads * d;
-  const out = gpu.alloc(n * 4);
-  gpu.dispatch1d(SWAP_AXES, [out, t], [n, xIn, heads, x, d, first * xIn * heads * d, 0], n);
-  return out;
+/**
+ * Sequences first.. of a (B, x, heads, d) tensor as the matmul operands of a batch of products, one per (sequence,
+ * head): head h of sequence s is the (x, d) matrix at ((first + s) x + t) heads d + h d, row t.
+ */
+function perHead(first: number, x: number, heads: number, d: number): Strided {
+  return { start: first * x * heads * d, sequence: x * heads * d, head: d, row: heads * d };
 }
 
-/** Sequences first..first+batch-1 of out (B, x, heads, d) = t (batch, heads, x, d). */
-function fromHeads(gpu: Gpu, out: GPUBuffer, t: GPUBuffer, first: number, batch: number, x: number, heads: number, d: number): void {
-  const n = batch * x * heads * d;
-  gpu.dispatch1d(SWAP_AXES, [out, t], [n, heads, x, heads, d, 0, first * x * heads * d], n);
+/** The (time, keys) score matrices of Z = B H heads, one after another, as matmul operands. */
+function scoreMatrices(heads: number, time: number, keys: number): Strided {
+  return { start: 0, sequence: heads * time * keys, head: time * keys, row: keys };
 }
 
 /** out (B, T, H, Dh) = causal attention of q over the first startPos + T positions of k, v (B, S, Hkv, Dh). */
@@ -155,18 +144,16 @@ export function denseAttention(gpu: Gpu, out: GPUBuffer, q: GPUBuffer, k: GPUBuf
 function denseAttentionChunk(gpu: Gpu, out: GPUBuffer, q: GPUBuffer, k: GPUBuffer, v: GPUBuffer, dims: AttentionDims & { cacheLen: number; startPos: number }, first: number, inputs: MatmulInputs, drop?: DropoutParams): void {
   const { batch, time, heads, kvHeads, headDim: dh, cacheLen, startPos } = dims;
   const keys = startPos + time;
+  const queries = perHead(first, time, heads, dh); // q and out
+  const cache = perHead(first, cacheLen, kvHeads, dh); // k and v
+  const scores = scoreMatrices(heads, time, keys);
   const z = batch * heads;
-  const group = heads / kvHeads;
-  const qh = toHeads(gpu, q, first, batch, time, time, heads, dh);
-  const kh = toHeads(gpu, k, first, batch, cacheLen, keys, kvHeads, dh);
-  const vh = toHeads(gpu, v, first, batch, cacheLen, keys, kvHeads, dh);
+  const products = { count: z, heads, groupB: heads / kvHeads };
   const s = gpu.alloc(z * time * keys * 4);
-  matmul(gpu, s, qh, kh, time, dh, keys, NT, inputs, { count: z, strideA: time * dh, strideB: keys * dh, strideOut: time * keys, groupB: group, causal: { kind: 'scores', offset: startPos } });
+  matmul(gpu, s, q, k, time, dh, keys, NT, inputs, { ...products, a: queries, b: cache, out: scores, causal: { kind: 'scores', offset: startPos } });
   gpu.dispatch1d(CAUSAL_SOFTMAX, [s], [z * time, time, keys, startPos, f32(1 / Math.sqrt(dh)), ...maskParams(drop, cacheLen, first * heads * time * cacheLen)], z * time * 64);
-  const oh = gpu.alloc(z * time * dh * 4);
-  matmul(gpu, oh, s, vh, time, keys, dh, NN, inputs, { count: z, strideA: time * keys, strideB: keys * dh, strideOut: time * dh, groupB: group, causal: { kind: 'overKeys', offset: startPos } });
-  fromHeads(gpu, out, oh, first, batch, time, heads, dh);
-  for (const b of [qh, kh, vh, s, oh]) gpu.free(b); // the commands recorded above still run first
+  matmul(gpu, out, s, v, time, keys, dh, NN, inputs, { ...products, a: scores, b: cache, out: queries, causal: { kind: 'overKeys', offset: startPos } });
+  gpu.free(s); // the commands recorded above still run first
 }
 
 /** dq, dk, dv of attention(q, k, v, 0) for the gradient dy (S = T), through the score matrix. */
@@ -180,34 +167,32 @@ function denseAttentionBackwardChunk(gpu: Gpu, grads: { dq: GPUBuffer; dk: GPUBu
   const z = batch * heads;
   const group = heads / kvHeads;
   const scale = 1 / Math.sqrt(dh);
-  const [qh, doh] = [q, dy].map((t) => toHeads(gpu, t, first, batch, time, time, heads, dh)) as [GPUBuffer, GPUBuffer];
-  const [kh, vh] = [k, v].map((t) => toHeads(gpu, t, first, batch, time, time, kvHeads, dh)) as [GPUBuffer, GPUBuffer];
-  const scores = z * time * time;
-  const perHead = { count: z, strideA: time * dh, strideB: time * dh, strideOut: time * time, groupB: group, causal: { kind: 'scores', offset: 0 } } as const;
-  const prob = gpu.alloc(scores * 4);
-  matmul(gpu, prob, qh, kh, time, dh, time, NT, inputs, perHead);
+  const queries = perHead(first, time, heads, dh); // q, dy and dq
+  const keys = perHead(first, time, kvHeads, dh); // k, v, dk and dv
+  const scores = scoreMatrices(heads, time, time);
+  const products = { count: z, heads, groupB: group };
+  const matrices = z * time * time;
+  const prob = gpu.alloc(matrices * 4);
+  matmul(gpu, prob, q, k, time, dh, time, NT, inputs, { ...products, a: queries, b: keys, out: scores, causal: { kind: 'scores', offset: 0 } });
   gpu.dispatch1d(CAUSAL_SOFTMAX, [prob], [z * time, time, time, 0, f32(scale), ...maskParams(undefined, time, 0)], z * time * 64);
-  const ds = gpu.alloc(scores * 4);
-  matmul(gpu, ds, doh, vh, time, dh, time, NT, inputs, perHead);
+  const ds = gpu.alloc(matrices * 4);
+  matmul(gpu, ds, dy, v, time, dh, time, NT, inputs, { ...products, a: queries, b: keys, out: scores, causal: { kind: 'scores', offset: 0 } });
   gpu.dispatch1d(SOFTMAX_BACKWARD, [ds, prob], [z * time, time, f32(scale), ...maskParams(drop, time, first * heads * time * time)], z * time * 64);
-  // dQ (Z, T, Dh) = dS K
-  const dqh = gpu.alloc(z * time * dh * 4);
-  matmul(gpu, dqh, ds, kh, time, time, dh, NN, inputs, { count: z, strideA: time * time, strideB: time * dh, strideOut: time * dh, groupB: group, causal: { kind: 'overKeys', offset: 0 } });
-  fromHeads(gpu, grads.dq, dqh, first, batch, time, heads, dh);
-  // dK = dS^T Q and dV = P^T dO per query head (Z, T, Dh), then summed over each kv head's group.
-  const perQueryHead = { count: z, strideA: time * time, strideB: time * dh, strideOut: time * dh, groupB: 1, causal: { kind: 'overQueries', offset: 0 } } as const;
-  const kvSize = batch * kvHeads * time * dh;
-  for (const [lhs, rhs, grad] of [[ds, qh, grads.dk], [prob, doh, grads.dv]] as const) {
-    const byQueryHead = gpu.alloc(z * time * dh * 4);
-    matmul(gpu, byQueryHead, lhs, rhs, time, time, dh, TN, inputs, perQueryHead);
-    let summed = byQueryHead;
-    if (group > 1) {
-      summed = gpu.alloc(kvSize * 4);
-      gpu.dispatch1d(GROUP_SUM, [summed, byQueryHead], [kvSize, time * dh, group], kvSize);
-      gpu.free(byQueryHead);
+  // dQ (B, T, H, Dh) = dS K
+  matmul(gpu, grads.dq, ds, k, time, time, dh, NN, inputs, { ...products, a: scores, b: keys, out: queries, causal: { kind: 'overKeys', offset: 0 } });
+  // dK = dS^T Q and dV = P^T dO per query head; where G > 1, into (batch, T, H, Dh) first, then summed over each kv
+  // head's G query heads.
+  const perQueryHead = { count: z, heads, groupB: 1, a: scores, b: queries, causal: { kind: 'overQueries', offset: 0 } } as const;
+  for (const [lhs, rhs, grad] of [[ds, q, grads.dk], [prob, dy, grads.dv]] as const) {
+    if (group === 1) {
+      matmul(gpu, grad, lhs, rhs, time, time, dh, TN, inputs, { ...perQueryHead, out: keys });
+      continue;
     }
-    fromHeads(gpu, grad, summed, first, batch, time, kvHeads, dh);
-    gpu.free(summed);
+    const byQueryHead = gpu.alloc(z * time * dh * 4);
+    matmul(gpu, byQueryHead, lhs, rhs, time, time, dh, TN, inputs, { ...perQueryHead, out: perHead(0, time, heads, dh) });
+    const n = batch * time * kvHeads * dh;
+    gpu.dispatch1d(GROUP_SUM, [grad, byQueryHead], [n, dh, group, keys.start], n);
+    gpu.free(byQueryHead); // the commands recorded above still run first
   }
-  for (const b of [qh, doh, kh, vh, prob, ds, dqh]) gpu.free(b);
+  for (const b of [prob, ds]) gpu.free(b);
 }

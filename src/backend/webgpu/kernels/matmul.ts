@@ -59,13 +59,13 @@ function source(layout: MatmulLayout, vec: boolean, inputs: MatmulInputs, bType:
       // cover its 8 steps), and scatters them to 4 steps of workgroup memory (t and t + 1 hit the same bank there:
       // a 2-way conflict on 4 stores per 512 multiply-adds, cheaper than the padding that would not fit in 16 KiB).
       const load = !checked
-        ? `return ${at(`(${from} + i * p.k + q) / 4u`)};`
+        ? `return ${at(`(${from} + i * p.row${fn} + q) / 4u`)};`
         : vec
-        ? `if (i < p.${extent} && q < p.k) { return ${at(`(${from} + i * p.k + q) / 4u`)}; }
+        ? `if (i < p.${extent} && q < p.k) { return ${at(`(${from} + i * p.row${fn} + q) / 4u`)}; }
   return vec4f(0.0);`
         : `var v = vec4f(0.0);
   if (i < p.${extent}) {
-${XYZW.map((c, j) => `    if (q + ${j}u < p.k) { v.${c} = ${at(`${from} + i * p.k + q + ${j}u`)}; }`).join('\n')}
+${XYZW.map((c, j) => `    if (q + ${j}u < p.k) { v.${c} = ${at(`${from} + i * p.row${fn} + q + ${j}u`)}; }`).join('\n')}
   }
   return v;`;
       return /* wgsl */ `
@@ -83,13 +83,13 @@ ${XYZW.map((c, j) => `  ${tile}[buf][s + ${j}u][i / 4u][i % 4u] = v.${c};`).join
     // Element (i, q) at q * extent + i. Invocation t reads 4 consecutive i of step t / 32: a step's row of the tile is
     // 32 invocations, and the vec4 goes to workgroup memory as it is.
     const load = !checked
-      ? `return ${name}[(${from} + q * p.${extent} + i) / 4u];`
+      ? `return ${name}[(${from} + q * p.row${fn} + i) / 4u];`
       : vec
-      ? `if (i < p.${extent} && q < p.k) { return ${name}[(${from} + q * p.${extent} + i) / 4u]; }
+      ? `if (i < p.${extent} && q < p.k) { return ${name}[(${from} + q * p.row${fn} + i) / 4u]; }
   return vec4f(0.0);`
       : `var v = vec4f(0.0);
   if (q < p.k) {
-${XYZW.map((c, j) => `    if (i + ${j}u < p.${extent}) { v.${c} = ${name}[${from} + q * p.${extent} + i + ${j}u]; }`).join('\n')}
+${XYZW.map((c, j) => `    if (i + ${j}u < p.${extent}) { v.${c} = ${name}[${from} + q * p.row${fn} + i + ${j}u]; }`).join('\n')}
   }
   return v;`;
     return /* wgsl */ `
@@ -117,11 +117,11 @@ fn store${fn}(buf: u32, t: u32, v: vec4f) {
     return `  storeOut(row0 + ty * 4u + ${rowOffset(i)}, col0 + tx * 4u + ${h * 64}u, acc${e});`;
   }).join('\n');
   const storeOut = !checked
-    ? `out[(base + row * p.n + col) / 4u] = v;`
+    ? `out[(base + row * p.rowOut + col) / 4u] = v;`
     : vec
-    ? `if (row < p.m && col < p.n) { out[(base + row * p.n + col) / 4u] = v; }`
+    ? `if (row < p.m && col < p.n) { out[(base + row * p.rowOut + col) / 4u] = v; }`
     : `if (row >= p.m) { return; }
-${XYZW.map((c, j) => `  if (col + ${j}u < p.n) { out[base + row * p.n + col + ${j}u] = v.${c}; }`).join('\n')}`;
+${XYZW.map((c, j) => `  if (col + ${j}u < p.n) { out[base + row * p.rowOut + col + ${j}u] = v.${c}; }`).join('\n')}`;
   return /* wgsl */ `
 @group(0) @binding(0) var<storage, read_write> out: array<${element}>;
 @group(0) @binding(1) var<storage, read> a: array<${element}>;
@@ -171,23 +171,27 @@ const sources = new Map<string, string>();
 
 /**
  * The parameters of both mat-mul kernels, and `layerRange`, which sets where workgroup layer z's operands and
- * result start and returns the k range [x, y) of the workgroup's tile at (row0, col0): layer z reads A from
- * z strideA, B from (z / groupB) strideB and k from z kStride (at most chunk of it), and writes out from
- * z strideOut; a causal attention product (MatmulBatch) narrows the range to what its mask leaves nonzero.
+ * result start and returns the k range [x, y) of the workgroup's tile at (row0, col0). Layer z is product z of a
+ * batch (MatmulBatch: sequence s = z / heads, head h = z % heads; B's head h / groupB), or chunk z of k (k from
+ * z kStride, at most chunk of it, the partial result at z seqOut). A causal attention product narrows the range
+ * to what its mask leaves nonzero. Rows of A, B and out are rowA, rowB and rowOut elements apart.
  */
 export const PARAMS = /* wgsl */ `
 struct Params {
-  m: u32, k: u32, n: u32, chunk: u32, kStride: u32, strideA: u32, strideB: u32, strideOut: u32, groupB: u32,
-  causal: u32, offset: u32,
+  m: u32, k: u32, n: u32, chunk: u32, kStride: u32, heads: u32, groupB: u32, causal: u32, offset: u32,
+  startA: u32, seqA: u32, headA: u32, rowA: u32, startB: u32, seqB: u32, headB: u32, rowB: u32,
+  startOut: u32, seqOut: u32, headOut: u32, rowOut: u32,
 }
 @group(0) @binding(3) var<uniform> p: Params;
 var<private> fromA: u32;
 var<private> fromB: u32;
 var<private> base: u32; // where this layer's (m, n) result starts in out
 fn layerRange(z: u32, row0: u32, col0: u32, step: u32) -> vec2u {
-  fromA = z * p.strideA;
-  fromB = z / p.groupB * p.strideB;
-  base = z * p.strideOut;
+  let s = z / p.heads;
+  let h = z % p.heads;
+  fromA = p.startA + s * p.seqA + h * p.headA;
+  fromB = p.startB + s * p.seqB + h / p.groupB * p.headB;
+  base = p.startOut + s * p.seqOut + h * p.headOut;
   let begin = z * p.kStride;
   let end = min(p.k, begin + p.chunk);
   switch p.causal {
@@ -209,12 +213,19 @@ fn layerRange(z: u32, row0: u32, col0: u32, step: u32) -> vec2u {
 export const CAUSAL = { scores: 1, overKeys: 2, overQueries: 3 } as const;
 
 /**
- * A batch of products of the same sizes, one per workgroup layer z (attention's heads): product z reads A from
- * element z strideA and B from (z / groupB) strideB (groupB query heads share a kv head), and writes out from
- * z strideOut.
+ * Where each product of a batch finds one operand in its buffer: product (s, h) (see MatmulBatch) at element
+ * start + s sequence + h head, its rows `row` elements apart. A (B, T, H, D) tensor gives head h of sequence s as a
+ * (T, D) matrix with { sequence: T H D, head: D, row: H D }; a head-major (B, H, T, D) one with { sequence: H T D,
+ * head: T D, row: D }.
+ */
+export interface Strided { start: number; sequence: number; head: number; row: number }
+
+/**
+ * A batch of products of the same sizes, one per workgroup layer z (attention's heads): z = s heads + h for
+ * sequence s and head h; B is read at head h / groupB (groupB query heads share a kv head).
  */
 export interface MatmulBatch {
-  count: number; strideA: number; strideB: number; strideOut: number; groupB: number;
+  count: number; heads: number; groupB: number; a: Strided; b: Strided; out: Strided;
   /** For causal attention: which product this is, and the position of query 0 (keys start at 0). */
   causal?: { kind: keyof typeof CAUSAL; offset: number };
 }
@@ -223,7 +234,7 @@ export interface MatmulBatch {
 function aligned(m: number, k: number, n: number, layout: MatmulLayout, batch?: MatmulBatch): boolean {
   const alongA = layout === 'TN' ? m : k;
   const alongB = layout === 'NT' ? k : n;
-  const strides = batch ? [batch.strideA, batch.strideB, batch.strideOut] : [];
+  const strides = batch ? [batch.a, batch.b, batch.out].flatMap((o) => [o.start, o.sequence, o.head, o.row]) : [];
   return [alongA, alongB, n, ...strides].every((d) => d % 4 === 0);
 }
 
@@ -256,10 +267,13 @@ export function matmul(gpu: Gpu, out: GPUBuffer, a: GPUBuffer, b: GPUBuffer, m: 
   const chunk = Math.max(CHUNK_STEP, Math.ceil(k / want / CHUNK_STEP) * CHUNK_STEP);
   const split = Math.max(1, Math.ceil(k / chunk));
   const partials = split > 1 ? gpu.alloc(split * m * n * 4) : out;
-  // See PARAMS.
+  // See PARAMS. Unbatched, the operands' rows are as long as the layout says, and the k chunks' partial products
+  // lie one after another.
+  const rows = [layout === 'TN' ? m : k, layout === 'NT' ? k : n, n];
   const params = batch
-    ? [m, k, n, k, 0, batch.strideA, batch.strideB, batch.strideOut, batch.groupB, batch.causal ? CAUSAL[batch.causal.kind] : 0, batch.causal?.offset ?? 0]
-    : [m, k, n, chunk, chunk, 0, 0, m * n, 1, 0, 0];
+    ? [m, k, n, k, 0, batch.heads, batch.groupB, batch.causal ? CAUSAL[batch.causal.kind] : 0, batch.causal?.offset ?? 0,
+      ...[batch.a, batch.b, batch.out].flatMap((o) => [o.start, o.sequence, o.head, o.row])]
+    : [m, k, n, chunk, chunk, 1, 1, 0, 0, 0, 0, 0, rows[0]!, 0, 0, 0, rows[1]!, 0, m * n, 0, rows[2]!];
   const layers = batch?.count ?? split;
   const vec = aligned(m, k, n, layout, batch);
   // The tensor-core kernel's output must hold one 16 x 16 f32 fragment (WebGPU checks the binding's size).

@@ -16,6 +16,16 @@ export function nearestInt(v: number): number {
   return (r - v === 0.5 && r % 2 !== 0 ? r - 1 : r) | 0;
 }
 
+/**
+ * nearestInt for the search loops, whose values are bounded: ggml's own form, 1.5·2^23 added in f32. For an f32 v
+ * with |v| < 2^22 the sum lies in (2^23, 2^24), where f32 steps by 1, so its rounding is v rounded to nearest with
+ * ties to even, plus 1.5·2^23 (an even integer); `f` of the double sum is that f32 sum (the double rounding is
+ * harmless, as above). ±Infinity and NaN give 0, like nearestInt. Other values (|v| ≥ 2^22) may differ.
+ */
+export function nearestSmallInt(v: number): number {
+  return (f(v + 12582912) - 12582912) | 0;
+}
+
 /** C's `roundf`: to nearest, ties away from zero. */
 export function roundHalfAway(v: number): number {
   return v < 0 ? -Math.round(-v) : Math.round(v);

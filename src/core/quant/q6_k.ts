@@ -36,45 +36,52 @@ function forEachQuarter(fn: (i: number, ql: number, shiftL: number, qh: number, 
 
 function quantizeRow(x: Float32Array, out: Uint8Array): void {
   const blocks = blockCount(layout, x.length, out.length, 'quantizeRow');
-  for (let b = 0; b < blocks; b++) quantizeBlock(x.subarray(256 * b, 256 * b + 256), out.subarray(210 * b, 210 * b + 210));
+  for (let b = 0; b < blocks; b++) quantizeBlock(x, 256 * b, out, 210 * b);
 }
 
+// Scratch for quantizeBlock: one sub-block's values and levels, then the block's levels and scales.
+const group = new Float32Array(16);
+const groupLevels = new Uint8Array(16);
+const L = new Uint8Array(256);
+const scales = new Float32Array(16);
+
 /**
- * ggml's quantize_row_q6_K_ref: each sub-block's scale from make_qx_quants (nmax 32); d = −(the scale of largest
- * magnitude) / 128 as f16 and the int8 scales are nearest_int(scale / d) capped at 127; then every level is
- * recomputed against the stored d·scale (a zero one keeps make_qx_quants' levels). A block whose scales are all
- * below 1e-15 is all zero bytes.
+ * ggml's quantize_row_q6_K_ref on x[at..at+255] into out[o..o+209]: each sub-block's scale from make_qx_quants
+ * (nmax 32); d = −(the scale of largest magnitude) / 128 as f16 and the int8 scales are nearest_int(scale / d)
+ * capped at 127; then every level is recomputed against the stored d·scale (a zero one keeps make_qx_quants'
+ * levels). A block whose scales are all below 1e-15 is all zero bytes.
  */
-function quantizeBlock(x: Float32Array, out: Uint8Array): void {
-  const L = new Uint8Array(256);
-  const scales = new Float32Array(16);
+function quantizeBlock(x: Float32Array, at: number, out: Uint8Array, o: number): void {
   let maxScale = 0;
   for (let j = 0; j < 16; j++) {
-    scales[j] = makeQxQuants(x.subarray(16 * j, 16 * j + 16), 32, L.subarray(16 * j, 16 * j + 16));
+    for (let i = 0; i < 16; i++) group[i] = x[at + 16 * j + i]!;
+    scales[j] = makeQxQuants(group, 32, groupLevels);
+    L.set(groupLevels, 16 * j);
     if (Math.abs(scales[j]!) > Math.abs(maxScale)) maxScale = scales[j]!;
   }
   if (Math.abs(maxScale) < groupMaxEps) {
-    out.fill(0);
+    out.fill(0, o, o + 210);
     return;
   }
   const iscale = f(-128 / maxScale);
-  writeHalf(out, 208, f(1 / iscale));
-  for (let j = 0; j < 16; j++) out[192 + j] = Math.min(127, nearestInt(f(iscale * scales[j]!))); // i8 by wrapping
+  writeHalf(out, o + 208, f(1 / iscale));
+  for (let j = 0; j < 16; j++) out[o + 192 + j] = Math.min(127, nearestInt(f(iscale * scales[j]!))); // i8 by wrapping
+  const d = readHalf(out, o + 208);
   for (let j = 0; j < 16; j++) {
-    const step = f(readHalf(out, 208) * int8(out[192 + j]!));
+    const step = f(d * int8(out[o + 192 + j]!));
     if (!step) continue;
-    for (let i = 16 * j; i < 16 * j + 16; i++) L[i] = Math.max(-32, Math.min(31, nearestInt(f(x[i]! / step)))) + 32;
+    for (let i = 16 * j; i < 16 * j + 16; i++) L[i] = Math.max(-32, Math.min(31, nearestInt(f(x[at + i]! / step)))) + 32;
   }
-  packLevels(L, out);
+  packLevels(L, out, o);
 }
 
-/** Levels 0..63 into ql (low nibbles) and qh (top two bits), per the layout above. */
-function packLevels(L: Uint8Array, out: Uint8Array): void {
-  out.fill(0, 0, 192);
+/** Levels 0..63 into ql (low nibbles) and qh (top two bits) of the block at out[o], per the layout above. */
+function packLevels(L: Uint8Array, out: Uint8Array, o: number): void {
+  out.fill(0, o, o + 192);
   forEachQuarter((i, ql, shiftL, qh, shiftH) => {
     for (let l = 0; l < 32; l++) {
-      out[ql + l] |= (L[i + l]! & 0x0f) << shiftL;
-      out[qh + l] |= (L[i + l]! >> 4) << shiftH;
+      out[o + ql + l] |= (L[i + l]! & 0x0f) << shiftL;
+      out[o + qh + l] |= (L[i + l]! >> 4) << shiftH;
     }
   });
 }

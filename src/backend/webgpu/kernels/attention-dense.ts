@@ -19,7 +19,7 @@ import { dropoutArgs, type DropoutParams } from '../../cpu/dropout.js';
 import { f32, MAX_GROUPS, type Gpu, type Param } from '../gpu.js';
 import type { AttentionDims } from './attention.js';
 import { HASH32, map } from './elementwise.js';
-import { matmul, NN, NT, TN, type MatmulInputs, type Strided } from './matmul.js';
+import { matmul, NN, NT, TILE, TN, type MatmulInputs, type Strided } from './matmul.js';
 import { ROW_OF, workgroupReduce } from './reduce.js';
 
 /** The largest score matrix (bytes) the dense path makes; a test may lower it to take the tiled kernels. */
@@ -54,10 +54,20 @@ fn keeps(row: u32, j: u32) -> bool {
 fn dropped(x: f32, keep: bool) -> f32 { return select(0.0, x * p.dropScale, keep); }`;
 const DROPOUT_PARAMS = 'seedHash: u32, threshold: u32, dropScale: f32, stride: u32';
 
+// Of score row t (the query at startPos + t), the keys j < readKeys are all that the products after the softmax
+// read: their k ranges end with the last key of the query's tile of TILE rows (matmul.ts's causal ranges), in k
+// steps that divide TILE, so they read to the end of that key's tile of TILE columns at most; the score tiles past
+// it are never computed. The softmax kernels leave the rest of the row as it is.
+const READ_KEYS = /* wgsl */ `
+fn readKeys(t: u32, keys: u32, startPos: u32) -> u32 {
+  let lastKey = t / ${TILE}u * ${TILE}u + ${TILE - 1}u + startPos;
+  return min(keys, (lastKey / ${TILE}u + 1u) * ${TILE}u);
+}`;
+
 // In place, each row (z, t) of s (Z, T, S): p = exp(scale s - m) / l over the keys the query at startPos + t sees
-// (0 for the rest), with m and l its max and sum: an online max and sum per invocation, combined over the
-// workgroup (a max, then each sum rescaled to it); then dropped with the mask of the row.
-const CAUSAL_SOFTMAX = /* wgsl */ `${ROW_OF}${workgroupReduce('rowMax', 'f32', 'max')}${workgroupReduce('rowSum', 'f32', 'sum')}${DROPPED}
+// (0 for the rest, up to readKeys), with m and l its max and sum: an online max and sum per invocation, combined
+// over the workgroup (a max, then each sum rescaled to it); then dropped with the mask of the row.
+const CAUSAL_SOFTMAX = /* wgsl */ `${ROW_OF}${workgroupReduce('rowMax', 'f32', 'max')}${workgroupReduce('rowSum', 'f32', 'sum')}${DROPPED}${READ_KEYS}
 @group(0) @binding(0) var<storage, read_write> s: array<f32>;
 struct Params { rows: u32, time: u32, keys: u32, startPos: u32, scale: f32, ${DROPOUT_PARAMS} }
 @group(0) @binding(1) var<uniform> p: Params;
@@ -76,15 +86,15 @@ struct Params { rows: u32, time: u32, keys: u32, startPos: u32, scale: f32, ${DR
   }
   let rowM = rowMax(lane, m);
   let rowL = rowSum(lane, l * exp(m - rowM));
-  for (var j = lane; j < p.keys; j += 64u) {
+  for (var j = lane; j < readKeys(row % p.time, p.keys, p.startPos); j += 64u) {
     s[base + j] = select(0.0, dropped(exp(s[base + j] * p.scale - rowM) / rowL, keeps(row, j)), j < seen);
   }
 }`;
 
-// In place, each row of dp (Z, T, S), the gradient of the dropped probabilities: dp = dropped(dp) (the gradient of
+// In place, each row t of dp (Z, T, T), the gradient of the dropped probabilities: dp = dropped(dp) (the gradient of
 // the probabilities), then ds = scale p (dp - sum_j p_j dp_j), the softmax backward; and prob = dropped(prob), which
-// dV then takes.
-const SOFTMAX_BACKWARD = /* wgsl */ `${ROW_OF}${workgroupReduce('rowSum', 'f32', 'sum')}${DROPPED}
+// dV then takes; up to readKeys (p is 0 past key t).
+const SOFTMAX_BACKWARD = /* wgsl */ `${ROW_OF}${workgroupReduce('rowSum', 'f32', 'sum')}${DROPPED}${READ_KEYS}
 @group(0) @binding(0) var<storage, read_write> dp: array<f32>;
 @group(0) @binding(1) var<storage, read_write> prob: array<f32>;
 struct Params { rows: u32, keys: u32, scale: f32, ${DROPOUT_PARAMS} }
@@ -93,10 +103,11 @@ struct Params { rows: u32, keys: u32, scale: f32, ${DROPOUT_PARAMS} }
   let row = rowOf(wg);
   if (row >= p.rows) { return; }
   let base = row * p.keys;
+  let t = row % p.keys;
   var dot = 0.0;
-  for (var j = lane; j < p.keys; j += 64u) { dot += prob[base + j] * dropped(dp[base + j], keeps(row, j)); }
+  for (var j = lane; j <= t; j += 64u) { dot += prob[base + j] * dropped(dp[base + j], keeps(row, j)); }
   dot = rowSum(lane, dot);
-  for (var j = lane; j < p.keys; j += 64u) {
+  for (var j = lane; j < readKeys(t, p.keys, 0u); j += 64u) {
     let pj = prob[base + j];
     let keep = keeps(row, j);
     dp[base + j] = p.scale * pj * (dropped(dp[base + j], keep) - dot);

@@ -34,7 +34,9 @@ export const TN: MatmulLayout = 'TN';
  */
 export type MatmulInputs = 'f32' | 'f16';
 
-const TILE = 128; // rows and columns of out per workgroup (the kernel's index arithmetic is written for 128)
+/** Rows and columns of out per workgroup (the kernel's index arithmetic is written for 128); causal attention's
+ * ranges (layerRange, maskedTile) go by tiles of this many rows in both kernels. */
+export const TILE = 128;
 const STEP = 8; // k per stage in workgroup memory
 const XYZW = ['x', 'y', 'z', 'w'];
 
@@ -141,6 +143,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
   let col0 = wg.x * ${TILE}u;
   let tx = t % 16u;
   let ty = t / 16u;
+  if (maskedTile(row0, col0)) { return; }
   ${accumulators}
   let ks = layerRange(wg.z, row0, col0, ${STEP}u);
   var nextA = loadA(row0, ks.x, t);
@@ -186,6 +189,11 @@ struct Params {
 var<private> fromA: u32;
 var<private> fromB: u32;
 var<private> base: u32; // where this layer's (m, n) result starts in out
+// A tile of scores (query rows, key columns) right of its last query's last key: all masked. Attention reads none
+// of it (attention-dense.ts), so it is neither computed nor stored.
+fn maskedTile(row0: u32, col0: u32) -> bool {
+  return p.causal == 1u && col0 > row0 + ${TILE - 1}u + p.offset;
+}
 fn layerRange(z: u32, row0: u32, col0: u32, step: u32) -> vec2u {
   let s = z / p.heads;
   let h = z % p.heads;
@@ -195,8 +203,6 @@ fn layerRange(z: u32, row0: u32, col0: u32, step: u32) -> vec2u {
   let begin = z * p.kStride;
   let end = min(p.k, begin + p.chunk);
   switch p.causal {
-    // scores (query rows, key columns): a tile right of its last query's last key is all masked
-    case 1u: { if (col0 > row0 + ${TILE - 1}u + p.offset) { return vec2u(0u, 0u); } }
     // probabilities (query rows) x keys: k runs over keys, none past the tile's last query
     case 2u: { return vec2u(begin, min(end, row0 + ${TILE}u + p.offset)); }
     // scores^T (key rows) x queries: k runs over queries, none before the tile's first key

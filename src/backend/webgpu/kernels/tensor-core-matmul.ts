@@ -16,9 +16,8 @@
 // trainer's loss scaling (train/loss-scale.ts) sees that as non-finite gradients and skips the step.
 import type { Gpu, Param } from '../gpu.js';
 import { weightReader, type WeightType } from './halves.js';
-import { PARAMS, type MatmulLayout } from './matmul.js';
+import { PARAMS, TILE as ROWS, type MatmulLayout } from './matmul.js';
 
-const ROWS = 128; // rows of out per workgroup (matmul.ts's causal ranges are written for 128)
 const STEP = 32; // k per stage (64 measured slower on an H100: 16384x768x2048 forward 68 vs 85 TFLOP/s)
 const FRAGMENT = 16;
 const PAD = 8; // halves of padding per tile row
@@ -130,6 +129,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
   let sc = sg % 2u;
   let row0 = wg.y * ${ROWS}u;
   let col0 = wg.x * ${cols}u;
+  if (maskedTile(row0, col0)) { return; }
 ${pairs.map(([i, j]) => `  var acc${i}${j} = subgroup_matrix_result<f32, 16, 16>();`).join('\n')}
   let ks = layerRange(wg.z, row0, col0, ${STEP}u);
   loadA(row0, ks.x, t);

@@ -27,7 +27,7 @@ Usage:
       loss.svg and summary.json (FLOPs, time, energy, CO2). --resume OUT continues the run exactly; --init starts
       from any F32/F16/BF16 model. With --backend webgpu and no --config or --init, the defaults are the GPU
       quickstart's: a 10.8M-parameter model (shakespeare-gpu), 64 x 256 tokens a step, lr 1e-3, --dropout 0.2
-      (default 0 elsewhere), 1100 steps (85 s on an H100). --precision mixed (webgpu): matrix products
+      (default 0 elsewhere), 1100 steps (73-85 s on an H100). --precision mixed (webgpu): matrix products
       in f16 with f32 sums (tensor cores where the GPU offers them) and dynamic loss scaling; weights stay f32.
   llamats prepare [--input FILE]... [--tokenizer bytes|PATH] [--out DIR] [--val-fraction F]
       Tokenizes text files (streaming) into token shards for train --data: train.bin, val.bin (uint16/uint32 ids)

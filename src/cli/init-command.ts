@@ -1,4 +1,5 @@
 import { statSync } from 'node:fs';
+import { withWasmQuantizer } from '../backend/wasm/quantize.js';
 import { ArgumentError } from '../core/errors.js';
 import { weightTypes, writeLlamaGguf, type WeightType } from '../io/write-model.js';
 import { presetConfig } from '../model/presets.js';
@@ -11,17 +12,17 @@ export interface InitFlags {
 }
 
 /** `llamats init`: a GGUF of a preset's shape with seeded random weights and a synthetic vocabulary. */
-export function runInit(f: InitFlags): number {
+export async function runInit(f: InitFlags): Promise<number> {
   const preset = requiredFlag('preset', f.preset);
   const out = requiredFlag('out', f.out);
   const dtype = weightTypeFlag('dtype', f.dtype ?? 'f32');
   const seed = numberFlag('seed', f.seed, true) ?? 0;
   const config = presetConfig(preset);
   const bar = progressBar(`init ${preset} ${dtype}`, 'MB');
-  writeLlamaGguf(out, {
+  await withWasmQuantizer((kQuantizer) => writeLlamaGguf(out, {
     config, tensors: randomWeights(config, seed), vocab: syntheticVocab(config.vocabSize), dtype,
-    name: `${preset} (random init, seed ${seed})`, onProgress: writeProgress(bar),
-  });
+    name: `${preset} (random init, seed ${seed})`, kQuantizer, onProgress: writeProgress(bar),
+  }));
   reportWritten(out, bar.finish());
   return 0;
 }

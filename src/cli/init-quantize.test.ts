@@ -8,8 +8,10 @@ import { readGgufModel } from '../io/gguf-model.js';
 import { spmVocabFromGguf } from '../io/gguf-tokenizer.js';
 import { readModelWeights } from '../io/load-model.js';
 import { assetPath, fixturePath } from '../io/package-paths.js';
+import { writeLlamaGguf } from '../io/write-model.js';
 import { llamats } from '../testing/run-cli.js';
 import { presetConfig } from '../model/presets.js';
+import { randomWeights, syntheticVocab } from '../model/random-init.js';
 
 
 const tmp = mkdtempSync(join(tmpdir(), 'llamats-init-quantize-'));
@@ -39,6 +41,19 @@ test('init writes a preset with seeded random weights, showing progress and the 
   const other = join(tmp, 'tiny-f16-seed4.gguf');
   assert.equal(llamats('init', '--preset', 'test-tiny', '--out', other, '--dtype', 'f16', '--seed', '4').status, 0);
   assert.ok(!readFileSync(other).equals(readFileSync(path)), 'another seed, other weights');
+});
+
+test('init --dtype q4_k (Q4_K and Q6_K tensors, quantized on the WASM kernels) writes the reference quantizers\' bytes', () => {
+  const path = join(tmp, 'tiny-q4_k.gguf');
+  const r = llamats('init', '--preset', 'test-tiny', '--out', path, '--dtype', 'q4_k');
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(fileType(path), 14);
+  const reference = join(tmp, 'tiny-q4_k-reference.gguf');
+  const config = presetConfig('test-tiny');
+  writeLlamaGguf(reference, {
+    config, tensors: randomWeights(config, 0), vocab: syntheticVocab(config.vocabSize), dtype: 'q4_k', name: 'test-tiny (random init, seed 0)',
+  });
+  assert.ok(readFileSync(path).equals(readFileSync(reference)));
 });
 
 test('quantize rewrites a GGUF; its vocabulary and config come along', () => {

@@ -1,3 +1,4 @@
+import { withWasmQuantizer } from '../backend/wasm/quantize.js';
 import { ArgumentError } from '../core/errors.js';
 import { convertModel } from '../io/write-model.js';
 import { reportWritten, weightTypeFlag } from './init-command.js';
@@ -9,14 +10,14 @@ export interface QuantizeFlags {
 }
 
 /** `llamats quantize IN OUT --type T`: rewrite any model we read as a GGUF of that weight type. */
-export function runQuantize(positionals: string[], f: QuantizeFlags): number {
+export async function runQuantize(positionals: string[], f: QuantizeFlags): Promise<number> {
   if (positionals.length !== 2) {
     throw new ArgumentError('quantize', 'two paths, IN and OUT', positionals.length ? positionals.map((p) => JSON.stringify(p)).join(' ') : 'none');
   }
   const [inPath, outPath] = positionals as [string, string];
   const dtype = weightTypeFlag('type', requiredFlag('type', f.type));
   const bar = progressBar(`quantize ${dtype}`, 'MB');
-  convertModel(inPath, outPath, { dtype, tokenizer: f.tokenizer, onProgress: writeProgress(bar) });
+  await withWasmQuantizer((kQuantizer) => convertModel(inPath, outPath, { dtype, tokenizer: f.tokenizer, kQuantizer, onProgress: writeProgress(bar) }));
   reportWritten(outPath, bar.finish());
   return 0;
 }

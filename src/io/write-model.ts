@@ -21,7 +21,7 @@ import { headDim, type LlamaConfig } from '../model/config.js';
 import { ropeInverseFrequencies } from '../model/rope.js';
 import { expectedTensors } from '../model/weights.js';
 import { decodeTensor } from '../tensor/decode.js';
-import { blockFormats } from '../core/quant/index.js';
+import { blockFormats, type TensorQuantizer } from '../core/quant/index.js';
 import type { EncodedTensor, HostTensor } from '../tensor/tensor.js';
 import { f32LeBytes } from './byte-source.js';
 import { ggmlType } from './gguf.js';
@@ -56,6 +56,11 @@ export interface WriteLlamaGgufOptions {
   dtype: WeightType;
   /** `general.name`; default "llamats". */
   name?: string;
+  /**
+   * Quantizes the Q4_K and Q6_K tensors instead of the reference quantizers, with the same bytes (the CLI passes
+   * the WASM kernels', src/backend/wasm/quantize.ts); default: the reference quantizers.
+   */
+  kQuantizer?: TensorQuantizer;
   onProgress?: (p: GgufWriteProgress) => void;
 }
 
@@ -81,6 +86,8 @@ export interface ConvertModelOptions {
   /** Any tokenizer file readVocab reads; default: the model's own GGUF vocabulary, or tokenizer.bin beside a .bin. */
   tokenizer?: string;
   name?: string;
+  /** As writeLlamaGguf's. */
+  kQuantizer?: TensorQuantizer;
   onProgress?: (p: GgufWriteProgress) => void;
 }
 
@@ -97,7 +104,7 @@ export function convertModel(inPath: string, outPath: string, o: ConvertModelOpt
     return t;
   };
   const lazy = new Map([...tensors.keys()].map((name) => [name, take(name)]));
-  writeLlamaGguf(outPath, { config, tensors: lazy, vocab, dtype: o.dtype, name: o.name, onProgress: o.onProgress });
+  writeLlamaGguf(outPath, { config, tensors: lazy, vocab, dtype: o.dtype, name: o.name, kQuantizer: o.kQuantizer, onProgress: o.onProgress });
 }
 
 /** The `llama.*` hyper-parameters, typed as llama.cpp's converter writes them. */
@@ -134,7 +141,7 @@ function tensorSpecs(o: WriteLlamaGgufOptions): GgufTensorSpec[] {
     const name = ggufNameFromMeta(ours)!;
     const isOutput = ours === 'output' || (ours === 'tokEmbeddings' && o.config.tieEmbeddings);
     const type = tensorType(shape, o.dtype, isOutput);
-    return { name, shape, ggmlType: ggmlIds[type], data: () => encode(materialize(source, ours, shape), type) };
+    return { name, shape, ggmlType: ggmlIds[type], data: () => encode(materialize(source, ours, shape), type, o.kQuantizer) };
   });
   const factors = ropeFrequencyFactors(o.config);
   if (factors) specs.push({ name: 'rope_freqs.weight', shape: [factors.length], ggmlType: 0, data: () => f32LeBytes(factors) });
@@ -177,11 +184,12 @@ function materialize(source: TensorSource, name: string, shape: readonly number[
 }
 
 /** The bytes of `t` stored as `type`: encoded input of that type is copied as it is, anything else goes via f32. */
-function encode(t: HostTensor | EncodedTensor, type: WeightType): Uint8Array {
+function encode(t: HostTensor | EncodedTensor, type: WeightType, kQuantizer?: TensorQuantizer): Uint8Array {
   if ('bytes' in t && t.dtype === type) return t.bytes;
   const data = 'bytes' in t ? decodeTensor(t) : t.data;
   if (type === 'f32') return f32LeBytes(data);
   if (type === 'f16') return encodeF16(data);
+  if (kQuantizer && (type === 'q4_k' || type === 'q6_k')) return kQuantizer(type, data);
   const { blockElems, blockBytes, quantizeRow } = blockFormats[type];
   const out = new Uint8Array((data.length / blockElems) * blockBytes); // tensorType keeps rows whole blocks
   quantizeRow(data, out);

@@ -4,6 +4,12 @@ import { ArgumentError } from '../errors.js';
 /** The GGUF block-quantized types we read and write (the same names as the tensor dtypes). */
 export type QuantType = QuantDType;
 
+/** The k-quant types, whose reference quantizers (a scale search per 16 or 32 values) are the slow ones. */
+export type KQuantType = 'q4_k' | 'q6_k';
+
+/** Quantizes a whole tensor (a whole number of blocks) to a k-quant type, byte for byte as quantizeRow does. */
+export type TensorQuantizer = (type: KQuantType, x: Float32Array) => Uint8Array;
+
 /** How a type lays out its blocks: `blockBytes` bytes hold `blockElems` consecutive elements of a row. */
 export interface BlockLayout {
   type: QuantType;

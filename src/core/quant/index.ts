@@ -8,7 +8,7 @@ import { q4_k } from './q4_k.js';
 import { q6_k } from './q6_k.js';
 import { q8_0 } from './q8_0.js';
 
-export type { BlockFormat, BlockLayout, QuantType } from './block-format.js';
+export type { BlockFormat, BlockLayout, KQuantType, QuantType, TensorQuantizer } from './block-format.js';
 export { q4_0, q4_k, q6_k, q8_0 };
 
 export const blockFormats: Readonly<Record<QuantType, BlockFormat>> = { q8_0, q4_0, q4_k, q6_k };

@@ -8,3 +8,4 @@ export { matmulQ4_0, matmulQ4_K, matmulQ8_0 } from './matmul-int8';
 export { rmsnorm, rope, attention, swiglu, add, softmax, sumRows } from './elementwise';
 export { transpose, rmsnormBackward, rmsnormWeightGrad, swigluBackward, attentionBackward, crossEntropyRows, scale, sumSquares, adamw } from './backward';
 export { relaxedDotProbe } from './simd';
+export { quantizeQ4_K, quantizeQ6_K } from './quantize';

@@ -7,8 +7,8 @@
 // subgroup), which on an H100 ran them 1.7-1.9x faster than half-empty 128 x 128 ones. k runs in steps of 32: the
 // workgroup loads A's 128 x 32 and B's 32 x 128 (or 64) values as vec4s, coalesced along whichever axis the
 // operand is contiguous in, rounds them into f16 tiles of that same layout (rows padded by 8 halves against bank
-// conflicts), and each subgroup multiplies 2 x (4 + 4) fragments read from them row- or column-major as the layout
-// has them: no layout needs a transposed copy. The next step's values are loaded into registers while this step's
+// conflicts), and each subgroup multiplies 2 x (4 + 4) fragments (4 + 2 in a 64-wide tile) read from them row- or
+// column-major as the layout has them: no layout needs a transposed copy. The next step's values are loaded into registers while this step's
 // fragments multiply (H100: the 134M step's products 3-12% faster than loading after the multiply).
 // Tiles inside out are stored straight from the accumulators; those on its edge go through a 16 x 16 f32 scratch
 // per subgroup, so nothing is written outside out. Loads as vec4 need the sizes that matmul.ts's `aligned` checks.
@@ -36,7 +36,7 @@ function source(layout: MatmulLayout, bType: WeightType, checked: boolean, cols:
     const fn = name.toUpperCase();
     const tile = `tile${fn}`;
     const fragmentType = name === 'a' ? left : right;
-    const base = name === 'a' ? 'sr' : 'sc'; // the subgroup's half of the tile along extent
+    const base = name === 'a' ? 'sr' : 'sc'; // which half of the tile along extent the subgroup takes
     const loads = (STEP * size) / 4 / 128; // vec4s per invocation
     // Element (i, q) of the operand: at i * row + q (k-contiguous: tile [i][q], stride STEP + PAD), else at
     // q * row + i (tile [q][i], stride size + PAD). Invocation t's vec4 number s of the step is its vec4 at

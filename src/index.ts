@@ -24,7 +24,8 @@ export {
   LlamatsError, FormatError, UnsupportedError, ConfigError, ShapeError, ArgumentError,
 } from './core/errors.js';
 export { convertModel, writeLlamaGguf, type WeightType } from './io/write-model.js';
-export { blockFormats, dequantizeRow, quantizeRow, type QuantType } from './core/quant/index.js';
+export { withWasmQuantizer } from './backend/wasm/quantize.js';
+export { blockFormats, dequantizeRow, quantizeRow, type QuantType, type TensorQuantizer } from './core/quant/index.js';
 export { Tape, type Gradients } from './autograd/tape.js';
 export { recordLoss, evaluateLoss, type Batch } from './train/lm-loss.js';
 export { AdamW, llamaAdamW, type AdamWOptions, type Param } from './train/adamw.js';

@@ -44,13 +44,15 @@ const XYZW = ['x', 'y', 'z', 'w'];
  * The tiled kernel for a layout; `vec` reads and writes vec4s (needs the sizes that `aligned` checks); `checked`
  * bounds its loads and stores (unneeded where out is whole tiles and k whole steps). Accumulators
  * are named variables (the code is unrolled here), so that they stay in registers. B is stored as
- * `bType` says (NT only: a weight read as the file stores it, decoded as it is staged; halves.ts).
+ * `bType` says (NT only: a weight read as the file stores it, decoded as it is staged; halves.ts). Tiles are 128
+ * columns wide, or `cols` = 64 for products with n <= 64 (attention's, n = Dh): each invocation then makes 8 x 4 of
+ * out, and half the invocations load B.
  */
-function source(layout: MatmulLayout, vec: boolean, inputs: MatmulInputs, bType: WeightType, checked: boolean): string {
+function source(layout: MatmulLayout, vec: boolean, inputs: MatmulInputs, bType: WeightType, checked: boolean, cols: number): string {
   // WGSL `loadA`/`loadB` (invocation t's vec4 of the step at k0, zero outside the matrix) and `storeA`/`storeB` (that
   // vec4 into workgroup buffer `buf`) for one operand: `name` a or b, `extent` its dimension besides k (m or n),
   // `kContiguous` whether it is stored row-major in k.
-  const operand = (name: 'a' | 'b', extent: 'm' | 'n', kContiguous: boolean): string => {
+  const operand = (name: 'a' | 'b', extent: 'm' | 'n', kContiguous: boolean, width: number): string => {
     const fn = name.toUpperCase();
     const tile = `tile${fn}`;
     const from = `from${fn}`; // where this product's operand starts (see MatmulBatch)
@@ -82,8 +84,9 @@ fn store${fn}(buf: u32, t: u32, v: vec4f) {
 ${XYZW.map((c, j) => `  ${tile}[buf][s + ${j}u][i / 4u][i % 4u] = v.${c};`).join('\n')}
 }`;
     }
-    // Element (i, q) at q * extent + i. Invocation t reads 4 consecutive i of step t / 32: a step's row of the tile is
-    // 32 invocations, and the vec4 goes to workgroup memory as it is.
+    // Element (i, q) at q * extent + i. Invocation t reads 4 consecutive i of step t / w: a step's row of the tile is
+    // w = width / 4 invocations (32, or 16 in a 64-wide tile), and the vec4 goes to workgroup memory as it is.
+    const w = width / 4;
     const load = !checked
       ? `return ${name}[(${from} + q * p.row${fn} + i) / 4u];`
       : vec
@@ -96,28 +99,27 @@ ${XYZW.map((c, j) => `    if (i + ${j}u < p.${extent}) { v.${c} = ${name}[${from
   return v;`;
     return /* wgsl */ `
 fn load${fn}(i0: u32, k0: u32, t: u32) -> vec4f {
-  let i = i0 + t % 32u * 4u;
-  let q = k0 + t / 32u;
+  let i = i0 + t % ${w}u * 4u;
+  let q = k0 + t / ${w}u;
   ${load}
 }
 fn store${fn}(buf: u32, t: u32, v: vec4f) {
-  ${tile}[buf][t / 32u][t % 32u] = v;
+  ${tile}[buf][t / ${w}u][t % ${w}u] = v;
 }`;
   };
   const element = vec ? 'vec4f' : 'f32';
   const round = (v: string) => (inputs === 'f16' ? `quantizeToF16(${v})` : v);
   // acc{2i + h}: row i of the invocation's 8 (4ty + i for i < 4, else 64 + 4ty + i - 4), columns 4tx..4tx+3
-  // (h = 0) or 64 + 4tx.. (h = 1). Sixteen variables, not an array: on an H100 the products ran 2-7% faster so.
+  // (h = 0) or 64 + 4tx.. (h = 1, in 128-wide tiles). Variables, not an array: on an H100 the products ran 2-7%
+  // faster so.
+  const halves = cols / 64;
   const rowOffset = (i: number): string => `${(i >> 2) * 64 + (i & 3)}u`;
-  const accumulators = Array.from({ length: 16 }, (_, e) => `var acc${e} = vec4f(0.0);`).join(' ');
-  const fmas = Array.from({ length: 8 }, (_, i) => {
-    const av = `${i < 4 ? 'a0' : 'a1'}.${XYZW[i & 3]}`;
-    return `      acc${2 * i} += ${av} * b0; acc${2 * i + 1} += ${av} * b1;`;
-  }).join('\n');
-  const stores = Array.from({ length: 16 }, (_, e) => {
-    const [i, h] = [e >> 1, e & 1];
-    return `  storeOut(row0 + ty * 4u + ${rowOffset(i)}, col0 + tx * 4u + ${h * 64}u, acc${e});`;
-  }).join('\n');
+  const each = <T>(f: (i: number, h: number) => T): T[] => Array.from({ length: 8 * halves }, (_, e) => f(e / halves | 0, e % halves));
+  const accumulators = each((i, h) => `var acc${2 * i + h} = vec4f(0.0);`).join(' ');
+  const fmas = each((i, h) => `      acc${2 * i + h} += ${i < 4 ? 'a0' : 'a1'}.${XYZW[i & 3]} * b${h};`).join('\n');
+  const stores = each((i, h) => `  storeOut(row0 + ty * 4u + ${rowOffset(i)}, col0 + tx * 4u + ${h * 64}u, acc${2 * i + h});`).join('\n');
+  // Invocations that load B: all of them, or the first 128 for a 64-wide tile.
+  const forB = (statement: string) => (cols === TILE ? statement : `if (t < ${2 * cols}u) { ${statement} }`);
   const storeOut = !checked
     ? `out[(base + row * p.rowOut + col) / 4u] = v;`
     : vec
@@ -130,9 +132,9 @@ ${XYZW.map((c, j) => `  if (col + ${j}u < p.n) { out[base + row * p.rowOut + col
 ${bType === 'f32' ? `@group(0) @binding(2) var<storage, read> b: array<${element}>;` : weightReader('b', 2, bType, vec ? 4 : 1)}
 ${PARAMS}
 var<workgroup> tileA: array<array<array<vec4f, ${TILE / 4}>, ${STEP}>, 2>; // [buffer][step][4 rows]
-var<workgroup> tileB: array<array<array<vec4f, ${TILE / 4}>, ${STEP}>, 2>; // [buffer][step][4 columns]
-${operand('a', 'm', layout !== 'TN')}
-${operand('b', 'n', layout === 'NT')}
+var<workgroup> tileB: array<array<array<vec4f, ${cols / 4}>, ${STEP}>, 2>; // [buffer][step][4 columns]
+${operand('a', 'm', layout !== 'TN', TILE)}
+${operand('b', 'n', layout === 'NT', cols)}
 fn storeOut(row: u32, col: u32, v: vec4f) {
   ${storeOut}
 }
@@ -140,29 +142,30 @@ fn storeOut(row: u32, col: u32, v: vec4f) {
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
   let row0 = wg.y * ${TILE}u;
-  let col0 = wg.x * ${TILE}u;
+  let col0 = wg.x * ${cols}u;
   let tx = t % 16u;
   let ty = t / 16u;
   if (maskedTile(row0, col0)) { return; }
   ${accumulators}
   let ks = layerRange(wg.z, row0, col0, ${STEP}u);
   var nextA = loadA(row0, ks.x, t);
-  var nextB = loadB(col0, ks.x, t);
+  var nextB = vec4f(0.0);
+  ${forB('nextB = loadB(col0, ks.x, t);')}
   for (var k0 = ks.x; k0 < ks.y; k0 += ${STEP}u) {
     // The buffer written here was last read two steps ago, before everyone passed the previous step's barrier.
     let buf = k0 / ${STEP}u % 2u;
     storeA(buf, t, ${round('nextA')});
-    storeB(buf, t, ${round('nextB')});
+    ${forB(`storeB(buf, t, ${round('nextB')});`)}
     workgroupBarrier();
     if (k0 + ${STEP}u < ks.y) {
       nextA = loadA(row0, k0 + ${STEP}u, t);
-      nextB = loadB(col0, k0 + ${STEP}u, t);
+      ${forB(`nextB = loadB(col0, k0 + ${STEP}u, t);`)}
     }
     for (var s = 0u; s < ${STEP}u; s++) {
       let a0 = tileA[buf][s][ty]; // rows 4ty..
       let a1 = tileA[buf][s][ty + 16u]; // rows 64 + 4ty..
-      let b0 = tileB[buf][s][tx];
-      let b1 = tileB[buf][s][tx + 16u];
+      let b0 = tileB[buf][s][tx];${halves === 2 ? `
+      let b1 = tileB[buf][s][tx + 16u];` : ''}
 ${fmas}
     }
   }
@@ -286,11 +289,12 @@ export function matmul(gpu: Gpu, out: GPUBuffer, a: GPUBuffer, b: GPUBuffer, m: 
   if (inputs === 'f16' && vec && gpu.tensorCores && partials.size >= 16 * 16 * 4) {
     tensorCoreMatmul(gpu, partials, a, b, params, layers, layout, bType);
   } else {
-    const checked = !(vec && m % TILE === 0 && n % TILE === 0 && k % STEP === 0);
-    const key = `${layout} ${vec} ${inputs} ${bType} ${checked}`;
+    const cols = n <= 64 ? 64 : TILE;
+    const checked = !(vec && m % TILE === 0 && n % cols === 0 && k % STEP === 0);
+    const key = `${layout} ${vec} ${inputs} ${bType} ${checked} ${cols}`;
     let wgsl = sources.get(key);
-    if (!wgsl) sources.set(key, (wgsl = source(layout, vec, inputs, bType, checked)));
-    gpu.dispatch(wgsl, [partials, a, b], params, [Math.ceil(n / TILE), Math.ceil(m / TILE), layers]);
+    if (!wgsl) sources.set(key, (wgsl = source(layout, vec, inputs, bType, checked, cols)));
+    gpu.dispatch(wgsl, [partials, a, b], params, [Math.ceil(n / cols), Math.ceil(m / TILE), layers]);
   }
   if (split > 1) {
     gpu.dispatch1d(SUM_CHUNKS, [out, partials], [m * n, split], m * n);

@@ -16,6 +16,8 @@
 // neighbouring invocations read neighbouring addresses in either layout. Loads as vec4 need the element index
 // aligned to 4 (k for operands stored row-major in k, else m or n, and n for out); other sizes take the same kernel
 // with scalar loads and stores. Edges load zeros and store nothing outside out.
+// Products with n <= 64 (attention's, n = Dh) take 128 x 64 tiles: each invocation makes 8 x 4 of out, and the
+// first 128 invocations load B. Batches of products read their operands where they lie (MatmulBatch, Strided).
 // A few rows of x against w (NT, decode) take the mat-vec kernel instead: a tile would idle all but those rows.
 import type { Gpu } from '../gpu.js';
 import { map } from './elementwise.js';

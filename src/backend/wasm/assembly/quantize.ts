@@ -2,7 +2,8 @@
 // host reference in src/core/quant (q4_k.ts, q6_k.ts, scale-search.ts), which emulates ggml's f32 arithmetic with
 // Math.fround: here that arithmetic is native f32, one instruction per C operation, in the same order. Plain
 // scalar code; the searches' shortcuts are the reference's (see scale-search.ts for why they change nothing).
-//
+import { q4kMin, q4kScale } from './dot';
+
 // Each thread works in its own QUANTIZE_SCRATCH bytes at scratch + thread * QUANTIZE_SCRATCH:
 const L_AT: usize = 0; //            u8[256]  the block's levels
 const TRIAL_AT: usize = 256; //      u8[32]   a search trial's levels
@@ -53,9 +54,9 @@ function q4kBlock(x: usize, out: usize, s: usize): void {
   store<u16>(out + 2, f32ToF16(maxMin / 63));
   const d = f16ToF32(load<u16>(out)), dmin = f16ToF32(load<u16>(out + 2));
   for (let j = 0; j < 8; j++) {
-    const step = d * <f32>scaleK4(out + 4, j);
+    const step = d * <f32>q4kScale(out + 4, j);
     if (step == 0 || isNaN(step)) continue; // keep makeQkx2Quants' levels
-    const offset = dmin * <f32>minK4(out + 4, j);
+    const offset = dmin * <f32>q4kMin(out + 4, j);
     for (let i = 32 * j; i < 32 * j + 32; i++) {
       const l = nearestInt((load<f32>(x + <usize>i * 4) + offset) / step);
       store<u8>(s + L_AT + <usize>i, max(0, min(15, l)));
@@ -94,18 +95,6 @@ function packScales(p: usize, scales: usize, iscale: f32, mins: usize, imin: f32
       store<u8>(p + j, load<u8>(p + j) | ((m >> 4) << 6));
     }
   }
-}
-
-/** Sub-block j's 6-bit scale from the 12 scale bytes at p (ggml's get_scale_min_k4). */
-function scaleK4(p: usize, j: i32): i32 {
-  const b = <usize>j;
-  return j < 4 ? load<u8>(p + b) & 63 : (load<u8>(p + b + 4) & 0x0f) | ((load<u8>(p + b - 4) >> 6) << 4);
-}
-
-/** Sub-block j's 6-bit min from the 12 scale bytes at p. */
-function minK4(p: usize, j: i32): i32 {
-  const b = <usize>j;
-  return j < 4 ? load<u8>(p + b + 4) & 63 : (load<u8>(p + b + 4) >> 4) | ((load<u8>(p + b) >> 6) << 4);
 }
 
 /**

@@ -39,6 +39,9 @@ export type MatmulInputs = 'f32' | 'f16';
 /** Rows and columns of out per workgroup (the kernel's index arithmetic is written for 128); causal attention's
  * ranges (layerRange, maskedTile) go by tiles of this many rows in both kernels. */
 export const TILE = 128;
+
+/** Columns of out per workgroup in both kernels: 64 for products with n <= 64 (attention's, n = Dh), else TILE. */
+export const tileColumns = (n: number): number => (n <= 64 ? 64 : TILE);
 const STEP = 8; // k per stage in workgroup memory
 const XYZW = ['x', 'y', 'z', 'w'];
 
@@ -291,7 +294,7 @@ export function matmul(gpu: Gpu, out: GPUBuffer, a: GPUBuffer, b: GPUBuffer, m: 
   if (inputs === 'f16' && vec && gpu.tensorCores && partials.size >= 16 * 16 * 4) {
     tensorCoreMatmul(gpu, partials, a, b, params, layers, layout, bType);
   } else {
-    const cols = n <= 64 ? 64 : TILE;
+    const cols = tileColumns(n);
     const checked = !(vec && m % TILE === 0 && n % cols === 0 && k % STEP === 0);
     const key = `${layout} ${vec} ${inputs} ${bType} ${checked} ${cols}`;
     let wgsl = sources.get(key);

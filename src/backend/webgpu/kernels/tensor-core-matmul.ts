@@ -16,7 +16,7 @@
 // trainer's loss scaling (train/loss-scale.ts) sees that as non-finite gradients and skips the step.
 import type { Gpu, Param } from '../gpu.js';
 import { weightReader, type WeightType } from './halves.js';
-import { PARAMS, TILE as ROWS, type MatmulLayout } from './matmul.js';
+import { PARAMS, TILE as ROWS, tileColumns, type MatmulLayout } from './matmul.js';
 
 const STEP = 32; // k per stage (64 measured slower on an H100: 16384x768x2048 forward 68 vs 85 TFLOP/s)
 const FRAGMENT = 16;
@@ -160,7 +160,7 @@ const sources = new Map<string, string>();
 export function tensorCoreMatmul(gpu: Gpu, out: GPUBuffer, a: GPUBuffer, b: GPUBuffer, params: Param[], layers: number, layout: MatmulLayout, bType: WeightType): void {
   const [m, k, n] = params as [number, number, number];
   // Attention's products with n = Dh <= 64 would leave half of a 128-wide tile idle.
-  const cols = n <= 64 ? 64 : 128;
+  const cols = tileColumns(n);
   // Where out is whole tiles and k whole steps, no load needs bounds, and none is checked: on an H100, NT 4096^3 ran
   // at 106 TFLOP/s with the checks and 138 without.
   const checked = m % ROWS !== 0 || n % cols !== 0 || k % STEP !== 0;

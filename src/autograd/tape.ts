@@ -176,7 +176,7 @@ export class Tape implements Ops {
     }
     const y = this.keep(this.backend.attention(q, k, v, 0, dropout));
     return this.record(y, (dy) => {
-      const { dq, dk, dv } = this.backend.attentionBackward(dy, q, k, v, dropout);
+      const { dq, dk, dv } = this.backend.attentionBackward(dy, q, k, v, dropout, y);
       this.accumulate(q, dq);
       this.accumulate(k, dk);
       this.accumulate(v, dv);

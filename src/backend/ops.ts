@@ -108,9 +108,11 @@ export interface Ops {
   ropeBackward(dy: Tensor, invFreq: Tensor, startPos: number): Tensor;
   /**
    * y = attention(q, k, v, 0) with k, v (B, T, Hkv, Dh) (training: no cache, S = T). Recomputes the softmax row by
-   * row rather than storing T x T probabilities; dk and dv sum over the query heads that share a kv head.
+   * row rather than storing T x T probabilities; dk and dv sum over the query heads that share a kv head. `y`, the
+   * forward's output where the caller kept it, may spare a backend recomputing it (the softmax backward's row terms
+   * are rowsum(dy y)).
    */
-  attentionBackward(dy: Tensor, q: Tensor, k: Tensor, v: Tensor, dropout?: Dropout): { dq: Tensor; dk: Tensor; dv: Tensor };
+  attentionBackward(dy: Tensor, q: Tensor, k: Tensor, v: Tensor, dropout?: Dropout, y?: Tensor): { dq: Tensor; dk: Tensor; dv: Tensor };
   /** y = swiglu(gate, up) = silu(gate) * up. */
   swigluBackward(dy: Tensor, gate: Tensor, up: Tensor): { dgate: Tensor; dup: Tensor };
   /** y = embedding(table, ids): dtable (vocab, D), rows scattered-added by id (zeros for unseen ids). */

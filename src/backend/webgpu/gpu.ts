@@ -109,7 +109,7 @@ interface SharedDevice {
   adapterInfo: GPUAdapterInfo;
   pipelines: Map<string, Kernel>;
   /** The device's limits that ops consult, read once (reading device.limits makes a new object each time). */
-  limits: { maxStorageBufferBindingSize: number; maxStorageBuffersPerShaderStage: number };
+  limits: { maxStorageBufferBindingSize: number; maxStorageBuffersPerShaderStage: number; maxComputeWorkgroupStorageSize: number };
   /** Whether the device runs the f16 tensor-core mat-mul (kernels/tensor-core-matmul.ts). */
   tensorCores: boolean;
   /** Whether kernels may use subgroup operations, with subgroups of consecutive invocations (see subgroupsProbe). */
@@ -139,8 +139,8 @@ async function sharedDevice(): Promise<SharedDevice> {
       ...(tensorCores && { maxComputeWorkgroupStorageSize: adapter.limits.maxComputeWorkgroupStorageSize }),
     },
   });
-  const { maxStorageBufferBindingSize, maxStorageBuffersPerShaderStage } = device.limits;
-  const limits = { maxStorageBufferBindingSize, maxStorageBuffersPerShaderStage };
+  const { maxStorageBufferBindingSize, maxStorageBuffersPerShaderStage, maxComputeWorkgroupStorageSize } = device.limits;
+  const limits = { maxStorageBufferBindingSize, maxStorageBuffersPerShaderStage, maxComputeWorkgroupStorageSize };
   // LLAMATS_WEBGPU_SUBGROUPS=0 keeps the kernels on workgroup memory alone (to compare, or where a driver errs).
   const subgroups = subgroupOps && (typeof process === 'undefined' || process.env['LLAMATS_WEBGPU_SUBGROUPS'] !== '0') && (await subgroupsProbe(device));
   const s: SharedDevice = { device, adapterInfo: adapter.info, pipelines: new Map(), limits, tensorCores, subgroups, ...(profile && { profiler: new Profiler(device) }) };
@@ -276,6 +276,11 @@ export class Gpu {
   /** Largest buffer one binding can see. */
   get maxBinding(): number {
     return Math.min(this.shared.limits.maxStorageBufferBindingSize, this.bindingLimit);
+  }
+
+  /** Bytes of workgroup memory one kernel may declare. */
+  get maxWorkgroupStorage(): number {
+    return this.shared.limits.maxComputeWorkgroupStorageSize;
   }
 
   /** Storage buffers one kernel may bind. */

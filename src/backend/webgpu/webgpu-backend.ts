@@ -443,15 +443,16 @@ export class WebGpuBackend implements Ops {
     return dx;
   }
 
-  attentionBackward(dy: Tensor, q: Tensor, kc: Tensor, vc: Tensor, dropout?: Dropout): { dq: Tensor; dk: Tensor; dv: Tensor } {
+  attentionBackward(dy: Tensor, q: Tensor, kc: Tensor, vc: Tensor, dropout?: Dropout, y?: Tensor): { dq: Tensor; dk: Tensor; dv: Tensor } {
     const { batch, time, heads, kvHeads, headDim, cacheLen } = attentionDims(q, kc, vc, 0);
     const drop = maybeDropoutParams(dropout);
     if (cacheLen !== time) throw new ShapeError('attentionBackward k', `${time} positions (training has no cache)`, String(cacheLen));
     expectShape('attentionBackward dy', dy.shape, q.shape);
+    if (y) expectShape('attentionBackward y', y.shape, q.shape);
     const dq = this.f32(q.shape);
     const dk = this.f32(kc.shape);
     const dv = this.f32(vc.shape);
-    k.attentionBackward(this.gpu, { dq: buf(dq), dk: buf(dk), dv: buf(dv) }, buf(f32(dy)), buf(f32(q)), buf(f32(kc)), buf(f32(vc)), { batch, time, heads, kvHeads, headDim }, this.matmulInputs, drop);
+    k.attentionBackward(this.gpu, { dq: buf(dq), dk: buf(dk), dv: buf(dv) }, buf(f32(dy)), buf(f32(q)), buf(f32(kc)), buf(f32(vc)), y && buf(f32(y)), { batch, time, heads, kvHeads, headDim }, this.matmulInputs, drop);
     return { dq, dk, dv };
   }
 

@@ -24,6 +24,7 @@ import { CpuBackend } from '../cpu/cpu-backend.js';
 import type { Ops } from '../ops.js';
 import { getBackend } from '../registry.js';
 import { GpuMemoryError } from './gpu.js';
+import { flashAttentionSwitch } from './kernels/attention.js';
 import { denseAttentionLimit } from './kernels/attention-dense.js';
 import { WebGpuBackend } from './webgpu-backend.js';
 
@@ -428,6 +429,36 @@ describe('mixed precision on webgpu', { skip: unavailable.webgpu }, async () => 
       const [exact, wantExact] = [await run(fp32, false), await run(reference, false)];
       exact.forEach((e, i) => assert.ok(worst(e, want[i]!) > 1e-4, `output ${i} of fp32 is within ${worst(e, want[i]!)} of the rounded one`));
       exact.forEach((e, i) => assert.ok(worst(e, wantExact[i]!) < 1e-5, `output ${i} of fp32: ${worst(e, wantExact[i]!)}`));
+    });
+  }
+
+  // The flash kernels need tensor cores and subgroups (attention-flash.ts); lavapipe has neither.
+  const noFlash = !(ops.gpu.tensorCores && ops.gpu.subgroups) && 'the adapter has no tensor cores (subgroup matrices) or no subgroups, which the flash kernels need';
+  for (const headDim of [64, 32]) {
+    test(`attention and its backward on tensor cores (flash kernels, Dh ${headDim}, GQA, ragged blocks, a cache offset) match the reference on f16 inputs`, { skip: noFlash }, async () => {
+      const [batch, time, heads, kvHeads, startPos] = [2, 130, 4, 2, 3];
+      const [q, kv, dy] = [data(batch * time * heads * headDim, 6), data(batch * (startPos + time) * kvHeads * headDim, 7), data(batch * time * heads * headDim, 8)];
+      const run = async (o: Ops, round: boolean) => {
+        const r = round ? toF16 : (a: Float32Array) => a;
+        const qt = o.fromHost(r(q), [batch, time, heads, headDim]);
+        const cache = o.fromHost(r(kv), [batch, startPos + time, kvHeads, headDim]);
+        const own = o.fromHost(r(kv.subarray(0, batch * time * kvHeads * headDim)), [batch, time, kvHeads, headDim]);
+        const dyt = o.fromHost(r(dy), [batch, time, heads, headDim]);
+        const { dq, dk, dv } = o.attentionBackward(dyt, qt, own, own, undefined, o.attention(qt, own, own, 0));
+        const without = o.attentionBackward(dyt, qt, own, own); // y computed again
+        const grads = await Promise.all([dq, dk, dv, without.dq, without.dk, without.dv].map((g) => o.read(g)));
+        assert.deepEqual(grads.slice(3), grads.slice(0, 3), 'the gradients without y given');
+        return [await o.read(o.attention(qt, cache, cache, startPos)), ...grads.slice(0, 3)];
+      };
+      const want = await run(reference, true);
+      const got = await run(ops, false);
+      // P and dS are rounded to f16 (11 significant bits: 4.9e-4 relative) before their products, and summed in f32.
+      got.forEach((g, i) => assert.ok(worst(g, want[i]!) < 3e-3, `${['out', 'dq', 'dk', 'dv'][i]}: ${worst(g, want[i]!)}`));
+      // ... and the flash kernels ran: the score-matrix path rounds elsewhere (the scaled scores, the probabilities
+      // in f32), so its values differ.
+      flashAttentionSwitch.on = false;
+      const dense = await run(ops, false).finally(() => (flashAttentionSwitch.on = true));
+      dense.forEach((d, i) => assert.notDeepEqual(d, got[i], `${['out', 'dq', 'dk', 'dv'][i]} is the score-matrix path's`));
     });
   }
 

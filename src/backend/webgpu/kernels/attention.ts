@@ -22,6 +22,7 @@
 import type { DropoutParams } from '../../cpu/dropout.js';
 import { f32, MAX_GROUPS, type Gpu } from '../gpu.js';
 import { denseAttention, denseAttentionBackward, denseFits } from './attention-dense.js';
+import { flashAttention, flashAttentionBackward, flashFits } from './attention-flash.js';
 import type { MatmulInputs } from './matmul.js';
 import { ROW_OF, workgroupReduce } from './reduce.js';
 
@@ -615,13 +616,22 @@ function source(kind: string, dh: number, make: (dh: number) => string): string 
 const TILED_MIN_TIME = 16;
 const TILED_MIN_GROUPS = 128;
 
+/** Whether the tensor-core flash kernels take attention with f16 inputs (tests turn them off to compare). */
+export const flashAttentionSwitch = { on: true };
+
+/** Whether attention goes through the flash kernels: f16 inputs, enough queries, a device and head size they take. */
+function takesFlash(gpu: Gpu, dims: AttentionDims, inputs: MatmulInputs): boolean {
+  return flashAttentionSwitch.on && inputs === 'f16' && dims.time >= TILED_MIN_TIME && flashFits(gpu, dims);
+}
+
 /** Whether attention over `keys` keys goes through the score matrix: enough queries, a layer per head, and room. */
 function takesDense(gpu: Gpu, { batch, time, heads }: AttentionDims, keys: number): boolean {
   return time >= TILED_MIN_TIME && batch * heads <= MAX_GROUPS && denseFits(gpu, batch * heads * time * keys);
 }
 
 /**
- * out (B, T, H, Dh) = causal attention of q (B, T, H, Dh) over the cache k, v (B, S, Hkv, Dh): through the score
+ * out (B, T, H, Dh) = causal attention of q (B, T, H, Dh) over the cache k, v (B, S, Hkv, Dh): with f16 inputs
+ * (mixed precision), on tensor cores by the flash kernels where they fit (attention-flash.ts); through the score
  * matrix where it fits (attention-dense.ts, its products' inputs rounded as `inputs` says), else the tiled kernel,
  * and per row for a few queries. With dropout (`drop`), always through the score matrix, in chunks of the batch where
  * it is too large.
@@ -630,6 +640,7 @@ export function attention(gpu: Gpu, out: GPUBuffer, q: GPUBuffer, k: GPUBuffer, 
   const { batch, time, heads, kvHeads, headDim, cacheLen, startPos } = dims;
   const rows = batch * time * heads;
   if (rows === 0 || headDim === 0) return;
+  if (!drop && takesFlash(gpu, dims, inputs)) return flashAttention(gpu, out, q, k, v, dims);
   if (drop || takesDense(gpu, dims, startPos + time)) return denseAttention(gpu, out, q, k, v, dims, inputs, drop);
   const params = [batch, time, heads, kvHeads, cacheLen, startPos, f32(1 / Math.sqrt(headDim))];
   const tiledGroups = batch * heads * Math.ceil(time / ROWS);
@@ -642,14 +653,23 @@ export function attention(gpu: Gpu, out: GPUBuffer, q: GPUBuffer, k: GPUBuffer, 
 }
 
 /**
- * dq, dk, dv of attention(q, k, v, 0) for the gradient dy, with S = T: through the score matrix where it fits, else
+ * dq, dk, dv of y = attention(q, k, v, 0) for the gradient dy, with S = T: by the flash kernels as the forward (which
+ * take y, computed again where not given), then
+ * through the score matrix where it fits, else
  * with the tiled or per-row kernels, whose per-row statistics (B, T, H, 2) go through a scratch buffer taken from
  * the pool and given back once the kernels are recorded.
  */
-export function attentionBackward(gpu: Gpu, grads: { dq: GPUBuffer; dk: GPUBuffer; dv: GPUBuffer }, dy: GPUBuffer, q: GPUBuffer, k: GPUBuffer, v: GPUBuffer, dims: AttentionDims, inputs: MatmulInputs = 'f32', drop?: DropoutParams): void {
+export function attentionBackward(gpu: Gpu, grads: { dq: GPUBuffer; dk: GPUBuffer; dv: GPUBuffer }, dy: GPUBuffer, q: GPUBuffer, k: GPUBuffer, v: GPUBuffer, y: GPUBuffer | undefined, dims: AttentionDims, inputs: MatmulInputs = 'f32', drop?: DropoutParams): void {
   const { batch, time, heads, kvHeads, headDim } = dims;
   const rows = batch * time * heads;
   if (rows === 0 || headDim === 0) return;
+  if (!drop && takesFlash(gpu, dims, inputs)) {
+    const out = y ?? gpu.alloc(rows * headDim * 4);
+    if (!y) flashAttention(gpu, out, q, k, v, { ...dims, cacheLen: time, startPos: 0 });
+    flashAttentionBackward(gpu, grads, dy, q, k, v, out, dims);
+    if (!y) gpu.free(out); // the dispatches recorded above still run first
+    return;
+  }
   if (drop || takesDense(gpu, dims, time)) return denseAttentionBackward(gpu, grads, dy, q, k, v, dims, inputs, drop);
   const scale = f32(1 / Math.sqrt(headDim));
   const params = [batch, time, heads, kvHeads, scale];

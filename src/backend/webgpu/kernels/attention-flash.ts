@@ -17,7 +17,9 @@
 // 16 x 64 f16 block per subgroup, about 45 KB at Dh = 64 (`flashFits` checks the device allows it).
 // The backward is FlashAttention-2's, whose dkdv pass also adds dQ by atomics (which WGSL has only for integers),
 // with dQ a pass of its own that recomputes the scores and dP: 8 products of the size of Q K^T, against 5 through a
-// score matrix.
+// score matrix. On an H100 at the 134M training step's shape (16 x 1024 tokens, 12 heads of 64), a layer's forward
+// took 2.7 ms against 4.7 through the score matrix, forward and backward 3.7 against 3.9 ms, and no score matrix (800
+// MB a layer here) is allocated.
 import { f32, MAX_GROUPS, type Gpu } from '../gpu.js';
 import type { AttentionDims } from './attention.js';
 
@@ -39,10 +41,7 @@ const LEFT = 'subgroup_matrix_left<f16, 16, 16>';
 const RIGHT = 'subgroup_matrix_right<f16, 16, 16>';
 const RESULT = 'subgroup_matrix_result<f32, 16, 16>';
 
-/**
- * WGSL common to the kernels at head size dh: the tiles, and `lane`, `row` (of the subgroup's 16) and `own`/`ownP`,
- * where the lane's half row starts in its subgroup's score and probability blocks (then every 2nd element).
- */
+/** WGSL common to the kernels at head size dh: extensions, the bindings given, the parameters, tiles and blocks. */
 function header(dh: number, bindings: string): string {
   return /* wgsl */ `
 enable f16;
@@ -61,7 +60,10 @@ var<workgroup> probs: array<f16, ${BLOCK * PS}>; // 16 x 64 a subgroup
 const LOG2E = 1.4426950408889634;`;
 }
 
-/** WGSL at the top of main: the subgroup, the lane's place in it, and its blocks' offsets. */
+/**
+ * WGSL at the top of main: the subgroup, the lane's `row` (of the subgroup's 16) and `half`, and `own`/`ownP`, where
+ * its half row starts in its subgroup's score and probability blocks (then every 2nd element).
+ */
 const LANE = /* wgsl */ `
   let sg = t / 32u;
   let lane = t % 32u;

@@ -61,10 +61,12 @@ const LOG2E = 1.4426950408889634;`;
 }
 
 /**
- * WGSL at the top of main: the subgroup, the lane's `row` (of the subgroup's 16) and `half`, and `own`/`ownP`, where
- * its half row starts in its subgroup's score and probability blocks (then every 2nd element).
+ * WGSL opening main: the subgroup, the lane's `row` (of the subgroup's 16) and `half`, and `own`/`ownP`, where its
+ * half row starts in its subgroup's score and probability blocks (then every 2nd element).
  */
-const LANE = /* wgsl */ `
+const MAIN = /* wgsl */ `
+@compute @workgroup_size(128)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
   let sg = t / 32u;
   let lane = t % 32u;
   let row = lane / 2u;
@@ -72,6 +74,13 @@ const LANE = /* wgsl */ `
   let own = sg * ${16 * SS}u + row * ${SS}u + half;
   let ownP = sg * ${16 * PS}u + row * ${PS}u + half;
   let c2 = p.scale * LOG2E;`;
+
+/** MAIN for a block of 64 queries (t0..) of head h of sequence b. */
+const QUERY_BLOCK = /* wgsl */ `${MAIN}
+  let b = wg.y / p.heads;
+  let h = wg.y % p.heads;
+  let kvh = h / (p.heads / p.kvHeads);
+  let t0 = wg.x * ${BLOCK}u;`;
 
 /**
  * WGSL staging 64 rows of Dh f32 values (vec4 loads, coalesced) as f16 into `tile` (row r at r KS): block row r is
@@ -138,13 +147,7 @@ ${toScores(dh, 'pv')}
     workgroupBarrier();
     for (var e = 0u; e < ${dh / 2}u; e++) { o[e] = o[e] * rescale + scores[own + 2u * e]; }`;
   return /* wgsl */ `${header(dh, bindings)}
-@compute @workgroup_size(128)
-fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
-${LANE}
-  let b = wg.y / p.heads;
-  let h = wg.y % p.heads;
-  let kvh = h / (p.heads / p.kvHeads);
-  let t0 = wg.x * ${BLOCK}u;
+${QUERY_BLOCK}
 ${stage(dh, 'tileA', 'q', (r) => `(b * p.time + t0 + ${r}) * p.heads + h`, (r) => `t0 + ${r} < p.time`)}
   workgroupBarrier();
 ${leftRows(dh, 'tileA', 'q')}
@@ -217,13 +220,7 @@ function dqSource(dh: number): string {
   const query = (r: string) => `(b * p.time + t0 + ${r}) * p.heads + h`;
   const key = (r: string) => `(b * p.time + j0 + ${r}) * p.kvHeads + kvh`;
   return /* wgsl */ `${header(dh, bindings)}
-@compute @workgroup_size(128)
-fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
-${LANE}
-  let b = wg.y / p.heads;
-  let h = wg.y % p.heads;
-  let kvh = h / (p.heads / p.kvHeads);
-  let t0 = wg.x * ${BLOCK}u;
+${QUERY_BLOCK}
 ${stage(dh, 'tileA', 'q', query, (r) => `t0 + ${r} < p.time`)}
 ${stage(dh, 'tileB', 'dy', query, (r) => `t0 + ${r} < p.time`)}
   workgroupBarrier();
@@ -274,9 +271,7 @@ function dkdvSource(dh: number): string {
   return /* wgsl */ `${header(dh, bindings)}
 var<workgroup> lses: array<f32, ${BLOCK}>;
 var<workgroup> dsums: array<f32, ${BLOCK}>;
-@compute @workgroup_size(128)
-fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
-${LANE}
+${MAIN}
   let b = wg.y / p.kvHeads;
   let kvh = wg.y % p.kvHeads;
   let group = p.heads / p.kvHeads;

@@ -653,11 +653,10 @@ export function attention(gpu: Gpu, out: GPUBuffer, q: GPUBuffer, k: GPUBuffer, 
 }
 
 /**
- * dq, dk, dv of y = attention(q, k, v, 0) for the gradient dy, with S = T: by the flash kernels as the forward (which
- * take y, computed again where not given), then
- * through the score matrix where it fits, else
- * with the tiled or per-row kernels, whose per-row statistics (B, T, H, 2) go through a scratch buffer taken from
- * the pool and given back once the kernels are recorded.
+ * dq, dk, dv of y = attention(q, k, v, 0) for the gradient dy, with S = T: by the flash kernels where the forward
+ * takes them (they read y, computed again where not given), then through the score matrix where it fits, else with
+ * the tiled or per-row kernels, whose per-row statistics (B, T, H, 2) go through a scratch buffer taken from the pool
+ * and given back once the kernels are recorded.
  */
 export function attentionBackward(gpu: Gpu, grads: { dq: GPUBuffer; dk: GPUBuffer; dv: GPUBuffer }, dy: GPUBuffer, q: GPUBuffer, k: GPUBuffer, v: GPUBuffer, y: GPUBuffer | undefined, dims: AttentionDims, inputs: MatmulInputs = 'f32', drop?: DropoutParams): void {
   const { batch, time, heads, kvHeads, headDim } = dims;

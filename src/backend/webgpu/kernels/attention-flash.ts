@@ -102,7 +102,7 @@ function stage(dh: number, tile: string, src: string, index: (r: string) => stri
 
 /** WGSL: the subgroup's 16 rows of `tile` as Dh / 16 left fragments `name`0, `name`1, ... */
 const leftRows = (dh: number, tile: string, name: string) =>
-  range(dh / 16).map((d) => `  let ${name}${d} = subgroupMatrixLoad<${LEFT}, row_major>(&${tile}, sg * ${16}u * KS + ${16 * d}u, KS);`).join('\n');
+  range(dh / 16).map((d) => `  let ${name}${d} = subgroupMatrixLoad<${LEFT}, row_major>(&${tile}, sg * 16u * KS + ${16 * d}u, KS);`).join('\n');
 
 /**
  * WGSL: the subgroup's 16 x 64 block `left` (Dh / 16 left fragments) times the transpose of the 64 rows of `tile`,
@@ -124,6 +124,7 @@ ${range(dh / 16).map((f) => `    ${acc}${f} = subgroupMatrixMultiplyAccumulate(a
 const toScores = (dh: number, acc: string) =>
   range(dh / 16).map((f) => `  subgroupMatrixStore<row_major>(&scores, sg * ${16 * SS}u + ${16 * f}u, ${acc}${f}, ${SS}u);`).join('\n');
 
+/** WGSL: Dh / 16 zero fragments `acc`0, `acc`1, ... */
 const zeros = (dh: number, acc: string) => range(dh / 16).map((f) => `  var ${acc}${f} = ${RESULT}();`).join('\n');
 
 // The forward; with `stats`, the backward's lse and D per row instead of the output: the same online max and sum

@@ -110,7 +110,8 @@ export interface Ops {
    * y = attention(q, k, v, 0) with k, v (B, T, Hkv, Dh) (training: no cache, S = T). Recomputes the softmax row by
    * row rather than storing T x T probabilities; dk and dv sum over the query heads that share a kv head. `y`, the
    * forward's output where the caller kept it, may spare a backend recomputing it (the softmax backward's row terms
-   * are rowsum(dy y)).
+   * are rowsum(dy y)), and with it what that backend's forward kept beside it (WebGPU's flash kernels: each row's
+   * log-sum-exp).
    */
   attentionBackward(dy: Tensor, q: Tensor, k: Tensor, v: Tensor, dropout?: Dropout, y?: Tensor): { dq: Tensor; dk: Tensor; dv: Tensor };
   /** y = swiglu(gate, up) = silu(gate) * up. */

@@ -20,6 +20,8 @@ interface Storage {
    * take such a tensor; other ops say they do not.
    */
   parts?: WeightPart[];
+  /** An attention output's row statistics from the flash forward, for its backward (kernels/attention.ts). */
+  rowStats?: GPUBuffer;
   freed: boolean;
 }
 
@@ -55,6 +57,7 @@ export class WebGpuBackend implements Ops {
   private readonly hostInts = new WeakMap<Storage, Int32Array>();
   private readonly scopes = new Scopes<Storage>((s) => {
     for (const { buffer } of s.parts ?? [s]) this.gpu.free(buffer);
+    if (s.rowStats) this.gpu.free(s.rowStats);
   });
 
   /** The rounding of matrix-product inputs that `precision` implies. */
@@ -366,7 +369,8 @@ export class WebGpuBackend implements Ops {
     const { batch, time, heads, kvHeads, headDim, cacheLen } = attentionDims(q, kc, vc, startPos);
     const drop = maybeDropoutParams(dropout);
     const out = this.f32(q.shape);
-    k.attention(this.gpu, buf(out), buf(f32(q)), buf(f32(kc)), buf(f32(vc)), { batch, time, heads, kvHeads, headDim, cacheLen, startPos }, this.matmulInputs, drop);
+    const rowStats = k.attention(this.gpu, buf(out), buf(f32(q)), buf(f32(kc)), buf(f32(vc)), { batch, time, heads, kvHeads, headDim, cacheLen, startPos }, this.matmulInputs, drop);
+    (out.storage as Storage).rowStats = rowStats;
     return out;
   }
 
@@ -452,7 +456,7 @@ export class WebGpuBackend implements Ops {
     const dq = this.f32(q.shape);
     const dk = this.f32(kc.shape);
     const dv = this.f32(vc.shape);
-    k.attentionBackward(this.gpu, { dq: buf(dq), dk: buf(dk), dv: buf(dv) }, buf(f32(dy)), buf(f32(q)), buf(f32(kc)), buf(f32(vc)), y && buf(f32(y)), { batch, time, heads, kvHeads, headDim }, this.matmulInputs, drop);
+    k.attentionBackward(this.gpu, { dq: buf(dq), dk: buf(dk), dv: buf(dv) }, buf(f32(dy)), buf(f32(q)), buf(f32(kc)), buf(f32(vc)), y && { out: buf(f32(y)), stats: (y.storage as Storage).rowStats }, { batch, time, heads, kvHeads, headDim }, this.matmulInputs, drop);
     return { dq, dk, dv };
   }
 

@@ -6,17 +6,17 @@
 // takes half a row (every other column: lane 2 r + c owns row r, columns c, c + 2, ...), for the softmax; the
 // probabilities (or dS) return as f16 for the next product. In the log2 domain, with c = log2(e) / sqrt(Dh):
 //   forward:  per query block, per key block: S = Q K^T; m' = max(m, rowmax(c S)); P = exp2(c S - m');
-//             l = l exp2(m - m') + rowsum(P); O = O exp2(m - m') + P V (O in the lanes' registers); out = O / l.
-//   stats:    lse = m + log2(l) by the forward's max and sum (no P V), and D = rowsum(dO y) with the forward's output
-//             y: the backward's row terms.
-//   dq:       per query block, per key block: P = exp2(c S - lse); dP = dO V^T; dS = P (dP - D) / sqrt(Dh); dQ += dS K.
+//             l = l exp2(m - m') + rowsum(P); O = O exp2(m - m') + P V (O in the lanes' registers); out = O / l,
+//             and lse = m + log2(l) per row into a stats buffer that stays with out, for the backward.
+//   dq:       D = rowsum(dO y) per row (into stats, for dkdv); then per key block: P = exp2(c S - lse);
+//             dP = dO V^T; dS = P (dP - D) / sqrt(Dh); dQ += dS K.
 //   dkdv:     per key block of one kv head, per query head of its group, per query block at or after it:
 //             S^T = K Q^T; P^T; dP^T = V dO^T; dV += P^T dO; dS^T; dK += dS^T Q.
 // dQ, dK and dV accumulate in fragments across the loop; no atomics, every sum in a fixed order: deterministic.
 // Key blocks past a query block's last key are skipped. Workgroup memory: two 64-row f16 tiles, a 16 x 64 f32 and a
 // 16 x 64 f16 block per subgroup, about 45 KB at Dh = 64 (`flashFits` checks the device allows it).
 // The backward is FlashAttention-2's, whose dkdv pass also adds dQ by atomics (which WGSL has only for integers),
-// with dQ a pass of its own that recomputes the scores and dP: 8 products of the size of Q K^T, against 5 through a
+// with dQ a pass of its own that recomputes the scores and dP: 7 products of the size of Q K^T, against 5 through a
 // score matrix. On an H100 at the 134M training step's shape (16 x 1024 tokens, 12 heads of 64), a layer's forward
 // took 2.7 ms against 4.7 through the score matrix, forward and backward 3.7 against 3.9 ms, and no score matrix (800
 // MB a layer here) is allocated.
@@ -127,26 +127,16 @@ const toScores = (dh: number, acc: string) =>
 /** WGSL: Dh / 16 zero fragments `acc`0, `acc`1, ... */
 const zeros = (dh: number, acc: string) => range(dh / 16).map((f) => `  var ${acc}${f} = ${RESULT}();`).join('\n');
 
-// The forward; with `stats`, the backward's lse and D per row instead of the output: the same online max and sum
-// over the scores without the values (no P V), and D = rowsum(dO y) from the forward's output y.
-function forwardSource(dh: number, stats: boolean): string {
+// The forward, which also keeps each row's lse = m + log2(l) (in the log2 domain) for the backward: stats[2 at].
+function forwardSource(dh: number): string {
   const bindings = [
-    `@group(0) @binding(0) var<storage, read_write> out: array<f32>; // ${stats ? 'stats (B, T, H, 2): lse, D' : '(B, T, H, Dh)'}`,
+    '@group(0) @binding(0) var<storage, read_write> out: array<f32>; // (B, T, H, Dh)',
     '@group(0) @binding(1) var<storage, read> q: array<vec4f>;',
     '@group(0) @binding(2) var<storage, read> k: array<vec4f>;',
-    stats ? '@group(0) @binding(3) var<storage, read> y: array<f32>;' : '@group(0) @binding(3) var<storage, read> v: array<vec4f>;',
-    ...(stats ? ['@group(0) @binding(4) var<storage, read> dy: array<f32>;'] : []),
+    '@group(0) @binding(3) var<storage, read> v: array<vec4f>;',
+    '@group(0) @binding(4) var<storage, read_write> stats: array<f32>; // (B, T, H, 2): lse here, D by dq',
   ].join('\n');
   const kv = (r: string) => `(b * p.cacheLen + j0 + ${r}) * p.kvHeads + kvh`;
-  // P V into the lanes' output columns, each rescaled first (not in stats).
-  const values = /* wgsl */ `
-${stage(dh, 'tileB', 'v', kv, (r) => `j0 + ${r} < keyEnd`)}
-    workgroupBarrier();
-${zeros(dh, 'pv')}
-${probsTimesRows(dh, 'pv', 'tileB')}
-${toScores(dh, 'pv')}
-    workgroupBarrier();
-    for (var e = 0u; e < ${dh / 2}u; e++) { o[e] = o[e] * rescale + scores[own + 2u * e]; }`;
   return /* wgsl */ `${header(dh, bindings)}
 ${QUERY_BLOCK}
 ${stage(dh, 'tileA', 'q', (r) => `(b * p.time + t0 + ${r}) * p.heads + h`, (r) => `t0 + ${r} < p.time`)}
@@ -157,7 +147,7 @@ ${leftRows(dh, 'tileA', 'q')}
   let keyEnd = p.startPos + min(t0 + ${BLOCK}u, p.time); // keys the block's queries see
   var m = -1e30; // finite: no key yet (exp2(m - score) underflows to 0)
   var l = 0.0; // the lane's half of the row's sum
-${stats ? '' : `  var o: array<f32, ${dh / 2}>; // the lane's columns half, half + 2, ... of the output row`}
+  var o: array<f32, ${dh / 2}>; // the lane's columns half, half + 2, ... of the output row
   var x: array<f32, 32>;
   for (var j0 = 0u; j0 < keyEnd; j0 += ${BLOCK}u) {
     workgroupBarrier(); // the last step is done with the tiles and blocks
@@ -177,26 +167,23 @@ ${timesRowsT(dh, 'q', 'tileA')}
     for (var e = 0u; e < 32u; e++) {
       let pe = select(0.0, exp2(x[e] - m), j0 + 2u * e + half <= last);
       sum += pe;
-${stats ? '' : '      probs[ownP + 2u * e] = f16(pe);'}
+      probs[ownP + 2u * e] = f16(pe);
     }
     l = l * rescale + sum;
-${stats ? '' : values}
+${stage(dh, 'tileB', 'v', kv, (r) => `j0 + ${r} < keyEnd`)}
+    workgroupBarrier();
+${zeros(dh, 'pv')}
+${probsTimesRows(dh, 'pv', 'tileB')}
+${toScores(dh, 'pv')}
+    workgroupBarrier();
+    for (var e = 0u; e < ${dh / 2}u; e++) { o[e] = o[e] * rescale + scores[own + 2u * e]; }
   }
   let total = l + subgroupShuffleXor(l, 1u);
   let at = (b * p.time + tq) * p.heads + h; // the query's row of q and out
-${stats
-    ? `  var dot = 0.0;
   if (tq < p.time) {
-    for (var e = 0u; e < ${dh / 2}u; e++) { dot += dy[at * DH + 2u * e + half] * y[at * DH + 2u * e + half]; }
-  }
-  dot += subgroupShuffleXor(dot, 1u);
-  if (tq < p.time && half == 0u) {
-    out[2u * at] = m + log2(total);
-    out[2u * at + 1u] = dot;
-  }`
-    : `  if (tq < p.time) {
     for (var e = 0u; e < ${dh / 2}u; e++) { out[at * DH + 2u * e + half] = o[e] / total; }
-  }`}
+    if (half == 0u) { stats[2u * at] = m + log2(total); }
+  }
 }`;
 }
 
@@ -216,7 +203,8 @@ function dqSource(dh: number): string {
     '@group(0) @binding(2) var<storage, read> k: array<vec4f>;',
     '@group(0) @binding(3) var<storage, read> v: array<vec4f>;',
     '@group(0) @binding(4) var<storage, read> dy: array<vec4f>;',
-    '@group(0) @binding(5) var<storage, read> stats: array<f32>;',
+    '@group(0) @binding(5) var<storage, read_write> stats: array<f32>; // lse in, D out (for dkdv)',
+    '@group(0) @binding(6) var<storage, read> y: array<vec4f>;',
   ].join('\n');
   const query = (r: string) => `(b * p.time + t0 + ${r}) * p.heads + h`;
   const key = (r: string) => `(b * p.time + j0 + ${r}) * p.kvHeads + kvh`;
@@ -230,8 +218,13 @@ ${leftRows(dh, 'tileB', 'g')}
   let tq = t0 + sg * 16u + row;
   let at = (b * p.time + tq) * p.heads + h;
   var lse = 0.0;
-  var dsum = 0.0;
-  if (tq < p.time) { lse = stats[2u * at]; dsum = stats[2u * at + 1u]; }
+  var dsum = 0.0; // D = rowsum(dO y), the lane's half (every other vec4), then the row's
+  if (tq < p.time) {
+    lse = stats[2u * at];
+    for (var c = half; c < ${dh / 4}u; c += 2u) { dsum += dot(dy[at * ${dh / 4}u + c], y[at * ${dh / 4}u + c]); }
+  }
+  dsum += subgroupShuffleXor(dsum, 1u);
+  if (tq < p.time && half == 0u) { stats[2u * at + 1u] = dsum; }
   let keyEnd = min(t0 + ${BLOCK}u, p.time);
 ${zeros(dh, 'dq')}
   var pr: array<f32, 32>;
@@ -330,20 +323,20 @@ function source(kind: string, dh: number, make: () => string): string {
 type Dims = AttentionDims & { cacheLen: number; startPos: number };
 const params = ({ batch, time, heads, kvHeads, cacheLen, startPos, headDim }: Dims) => [batch, time, heads, kvHeads, cacheLen, startPos, f32(1 / Math.sqrt(headDim))];
 
-/** out (B, T, H, Dh) = causal attention of q over the first startPos + T positions of k, v (B, S, Hkv, Dh). */
-export function flashAttention(gpu: Gpu, out: GPUBuffer, q: GPUBuffer, k: GPUBuffer, v: GPUBuffer, dims: Dims): void {
+/**
+ * out (B, T, H, Dh) = causal attention of q over the first startPos + T positions of k, v (B, S, Hkv, Dh); each
+ * row's lse goes to stats (B, T, H, 2), for the backward.
+ */
+export function flashAttention(gpu: Gpu, out: GPUBuffer, stats: GPUBuffer, q: GPUBuffer, k: GPUBuffer, v: GPUBuffer, dims: Dims): void {
   const { batch, time, heads, headDim: dh } = dims;
-  gpu.dispatch(source('forward', dh, () => forwardSource(dh, false)), [out, q, k, v], params(dims), [Math.ceil(time / BLOCK), batch * heads]);
+  gpu.dispatch(source('forward', dh, () => forwardSource(dh)), [out, q, k, v, stats], params(dims), [Math.ceil(time / BLOCK), batch * heads]);
 }
 
-/** dq, dk, dv of y = attention(q, k, v, 0) for the gradient dy (S = T). */
-export function flashAttentionBackward(gpu: Gpu, grads: { dq: GPUBuffer; dk: GPUBuffer; dv: GPUBuffer }, dy: GPUBuffer, q: GPUBuffer, k: GPUBuffer, v: GPUBuffer, y: GPUBuffer, dims: AttentionDims): void {
+/** dq, dk, dv of y = attention(q, k, v, 0) for the gradient dy (S = T), with the stats that the forward of y wrote. */
+export function flashAttentionBackward(gpu: Gpu, grads: { dq: GPUBuffer; dk: GPUBuffer; dv: GPUBuffer }, dy: GPUBuffer, q: GPUBuffer, k: GPUBuffer, v: GPUBuffer, y: GPUBuffer, stats: GPUBuffer, dims: AttentionDims): void {
   const { batch, time, heads, kvHeads, headDim: dh } = dims;
   const all = { ...dims, cacheLen: time, startPos: 0 };
   const blocks = Math.ceil(time / BLOCK);
-  const stats = gpu.alloc(batch * time * heads * 2 * 4);
-  gpu.dispatch(source('stats', dh, () => forwardSource(dh, true)), [stats, q, k, y, dy], params(all), [blocks, batch * heads]);
-  gpu.dispatch(source('dq', dh, () => dqSource(dh)), [grads.dq, q, k, v, dy, stats], params(all), [blocks, batch * heads]);
+  gpu.dispatch(source('dq', dh, () => dqSource(dh)), [grads.dq, q, k, v, dy, stats, y], params(all), [blocks, batch * heads]);
   gpu.dispatch(source('dkdv', dh, () => dkdvSource(dh)), [grads.dk, grads.dv, q, k, v, dy, stats], params(all), [blocks, batch * kvHeads]);
-  gpu.free(stats); // the dispatches recorded above still run first
 }

@@ -634,14 +634,22 @@ function takesDense(gpu: Gpu, { batch, time, heads }: AttentionDims, keys: numbe
  * (mixed precision), on tensor cores by the flash kernels where they fit (attention-flash.ts); through the score
  * matrix where it fits (attention-dense.ts, its products' inputs rounded as `inputs` says), else the tiled kernel,
  * and per row for a few queries. With dropout (`drop`), always through the score matrix, in chunks of the batch where
- * it is too large.
+ * it is too large. The flash kernels also keep each row's statistics (B, T, H, 2): returned in a buffer of the pool
+ * for the caller to free, or to hand to attentionBackward with out.
  */
-export function attention(gpu: Gpu, out: GPUBuffer, q: GPUBuffer, k: GPUBuffer, v: GPUBuffer, dims: AttentionDims & { cacheLen: number; startPos: number }, inputs: MatmulInputs = 'f32', drop?: DropoutParams): void {
+export function attention(gpu: Gpu, out: GPUBuffer, q: GPUBuffer, k: GPUBuffer, v: GPUBuffer, dims: AttentionDims & { cacheLen: number; startPos: number }, inputs: MatmulInputs = 'f32', drop?: DropoutParams): GPUBuffer | undefined {
   const { batch, time, heads, kvHeads, headDim, cacheLen, startPos } = dims;
   const rows = batch * time * heads;
   if (rows === 0 || headDim === 0) return;
-  if (!drop && takesFlash(gpu, dims, inputs)) return flashAttention(gpu, out, q, k, v, dims);
-  if (drop || takesDense(gpu, dims, startPos + time)) return denseAttention(gpu, out, q, k, v, dims, inputs, drop);
+  if (!drop && takesFlash(gpu, dims, inputs)) {
+    const stats = gpu.alloc(rows * 2 * 4);
+    flashAttention(gpu, out, stats, q, k, v, dims);
+    return stats;
+  }
+  if (drop || takesDense(gpu, dims, startPos + time)) {
+    denseAttention(gpu, out, q, k, v, dims, inputs, drop);
+    return;
+  }
   const params = [batch, time, heads, kvHeads, cacheLen, startPos, f32(1 / Math.sqrt(headDim))];
   const tiledGroups = batch * heads * Math.ceil(time / ROWS);
   if (time >= TILED_MIN_TIME && tiledGroups >= TILED_MIN_GROUPS && tiling(headDim) && batch * heads <= MAX_GROUPS) {
@@ -654,19 +662,20 @@ export function attention(gpu: Gpu, out: GPUBuffer, q: GPUBuffer, k: GPUBuffer, 
 
 /**
  * dq, dk, dv of y = attention(q, k, v, 0) for the gradient dy, with S = T: by the flash kernels where the forward
- * takes them (they read y, computed again where not given), then through the score matrix where it fits, else with
+ * takes them (they read y and the statistics its forward returned, both computed again where not given), then through the score matrix where it fits, else with
  * the tiled or per-row kernels, whose per-row statistics (B, T, H, 2) go through a scratch buffer taken from the pool
  * and given back once the kernels are recorded.
  */
-export function attentionBackward(gpu: Gpu, grads: { dq: GPUBuffer; dk: GPUBuffer; dv: GPUBuffer }, dy: GPUBuffer, q: GPUBuffer, k: GPUBuffer, v: GPUBuffer, y: GPUBuffer | undefined, dims: AttentionDims, inputs: MatmulInputs = 'f32', drop?: DropoutParams): void {
+export function attentionBackward(gpu: Gpu, grads: { dq: GPUBuffer; dk: GPUBuffer; dv: GPUBuffer }, dy: GPUBuffer, q: GPUBuffer, k: GPUBuffer, v: GPUBuffer, y: { out: GPUBuffer; stats?: GPUBuffer } | undefined, dims: AttentionDims, inputs: MatmulInputs = 'f32', drop?: DropoutParams): void {
   const { batch, time, heads, kvHeads, headDim } = dims;
   const rows = batch * time * heads;
   if (rows === 0 || headDim === 0) return;
   if (!drop && takesFlash(gpu, dims, inputs)) {
-    const out = y ?? gpu.alloc(rows * headDim * 4);
-    if (!y) flashAttention(gpu, out, q, k, v, { ...dims, cacheLen: time, startPos: 0 });
-    flashAttentionBackward(gpu, grads, dy, q, k, v, out, dims);
-    if (!y) gpu.free(out); // the dispatches recorded above still run first
+    const again = y?.stats ? undefined : { out: gpu.alloc(rows * headDim * 4), stats: gpu.alloc(rows * 2 * 4) };
+    if (again) flashAttention(gpu, again.out, again.stats, q, k, v, { ...dims, cacheLen: time, startPos: 0 });
+    const forward = again ?? (y as { out: GPUBuffer; stats: GPUBuffer });
+    flashAttentionBackward(gpu, grads, dy, q, k, v, forward.out, forward.stats, dims);
+    if (again) [again.out, again.stats].forEach((b) => gpu.free(b)); // the dispatches recorded above still run first
     return;
   }
   if (drop || takesDense(gpu, dims, time)) return denseAttentionBackward(gpu, grads, dy, q, k, v, dims, inputs, drop);

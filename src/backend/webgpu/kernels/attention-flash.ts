@@ -127,6 +127,21 @@ const toScores = (dh: number, acc: string) =>
 /** WGSL: Dh / 16 zero fragments `acc`0, `acc`1, ... */
 const zeros = (dh: number, acc: string) => range(dh / 16).map((f) => `  var ${acc}${f} = ${RESULT}();`).join('\n');
 
+/**
+ * WGSL looping over the lane's 32 columns e of its half row (column 2 e + half) with `body(keep)`, where `keep` is
+ * the WGSL test of whether a column lies inside the causal mask, or undefined where every column does. The loop is
+ * written twice: subgroups whose block lies wholly inside the mask (`whole`, the same in the whole subgroup: every
+ * block but those on the diagonal and at the sequence's end) run it without the test of each element.
+ */
+const columns = (whole: string, keep: string, body: (keep?: string) => string) => `    if (${whole}) {
+      for (var e = 0u; e < 32u; e++) { ${body()} }
+    } else {
+      for (var e = 0u; e < 32u; e++) { ${body(keep)} }
+    }`;
+
+/** WGSL: `value` where `keep` holds (always where keep is undefined), else 0. */
+const kept = (value: string, keep?: string) => (keep ? `select(0.0, ${value}, ${keep})` : value);
+
 // The forward, which also keeps each row's lse = m + log2(l) (in the log2 domain) for the backward: stats[2 at].
 function forwardSource(dh: number): string {
   const bindings = [
@@ -155,20 +170,14 @@ ${stage(dh, 'tileA', 'k', kv, (r) => `j0 + ${r} < keyEnd`)}
     workgroupBarrier();
 ${timesRowsT(dh, 'q', 'tileA')}
     workgroupBarrier();
+    let whole = j0 + ${BLOCK - 1}u <= p.startPos + t0 + sg * 16u; // every key at or before the subgroup's queries
     var blockMax = -1e30;
-    for (var e = 0u; e < 32u; e++) {
-      x[e] = scores[own + 2u * e] * c2;
-      if (j0 + 2u * e + half <= last) { blockMax = max(blockMax, x[e]); }
-    }
+${columns('whole', 'j0 + 2u * e + half <= last', (keep) => `x[e] = scores[own + 2u * e] * c2; blockMax = max(blockMax, ${keep ? `select(-1e30, x[e], ${keep})` : 'x[e]'});`)}
     let grown = max(m, max(blockMax, subgroupShuffleXor(blockMax, 1u)));
     let rescale = exp2(m - grown);
     m = grown;
     var sum = 0.0;
-    for (var e = 0u; e < 32u; e++) {
-      let pe = select(0.0, exp2(x[e] - m), j0 + 2u * e + half <= last);
-      sum += pe;
-      probs[ownP + 2u * e] = f16(pe);
-    }
+${columns('whole', 'j0 + 2u * e + half <= last', (keep) => `let pe = ${kept('exp2(x[e] - m)', keep)}; sum += pe; probs[ownP + 2u * e] = f16(pe);`)}
     l = l * rescale + sum;
 ${stage(dh, 'tileB', 'v', kv, (r) => `j0 + ${r} < keyEnd`)}
     workgroupBarrier();
@@ -235,9 +244,8 @@ ${stage(dh, 'tileB', 'v', key, (r) => `j0 + ${r} < keyEnd`)}
     workgroupBarrier();
 ${timesRowsT(dh, 'q', 'tileA')}
     workgroupBarrier();
-    for (var e = 0u; e < 32u; e++) {
-      pr[e] = select(0.0, exp2(scores[own + 2u * e] * c2 - lse), j0 + 2u * e + half <= tq);
-    }
+    let whole = j0 + ${BLOCK - 1}u <= t0 + sg * 16u; // every key at or before the subgroup's queries
+${columns('whole', 'j0 + 2u * e + half <= tq', (keep) => `pr[e] = ${kept('exp2(scores[own + 2u * e] * c2 - lse)', keep)};`)}
     workgroupBarrier();
 ${timesRowsT(dh, 'g', 'tileB')}
     workgroupBarrier();
@@ -293,11 +301,10 @@ ${stage(dh, 'tileB', 'dy', query, (r) => `i0 + ${r} < p.time`)}
       workgroupBarrier();
 ${timesRowsT(dh, 'k', 'tileA')}
       workgroupBarrier();
-      for (var e = 0u; e < 32u; e++) {
-        let j = 2u * e + half; // the query i0 + j
-        pr[e] = select(0.0, exp2(scores[own + 2u * e] * c2 - lses[j]), i0 + j >= ks && i0 + j < p.time);
-        probs[ownP + 2u * e] = f16(pr[e]);
-      }
+      // Column j is the query i0 + j; the block lies wholly inside where its queries all come at or after the
+      // subgroup's last key, and before the sequence's end.
+      let whole = i0 >= s0 + sg * 16u + 15u && i0 + ${BLOCK - 1}u < p.time;
+${columns('whole', 'i0 + 2u * e + half >= ks && i0 + 2u * e + half < p.time', (keep) => `pr[e] = ${kept('exp2(scores[own + 2u * e] * c2 - lses[2u * e + half])', keep)}; probs[ownP + 2u * e] = f16(pr[e]);`)}
       workgroupBarrier();
 ${timesRowsT(dh, 'v', 'tileB')}
 ${probsTimesRows(dh, 'dv', 'tileB')}

@@ -167,6 +167,7 @@ ${leftRows(dh, 'tileA', 'q')}
   for (var j0 = 0u; j0 < keyEnd; j0 += ${BLOCK}u) {
     workgroupBarrier(); // the last step is done with the tiles and blocks
 ${stage(dh, 'tileA', 'k', kv, (r) => `j0 + ${r} < keyEnd`)}
+${stage(dh, 'tileB', 'v', kv, (r) => `j0 + ${r} < keyEnd`)}
     workgroupBarrier();
 ${timesRowsT(dh, 'q', 'tileA')}
     workgroupBarrier();
@@ -179,7 +180,6 @@ ${columns('whole', 'j0 + 2u * e + half <= last', (keep) => `x[e] = scores[own + 
     var sum = 0.0;
 ${columns('whole', 'j0 + 2u * e + half <= last', (keep) => `let pe = ${kept('exp2(x[e] - m)', keep)}; sum += pe; probs[ownP + 2u * e] = f16(pe);`)}
     l = l * rescale + sum;
-${stage(dh, 'tileB', 'v', kv, (r) => `j0 + ${r} < keyEnd`)}
     workgroupBarrier();
 ${zeros(dh, 'pv')}
 ${probsTimesRows(dh, 'pv', 'tileB')}

@@ -18,8 +18,9 @@
 // The backward is FlashAttention-2's, whose dkdv pass also adds dQ by atomics (which WGSL has only for integers),
 // with dQ a pass of its own that recomputes the scores and dP: 7 products of the size of Q K^T, against 5 through a
 // score matrix. On an H100 at the 134M training step's shape (16 x 1024 tokens, 12 heads of 64), a layer's forward
-// took 2.7 ms against 4.7 through the score matrix, forward and backward 3.7 against 3.9 ms, and no score matrix (800
-// MB a layer here) is allocated.
+// took 2.7 ms against 4.7 through the score matrix, forward and backward 3.7 against 3.9 ms (those kernels still had a
+// stats pass that recomputed S for lse and D, and tested the mask at every element), and no score matrix (800 MB a
+// layer here) is allocated.
 import { f32, MAX_GROUPS, type Gpu } from '../gpu.js';
 import type { AttentionDims } from './attention.js';
 

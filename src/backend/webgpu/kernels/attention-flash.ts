@@ -132,7 +132,7 @@ const zeros = (dh: number, acc: string) => range(dh / 16).map((f) => `  var ${ac
  * WGSL looping over the lane's 32 columns e of its half row (column 2 e + half) with `body(keep)`, where `keep` is
  * the WGSL test of whether a column lies inside the causal mask, or undefined where every column does. The loop is
  * written twice: subgroups whose block lies wholly inside the mask (`whole`, the same in the whole subgroup: every
- * block but those on the diagonal and at the sequence's end) run it without the test of each element.
+ * block but the diagonal's, and in dkdv those past the sequence's end) run it without the test of each element.
  */
 const columns = (whole: string, keep: string, body: (keep?: string) => string) => `    if (${whole}) {
       for (var e = 0u; e < 32u; e++) { ${body()} }

@@ -662,20 +662,20 @@ export function attention(gpu: Gpu, out: GPUBuffer, q: GPUBuffer, k: GPUBuffer, 
 
 /**
  * dq, dk, dv of y = attention(q, k, v, 0) for the gradient dy, with S = T: by the flash kernels where the forward
- * takes them (they read y and the statistics its forward returned, both computed again where not given), then through the score matrix where it fits, else with
- * the tiled or per-row kernels, whose per-row statistics (B, T, H, 2) go through a scratch buffer taken from the pool
- * and given back once the kernels are recorded.
+ * takes them (they read y and the statistics its forward returned, both computed again where not given), then
+ * through the score matrix where it fits, else with the tiled or per-row kernels, whose per-row statistics
+ * (B, T, H, 2) go through a scratch buffer taken from the pool and given back once the kernels are recorded.
  */
 export function attentionBackward(gpu: Gpu, grads: { dq: GPUBuffer; dk: GPUBuffer; dv: GPUBuffer }, dy: GPUBuffer, q: GPUBuffer, k: GPUBuffer, v: GPUBuffer, y: { out: GPUBuffer; stats?: GPUBuffer } | undefined, dims: AttentionDims, inputs: MatmulInputs = 'f32', drop?: DropoutParams): void {
   const { batch, time, heads, kvHeads, headDim } = dims;
   const rows = batch * time * heads;
   if (rows === 0 || headDim === 0) return;
   if (!drop && takesFlash(gpu, dims, inputs)) {
-    const again = y?.stats ? undefined : { out: gpu.alloc(rows * headDim * 4), stats: gpu.alloc(rows * 2 * 4) };
-    if (again) flashAttention(gpu, again.out, again.stats, q, k, v, { ...dims, cacheLen: time, startPos: 0 });
-    const forward = again ?? (y as { out: GPUBuffer; stats: GPUBuffer });
+    const given = y?.stats && { out: y.out, stats: y.stats };
+    const forward = given || { out: gpu.alloc(rows * headDim * 4), stats: gpu.alloc(rows * 2 * 4) };
+    if (!given) flashAttention(gpu, forward.out, forward.stats, q, k, v, { ...dims, cacheLen: time, startPos: 0 });
     flashAttentionBackward(gpu, grads, dy, q, k, v, forward.out, forward.stats, dims);
-    if (again) [again.out, again.stats].forEach((b) => gpu.free(b)); // the dispatches recorded above still run first
+    if (!given) [forward.out, forward.stats].forEach((b) => gpu.free(b)); // the dispatches recorded above still run first
     return;
   }
   if (drop || takesDense(gpu, dims, time)) return denseAttentionBackward(gpu, grads, dy, q, k, v, dims, inputs, drop);

@@ -3,8 +3,9 @@
 //           (bench/llamats-row.js, each in its own process), with the weight bandwidth each decode implies, and
 //           llama.cpp's Vulkan build (node-llama-cpp, bench/llamacpp-row.js) on the same file where it runs;
 //   train:  training tokens/s of the 134M LLaMA of the PyTorch anchor (dim 768, 12 layers, ffn 2048, vocab 32000,
-//           batch 16 x 1024) in fp32 and mixed precision, from `llamats train --backend webgpu`'s metrics, against
-//           PyTorch's figures on an H100 (fp32 without TF32; bf16 autocast, eager);
+//           batch 16 x 1024) in fp32, f16x3 (f32 products on tensor cores) and mixed precision, from `llamats train
+//           --backend webgpu`'s metrics, against PyTorch's figures on an H100 (fp32 without TF32, for fp32 and
+//           f16x3, and fp32 with TF32 beside f16x3; bf16 autocast, eager);
 //   shakespeare: the default `llamats train` run on the GPU, its wall time and validation bits per byte.
 // SECTIONS is a comma-separated subset (default all); env PRESETS and DTYPES pick the decode presets (default
 // smollm-135m,tinyllama-1.1b) and dtypes (default f32,f16).
@@ -83,9 +84,10 @@ if (sections.includes('train')) {
   const params = 134.1e6;
   const flopsPerToken = 6 * params + 12 * 12 * 1024 * 768; // 6N plus attention (12 L T d), as the PyTorch anchor counts
   // PyTorch on an H100, same model and batch (see the research notes): fp32 without TF32, and bf16 autocast eager.
-  const anchors = { fp32: 51_000, mixed: 199_000 };
+  // f16x3 is f32 to 22 bits: against fp32 without TF32 (24 bits), and with TF32 (11 bits: 114k) beside it.
+  const anchors = { fp32: 51_000, f16x3: 51_000, mixed: 199_000 };
   results.train = { ...stamp };
-  for (const precision of ['fp32', 'mixed']) {
+  for (const precision of ['fp32', 'f16x3', 'mixed']) {
     const { metrics } = train(join(tmp, `run-134m-${precision}`), ['--text', join(root, 'assets/corpus/tinyshakespeare.txt'), '--tokenizer', join(root, 'test/fixtures/llama2-tokenizer/tokenizer.model'),
       '--config', config, '--batch', '16', '--seq-len', '1024', '--steps', String(steps), '--warmup', '1', '--eval-every', '1000', '--eval-windows', '1', '--samples', '0',
       '--precision', precision]);
@@ -96,6 +98,7 @@ if (sections.includes('train')) {
     results.train[precision] = {
       tokensPerSecond: Math.round(tokensPerSecond), tflops: +((tokensPerSecond * flopsPerToken) / 1e12).toFixed(2),
       vsPyTorch: +(tokensPerSecond / anchors[precision]).toFixed(3), losses: stepRows.map((m) => +m.loss.toFixed(4)),
+      ...(precision === 'f16x3' && { vsPyTorchTf32: +(tokensPerSecond / 114_000).toFixed(3) }),
     };
     console.log(precision, JSON.stringify(results.train[precision]));
   }

@@ -7,8 +7,8 @@ export interface Dropout {
   seed: number;
 }
 
-export type Precision = 'fp32' | 'mixed';
-export const precisions: readonly Precision[] = ['fp32', 'mixed'];
+export type Precision = 'fp32' | 'f16x3' | 'mixed';
+export const precisions: readonly Precision[] = ['fp32', 'f16x3', 'mixed'];
 
 /**
  * The contract every compute backend implements; the model is written once against it.
@@ -22,8 +22,9 @@ export interface Ops {
   /** Where the ops run, in words ("CPU, 2 threads", the GPU adapter). */
   readonly device: string;
   /**
-   * How matrix products round their inputs: 'mixed' multiplies them as f16 with f32 sums (tensor cores; the
-   * webgpu backend made with that precision), 'fp32' (the default, also when absent) as they are.
+   * How matrix products round their inputs: 'fp32' (the default, also when absent) multiplies them as they are;
+   * 'f16x3' (the webgpu backend made with it) splits each f32 operand into two f16s and multiplies on tensor cores,
+   * to 22 of f32's 24 bits; 'mixed' (the same) multiplies them as f16, with f32 sums in both.
    */
   readonly precision?: Precision;
   /** The most memory the backend has held for tensors at once (its heap or pool), in bytes, where it tracks it. */

@@ -15,14 +15,14 @@ export const backendNames: readonly BackendName[] = ['cpu', 'reference', 'webgpu
 export interface BackendOptions {
   /** Threads for the `cpu` backend (the main thread included); default: the machine's cores. */
   threads?: number;
-  /** Mixed precision (f16 matrix products with f32 sums): the webgpu backend only. Default fp32. */
+  /** How matrix products round their inputs (ops.ts): 'f16x3' and 'mixed' are for the webgpu backend. Default fp32. */
   precision?: Precision;
 }
 
 /** A new backend of that name; release it with `dispose()`. */
 export async function getBackend(name: BackendName = 'cpu', options: BackendOptions = {}): Promise<Ops> {
   if (name === 'webgpu') return WebGpuBackend.create(options.precision);
-  if (options.precision === 'mixed') throw new ArgumentError('precision', '"fp32" on the cpu and reference backends (mixed precision is for webgpu)', '"mixed"');
+  if (options.precision && options.precision !== 'fp32') throw new ArgumentError('precision', `"fp32" on the cpu and reference backends ("${options.precision}" is for webgpu)`, `"${options.precision}"`);
   if (name === 'reference') return new CpuBackend();
   if (name === 'cpu') return WasmBackend.create({ threads: options.threads });
   throw new ArgumentError('backend', backendNames.map((n) => `"${n}"`).join(' or '), JSON.stringify(name));

@@ -19,7 +19,7 @@ Usage:
                 [--warmup N] [--min-lr-ratio R] [--weight-decay W] [--beta1 B] [--beta2 B] [--eps E] [--clip C]
                 [--decay-embeddings true|false] [--decay-norms true|false] [--seed S] [--recompute] [--dropout P]
                 [--eval-every N] [--eval-windows N] [--save-every N] [--samples N] [--backend B] [--threads N]
-                [--precision fp32|mixed] [--power WATTS] [--pue P] [--carbon-intensity KG_PER_KWH]
+                [--precision fp32|f16x3|mixed] [--power WATTS] [--pue P] [--carbon-intensity KG_PER_KWH]
       Pre-trains a LLaMA with the paper's recipe (AdamW 0.9/0.95, eps 1e-8, weight decay 0.1 on matrices, warmup
       then cosine to 10%, clip 1.0). With no flags: a small LLaMA on the built-in tiny Shakespeare, bytes as tokens,
       into runs/shakespeare (about 5 minutes on 2 cores), then validation bits per byte and samples. OUT gets

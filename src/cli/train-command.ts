@@ -286,7 +286,7 @@ function describeRun(c: LlamaConfig, s: TrainSettings, trainTokens: number, peak
     `model: ${params}M parameters (dim ${c.dim}, ${c.nLayers} layers, ${c.nHeads} heads / ${c.nKvHeads} kv, ffn ${c.hiddenDim}, vocab ${c.vocabSize})`,
     `data: ${trainTokens} training tokens; batch ${s.batch} x ${s.seqLen} x ${s.accumSteps} accumulation = ${s.batch * s.seqLen * s.accumSteps} tokens per step`,
     `schedule: ${s.steps} steps, peak lr ${s.lr}, warmup ${s.warmupSteps}, cosine to ${s.minLrRatio * 100}%; AdamW b1 ${s.adamw.beta1} b2 ${s.adamw.beta2} eps ${s.adamw.eps} wd ${s.adamw.weightDecay}, clip ${s.adamw.clipNorm}${s.dropout > 0 ? `; dropout ${s.dropout}` : ''}${s.recompute ? '; recomputing activations' : ''}`,
-    `compute: ${device}${s.precision === 'mixed' ? ', mixed precision (f16 products, loss scaling)' : ''}, measured mat-mul peak ${(peak / 1e9).toFixed(1)} GFLOP/s${from ? `; resuming after step ${from}` : ''}`,
+    `compute: ${device}${{ fp32: '', f16x3: ', f32 products on tensor cores (f16x3)', mixed: ', mixed precision (f16 products, loss scaling)' }[s.precision]}, measured mat-mul peak ${(peak / 1e9).toFixed(1)} GFLOP/s${from ? `; resuming after step ${from}` : ''}`,
     '',
   ].join('\n');
 }

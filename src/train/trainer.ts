@@ -41,7 +41,8 @@ export interface TrainSettings {
   dropout: number;
   /**
    * 'mixed': matrix products in f16 with f32 sums, on a backend made with that precision, with dynamic loss scaling
-   * (loss-scale.ts); the weights, their gradients and the optimizer stay f32. 'fp32' (LLaMA's recipe ran bf16).
+   * (loss-scale.ts); the weights, their gradients and the optimizer stay f32. 'f16x3': everything f32, the products
+   * on tensor cores to 22 of f32's 24 bits (ops.ts), no loss scaling. 'fp32' (LLaMA's recipe ran bf16).
    */
   precision: Precision;
   /** Validate every N steps on `evalWindows` windows (the full validation set at the end); checkpoint every N. */

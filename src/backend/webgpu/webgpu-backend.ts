@@ -64,7 +64,7 @@ export class WebGpuBackend implements Ops {
   private readonly matmulInputs: k.MatmulInputs;
 
   private constructor(readonly gpu: Gpu, readonly precision: Precision) {
-    this.matmulInputs = precision === 'mixed' ? 'f16' : 'f32';
+    this.matmulInputs = ({ fp32: 'f32', f16x3: 'f16x3', mixed: 'f16' } as const)[precision];
   }
 
   /**
@@ -276,7 +276,7 @@ export class WebGpuBackend implements Ops {
 
   /** Record op now, or hold it for a mat-vec to fold in when its rows would run as one (decode). */
   private recordOrHold(rows: number, op: Held): void {
-    if (k.isMatvec(rows) && this.matmulInputs === 'f32') this.gpu.hold(op);
+    if (k.isMatvec(rows) && this.matmulInputs !== 'f16') this.gpu.hold(op);
     else op.record();
   }
 
@@ -297,7 +297,7 @@ export class WebGpuBackend implements Ops {
       return this.f32([...x.shape.slice(0, -1), w.shape[0]!]);
     });
     const types = ws.map(weightType);
-    if (k.isMatvec(rows) && this.matmulInputs === 'f32' && types.every((t) => t === types[0])) {
+    if (k.isMatvec(rows) && this.matmulInputs !== 'f16' && types.every((t) => t === types[0])) {
       // Fold in a held rmsnorm or swiglu that made x, and hold a single mat-vec for an add to fold in.
       const [xb, outBufs, wBufs, ns] = [buf(x), outs.map(buf), ws.map(buf), ws.map((w) => w.shape[0]!)];
       const fits = (f: k.MatvecFusion) => k.matvecBindings(ws.length, f) <= this.gpu.maxStorageBuffers;

@@ -26,6 +26,8 @@ import { getBackend } from '../registry.js';
 import { GpuMemoryError } from './gpu.js';
 import { flashAttentionSwitch } from './kernels/attention.js';
 import { denseAttentionLimit } from './kernels/attention-dense.js';
+import { matmul } from './kernels/matmul.js';
+import { SPLIT } from './kernels/tensor-core-matmul.js';
 import { WebGpuBackend } from './webgpu-backend.js';
 
 /** Worst |got - want| / (1 + |want|). */
@@ -219,6 +221,77 @@ describe('webgpu backend', { skip: unavailable.webgpu }, async () => {
       const d = worst(g, want[t]!);
       assert.ok(d < 1e-5, `${t ? 'dw' : 'dx'}: max relative difference ${d}`); // f32 sums of 1100 terms in another order
     });
+  });
+
+  test('the f16x3 split scales an operand under 2^15 by a power of 2 and rounds x s to the f16 hi, nearest and ties to even, with lo = x s - hi exact', async () => {
+    const gpu = ops.gpu;
+    // Values over 60 binades (both signs), zero, and ties: halfway between neighbouring f16 values at 1 (ulp 2^-10).
+    const x = Float32Array.from({ length: 256 }, (_, i) => Math.sin(i * 1.3) * 2 ** -(i % 60));
+    x.set([0, 1 + 2 ** -11, 1 + 3 * 2 ** -11, -(1 + 2 ** -11)], 0);
+    x[4] = 3; // the largest |x|: the scale is 2^13 and x[1..3] scale to ties at 2^13 (ulp 2^3)
+    const bits = new Uint32Array(Float32Array.of(3).buffer)[0]!;
+    const [input, out] = [gpu.alloc(x.length * 4), gpu.alloc(x.length * 8 + 16)];
+    gpu.device.queue.writeBuffer(input, 0, x);
+    gpu.dispatch(`@group(0) @binding(0) var<storage, read_write> out: array<vec4f>;
+@group(0) @binding(1) var<storage, read> x: array<vec4f>;
+struct Params { amax: u32 }
+@group(0) @binding(2) var<uniform> p: Params;
+${SPLIT}
+@compute @workgroup_size(64) fn main(@builtin(global_invocation_id) id: vec3u) {
+  let s = scaleFor(p.amax);
+  let v = x[id.x] * s;
+  let hi = roundToF16(v);
+  out[id.x] = hi;
+  out[64u + id.x] = v - hi;
+  if (id.x == 0u) { out[128u] = vec4f(s); }
+}`, [out, input], [bits], [1]);
+    const got = new Float32Array(await gpu.read(out, x.length * 8 + 16));
+    const scale = got[2 * x.length]!;
+    assert.equal(scale, 2 ** 13);
+    for (let i = 0; i < x.length; i++) {
+      const v = Math.fround(x[i]! * scale), hi = got[i]!, lo = got[x.length + i]!;
+      assert.ok(Math.abs(v) < 2 ** 15, `x[${i}] s = ${v}`);
+      if (Math.abs(v) >= 2 ** -14) assert.equal(hi, f16ToF32(f32ToF16(v)), `x[${i}] s = ${v}: hi`); // f16 normals
+      assert.equal(hi + lo, v, `x[${i}]: hi + lo`);
+      assert.ok(Math.abs(lo) <= Math.abs(v) * 2 ** -11, `x[${i}]: |lo| ${lo} of ${v}`);
+    }
+    assert.deepEqual([got[1], got[2], got[3]], [2 ** 13, 2 ** 13 + 2 ** 4, -(2 ** 13)], 'ties go to the even neighbour');
+    gpu.free(input);
+    gpu.free(out);
+  });
+
+  const noTensorCores = !ops.gpu.tensorCores && 'the adapter has no tensor cores (subgroup matrices)';
+  test('f16x3 products on tensor cores (f32 operands split into two f16s) match f64 at f32\'s accuracy, across 30 binades', { skip: noTensorCores }, async () => {
+    const gpu = ops.gpu;
+    const read = async (b: GPUBuffer, n: number) => new Float32Array(await gpu.read(b, n * 4));
+    for (const [layout, m, k, n, top] of [['NT', 200, 96, 136, 1e-6], ['NN', 128, 512, 256, 1e4], ['TN', 256, 1024, 128, 1]] as const) {
+      // Values of both signs spread over 6 decades below `top` (A) and below 1e-3 (B).
+      const spread = (len: number, seed: number, t: number) => Float32Array.from({ length: len }, (_, i) => t * Math.sin(i * 0.37 + seed) * 10 ** (-6 * ((Math.sin(i * 12.9898 + seed) * 43758.5453) % 1 + 1) / 2));
+      const [A, B] = [spread(m * k, 1, top), spread(k * n, 2, 1e-3)];
+      const [a, b, out] = [gpu.alloc(A.length * 4), gpu.alloc(B.length * 4), gpu.alloc(m * n * 4)];
+      gpu.device.queue.writeBuffer(a, 0, A);
+      gpu.device.queue.writeBuffer(b, 0, B);
+      const errors: Record<string, number> = {};
+      for (const inputs of ['f32', 'f16x3', 'f16'] as const) {
+        matmul(gpu, out, a, b, m, k, n, layout, inputs);
+        const got = await read(out, m * n);
+        let e = 0;
+        for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) {
+          let want = 0, size = 0;
+          for (let q = 0; q < k; q++) {
+            const p = (layout === 'TN' ? A[q * m + i]! : A[i * k + q]!) * (layout === 'NT' ? B[j * k + q]! : B[q * n + j]!);
+            want += p;
+            size += Math.abs(p);
+          }
+          e = Math.max(e, Math.abs(got[i * n + j]! - want) / size);
+        }
+        errors[inputs] = e;
+      }
+      // hi + lo carries 22 of f32's 24 bits and lo lo is left out: each product within 2^-21 of its value, then
+      // summed in f32, as the f32 kernel sums. f16 inputs alone are off by 2^-11 a product, and lose small values.
+      assert.ok(errors['f16x3']! < 1e-5 && errors['f16']! > 1e-4, `${layout} ${m}x${k}x${n}: worst |error| / sum |a b|: ${JSON.stringify(errors)}`);
+      [a, b, out].forEach((x) => gpu.free(x));
+    }
   });
 
   test('a tensor larger than the device can bind is a GpuMemoryError naming the size', () => {
@@ -476,8 +549,10 @@ describe('mixed precision on webgpu', { skip: unavailable.webgpu }, async () => 
     assert.ok(worst(got, want) < 1e-5, `loss ${got[0]} vs ${want[0]}`);
   });
 
-  test('the cpu backends refuse mixed precision with an ArgumentError', async () => {
-    await assert.rejects(getBackend('cpu', { precision: 'mixed' }), (e: Error) => e instanceof ArgumentError && /mixed precision is for webgpu/.test(e.message));
+  test('the cpu backends refuse mixed and f16x3 precision with an ArgumentError', async () => {
+    for (const precision of ['mixed', 'f16x3'] as const) {
+      await assert.rejects(getBackend('cpu', { precision }), (e: Error) => e instanceof ArgumentError && e.message.includes(`"${precision}" is for webgpu`));
+    }
   });
 });
 
@@ -502,6 +577,15 @@ describe('training on webgpu', { skip: unavailable.webgpu }, () => {
     assert.equal(gpu.length, 6);
     // Both sum in f32 in different orders; six AdamW steps compound that to ~1e-6 relative, far inside 1e-4.
     gpu.forEach((g, i) => assert.ok(Math.abs(g.loss - cpu[i]!.loss) <= 1e-4 * cpu[i]!.loss, `step ${i + 1}: ${g.loss} vs ${cpu[i]!.loss}`));
+  });
+
+  test('f16x3: six steps without loss scaling stay within f32 rounding of the fp32 losses', () => {
+    const [split, fp32] = [run('webgpu', 'f16x3'), run('webgpu', 'fp32')];
+    split.forEach((m, i) => {
+      assert.equal(m.lossScale, undefined);
+      // Products to 22 bits (2^-21 a product, 3x the f32 kernel's rms error): as the fp32 test's bound, far inside it.
+      assert.ok(Math.abs(m.loss - fp32[i]!.loss) <= 1e-4 * fp32[i]!.loss, `step ${i + 1}: ${m.loss} vs ${fp32[i]!.loss}`);
+    });
   });
 
   test('mixed precision: six steps at loss scale 2^16 stay within f16 rounding of the fp32 losses', () => {

@@ -23,7 +23,7 @@ import type { Gpu } from '../gpu.js';
 import { map } from './elementwise.js';
 import { weightReader, type WeightType } from './halves.js';
 import { isMatvec, matvecs } from './matvec.js';
-import { tensorCoreMatmul } from './tensor-core-matmul.js';
+import { tensorCoreMatmul, tensorCoreSplitFits } from './tensor-core-matmul.js';
 
 export type MatmulLayout = 'NT' | 'NN' | 'TN';
 export const NT: MatmulLayout = 'NT';
@@ -32,9 +32,11 @@ export const TN: MatmulLayout = 'TN';
 /**
  * What a product's inputs are rounded to: f32 (as they are), or f16 with f32 accumulation, as tensor cores multiply
  * (mixed precision; on tensor cores where the device has them, tensor-core-matmul.ts, else this kernel rounding its
- * operands as it stages them, the same arithmetic up to the order of the sums).
+ * operands as it stages them, the same arithmetic up to the order of the sums); or f16x3, f32 to 22 of its 24 bits on
+ * tensor cores, each operand split into two f16s and multiplied three times (tensor-core-matmul.ts; unbatched products
+ * of f32 operands on devices with tensor cores, as they are on this kernel for the rest).
  */
-export type MatmulInputs = 'f32' | 'f16';
+export type MatmulInputs = 'f32' | 'f16' | 'f16x3';
 
 /** Rows and columns of out per workgroup (the kernel's index arithmetic is written for 128); causal attention's
  * ranges (layerRange, maskedTile) go by tiles of this many rows in both kernels. */
@@ -275,7 +277,7 @@ const CHUNK_STEP = 64;
 export function matmul(gpu: Gpu, out: GPUBuffer, a: GPUBuffer, b: GPUBuffer, m: number, k: number, n: number, layout: MatmulLayout, inputs: MatmulInputs = 'f32', batch?: MatmulBatch, bType: WeightType = 'f32'): void {
   if (m === 0 || n === 0 || batch?.count === 0) return;
   if (bType !== 'f32' && layout !== 'NT') throw new Error(`webgpu: a ${bType} B is read only by NT products`);
-  if (inputs === 'f32' && layout === 'NT' && isMatvec(m) && !batch) return matvecs(gpu, [out], a, [b], m, k, [n], bType);
+  if (inputs !== 'f16' && layout === 'NT' && isMatvec(m) && !batch) return matvecs(gpu, [out], a, [b], m, k, [n], bType);
   const tiles = Math.ceil(m / TILE) * Math.ceil(n / TILE);
   const want = tiles >= BUSY_GROUPS || batch ? 1 : Math.max(1, Math.min(Math.ceil(SPLIT_GROUPS / tiles), Math.floor(k / MIN_CHUNK)));
   const chunk = Math.max(CHUNK_STEP, Math.ceil(k / want / CHUNK_STEP) * CHUNK_STEP);
@@ -291,14 +293,16 @@ export function matmul(gpu: Gpu, out: GPUBuffer, a: GPUBuffer, b: GPUBuffer, m: 
   const layers = batch?.count ?? split;
   const vec = aligned(m, k, n, layout, batch);
   // The tensor-core kernel's output must hold one 16 x 16 f32 fragment (WebGPU checks the binding's size).
-  if (inputs === 'f16' && vec && gpu.tensorCores && partials.size >= 16 * 16 * 4) {
-    tensorCoreMatmul(gpu, partials, a, b, params, layers, layout, bType);
+  const threeHalves = inputs === 'f16x3' && !batch && bType === 'f32' && tensorCoreSplitFits(gpu);
+  if ((inputs === 'f16' || threeHalves) && vec && gpu.tensorCores && partials.size >= 16 * 16 * 4) {
+    tensorCoreMatmul(gpu, partials, a, b, params, layers, layout, bType, threeHalves ? { elements: [m * k, k * n] } : undefined);
   } else {
     const cols = tileColumns(n);
     const checked = !(vec && m % TILE === 0 && n % cols === 0 && k % STEP === 0);
-    const key = `${layout} ${vec} ${inputs} ${bType} ${checked} ${cols}`;
+    const rounding = inputs === 'f16' ? 'f16' : 'f32';
+    const key = `${layout} ${vec} ${rounding} ${bType} ${checked} ${cols}`;
     let wgsl = sources.get(key);
-    if (!wgsl) sources.set(key, (wgsl = source(layout, vec, inputs, bType, checked, cols)));
+    if (!wgsl) sources.set(key, (wgsl = source(layout, vec, rounding, bType, checked, cols)));
     gpu.dispatch(wgsl, [partials, a, b], params, [Math.ceil(n / cols), Math.ceil(m / TILE), layers]);
   }
   if (split > 1) {

@@ -230,7 +230,7 @@ describe('webgpu backend', { skip: unavailable.webgpu }, async () => {
     x.set([0, 1 + 2 ** -11, 1 + 3 * 2 ** -11, -(1 + 2 ** -11)], 0);
     x[4] = 3; // the largest |x|: the scale is 2^13 and x[1..3] scale to ties at 2^13 (ulp 2^3)
     const bits = new Uint32Array(Float32Array.of(3).buffer)[0]!;
-    const [input, out] = [gpu.alloc(x.length * 4), gpu.alloc(x.length * 8 + 16)];
+    const [input, out] = [gpu.alloc(x.length * 4), gpu.alloc(x.length * 8 + 32)];
     gpu.device.queue.writeBuffer(input, 0, x);
     gpu.dispatch(`@group(0) @binding(0) var<storage, read_write> out: array<vec4f>;
 @group(0) @binding(1) var<storage, read> x: array<vec4f>;
@@ -243,11 +243,13 @@ ${SPLIT}
   let hi = roundToF16(v);
   out[id.x] = hi;
   out[64u + id.x] = v - hi;
-  if (id.x == 0u) { out[128u] = vec4f(s); }
+  // and the scales of a largest value of 2^-120, of 0 and of inf: at most 2^126, at least 2^-114
+  if (id.x == 0u) { out[128u] = vec4f(s); out[129u] = vec4f(scaleFor(0x03800000u), scaleFor(0u), scaleFor(0x7f800000u), 0.0); }
 }`, [out, input], [bits], [1]);
-    const got = new Float32Array(await gpu.read(out, x.length * 8 + 16));
+    const got = new Float32Array(await gpu.read(out, x.length * 8 + 32));
     const scale = got[2 * x.length]!;
     assert.equal(scale, 2 ** 13);
+    assert.deepEqual([...got.subarray(2 * x.length + 4, 2 * x.length + 7)], [2 ** 126, 2 ** 126, 2 ** -114]);
     for (let i = 0; i < x.length; i++) {
       const v = Math.fround(x[i]! * scale), hi = got[i]!, lo = got[x.length + i]!;
       assert.ok(Math.abs(v) < 2 ** 15, `x[${i}] s = ${v}`);

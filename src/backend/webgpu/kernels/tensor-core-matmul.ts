@@ -184,13 +184,14 @@ ${guarded}
 
 /**
  * WGSL of the split: `scaleFor(bits)`, 2^(14 - e) for an operand whose largest |value| (as f32 bits) is 2^e times
- * 1..2, so that the operand times it stays within 2^15 (f16's range); and `roundToF16(v)`, v rounded to f16's 11
- * significant bits (to nearest, ties to even) as f32, in integer arithmetic on the bits. An f16 conversion might
- * serve, but need not round (Mesa's lavapipe keeps all of f32's bits), and then lo = v - hi would be 0. Below 2^-14
- * (2^-28 of the operand's largest, after scaling) f16 has fewer bits, and hi is rounded again as it is stored.
+ * 1..2, so that the operand times it stays within 2^15 (f16's range), and at most 2^126, so that 1 / scale is an f32
+ * normal (a GPU may flush subnormals to 0); and `roundToF16(v)`, v rounded to f16's 11 significant bits (to nearest,
+ * ties to even) as f32, in integer arithmetic on the bits. An f16 conversion might serve, but need not round (Mesa's
+ * lavapipe keeps all of f32's bits), and then lo = v - hi would be 0. Below 2^-14 (2^-28 of the operand's largest,
+ * after scaling) f16 has fewer bits, and hi is rounded again as it is stored.
  */
 export const SPLIT = /* wgsl */ `
-fn scaleFor(bits: u32) -> f32 { return bitcast<f32>(u32(clamp(268 - i32((bits >> 23u) & 0xffu), 1, 254)) << 23u); }
+fn scaleFor(bits: u32) -> f32 { return bitcast<f32>(u32(clamp(268 - i32((bits >> 23u) & 0xffu), 1, 253)) << 23u); }
 fn roundToF16(v: vec4f) -> vec4f {
   let b = bitcast<vec4u>(v);
   return bitcast<vec4f>((b + 0xfffu + ((b >> vec4u(13u)) & vec4u(1u))) & vec4u(0xffffe000u));

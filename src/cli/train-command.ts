@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import cliProgress from 'cli-progress';
 import type { Precision } from '../backend/ops.js';
-import { getBackend } from '../backend/registry.js';
+import { checkPrecision, getBackend } from '../backend/registry.js';
 import { ArgumentError, FormatError, UnsupportedError } from '../core/errors.js';
 import { openTokenShards, validationWindows, WindowSampler } from '../data/loader.js';
 import { writeFileAtomic } from '../io/atomic-write.js';
@@ -67,10 +67,12 @@ export async function runTrain(f: TrainFlags): Promise<number> {
   // On a GPU with the built-in model, the defaults are the GPU quickstart's (a bigger model, bigger batches, dropout);
   // a run that names its model (--config, --init) keeps the paper's defaults on every backend.
   const gpuDefaults = backendFlags(f).backend === 'webgpu' && f.config === undefined && f.init === undefined;
-  const record = checkpoint ? readRunRecord(out) : await newRunRecord(f, out, gpuDefaults ? 'shakespeare-gpu' : 'shakespeare');
+  // Flags are checked before the corpus is prepared, which can take minutes.
   const settings: TrainSettings = checkpoint
     ? { ...resumedSettings(checkpoint.state.settings as TrainSettings), ...stepOverride(f) }
     : settingsFromFlags(f, gpuDefaults ? gpuTrainSettings : defaultTrainSettings);
+  checkPrecision(backendFlags(f).backend ?? 'cpu', settings.precision);
+  const record = checkpoint ? readRunRecord(out) : await newRunRecord(f, out, gpuDefaults ? 'shakespeare-gpu' : 'shakespeare');
   if (!checkpoint) writeFileAtomic(join(out, 'run.json'), JSON.stringify(record, null, 1) + '\n');
 
   const tokenizer = tokenizerFromFlag(record.tokenizer, record.config.vocabSize);

@@ -89,5 +89,13 @@ describe('llamats train', () => {
     assert.match(s.stderr, /steps.*an integer >= 1.*0/);
     const n = llamats('train', '--resume', join(tmp, 'nothing-here'));
     assert.match(n.stderr, /checkpoints/);
+    // A precision unknown, or not the backend's, is refused before the corpus is prepared (no run record, no shards).
+    for (const [precision, message] of [['f32', /expected "fp32" or "f16x3" or "mixed", found "f32"/], ['f16x3', /"f16x3" is for webgpu/]] as const) {
+      const out = join(tmp, `precision-${precision}`);
+      const p = llamats('train', ...common, '--out', out, '--precision', precision);
+      assert.equal(p.status, 1);
+      assert.match(p.stderr, message);
+      assert.ok(!existsSync(join(out, 'run.json')), 'no run record');
+    }
   });
 });

@@ -22,7 +22,7 @@ export interface BackendOptions {
 /** An ArgumentError where `precision` is none, or one backend `name` does not take (the cpu ones take fp32 alone). */
 export function checkPrecision(name: string, precision: Precision | undefined): void {
   if (precision !== undefined && !precisions.includes(precision)) throw new ArgumentError('precision', precisions.map((p) => `"${p}"`).join(' or '), JSON.stringify(precision));
-  if (name !== 'webgpu' && precision && precision !== 'fp32') throw new ArgumentError('precision', `"fp32" on the cpu and reference backends ("${precision}" is for webgpu)`, `"${precision}"`);
+  if (name !== 'webgpu' && precision !== undefined && precision !== 'fp32') throw new ArgumentError('precision', `"fp32" on the cpu and reference backends ("${precision}" is for webgpu)`, `"${precision}"`);
 }
 
 /** A new backend of that name; release it with `dispose()`. */

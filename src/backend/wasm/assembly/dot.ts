@@ -22,6 +22,46 @@ import { Q8G_GROUP_BYTES, Q8K_BYTES, Q8S_GROUP_BYTES } from './q8a';
   return sum;
 }
 
+/**
+ * Two f32 rows w0, w1 . x, for decode, to out0 and out1: each row summed as dotF32 sums it (the same four
+ * accumulators, the same order, so the same result), x loaded once for both, and each row touched LOOK_AHEAD bytes
+ * ahead (see simd.ts).
+ */
+// @ts-ignore: decorator
+@inline export function dotF32Rows(out0: usize, out1: usize, w0: usize, w1: usize, x: usize, cols: i32): void {
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+  let b0 = f32x4.splat(0), b1 = f32x4.splat(0), b2 = f32x4.splat(0), b3 = f32x4.splat(0);
+  let touched: u32 = 0;
+  let c = 0;
+  for (; c + 16 <= cols; c += 16) {
+    const o = <usize>c * 4;
+    touched += touch(w0 + o + LOOK_AHEAD) + touch(w1 + o + LOOK_AHEAD);
+    const x0 = v128.load(x + o), x1 = v128.load(x + o + 16), x2 = v128.load(x + o + 32), x3 = v128.load(x + o + 48);
+    a0 = madd(v128.load(w0 + o), x0, a0);
+    b0 = madd(v128.load(w1 + o), x0, b0);
+    a1 = madd(v128.load(w0 + o + 16), x1, a1);
+    b1 = madd(v128.load(w1 + o + 16), x1, b1);
+    a2 = madd(v128.load(w0 + o + 32), x2, a2);
+    b2 = madd(v128.load(w1 + o + 32), x2, b2);
+    a3 = madd(v128.load(w0 + o + 48), x3, a3);
+    b3 = madd(v128.load(w1 + o + 48), x3, b3);
+  }
+  for (; c + 4 <= cols; c += 4) {
+    const o = <usize>c * 4, xv = v128.load(x + o);
+    a0 = madd(v128.load(w0 + o), xv, a0);
+    b0 = madd(v128.load(w1 + o), xv, b0);
+  }
+  let s0 = hsum(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3))), s1 = hsum(f32x4.add(f32x4.add(b0, b1), f32x4.add(b2, b3)));
+  for (; c < cols; c++) {
+    const xs = load<f32>(x + <usize>c * 4);
+    s0 += load<f32>(w0 + <usize>c * 4) * xs;
+    s1 += load<f32>(w1 + <usize>c * 4) * xs;
+  }
+  store<f32>(out0, s0);
+  store<f32>(out1, s1);
+  lookedAhead(touched);
+}
+
 /** bf16 w . f32 x: a bf16 is the top half of an f32. */
 // @ts-ignore: decorator
 @inline export function dotBF16(w: usize, x: usize, cols: i32): f32 {

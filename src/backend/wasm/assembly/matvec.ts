@@ -7,7 +7,9 @@
 // the prefetchers follow best. Rows r and r + 1 together were a third slower out of cache on an AMD EPYC; on an
 // Intel Xeon, from memory at 1 thread, 4 runs against 2 took Q4_0 from 6.6 to 7.4 GB/s, Q8_0 from 8.5 to 9.5 and
 // f16 from 8.8 to 9.1, and Q4_K (one row at a time) from 5.2 to 6.1.
-import { dotBF16, dotF16Rows, dotF32, dotQ4_0Rows, dotQ4_K, dotQ6_K, dotQ8_0Rows } from './dot';
+// f32 walks the same way, two rows at once and touching ahead: smollm f32 decode on that Xeon, 1 thread, went
+// from 17.8 to 20.9 tokens/s (one row at a time, in order, before).
+import { dotBF16, dotF16Rows, dotF32Rows, dotQ4_0Rows, dotQ4_K, dotQ6_K, dotQ8_0Rows } from './dot';
 
 /** Runs of weight rows the kernels walk at once (see above). */
 const STREAMS = 4;
@@ -24,7 +26,11 @@ const STREAMS = 4;
 }
 
 export function matvecF32(out: usize, x: usize, w: usize, cols: i32, rowStart: i32, rowEnd: i32): void {
-  for (let r = rowStart; r < rowEnd; r++) store<f32>(out + <usize>r * 4, dotF32(w + <usize>r * <usize>cols * 4, x, cols));
+  const rowBytes = <usize>cols * 4, n = rowEnd - rowStart;
+  for (let k = 0; k < n; k += 2) {
+    const r0 = walkRow(k, rowStart, n), r1 = walkRow(min(k + 1, n - 1), rowStart, n); // an odd last row pairs with itself
+    dotF32Rows(out + <usize>r0 * 4, out + <usize>r1 * 4, w + <usize>r0 * rowBytes, w + <usize>r1 * rowBytes, x, cols);
+  }
 }
 
 export function matvecF16(out: usize, x: usize, w: usize, cols: i32, rowStart: i32, rowEnd: i32): void {

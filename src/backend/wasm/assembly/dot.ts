@@ -62,19 +62,33 @@ import { Q8G_GROUP_BYTES, Q8K_BYTES, Q8S_GROUP_BYTES } from './q8a';
   lookedAhead(touched);
 }
 
-/** bf16 w . f32 x: a bf16 is the top half of an f32. */
+/**
+ * Two bf16 rows w0, w1 . f32 x, for decode, to out0 and out1 (a bf16 is the top half of an f32), x loaded once for
+ * both, each row touched LOOK_AHEAD bytes ahead (see simd.ts).
+ */
 // @ts-ignore: decorator
-@inline export function dotBF16(w: usize, x: usize, cols: i32): f32 {
-  let a0 = f32x4.splat(0), a1 = f32x4.splat(0);
+@inline export function dotBF16Rows(out0: usize, out1: usize, w0: usize, w1: usize, x: usize, cols: i32): void {
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), b0 = f32x4.splat(0), b1 = f32x4.splat(0);
+  let touched: u32 = 0;
   let c = 0;
   for (; c + 8 <= cols; c += 8) {
-    const h = v128.load(w + <usize>c * 2);
-    a0 = f32x4.add(a0, f32x4.mul(v128.shl<i32>(i32x4.extend_low_i16x8_u(h), 16), v128.load(x + <usize>c * 4)));
-    a1 = f32x4.add(a1, f32x4.mul(v128.shl<i32>(i32x4.extend_high_i16x8_u(h), 16), v128.load(x + <usize>c * 4 + 16)));
+    const xc = x + <usize>c * 4, x0 = v128.load(xc), x1 = v128.load(xc + 16);
+    const g = v128.load(w0 + <usize>c * 2), h = v128.load(w1 + <usize>c * 2);
+    touched += touch(w0 + <usize>c * 2 + LOOK_AHEAD) + touch(w1 + <usize>c * 2 + LOOK_AHEAD);
+    a0 = madd(v128.shl<i32>(i32x4.extend_low_i16x8_u(g), 16), x0, a0);
+    a1 = madd(v128.shl<i32>(i32x4.extend_high_i16x8_u(g), 16), x1, a1);
+    b0 = madd(v128.shl<i32>(i32x4.extend_low_i16x8_u(h), 16), x0, b0);
+    b1 = madd(v128.shl<i32>(i32x4.extend_high_i16x8_u(h), 16), x1, b1);
   }
-  let sum = hsum(f32x4.add(a0, a1));
-  for (; c < cols; c++) sum += reinterpret<f32>(<u32>load<u16>(w + <usize>c * 2) << 16) * load<f32>(x + <usize>c * 4);
-  return sum;
+  let s0 = hsum(f32x4.add(a0, a1)), s1 = hsum(f32x4.add(b0, b1));
+  for (; c < cols; c++) {
+    const xs = load<f32>(x + <usize>c * 4);
+    s0 += reinterpret<f32>(<u32>load<u16>(w0 + <usize>c * 2) << 16) * xs;
+    s1 += reinterpret<f32>(<u32>load<u16>(w1 + <usize>c * 2) << 16) * xs;
+  }
+  store<f32>(out0, s0);
+  store<f32>(out1, s1);
+  lookedAhead(touched);
 }
 
 /**

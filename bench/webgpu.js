@@ -86,6 +86,10 @@ if (sections.includes('train')) {
   // PyTorch on an H100, same model and batch (see the research notes): fp32 without TF32, and bf16 autocast eager.
   // f16x3 is f32 to 22 bits: against fp32 without TF32 (24 bits), and with TF32 (11 bits: 114k) beside it.
   const anchors = { fp32: 51_000, f16x3: 51_000, mixed: 199_000 };
+  // MFU as the PyTorch anchor reports it, against the H100 SXM's rated dense peak: 989.4 TFLOP/s for f16 (and bf16)
+  // on tensor cores, 66.9 for f32 on the CUDA cores; f16x3's useful products run at a third of the tensor cores'
+  // rate (three products each). Left out on other adapters. (`llamats train` prints MFU against a peak it measures.)
+  const ratedPeak = /h100/i.test(adapter) ? { fp32: 66.9e12, f16x3: 989.4e12 / 3, mixed: 989.4e12 } : undefined;
   results.train = { ...stamp };
   for (const precision of ['fp32', 'f16x3', 'mixed']) {
     const { metrics } = train(join(tmp, `run-134m-${precision}`), ['--text', join(root, 'assets/corpus/tinyshakespeare.txt'), '--tokenizer', join(root, 'test/fixtures/llama2-tokenizer/tokenizer.model'),
@@ -97,6 +101,7 @@ if (sections.includes('train')) {
     const tokensPerSecond = (last.length * 16 * 1024) / seconds;
     results.train[precision] = {
       tokensPerSecond: Math.round(tokensPerSecond), tflops: +((tokensPerSecond * flopsPerToken) / 1e12).toFixed(2),
+      ...(ratedPeak && { mfuOfRatedPeak: +((tokensPerSecond * flopsPerToken) / ratedPeak[precision]).toFixed(3) }),
       vsPyTorch: +(tokensPerSecond / anchors[precision]).toFixed(3), losses: stepRows.map((m) => +m.loss.toFixed(4)),
       ...(precision === 'f16x3' && { vsPyTorchTf32: +(tokensPerSecond / 114_000).toFixed(3) }),
     };

@@ -90,7 +90,7 @@ export async function runTrain(f: TrainFlags): Promise<number> {
     const metrics = new MetricsLog(out, checkpoint?.state.step ?? 0);
     const flopsPerToken = trainingFlopsPerToken(config, settings.seqLen);
     const onGpu = ops.name === 'webgpu';
-    const peak = await measurePeakFlops(ops, onGpu ? 4096 : 512, onGpu ? 10 : 7);
+    const peak = await measurePeakFlops(ops, onGpu ? 4096 : 512, onGpu ? 10 : 7, 3, onGpu ? 1 : 0);
     const threads = backendFlags(f).threads ?? (ops as { threads?: number }).threads ?? 1;
     process.stderr.write(describeRun(config, settings, shards.meta.trainTokens, peak, ops.device, checkpoint?.state.step));
 

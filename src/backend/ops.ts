@@ -1,3 +1,4 @@
+import { ArgumentError } from '../core/errors.js';
 import type { Shape } from '../core/shape.js';
 import type { EncodedTensor, Tensor } from '../tensor/tensor.js';
 
@@ -9,6 +10,12 @@ export interface Dropout {
 
 export type Precision = 'fp32' | 'f16x3' | 'mixed';
 export const precisions: readonly Precision[] = ['fp32', 'f16x3', 'mixed'];
+
+/** An ArgumentError where `precision` is none, or one backend `name` does not take (the cpu ones take fp32 alone). */
+export function checkPrecision(name: string, precision: Precision | undefined): void {
+  if (precision !== undefined && !precisions.includes(precision)) throw new ArgumentError('precision', precisions.map((p) => `"${p}"`).join(' or '), JSON.stringify(precision));
+  if (name !== 'webgpu' && precision !== undefined && precision !== 'fp32') throw new ArgumentError('precision', `"fp32" on the cpu and reference backends ("${precision}" is for webgpu)`, `"${precision}"`);
+}
 
 /**
  * The contract every compute backend implements; the model is written once against it.

@@ -1,6 +1,6 @@
 import { ArgumentError } from '../core/errors.js';
 import { CpuBackend } from './cpu/cpu-backend.js';
-import { precisions, type Ops, type Precision } from './ops.js';
+import { checkPrecision, type Ops, type Precision } from './ops.js';
 import { WasmBackend } from './wasm/wasm-backend.js';
 import { WebGpuBackend } from './webgpu/webgpu-backend.js';
 
@@ -19,16 +19,10 @@ export interface BackendOptions {
   precision?: Precision;
 }
 
-/** An ArgumentError where `precision` is none, or one backend `name` does not take (the cpu ones take fp32 alone). */
-export function checkPrecision(name: string, precision: Precision | undefined): void {
-  if (precision !== undefined && !precisions.includes(precision)) throw new ArgumentError('precision', precisions.map((p) => `"${p}"`).join(' or '), JSON.stringify(precision));
-  if (name !== 'webgpu' && precision !== undefined && precision !== 'fp32') throw new ArgumentError('precision', `"fp32" on the cpu and reference backends ("${precision}" is for webgpu)`, `"${precision}"`);
-}
-
 /** A new backend of that name; release it with `dispose()`. */
 export async function getBackend(name: BackendName = 'cpu', options: BackendOptions = {}): Promise<Ops> {
-  if (name === 'webgpu') return WebGpuBackend.create(options.precision);
   checkPrecision(name, options.precision);
+  if (name === 'webgpu') return WebGpuBackend.create(options.precision);
   if (name === 'reference') return new CpuBackend();
   if (name === 'cpu') return WasmBackend.create({ threads: options.threads });
   throw new ArgumentError('backend', backendNames.map((n) => `"${n}"`).join(' or '), JSON.stringify(name));

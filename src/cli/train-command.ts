@@ -5,8 +5,8 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import cliProgress from 'cli-progress';
-import type { Precision } from '../backend/ops.js';
-import { checkPrecision, getBackend } from '../backend/registry.js';
+import { checkPrecision, type Precision } from '../backend/ops.js';
+import { getBackend } from '../backend/registry.js';
 import { ArgumentError, FormatError, UnsupportedError } from '../core/errors.js';
 import { openTokenShards, validationWindows, WindowSampler } from '../data/loader.js';
 import { writeFileAtomic } from '../io/atomic-write.js';

@@ -4,7 +4,7 @@ import { decodeTensor } from '../../tensor/decode.js';
 import type { EncodedTensor, Tensor } from '../../tensor/tensor.js';
 import { attentionDims } from '../attention-dims.js';
 import { checkDropout, dropoutParams, maybeDropoutParams } from '../cpu/dropout.js';
-import { precisions, type AdamWStep, type Dropout, type Ops, type Precision, type StepLoop, type StepLoopOptions } from '../ops.js';
+import { checkPrecision, type AdamWStep, type Dropout, type Ops, type Precision, type StepLoop, type StepLoopOptions } from '../ops.js';
 import { reshapeView, Scopes } from '../scopes.js';
 import { timeSliceShape } from '../time-rows.js';
 import { Gpu } from './gpu.js';
@@ -72,7 +72,7 @@ export class WebGpuBackend implements Ops {
    * `subgroups: false`: keep the kernels off subgroup operations where the device has them (so that tests run both).
    */
   static async create(precision: Precision = 'fp32', { maxBinding, subgroups }: { maxBinding?: number; subgroups?: false } = {}): Promise<WebGpuBackend> {
-    if (!precisions.includes(precision)) throw new ArgumentError('precision', precisions.map((p) => `"${p}"`).join(' or '), JSON.stringify(precision));
+    checkPrecision('webgpu', precision);
     return new WebGpuBackend(await Gpu.create(maxBinding, subgroups), precision);
   }
 

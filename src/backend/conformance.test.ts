@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { Rng } from '../core/rng.js';
 import { numel, type Shape } from '../core/shape.js';
-import { f32ToBf16, f32ToF16 } from '../core/dtype.js';
+import { f16ToF32, f32ToBf16, f32ToF16 } from '../core/dtype.js';
 import { blockFormats } from '../core/quant/index.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { Ops } from './ops.js';
@@ -149,6 +149,31 @@ for (const [name, create, skip] of candidates) {
           const bound = encodedBound(dtype, w, xs, inF, Math.floor(i / outF), i % outF);
           assert.ok(Math.abs(v - want[i]!) <= bound + 1e-12, `${dtype} output ${i}: ${v} vs ${want[i]} (bound ${bound})`);
         });
+      }
+    });
+
+    test('f16 weights of every magnitude: subnormals beside values of 64 and more, in linear and embedding', async () => {
+      // The CPU backend holds f16 tensors whose values are all under 64 times 2^10 (assembly/rebase.ts) and keeps
+      // the others' halves as they are: both kinds must read back and multiply as the file's values.
+      const [inF, outF] = [40, 9];
+      for (const top of [63.97, 64, 60000]) {
+        const w = random(rng, [outF, inF]).map((v, i) => (i % 7 === 0 ? v * 2e-6 : v)); // every 7th an f16 subnormal
+        w[13] = top;
+        const bytes = encodeFloats(w, 'f16');
+        const table = (o: Ops) => o.fromEncoded({ shape: [outF, inF], dtype: 'f16', bytes });
+        const ids = Int32Array.of(0, 8, 1, 0);
+        const embed = async (o: Ops) => o.read(o.embedding(table(o), o.fromHost(ids, [4])));
+        assert.deepEqual(await embed(ops), await embed(reference), `embedding, largest value ${top}`);
+        for (const rows of [1, 3]) {
+          const xs = random(rng, [rows, inF]);
+          const run = async (o: Ops) => o.read(o.linear(o.fromHost(xs, [rows, inF]), table(o)));
+          const [got, want] = [await run(ops), await run(reference)];
+          const decoded = new Float32Array(Uint16Array.from(new Uint16Array(bytes.buffer), f16ToF32));
+          got.forEach((v, i) => {
+            const bound = encodedBound('f16', decoded, xs, inF, Math.floor(i / outF), i % outF);
+            assert.ok(Math.abs(v - want[i]!) <= bound + 1e-12, `largest ${top}, ${rows} rows, output ${i}: ${v} vs ${want[i]} (bound ${bound})`);
+          });
+        }
       }
     });
 

@@ -19,6 +19,8 @@ interface Storage {
   ptr: number;
   bytes: number;
   freed: boolean;
+  /** f16 halves held times 2^10, so that none is subnormal (assembly/rebase.ts). */
+  rebased?: boolean;
 }
 
 export interface WasmBackendOptions {
@@ -34,13 +36,17 @@ export interface WasmBackendOptions {
  * Per weight type: the suffix of its decode (matvec) kernel, the layout of x that kernel takes (f32 where none),
  * and the ggml type id that the prefill kernel (matmulDecoded) decodes.
  */
-type DecodeX = 'f32' | 'f32x2^72' | 'Q8G' | 'Q8K' | 'Q8S';
+type DecodeX = 'f32' | 'f32x2^72' | 'f32x2^62' | 'Q8G' | 'Q8K' | 'Q8S';
 const weightKernels: Partial<Record<DType, { suffix: string; decodeX: DecodeX; ggml: number }>> = {
   f32: { suffix: 'F32', decodeX: 'f32', ggml: 0 }, f16: { suffix: 'F16', decodeX: 'f32x2^72', ggml: 1 },
   bf16: { suffix: 'BF16', decodeX: 'f32', ggml: 30 }, q8_0: { suffix: 'Q8_0', decodeX: 'Q8S', ggml: 8 },
   q4_0: { suffix: 'Q4_0', decodeX: 'Q8G', ggml: 2 }, q4_k: { suffix: 'Q4_K', decodeX: 'Q8K', ggml: 12 },
   q6_k: { suffix: 'Q6_K', decodeX: 'Q8K', ggml: 14 },
 };
+/** Rebased f16 (assembly/rebase.ts): the decode kernel's x comes times 2^62 (2^72 / 2^10); 257 is our own type id. */
+const rebasedF16Kernels = { suffix: 'F16', decodeX: 'f32x2^62', ggml: 257 } as const;
+/** The factor that takes rebased halves back to their values. */
+const REBASE_UNDO = 2 ** -10;
 /**
  * Bytes of x quantized for decode (q8a.ts): per 128 values, Q8G, 4 f32 scales, 4 f32 scaled sums and 128 int8, and
  * Q8S, 4 f32 scales, 4 i32 corrections, and 32 magnitude and 32 sign bytes per 32 values; Q8K, per 256 values an
@@ -133,7 +139,18 @@ export class WasmBackend implements Ops {
     if (e.shape.length === 1) return this.fromHost(decodeTensor(e), e.shape); // norm gains: the f32 kernels read them
     const t = this.alloc(e.shape, e.dtype, e.bytes.byteLength);
     this.heap.u8(ptr(t), e.bytes.byteLength).set(e.bytes);
+    if (e.dtype === 'f16') this.rebase(t, e);
     return t;
+  }
+
+  /** Rebase an f16 tensor's halves in place (assembly/rebase.ts); one holding a value of 64 or more keeps its own. */
+  private rebase(t: Tensor, e: EncodedTensor): void {
+    const overflow = this.alloc([1], 'i32', 4);
+    this.heap.i32(ptr(overflow), 1)[0] = 0;
+    this.pool.run([{ kernel: 'rebaseF16', args: [ptr(t), ptr(overflow), 0, 0], range: 2, total: numel(e.shape) }]);
+    if (this.heap.i32(ptr(overflow), 1)[0]) this.heap.u8(ptr(t), e.bytes.byteLength).set(e.bytes);
+    else (t.storage as Storage).rebased = true;
+    this.release(overflow);
   }
 
   zeros(shape: Shape): Tensor {
@@ -186,6 +203,7 @@ export class WasmBackend implements Ops {
       if (!(id >= 0 && id < vocab)) throw new ArgumentError('token id', `an integer in [0, ${vocab})`, String(id));
       const bytes = this.heap.u8(ptr(table) + id * rowBytes, rowBytes);
       const row = table.dtype === 'f32' ? decodeFloats(bytes, 'f32') : decodeTensor({ shape: [dim], dtype: table.dtype as EncodedTensor['dtype'], bytes });
+      if ((table.storage as Storage).rebased) row.forEach((v, i) => (row[i] = v * REBASE_UNDO));
       this.view(out).set(row, n * dim);
     });
     return out;
@@ -221,9 +239,9 @@ export class WasmBackend implements Ops {
       if (layout === 'f32') return ptr(x);
       let p = quantized.get(layout);
       if (p !== undefined) return p;
-      if (layout === 'f32x2^72') {
+      if (layout === 'f32x2^72' || layout === 'f32x2^62') {
         p = ptr(this.f32([inF]));
-        this.k['scale']!(p, ptr(x), 2 ** 72, 0, inF);
+        this.k['scale']!(p, ptr(x), 2 ** Number(layout.slice(6)), 0, inF);
       } else if (layout === 'Q8K') {
         p = ptr(this.alloc([inF], 'i32', decodeXBytes(inF)[layout]));
         this.k['quantizeQ8K']!(p, ptr(x), inF);
@@ -495,6 +513,7 @@ function encodedBytes(dtype: DType, cols: number): number {
 }
 
 function kernelsFor(w: Tensor): { suffix: string; decodeX: DecodeX; ggml: number } {
+  if ((w.storage as Storage).rebased) return rebasedF16Kernels;
   const k = weightKernels[w.dtype];
   if (!k) throw new ShapeError('linear weight', 'f32, f16, bf16, q8_0, q4_0, q4_k or q6_k', w.dtype);
   return k;

@@ -2,12 +2,19 @@
 // decoded into per-thread scratch and then multiplied with the f32 register-tiled kernel, so the decode cost is
 // shared by every row of x. Same math as src/core/quant (the host reference, bit-exact with ggml).
 import { q4kMin, q4kScale, q6Values } from './dot';
+import { REBASE_BITS } from './rebase';
 import { f16, F16_REBIAS, f16x8High, f16x8Low } from './simd';
 
-/** Bytes of one row of `cols` elements of a weight type (0 f32, 1 f16, 30 bf16, 8 q8_0, 2 q4_0, 12 q4_k, 14 q6_k). */
+/** Our own type id beside ggml's: f16 rebased at load, times 2^10 (rebase.ts). */
+export const F16_REBASED = 257;
+
+/**
+ * Bytes of one row of `cols` elements of a weight type (0 f32, 1 f16, 30 bf16, 8 q8_0, 2 q4_0, 12 q4_k, 14 q6_k,
+ * and F16_REBASED).
+ */
 export function rowBytes(type: i32, cols: i32): usize {
   if (type == 0) return <usize>cols * 4;
-  if (type == 1 || type == 30) return <usize>cols * 2;
+  if (type == 1 || type == 30 || type == F16_REBASED) return <usize>cols * 2;
   if (type == 8) return <usize>(cols / 32) * 34;
   if (type == 2) return <usize>(cols / 32) * 18;
   if (type == 12) return <usize>(cols / 256) * 144;
@@ -16,8 +23,9 @@ export function rowBytes(type: i32, cols: i32): usize {
 
 /** out (cols f32) = row w of the given ggml type. */
 export function dequantizeRow(type: i32, w: usize, out: usize, cols: i32): void {
-  if (type == 1) halvesToF32(w, out, cols, false);
-  else if (type == 30) halvesToF32(w, out, cols, true);
+  if (type == 1) halvesToF32(w, out, cols, false, F16_REBIAS);
+  else if (type == F16_REBASED) halvesToF32(w, out, cols, false, reinterpret<f32>((127 + 112 - REBASE_BITS) << 23));
+  else if (type == 30) halvesToF32(w, out, cols, true, 1);
   else if (type == 8) for (let b = 0; b < cols / 32; b++) q8_0(w + <usize>b * 34, out + <usize>b * 128);
   else if (type == 2) for (let b = 0; b < cols / 32; b++) q4_0(w + <usize>b * 18, out + <usize>b * 128);
   else if (type == 12) for (let b = 0; b < cols / 256; b++) q4_k(w + <usize>b * 144, out + <usize>b * 1024);
@@ -25,9 +33,12 @@ export function dequantizeRow(type: i32, w: usize, out: usize, cols: i32): void 
   else memory.copy(out, w, <usize>cols * 4);
 }
 
-/** out (cols f32) = cols f16 or bf16 values at w, 8 at a time (f16x8Low/High; bf16 is the top half of an f32). */
-function halvesToF32(w: usize, out: usize, cols: i32, bf16: bool): void {
-  const rebias = f32x4.splat(F16_REBIAS);
+/**
+ * out (cols f32) = cols f16 or bf16 values at w, 8 at a time (f16x8Low/High, times 2^112, or 2^102 for rebased
+ * halves; bf16 is the top half of an f32).
+ */
+function halvesToF32(w: usize, out: usize, cols: i32, bf16: bool, f16Rebias: f32): void {
+  const rebias = f32x4.splat(f16Rebias);
   let c = 0;
   for (; c + 8 <= cols; c += 8) {
     const h = v128.load(w + <usize>c * 2), o = out + <usize>c * 4;
@@ -41,7 +52,7 @@ function halvesToF32(w: usize, out: usize, cols: i32, bf16: bool): void {
   }
   for (; c < cols; c++) {
     const h = <u32>load<u16>(w + <usize>c * 2);
-    store<f32>(out + <usize>c * 4, bf16 ? reinterpret<f32>(h << 16) : f16(h));
+    store<f32>(out + <usize>c * 4, bf16 ? reinterpret<f32>(h << 16) : f16(h) * (f16Rebias / F16_REBIAS));
   }
 }
 

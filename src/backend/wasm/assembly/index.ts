@@ -9,3 +9,4 @@ export { rmsnorm, rope, attention, swiglu, add, softmax, sumRows } from './eleme
 export { transpose, rmsnormBackward, rmsnormWeightGrad, swigluBackward, attentionBackward, crossEntropyRows, scale, sumSquares, adamw } from './backward';
 export { relaxedDotProbe } from './simd';
 export { quantizeQ4_K, quantizeQ6_K } from './quantize';
+export { rebaseF16 } from './rebase';

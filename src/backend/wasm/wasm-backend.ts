@@ -241,7 +241,7 @@ export class WasmBackend implements Ops {
       if (p !== undefined) return p;
       if (layout === 'f32x2^72' || layout === 'f32x2^62') {
         p = ptr(this.f32([inF]));
-        this.k['scale']!(p, ptr(x), 2 ** Number(layout.slice(6)), 0, inF);
+        this.k['scale']!(p, ptr(x), layout === 'f32x2^72' ? 2 ** 72 : 2 ** 62, 0, inF);
       } else if (layout === 'Q8K') {
         p = ptr(this.alloc([inF], 'i32', decodeXBytes(inF)[layout]));
         this.k['quantizeQ8K']!(p, ptr(x), inF);

@@ -366,7 +366,8 @@ import { Q8G_GROUP_BYTES, Q8K_BYTES, Q8S_GROUP_BYTES } from './q8a';
  * Two f16 rows w0, w1 . f32 x, to out0 and out1: each x load serves both rows. x comes as x 2^72 (the backend scales
  * it once): the halves decoded by f16x8Low/High are w / 2^112, so each product is w x / 2^40, and the sums times
  * 2^40 are w . x, saving the rebias multiply per 4 weights. Only products below 2^-86 (not rounded as w x would be,
- * being subnormal after the scaling) and an x of 2^56 and above (which overflows) tell the difference. Two
+ * being subnormal after the scaling) and an x of 2^56 and above (which overflows) tell the difference. Halves
+ * rebased at load (rebase.ts) are w 2^10, and their x comes as x 2^62: the same products. Two
  * accumulators a row, 8 columns a step: more would not fit the 16 vector registers.
  */
 // @ts-ignore: decorator

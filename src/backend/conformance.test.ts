@@ -137,9 +137,9 @@ for (const [name, create, skip] of candidates) {
     test('linear over encoded weights small enough that their f16 values and block scales are f16 subnormals', async () => {
       // Weights of about 1e-4 (f16 subnormals start below 6.1e-5): f16 holds many as subnormals, and every block
       // type's f16 scale d (max|w| over 8 to 127, 16..32 values to a block) is one. Both decode exactly; the bound is
-      // the encoded test's, relative (no 1e-4 floor, which would hide any error here).
-      for (const dtype of ['f16', 'q8_0', 'q4_0', 'q4_k', 'q6_k'] as const) {
-        const [inF, rows, outF] = [512, 5, 7];
+      // the encoded test's, relative (no 1e-4 floor, which would hide any error here). One row (decode) and five.
+      for (const [dtype, rows] of (['f16', 'q8_0', 'q4_0', 'q4_k', 'q6_k'] as const).flatMap((d) => [[d, 1], [d, 5]] as const)) {
+        const [inF, outF] = [512, 7];
         const xs = random(rng, [rows, inF]);
         const w = random(rng, [outF, inF]).map((v) => v * 2e-4);
         const bytes = dtype === 'f16' ? encodeFloats(w, dtype) : quantize(dtype, w);
@@ -147,7 +147,7 @@ for (const [name, create, skip] of candidates) {
         const [got, want] = [await run(ops), await run(reference)];
         got.forEach((v, i) => {
           const bound = encodedBound(dtype, w, xs, inF, Math.floor(i / outF), i % outF);
-          assert.ok(Math.abs(v - want[i]!) <= bound + 1e-12, `${dtype} output ${i}: ${v} vs ${want[i]} (bound ${bound})`);
+          assert.ok(Math.abs(v - want[i]!) <= bound + 1e-12, `${dtype} ${rows} rows, output ${i}: ${v} vs ${want[i]} (bound ${bound})`);
         });
       }
     });

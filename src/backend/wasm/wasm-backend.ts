@@ -21,6 +21,8 @@ interface Storage {
   freed: boolean;
   /** f16 halves held times 2^10, so that none is subnormal (assembly/rebase.ts). */
   rebased?: boolean;
+  /** Q8_0 or Q4_0 blocks of which some have an f16 subnormal scale (their decode takes an exact path, dot.ts). */
+  subnormalScales?: boolean;
 }
 
 export interface WasmBackendOptions {
@@ -140,6 +142,7 @@ export class WasmBackend implements Ops {
     const t = this.alloc(e.shape, e.dtype, e.bytes.byteLength);
     this.heap.u8(ptr(t), e.bytes.byteLength).set(e.bytes);
     if (e.dtype === 'f16') this.rebase(t, e);
+    if (e.dtype === 'q8_0' || e.dtype === 'q4_0') (t.storage as Storage).subnormalScales = hasSubnormalScale(e.bytes, e.dtype === 'q8_0' ? 34 : 18);
     return t;
   }
 
@@ -263,7 +266,10 @@ export class WasmBackend implements Ops {
       const out = this.f32([...x.shape.slice(0, -1), outF]);
       outs.push(out);
       const { suffix, decodeX, ggml } = kernelsFor(w);
-      if (decode) return { kernel: `matvec${suffix}`, args: [ptr(out), xIn(decodeX), ptr(w), inF, 0, 0], range: 4, total: outF };
+      if (decode) {
+        const exactScales = (w.storage as Storage).subnormalScales ? 1 : 0; // Q8_0 and Q4_0 take it; the others ignore it
+        return { kernel: `matvec${suffix}`, args: [ptr(out), xIn(decodeX), ptr(w), inF, 0, 0, exactScales], range: 4, total: outF };
+      }
       if (w.dtype === 'f32') return { kernel: 'matmulF32', args: [ptr(out), ptr(x), ptr(w), rows, inF, outF, 0, 0], range: 6, total: outF };
       const int8 = this.int8Prefill ? int8PrefillKernels[w.dtype] : undefined;
       if (int8) {
@@ -510,6 +516,15 @@ function encodedBytes(dtype: DType, cols: number): number {
   if (dtype === 'f32' || dtype === 'f16' || dtype === 'bf16' || dtype === 'i32') return cols * dtypeBytes[dtype];
   const block = { q8_0: [32, 34], q4_0: [32, 18], q4_k: [256, 144], q6_k: [256, 210] }[dtype];
   return (cols / block[0]!) * block[1]!;
+}
+
+/** Whether any block (its f16 scale first) of `bytes` has a scale that is an f16 subnormal. */
+function hasSubnormalScale(bytes: Uint8Array, blockBytes: number): boolean {
+  for (let i = 0; i < bytes.length; i += blockBytes) {
+    const h = bytes[i]! | (bytes[i + 1]! << 8);
+    if ((h & 0x7c00) === 0 && (h & 0x3ff) !== 0) return true;
+  }
+  return false;
 }
 
 function kernelsFor(w: Tensor): { suffix: string; decodeX: DecodeX; ggml: number } {

@@ -1,7 +1,7 @@
 // Dot products of one weight row (as stored), or two (the *Rows functions, which load x once for both), with one
 // activation row, for the matvec (decode) kernels: f32 x for f32 and bf16, f32 x times 2^72 for f16, and x
 // quantized for the block types (q8a.ts): Q8S for Q8_0, Q8G for Q4_0, Q8K for Q4_K and Q6_K.
-import { dotI8SignedBy, f16, F16_REBIAS, F16_UNSCALE, f16x4, f16x8High, f16x8Low, F16_LOOK_AHEAD, hsum, LOOK_AHEAD, lookedAhead, madd, onesI16, pairBlocks, pairDot, touch } from './simd';
+import { dotI8SignedBy, f16, F16_REBIAS, F16_UNSCALE, f16x4, f16x4Exact, f16x8High, f16x8Low, F16_LOOK_AHEAD, hsum, LOOK_AHEAD, lookedAhead, madd, onesI16, pairBlocks, pairDot, touch } from './simd';
 import { Q8G_GROUP_BYTES, Q8K_BYTES, Q8S_GROUP_BYTES } from './q8a';
 
 /** w (cols f32) . x (cols f32), 4 accumulators of 4 lanes. */
@@ -100,7 +100,7 @@ import { Q8G_GROUP_BYTES, Q8K_BYTES, Q8S_GROUP_BYTES } from './q8a';
  * a block takes longer than its multiply-add's latency.
  */
 // @ts-ignore: decorator
-@inline export function dotQ8_0Rows(out0: usize, out1: usize, w0: usize, w1: usize, x: usize, cols: i32): void {
+@inline export function dotQ8_0Rows(out0: usize, out1: usize, w0: usize, w1: usize, x: usize, cols: i32, exactScales: bool): void {
   const blocks = cols / 32, ones = onesI16(cols);
   let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0);
   let touched: u32 = 0;
@@ -109,7 +109,7 @@ import { Q8G_GROUP_BYTES, Q8K_BYTES, Q8S_GROUP_BYTES } from './q8a';
     const wg0 = w0 + <usize>b * 34, wg1 = w1 + <usize>b * 34, xg = x + <usize>(b >> 2) * Q8S_GROUP_BYTES;
     touched += touch(wg0 + LOOK_AHEAD) + touch(wg0 + 64 + LOOK_AHEAD) + touch(wg1 + LOOK_AHEAD) + touch(wg1 + 64 + LOOK_AHEAD);
     const dx = v128.load(xg);
-    let s0 = f32x4.mul(f16Gather4(wg0, 34), dx), s1 = f32x4.mul(f16Gather4(wg1, 34), dx);
+    let s0 = f32x4.mul(f16Gather4(wg0, 34, exactScales), dx), s1 = f32x4.mul(f16Gather4(wg1, 34, exactScales), dx);
     for (let lane: usize = 0; lane < 4; lane++) {
       acc0 = madd(f32x4.convert_i32x4_s(q8sBlock(wg0 + lane * 34, xg, lane, ones)), v128.shuffle<f32>(s0, s0, 0, 0, 0, 0), acc0);
       acc1 = madd(f32x4.convert_i32x4_s(q8sBlock(wg1 + lane * 34, xg, lane, ones)), v128.shuffle<f32>(s1, s1, 0, 0, 0, 0), acc1);
@@ -128,11 +128,16 @@ import { Q8G_GROUP_BYTES, Q8K_BYTES, Q8S_GROUP_BYTES } from './q8a';
   lookedAhead(touched);
 }
 
-/** The f16 values at p, p + stride, p + 2 stride and p + 3 stride (4 blocks' scales), as f32x4. */
+/**
+ * The f16 values at p, p + stride, p + 2 stride and p + 3 stride (4 blocks' scales), as f32x4; `exact` for a tensor
+ * whose scales include f16 subnormals (f16x4Exact: in one with weights of about 1e-4, f16x4's subnormals made Q8_0
+ * decode 5x slower, Q4_0's 6x).
+ */
 // @ts-ignore: decorator
-@inline function f16Gather4(p: usize, stride: usize): v128 {
-  const d = i16x8.replace_lane(i16x8.splat(load<u16>(p)), 1, load<u16>(p + stride));
-  return f16x4(i16x8.replace_lane(i16x8.replace_lane(d, 2, load<u16>(p + 2 * stride)), 3, load<u16>(p + 3 * stride)));
+@inline function f16Gather4(p: usize, stride: usize, exact: bool): v128 {
+  let d = i16x8.replace_lane(i16x8.splat(load<u16>(p)), 1, load<u16>(p + stride));
+  d = i16x8.replace_lane(i16x8.replace_lane(d, 2, load<u16>(p + 2 * stride)), 3, load<u16>(p + 3 * stride));
+  return exact ? f16x4Exact(d) : f16x4(d);
 }
 
 /** The i32x4 partial sums of sum(w xq) for one Q8_0 block at wb and block `lane` of the Q8S group at xg. */
@@ -154,7 +159,7 @@ import { Q8G_GROUP_BYTES, Q8K_BYTES, Q8S_GROUP_BYTES } from './q8a';
  * times the group's d_x sum(xq) they add to the offset's 4 lanes.
  */
 // @ts-ignore: decorator
-@inline export function dotQ4_0Rows(out0: usize, out1: usize, w0: usize, w1: usize, x: usize, cols: i32): void {
+@inline export function dotQ4_0Rows(out0: usize, out1: usize, w0: usize, w1: usize, x: usize, cols: i32, exactScales: bool): void {
   const blocks = cols / 32, ones = onesI16(cols), mask = i8x16.splat(<i8>(15 * <i32>(cols != 0))); // 0x0f, kept as ones is
   let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0), offset0 = f32x4.splat(0), offset1 = f32x4.splat(0);
   let touched: u32 = 0;
@@ -172,7 +177,7 @@ import { Q8G_GROUP_BYTES, Q8K_BYTES, Q8S_GROUP_BYTES } from './q8a';
       lo0 = v128.shuffle<i64>(lo0, ab0, 1, 2); hi0 = v128.shuffle<i64>(hi0, ab0, 1, 3);
       lo1 = v128.shuffle<i64>(lo1, ab1, 1, 2); hi1 = v128.shuffle<i64>(hi1, ab1, 1, 3);
     }
-    const d0 = f16Gather4(wg0, 18), d1 = f16Gather4(wg1, 18), dx = v128.load(xg), dxSums = v128.load(xg + 16);
+    const d0 = f16Gather4(wg0, 18, exactScales), d1 = f16Gather4(wg1, 18, exactScales), dx = v128.load(xg), dxSums = v128.load(xg + 16);
     acc0 = madd(f32x4.convert_i32x4_s(i32x4.dot_i16x8_s(i16x8.add(lo0, hi0), ones)), f32x4.mul(d0, dx), acc0);
     acc1 = madd(f32x4.convert_i32x4_s(i32x4.dot_i16x8_s(i16x8.add(lo1, hi1), ones)), f32x4.mul(d1, dx), acc1);
     offset0 = madd(d0, dxSums, offset0);

@@ -1,6 +1,7 @@
 // Decode: out[r] = w[r, :] . x for rows r in [rowStart, rowEnd) of w (rows, cols), stored as the file stores it.
 // x is f32 for f32 and bf16, f32 times 2^72 for f16 (see dotF16Rows), and quantized for the block types (q8a.ts): Q8S
-// for Q8_0, Q8G for Q4_0, Q8K for Q4_K and Q6_K.
+// for Q8_0, Q8G for Q4_0, Q8K for Q4_K and Q6_K. Q8_0 and Q4_0 take `exactScales` for a tensor whose block scales
+// include f16 subnormals (see f16Gather4).
 //
 // Some kernels take two rows at once, loading x once for both. The block-type and f16 kernels walk their rows as
 // STREAMS runs of consecutive rows in turn, not in order: several streams running on through their runs are what
@@ -50,19 +51,31 @@ export function matvecBF16(out: usize, x: usize, w: usize, cols: i32, rowStart: 
   }
 }
 
-export function matvecQ8_0(out: usize, x: usize, w: usize, cols: i32, rowStart: i32, rowEnd: i32): void {
+export function matvecQ8_0(out: usize, x: usize, w: usize, cols: i32, rowStart: i32, rowEnd: i32, exactScales: bool): void {
+  if (exactScales) rowsQ8_0(out, x, w, cols, rowStart, rowEnd, true); // two inlined copies: no test in the loop
+  else rowsQ8_0(out, x, w, cols, rowStart, rowEnd, false);
+}
+
+// @ts-ignore: decorator
+@inline function rowsQ8_0(out: usize, x: usize, w: usize, cols: i32, rowStart: i32, rowEnd: i32, exactScales: bool): void {
   const rowBytes = <usize>(cols / 32) * 34, n = rowEnd - rowStart;
   for (let k = 0; k < n; k += 2) {
     const r0 = walkRow(k, rowStart, n), r1 = walkRow(min(k + 1, n - 1), rowStart, n); // an odd last row pairs with itself
-    dotQ8_0Rows(out + <usize>r0 * 4, out + <usize>r1 * 4, w + <usize>r0 * rowBytes, w + <usize>r1 * rowBytes, x, cols);
+    dotQ8_0Rows(out + <usize>r0 * 4, out + <usize>r1 * 4, w + <usize>r0 * rowBytes, w + <usize>r1 * rowBytes, x, cols, exactScales);
   }
 }
 
-export function matvecQ4_0(out: usize, x: usize, w: usize, cols: i32, rowStart: i32, rowEnd: i32): void {
+export function matvecQ4_0(out: usize, x: usize, w: usize, cols: i32, rowStart: i32, rowEnd: i32, exactScales: bool): void {
+  if (exactScales) rowsQ4_0(out, x, w, cols, rowStart, rowEnd, true); // two inlined copies: no test in the loop
+  else rowsQ4_0(out, x, w, cols, rowStart, rowEnd, false);
+}
+
+// @ts-ignore: decorator
+@inline function rowsQ4_0(out: usize, x: usize, w: usize, cols: i32, rowStart: i32, rowEnd: i32, exactScales: bool): void {
   const rowBytes = <usize>(cols / 32) * 18, n = rowEnd - rowStart;
   for (let k = 0; k < n; k += 2) {
     const r0 = walkRow(k, rowStart, n), r1 = walkRow(min(k + 1, n - 1), rowStart, n); // an odd last row pairs with itself
-    dotQ4_0Rows(out + <usize>r0 * 4, out + <usize>r1 * 4, w + <usize>r0 * rowBytes, w + <usize>r1 * rowBytes, x, cols);
+    dotQ4_0Rows(out + <usize>r0 * 4, out + <usize>r1 * 4, w + <usize>r0 * rowBytes, w + <usize>r1 * rowBytes, x, cols, exactScales);
   }
 }
 

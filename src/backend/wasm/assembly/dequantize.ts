@@ -86,7 +86,7 @@ function q4_k(p: usize, y: usize): void {
 }
 
 /**
- * Q6_K block at p (see dot.ts's dotQ6_K for the layout) to 256 f32 at y: per half h, group t's 32 values (q6Values,
+ * Q6_K block at p (see dot.ts's dotQ6_KRows for the layout) to 256 f32 at y: per half h, group t's 32 values (q6Values,
  * 16 at a time, scales sc[2t] and sc[2t + 1]), less 32, widened to f32 and scaled by d times their scale.
  */
 function q6_k(p: usize, y: usize): void {

@@ -1,16 +1,15 @@
 // Decode: out[r] = w[r, :] . x for rows r in [rowStart, rowEnd) of w (rows, cols), stored as the file stores it.
-// x is f32 for f32 and bf16, f32 times 2^72 for f16 (see dotF16Rows), and quantized for the block types (q8a.ts): Q8S
-// for Q8_0, Q8G for Q4_0, Q8K for Q4_K and Q6_K. Q8_0 and Q4_0 take `exactScales` for a tensor whose block scales
-// include f16 subnormals (see f16Gather4).
+// x is f32 for f32 and bf16, f32 times 2^72 for f16 (2^62 for halves rebased at load; see dotF16Rows), and quantized
+// for the block types (q8a.ts): Q8S for Q8_0, Q8G for Q4_0, Q8K for Q4_K and Q6_K. Q8_0 and Q4_0 take
+// `exactScales` for a tensor whose block scales include f16 subnormals (see f16Gather4).
 //
-// Some kernels take two rows at once, loading x once for both. The block-type and f16 kernels walk their rows as
-// STREAMS runs of consecutive rows in turn, not in order: several streams running on through their runs are what
-// the prefetchers follow best. Rows r and r + 1 together were a third slower out of cache on an AMD EPYC; on an
-// Intel Xeon, from memory at 1 thread, 4 runs against 2 took Q4_0 from 6.6 to 7.4 GB/s, Q8_0 from 8.5 to 9.5 and
-// f16 from 8.8 to 9.1, and Q4_K (then one row at a time) from 5.2 to 6.1.
-// f32 walks the same way, two rows at once and touching ahead: smollm f32 decode on that Xeon, 1 thread, went
-// from 17.8 to 20.9 tokens/s (one row at a time, in order, before); bf16 too: 1.4 GB of 2048-column rows at 1
-// thread from 5.2 to 9.5 GB/s, at 2 threads from 10.5 to 16.7.
+// Every kernel takes two rows at once, loading x once for both, and walks its rows as STREAMS runs of consecutive
+// rows in turn, not in order: several streams running on through their runs are what the prefetchers follow best.
+// Rows r and r + 1 together were a third slower out of cache on an AMD EPYC; on an Intel Xeon, from memory at 1
+// thread, 4 runs against 2 took Q4_0 from 6.6 to 7.4 GB/s, Q8_0 from 8.5 to 9.5 and f16 from 8.8 to 9.1, and Q4_K
+// (then one row at a time) from 5.2 to 6.1. Against one row at a time in order: smollm f32 decode on that Xeon, 1
+// thread, from 17.8 to 20.9 tokens/s; bf16, 1.4 GB of 2048-column rows, from 5.2 to 9.5 GB/s at 1 thread and 10.5 to
+// 16.7 at 2; Q6_K from 7.4 to 8.0-8.4 GB/s at 1 thread.
 import { dotBF16Rows, dotF16Rows, dotF32Rows, dotQ4_0Rows, dotQ4_KRows, dotQ6_KRows, dotQ8_0Rows } from './dot';
 
 /** Runs of weight rows the kernels walk at once (see above). */

@@ -22,9 +22,9 @@ export function rebaseF16(p: usize, overflow: usize, start: i32, end: i32): void
   for (; i + 8 <= end; i += 8) {
     const a = p + <usize>i * 2, h = v128.load(a), exp = v128.and(h, expMask);
     if (v128.any_true(i16x8.gt_u(exp, maxExp))) store<i32>(overflow, 1);
-    const subnormal = i16x8.eq(exp, zero);
-    v128.store(a, i16x8.add(h, v128.andnot(bump, subnormal))); // zero-exponent lanes unchanged here
-    if (v128.any_true(v128.andnot(subnormal, i16x8.eq(v128.and(h, i16x8.splat(0x7fff)), zero)))) {
+    const zeroExponent = i16x8.eq(exp, zero);
+    v128.store(a, i16x8.add(h, v128.andnot(bump, zeroExponent))); // zero-exponent lanes unchanged here
+    if (v128.any_true(v128.andnot(zeroExponent, i16x8.eq(v128.and(h, i16x8.splat(0x7fff)), zero)))) { // a subnormal
       for (let j = 0; j < 8; j++) store<u16>(a + <usize>j * 2, rebaseHalf(load<u16>(a + <usize>j * 2)));
     }
   }

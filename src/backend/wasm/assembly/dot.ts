@@ -1,6 +1,6 @@
 // Dot products of one weight row (as stored), or two (the *Rows functions, which load x once for both), with one
-// activation row, for the matvec (decode) kernels: f32 x for f32 and bf16, f32 x times 2^72 for f16 (2^62 rebased), and x
-// quantized for the block types (q8a.ts): Q8S for Q8_0, Q8G for Q4_0, Q8K for Q4_K and Q6_K.
+// activation row, for the matvec (decode) kernels: f32 x for f32 and bf16, f32 x times 2^72 for f16 (2^62 for
+// rebased halves), and x quantized for the block types (q8a.ts): Q8S for Q8_0, Q8G for Q4_0, Q8K for Q4_K and Q6_K.
 import { dotI8SignedBy, f16, F16_REBIAS, F16_UNSCALE, f16x4, f16x4Exact, f16x8High, f16x8Low, F16_LOOK_AHEAD, hsum, LOOK_AHEAD, lookedAhead, madd, onesI16, pairBlocks, pairDot, touch } from './simd';
 import { Q8G_GROUP_BYTES, Q8K_BYTES, Q8S_GROUP_BYTES } from './q8a';
 

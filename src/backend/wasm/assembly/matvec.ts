@@ -51,30 +51,22 @@ export function matvecBF16(out: usize, x: usize, w: usize, cols: i32, rowStart: 
 }
 
 export function matvecQ8_0(out: usize, x: usize, w: usize, cols: i32, rowStart: i32, rowEnd: i32, exactScales: bool): void {
-  if (exactScales) rowsQ8_0(out, x, w, cols, rowStart, rowEnd, true); // two inlined copies: no test in the loop
-  else rowsQ8_0(out, x, w, cols, rowStart, rowEnd, false);
-}
-
-// @ts-ignore: decorator
-@inline function rowsQ8_0(out: usize, x: usize, w: usize, cols: i32, rowStart: i32, rowEnd: i32, exactScales: bool): void {
   const rowBytes = <usize>(cols / 32) * 34, n = rowEnd - rowStart;
   for (let k = 0; k < n; k += 2) {
     const r0 = walkRow(k, rowStart, n), r1 = walkRow(min(k + 1, n - 1), rowStart, n); // an odd last row pairs with itself
-    dotQ8_0Rows(out + <usize>r0 * 4, out + <usize>r1 * 4, w + <usize>r0 * rowBytes, w + <usize>r1 * rowBytes, x, cols, exactScales);
+    const o0 = out + <usize>r0 * 4, o1 = out + <usize>r1 * 4, w0 = w + <usize>r0 * rowBytes, w1 = w + <usize>r1 * rowBytes;
+    if (exactScales) dotQ8_0Rows(o0, o1, w0, w1, x, cols, true); // two inlined copies: no test inside a row
+    else dotQ8_0Rows(o0, o1, w0, w1, x, cols, false);
   }
 }
 
 export function matvecQ4_0(out: usize, x: usize, w: usize, cols: i32, rowStart: i32, rowEnd: i32, exactScales: bool): void {
-  if (exactScales) rowsQ4_0(out, x, w, cols, rowStart, rowEnd, true); // two inlined copies: no test in the loop
-  else rowsQ4_0(out, x, w, cols, rowStart, rowEnd, false);
-}
-
-// @ts-ignore: decorator
-@inline function rowsQ4_0(out: usize, x: usize, w: usize, cols: i32, rowStart: i32, rowEnd: i32, exactScales: bool): void {
   const rowBytes = <usize>(cols / 32) * 18, n = rowEnd - rowStart;
   for (let k = 0; k < n; k += 2) {
     const r0 = walkRow(k, rowStart, n), r1 = walkRow(min(k + 1, n - 1), rowStart, n); // an odd last row pairs with itself
-    dotQ4_0Rows(out + <usize>r0 * 4, out + <usize>r1 * 4, w + <usize>r0 * rowBytes, w + <usize>r1 * rowBytes, x, cols, exactScales);
+    const o0 = out + <usize>r0 * 4, o1 = out + <usize>r1 * 4, w0 = w + <usize>r0 * rowBytes, w1 = w + <usize>r1 * rowBytes;
+    if (exactScales) dotQ4_0Rows(o0, o1, w0, w1, x, cols, true); // two inlined copies: no test inside a row
+    else dotQ4_0Rows(o0, o1, w0, w1, x, cols, false);
   }
 }
 

@@ -142,7 +142,7 @@ export class WasmBackend implements Ops {
     const t = this.alloc(e.shape, e.dtype, e.bytes.byteLength);
     this.heap.u8(ptr(t), e.bytes.byteLength).set(e.bytes);
     if (e.dtype === 'f16') this.rebase(t, e);
-    if (e.dtype === 'q8_0' || e.dtype === 'q4_0') (t.storage as Storage).subnormalScales = hasSubnormalScale(e.bytes, e.dtype === 'q8_0' ? 34 : 18);
+    if (e.dtype === 'q8_0' || e.dtype === 'q4_0') (t.storage as Storage).subnormalScales = hasSubnormalScale(e.bytes, encodedBytes(e.dtype, 32));
     return t;
   }
 
@@ -518,7 +518,7 @@ function encodedBytes(dtype: DType, cols: number): number {
   return (cols / block[0]!) * block[1]!;
 }
 
-/** Whether any block (its f16 scale first) of `bytes` has a scale that is an f16 subnormal. */
+/** Whether any block of `bytes` (`blockBytes` each, its f16 scale first) has a scale that is an f16 subnormal. */
 function hasSubnormalScale(bytes: Uint8Array, blockBytes: number): boolean {
   for (let i = 0; i < bytes.length; i += blockBytes) {
     const h = bytes[i]! | (bytes[i + 1]! << 8);
